@@ -1,0 +1,1 @@
+//! Shared controller plumbing used by every ferroflux controller.
