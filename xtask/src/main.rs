@@ -1,1 +1,57 @@
-fn main() {}
+//! `cargo xtask`: the project's own tasks.
+//!
+//! - `crds [--check]`: write (or check) `crds/` from the Rust API types;
+//! - `cluster up|down|status|env`: a real local control plane on loopback;
+//! - `test`: install or build what is missing, then run every test, e2e included;
+//! - `demo`: set everything up and run the main job.
+
+mod cluster;
+mod crds;
+mod demo;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "ferroflux project tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate one CRD YAML per kind into crds/ from the Rust types.
+    Crds {
+        /// Fail instead of writing when crds/ is stale.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run a real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager) on loopback.
+    Cluster {
+        #[command(subcommand)]
+        action: cluster::Action,
+    },
+    /// Install or build whatever is missing, then run every test (unit and e2e).
+    Test {
+        /// Extra arguments passed to `cargo test` after `--`.
+        #[arg(trailing_var_arg = true)]
+        args: Vec<String>,
+    },
+    /// Set everything up and run the main job.
+    Demo,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Crds { check } => crds::run(check),
+        Command::Cluster { action } => cluster::run(action),
+        Command::Test { args } => test::run(&args),
+        Command::Demo => demo::run(),
+    };
+    if let Err(err) = result {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}

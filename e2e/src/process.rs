@@ -1,0 +1,190 @@
+//! Background processes for the harness.
+//!
+//! Servers started by a test binary must die with it, even when it is killed:
+//! every child gets `PR_SET_PDEATHSIG(SIGKILL)`. Linux delivers that signal when
+//! the *thread* that forked the child exits, so children are forked from one
+//! supervisor thread that lives as long as the process.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// A child process whose output goes to a log file. Killed when dropped.
+#[derive(Debug)]
+pub struct Service {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Service {
+    /// The name given at start, used in messages.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The log file holding the process's stdout and stderr.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Fails with the tail of the log if the process has exited.
+    pub fn check_running(&mut self) -> Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            bail!(
+                "{} exited ({status}); last lines of {}:\n{}",
+                self.name,
+                self.log.display(),
+                tail(&self.log, 30)
+            );
+        }
+        Ok(())
+    }
+
+    /// Waits until `ready` returns true, failing early if the process exits.
+    pub fn wait_until(&mut self, timeout: Duration, mut ready: impl FnMut() -> bool) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.check_running()?;
+            if ready() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} not ready after {timeout:?}; last lines of {}:\n{}",
+                    self.name,
+                    self.log.display(),
+                    tail(&self.log, 30)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until the process accepts TCP connections on `127.0.0.1:port`.
+    pub fn wait_for_port(&mut self, port: u16, timeout: Duration) -> Result<()> {
+        self.wait_until(timeout, || port_open(port))
+    }
+
+    /// Sends SIGKILL and reaps the process.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
+
+fn supervisor() -> &'static mpsc::Sender<SpawnRequest> {
+    static SUPERVISOR: OnceLock<mpsc::Sender<SpawnRequest>> = OnceLock::new();
+    SUPERVISOR.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnRequest>();
+        std::thread::Builder::new()
+            .name("e2e-supervisor".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+                // The channel's sender is static, so this loop never ends and the
+                // thread lives until the process exits.
+            })
+            .expect("spawning the supervisor thread");
+        tx
+    })
+}
+
+/// Starts `cmd` in the background with stdout and stderr appended to `log`.
+///
+/// The child is killed when the returned [`Service`] is dropped, and by the
+/// kernel when this process dies.
+pub fn start(name: &str, mut cmd: Command, log: &Path) -> Result<Service> {
+    if let Some(parent) = log.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let out = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening log {}", log.display()))?;
+    let err = out.try_clone()?;
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let (reply_tx, reply_rx) = mpsc::channel();
+    supervisor()
+        .send((cmd, reply_tx))
+        .map_err(|_| anyhow::anyhow!("the e2e supervisor thread is gone"))?;
+    let child = reply_rx
+        .recv()
+        .context("the e2e supervisor thread did not answer")?
+        .with_context(|| format!("starting {name} ({program})"))?;
+    Ok(Service {
+        name: name.to_string(),
+        child,
+        log: log.to_path_buf(),
+    })
+}
+
+/// Whether something accepts TCP connections on `127.0.0.1:port`.
+pub fn port_open(port: u16) -> bool {
+    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200)).is_ok()
+}
+
+/// The last `lines` lines of a log file (reading at most its last 64 KiB).
+pub fn tail(path: &Path, lines: usize) -> String {
+    let mut text = String::new();
+    if let Ok(mut file) = File::open(path) {
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let _ = file.seek(SeekFrom::Start(len.saturating_sub(64 * 1024)));
+        let mut bytes = Vec::new();
+        let _ = file.read_to_end(&mut bytes);
+        text = String::from_utf8_lossy(&bytes).into_owned();
+    }
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+/// Runs `cmd` to completion, failing with its output when it exits non-zero.
+pub fn run(cmd: &mut Command) -> Result<std::process::Output> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let output = cmd
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {program}"))?;
+    if !output.status.success() {
+        bail!(
+            "{program} failed ({}):\n{}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(output)
+}
