@@ -1,1 +1,54 @@
-//! Shared controller plumbing used by every ferroflux controller.
+//! Shared controller plumbing used by every ferroflux controller, once:
+//! kstatus [`conditions`], [`status`] patching, Kubernetes [`events`],
+//! Prometheus [`metrics`] and the [`admin`] endpoints, [`leader`] election,
+//! the `requestedAt` [`reconcile_request`] handling, common controller
+//! [`options`] and logging ([`telemetry`]).
+
+pub mod admin;
+pub mod conditions;
+pub mod events;
+pub mod leader;
+pub mod metrics;
+pub mod options;
+pub mod reconcile_request;
+pub mod status;
+pub mod telemetry;
+
+/// Errors of the shared runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Writing an object's status failed.
+    #[error("failed to patch status of {name}: {source}")]
+    PatchStatus {
+        /// The object's name.
+        name: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// A status could not be serialised.
+    #[error("failed to serialise status: {0}")]
+    SerializeStatus(#[source] serde_json::Error),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Leader election failed.
+    #[error("leader election failed: {0}")]
+    LeaderElection(String),
+    /// A command-line flag has an invalid value.
+    #[error("invalid {flag} {value:?}: {reason}")]
+    InvalidFlag {
+        /// Which flag.
+        flag: &'static str,
+        /// The value given.
+        value: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+}

@@ -1,0 +1,200 @@
+//! Command-line flags every Flux controller accepts, with Flux's names and
+//! defaults, so existing Deployment manifests keep working.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::Error;
+
+/// Flags shared by all controllers (flatten into each controller's own flags).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ControllerOptions {
+    /// The address the metric endpoint binds to.
+    #[arg(long, default_value = ":8080", env = "METRICS_ADDR")]
+    pub metrics_addr: String,
+
+    /// The address the health endpoint binds to.
+    #[arg(long, default_value = ":9440")]
+    pub health_addr: String,
+
+    /// Enable leader election, ensuring only one active controller.
+    #[arg(long)]
+    pub enable_leader_election: bool,
+
+    /// Watch for resources in all namespaces; when false, only the runtime namespace.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub watch_all_namespaces: bool,
+
+    /// Only reconcile objects matching this label selector (sharding).
+    #[arg(long, default_value = "")]
+    pub watch_label_selector: String,
+
+    /// The interval at which failing dependencies are reevaluated.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub requeue_dependency: Duration,
+
+    /// Refuse references to objects in other namespaces.
+    #[arg(long)]
+    pub no_cross_namespace_refs: bool,
+
+    /// Percentage of random jitter added to requeue intervals.
+    #[arg(long, default_value_t = 5)]
+    pub interval_jitter_percentage: u8,
+
+    /// Log verbosity: debug, info or error.
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+
+    /// Log encoding: json or console.
+    #[arg(long, default_value = "json")]
+    pub log_encoding: String,
+
+    /// The address of the notification controller's event endpoint (accepted for compatibility).
+    #[arg(long, default_value = "")]
+    pub events_addr: String,
+
+    /// Feature gates, as `Name=true,Other=false`.
+    #[arg(long, default_value = "")]
+    pub feature_gates: String,
+
+    /// Client-side QPS limit (accepted for compatibility; the API server's own flow control applies).
+    #[arg(long, default_value_t = 50.0)]
+    pub kube_api_qps: f32,
+
+    /// Client-side burst limit (accepted for compatibility).
+    #[arg(long, default_value_t = 300)]
+    pub kube_api_burst: u32,
+}
+
+impl ControllerOptions {
+    /// The metrics listen address.
+    pub fn metrics_socket(&self) -> Result<SocketAddr, Error> {
+        parse_listen_addr(&self.metrics_addr)
+    }
+
+    /// The health listen address.
+    pub fn health_socket(&self) -> Result<SocketAddr, Error> {
+        parse_listen_addr(&self.health_addr)
+    }
+
+    /// The namespace the controller runs in (`RUNTIME_NAMESPACE`), used for the
+    /// lease and when not watching all namespaces.
+    pub fn runtime_namespace() -> String {
+        std::env::var("RUNTIME_NAMESPACE").unwrap_or_else(|_| "flux-system".to_string())
+    }
+
+    /// Whether a feature gate is set to true.
+    pub fn feature_enabled(&self, gate: &str) -> bool {
+        self.feature_gates.split(',').any(|pair| {
+            let mut parts = pair.splitn(2, '=');
+            parts.next().map(str::trim) == Some(gate)
+                && parts
+                    .next()
+                    .map(str::trim)
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+        })
+    }
+}
+
+/// Parses a Go-style listen address: `:8080` means all interfaces.
+pub fn parse_listen_addr(addr: &str) -> Result<SocketAddr, Error> {
+    let full = if addr.starts_with(':') {
+        format!("0.0.0.0{addr}")
+    } else {
+        addr.to_string()
+    };
+    full.parse().map_err(|_| Error::InvalidFlag {
+        flag: "address",
+        value: addr.to_string(),
+        reason: "expected host:port or :port".into(),
+    })
+}
+
+/// Parses a Go duration (`30s`, `1m30s`, `500ms`, `1h`) as Flux flags and specs use.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let parsed: kube::core::Duration = text
+        .parse()
+        .map_err(|e| format!("invalid duration {text:?}: {e}"))?;
+    if parsed.is_negative() {
+        return Err(format!("invalid duration {text:?}: negative"));
+    }
+    Ok(Duration::from(parsed))
+}
+
+/// `interval` plus or minus up to `percent`% of random jitter, so many objects
+/// created together do not all requeue in the same instant.
+pub fn jittered(interval: Duration, percent: u8) -> Duration {
+    if percent == 0 || interval.is_zero() {
+        return interval;
+    }
+    let spread = interval.as_secs_f64() * f64::from(percent.min(100)) / 100.0;
+    let offset = (rand::random::<f64>() * 2.0 - 1.0) * spread;
+    Duration::from_secs_f64((interval.as_secs_f64() + offset).max(0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        common: ControllerOptions,
+    }
+
+    #[test]
+    fn flux_defaults() {
+        let flags = Flags::parse_from(["ctl"]);
+        assert_eq!(
+            flags.common.metrics_socket().ok(),
+            "0.0.0.0:8080".parse().ok()
+        );
+        assert_eq!(flags.common.requeue_dependency, Duration::from_secs(30));
+        assert!(flags.common.watch_all_namespaces);
+        assert!(!flags.common.no_cross_namespace_refs);
+    }
+
+    #[test]
+    fn go_style_flags() {
+        let flags = Flags::parse_from([
+            "ctl",
+            "--watch-all-namespaces=false",
+            "--requeue-dependency=5s",
+            "--metrics-addr=127.0.0.1:9000",
+            "--feature-gates=DetectDrift=true,OOMWatch=false",
+        ]);
+        assert!(!flags.common.watch_all_namespaces);
+        assert_eq!(flags.common.requeue_dependency, Duration::from_secs(5));
+        assert_eq!(
+            flags.common.metrics_socket().ok(),
+            "127.0.0.1:9000".parse().ok()
+        );
+        assert!(flags.common.feature_enabled("DetectDrift"));
+        assert!(!flags.common.feature_enabled("OOMWatch"));
+    }
+
+    #[test]
+    fn durations_and_jitter() {
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert!(parse_duration("5x").is_err());
+        assert!(parse_duration("-5s").is_err());
+        for _ in 0..100 {
+            let d = jittered(Duration::from_secs(100), 5);
+            assert!(
+                d >= Duration::from_secs(95) && d <= Duration::from_secs(105),
+                "{d:?}"
+            );
+        }
+        assert_eq!(
+            jittered(Duration::from_secs(10), 0),
+            Duration::from_secs(10)
+        );
+    }
+
+    #[test]
+    fn bad_listen_address() {
+        assert!(parse_listen_addr("nonsense").is_err());
+    }
+}
