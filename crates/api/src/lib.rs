@@ -1,4 +1,16 @@
 //! Flux-compatible API types for ferroflux: every CRD kind, with the same groups,
 //! versions, fields, defaults, validations and printer columns as Flux v2.
 //!
-//! This crate holds types only; it performs no I/O.
+//! This crate holds types only; it performs no I/O. [`crds()`] returns the
+//! CustomResourceDefinitions generated from the types (what `cargo xtask crds` writes
+//! to `crds/`), and [`render_crd_yaml`] renders one as YAML.
+
+mod crd;
+pub mod duration;
+mod error;
+pub mod meta;
+pub mod source;
+
+pub use crd::{crd_file_name, crds, render_crd_yaml};
+pub use duration::Duration;
+pub use error::Error;

@@ -1,0 +1,128 @@
+//! Go-style durations (`metav1.Duration`) as they appear in Flux specs.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// Pattern Flux puts on most duration fields: one or more `<number><unit>` groups, units up to hours.
+pub const DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$";
+
+/// Pattern Flux puts on timeouts: like [`DURATION_PATTERN`] but without hours.
+pub const SHORT_DURATION_PATTERN: &str = r"^([0-9]+(\.[0-9]+)?(ms|s|m))+$";
+
+/// A duration exactly as the user wrote it (`5m`, `1h30m`, `5m0s`).
+///
+/// The text is kept verbatim so that reading and writing an object never rewrites
+/// `5m0s` into `5m`; [`Duration::to_std`] interprets it with Go's `time.ParseDuration`
+/// rules. The schema is a plain string; each field adds the pattern Flux uses for it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Duration(String);
+
+impl Duration {
+    /// Wraps a duration string without checking it; the API server validates patterns.
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    /// Builds the canonical Go rendering of a std duration (`90s` becomes `1m30s`).
+    pub fn from_std(duration: std::time::Duration) -> Self {
+        Self(kube::core::Duration::from(duration).to_string())
+    }
+
+    /// The text as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Interprets the text as a Go duration; negative durations are an error.
+    pub fn to_std(&self) -> Result<std::time::Duration, Error> {
+        let parsed: kube::core::Duration =
+            self.0
+                .parse()
+                .map_err(
+                    |err: kube::core::duration::ParseError| Error::InvalidDuration {
+                        value: self.0.clone(),
+                        reason: err.to_string(),
+                    },
+                )?;
+        if parsed.is_negative() {
+            return Err(Error::NegativeDuration(self.0.clone()));
+        }
+        Ok(parsed.into())
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<&str> for Duration {
+    fn from(text: &str) -> Self {
+        Self::new(text)
+    }
+}
+
+impl JsonSchema for Duration {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_text_and_parses_go_units() {
+        let d: Duration = serde_json::from_value(serde_json::json!("5m0s")).unwrap();
+        assert_eq!(serde_json::to_value(&d).unwrap(), serde_json::json!("5m0s"));
+        assert_eq!(d.to_std().unwrap(), std::time::Duration::from_secs(300));
+        assert_eq!(
+            Duration::new("1h30m").to_std().unwrap(),
+            std::time::Duration::from_secs(5400)
+        );
+        assert_eq!(
+            Duration::new("1.5s").to_std().unwrap(),
+            std::time::Duration::from_millis(1500)
+        );
+        assert_eq!(
+            Duration::new("250ms").to_std().unwrap(),
+            std::time::Duration::from_millis(250)
+        );
+    }
+
+    #[test]
+    fn rejects_garbage_and_negative() {
+        assert!(matches!(
+            Duration::new("5x").to_std(),
+            Err(Error::InvalidDuration { .. })
+        ));
+        assert!(matches!(
+            Duration::new("-5s").to_std(),
+            Err(Error::NegativeDuration(_))
+        ));
+    }
+
+    #[test]
+    fn renders_std_durations_like_go() {
+        assert_eq!(
+            Duration::from_std(std::time::Duration::from_secs(90)).as_str(),
+            "1m30s"
+        );
+    }
+}
