@@ -11,6 +11,7 @@ pub mod chart_repo;
 pub mod cluster;
 pub mod git_server;
 pub mod gobuild;
+pub mod lighttpd;
 pub mod packages;
 pub mod paths;
 pub mod process;

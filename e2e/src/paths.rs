@@ -29,3 +29,20 @@ pub fn free_port() -> std::io::Result<u16> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
 }
+
+/// Takes an exclusive lock on `<cache>/locks/<name>.lock`, waiting for other
+/// processes holding it; released when the returned file is dropped.
+///
+/// Test binaries run in parallel and would otherwise race to install the same
+/// package or write the same cached binary.
+pub fn lock(name: &str) -> std::io::Result<std::fs::File> {
+    let dir = cache_dir().join("locks");
+    std::fs::create_dir_all(&dir)?;
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(dir.join(format!("{name}.lock")))?;
+    file.lock()?;
+    Ok(file)
+}

@@ -188,3 +188,41 @@ pub fn run(cmd: &mut Command) -> Result<std::process::Output> {
     }
     Ok(output)
 }
+
+/// Starts a server on a free loopback port and waits until it listens.
+///
+/// [`crate::paths::free_port`] only says a port *was* free: a parallel test may
+/// take it before the server binds. So when the server's log says the address
+/// is in use, this picks another port and tries again (up to three times).
+pub fn start_on_free_port(
+    name: &str,
+    log: &Path,
+    timeout: Duration,
+    mut command_for_port: impl FnMut(u16) -> Result<Command>,
+) -> Result<(Service, u16)> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let port = crate::paths::free_port()?;
+        // Only this attempt's lines count when looking for the bind error.
+        let log_start = std::fs::metadata(log).map_or(0, |m| m.len());
+        let mut service = start(name, command_for_port(port)?, log)?;
+        match service.wait_for_port(port, timeout) {
+            Ok(()) => return Ok((service, port)),
+            Err(err) => {
+                service.kill();
+                let mut attempt_log = Vec::new();
+                if let Ok(mut file) = File::open(log) {
+                    let _ = file.seek(SeekFrom::Start(log_start));
+                    let _ = file.read_to_end(&mut attempt_log);
+                }
+                let in_use = String::from_utf8_lossy(&attempt_log)
+                    .to_ascii_lowercase()
+                    .contains("address already in use");
+                if !in_use || attempt == 3 {
+                    return Err(err);
+                }
+            }
+        }
+    }
+}
