@@ -6,6 +6,8 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 use kube::CustomResourceExt;
 
 use crate::Error;
+use crate::helm::HelmRelease;
+use crate::kustomize::Kustomization;
 use crate::source::{Bucket, GitRepository, HelmChart, HelmRepository, OCIRepository};
 
 /// Every CRD ferroflux serves, in the order Flux's components install them.
@@ -16,6 +18,8 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         HelmRepository::crd(),
         HelmChart::crd(),
         Bucket::crd(),
+        Kustomization::crd(),
+        HelmRelease::crd(),
     ]
     .into_iter()
     .map(finish)

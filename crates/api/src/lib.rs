@@ -8,6 +8,8 @@
 mod crd;
 pub mod duration;
 mod error;
+pub mod helm;
+pub mod kustomize;
 pub mod meta;
 pub mod source;
 
