@@ -7,7 +7,9 @@ use kube::CustomResourceExt;
 
 use crate::Error;
 use crate::helm::HelmRelease;
+use crate::image::{ImagePolicy, ImageRepository, ImageUpdateAutomation};
 use crate::kustomize::Kustomization;
+use crate::notification::{Alert, Provider, Receiver};
 use crate::source::{Bucket, GitRepository, HelmChart, HelmRepository, OCIRepository};
 
 /// Every CRD ferroflux serves, in the order Flux's components install them.
@@ -20,6 +22,12 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         Bucket::crd(),
         Kustomization::crd(),
         HelmRelease::crd(),
+        ImageRepository::crd(),
+        ImagePolicy::crd(),
+        ImageUpdateAutomation::crd(),
+        Receiver::crd(),
+        Alert::crd(),
+        Provider::crd(),
     ]
     .into_iter()
     .map(finish)

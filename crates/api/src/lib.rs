@@ -9,8 +9,10 @@ mod crd;
 pub mod duration;
 mod error;
 pub mod helm;
+pub mod image;
 pub mod kustomize;
 pub mod meta;
+pub mod notification;
 pub mod source;
 
 pub use crd::{crd_file_name, crds, render_crd_yaml};
