@@ -12,15 +12,6 @@ pub enum Error {
         #[source]
         source: serde_saphyr::SerializeError,
     },
-    /// A CRD could not be converted to or from JSON while finishing its schema.
-    #[error("post-processing CRD {name}")]
-    CrdJson {
-        /// Name of the CRD (`<plural>.<group>`).
-        name: String,
-        /// What serde_json reported.
-        #[source]
-        source: serde_json::Error,
-    },
     /// A duration string is not in Go's `time.ParseDuration` format.
     #[error("invalid duration {value:?}: {reason}")]
     InvalidDuration {

@@ -15,6 +15,6 @@ pub mod meta;
 pub mod notification;
 pub mod source;
 
-pub use crd::{crd_file_name, crds, render_crd_yaml};
+pub use crd::{crd_file_name, crd_files, crds, render_crd_yaml};
 pub use duration::Duration;
 pub use error::Error;
