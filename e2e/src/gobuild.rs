@@ -1,1 +1,413 @@
-//! (to be written)
+//! etcd, kube-apiserver and kube-controller-manager, built from their Go modules.
+//!
+//! No registry the project can reach ships these binaries, so they are built
+//! once per machine into [`paths::bin_dir`] under versioned names
+//! (`kube-apiserver-v1.37.2`) and reused from there. Builds take a machine-wide
+//! lock, so parallel test binaries wait for one build instead of racing.
+//!
+//! `k8s.io/kubernetes` cannot be `go install`ed: it requires its staging
+//! modules at `v0.0.0` through `replace … => ./staging/…` lines, which Go
+//! ignores in a dependency. The build therefore uses a small wrapper module that
+//! requires `k8s.io/kubernetes` and replaces every staging module with its
+//! published `v0.MINOR.PATCH` tag, the list being read from kubernetes' own
+//! go.mod as served by the module proxy.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+
+use crate::paths;
+use crate::process::tail;
+
+/// The Kubernetes release whose kube-apiserver and kube-controller-manager are built.
+pub const KUBERNETES_VERSION: &str = "v1.37.2";
+
+/// The etcd release that is built (kube-apiserver ≥ 1.31 needs etcd ≥ 3.5 with /readyz).
+pub const ETCD_VERSION: &str = "v3.6.16";
+
+/// The oldest Go that builds both modules: kubernetes v1.37's go.mod says `go 1.26.0`.
+const MIN_GO: (u32, u32) = (1, 26);
+
+/// Paths of the built control-plane binaries.
+#[derive(Debug, Clone)]
+pub struct ControlPlaneBinaries {
+    pub etcd: PathBuf,
+    pub kube_apiserver: PathBuf,
+    pub kube_controller_manager: PathBuf,
+}
+
+/// Returns the control-plane binaries, building whichever are missing.
+///
+/// The first call on a machine takes minutes (the Go module download and
+/// compile); later calls only check that the files exist.
+pub fn control_plane_binaries() -> Result<ControlPlaneBinaries> {
+    let binaries = ControlPlaneBinaries {
+        etcd: binary_path("etcd", ETCD_VERSION),
+        kube_apiserver: binary_path("kube-apiserver", KUBERNETES_VERSION),
+        kube_controller_manager: binary_path("kube-controller-manager", KUBERNETES_VERSION),
+    };
+    let all = [
+        &binaries.etcd,
+        &binaries.kube_apiserver,
+        &binaries.kube_controller_manager,
+    ];
+    if all.iter().all(|path| path.is_file()) {
+        return Ok(binaries);
+    }
+
+    eprintln!(
+        "control-plane binaries missing from {}; building them (or waiting for another process that is)",
+        paths::bin_dir().display()
+    );
+    let _lock = paths::lock("gobuild").context("locking the Go build")?;
+    // Another process may have finished the build while this one waited.
+    if !binaries.etcd.is_file() {
+        build_etcd(&binaries.etcd)?;
+    }
+    let kube_missing: Vec<(&str, &Path)> = [
+        ("kube-apiserver", binaries.kube_apiserver.as_path()),
+        (
+            "kube-controller-manager",
+            binaries.kube_controller_manager.as_path(),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, path)| !path.is_file())
+    .collect();
+    if !kube_missing.is_empty() {
+        build_kubernetes(&kube_missing)?;
+    }
+    Ok(binaries)
+}
+
+/// Where the binary `name` at `version` is cached.
+pub fn binary_path(name: &str, version: &str) -> PathBuf {
+    paths::bin_dir().join(format!("{name}-{version}"))
+}
+
+/// The directory holding the wrapper modules and build logs.
+fn build_root() -> PathBuf {
+    paths::cache_dir().join("gobuild")
+}
+
+/// The `go` command to use: `$FERROFLUX_GO`, else `go` on `PATH`, else Go's
+/// default install location.
+fn go_command() -> Result<PathBuf> {
+    let candidates: Vec<PathBuf> = std::env::var_os("FERROFLUX_GO")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(
+            std::env::var_os("PATH")
+                .map(|path| {
+                    std::env::split_paths(&path)
+                        .map(|dir| dir.join("go"))
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default(),
+        )
+        .chain([PathBuf::from("/usr/local/go/bin/go")])
+        .collect();
+    let Some(go) = candidates.into_iter().find(|path| path.is_file()) else {
+        bail!(
+            "Go is not installed (no `go` on PATH or at /usr/local/go/bin/go): install Go ≥ {}.{} \
+             from https://go.dev/dl/ (or point FERROFLUX_GO at a go binary) to build etcd and kube-apiserver",
+            MIN_GO.0,
+            MIN_GO.1
+        );
+    };
+    let output = Command::new(&go)
+        .args(["env", "GOVERSION"])
+        .output()
+        .with_context(|| format!("running {} env GOVERSION", go.display()))?;
+    let version = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    match parse_go_version(&version) {
+        Some(found) if found >= MIN_GO => Ok(go),
+        _ => bail!(
+            "{} is {version:?}, too old to build kube-apiserver {KUBERNETES_VERSION}: install Go ≥ {}.{} \
+             from https://go.dev/dl/ (or point FERROFLUX_GO at a newer go binary)",
+            go.display(),
+            MIN_GO.0,
+            MIN_GO.1
+        ),
+    }
+}
+
+/// `go1.26.8` → `(1, 26)`.
+fn parse_go_version(version: &str) -> Option<(u32, u32)> {
+    let rest = version.strip_prefix("go")?;
+    let mut parts = rest.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+/// One build: its log file and the `go` it uses.
+struct Build {
+    go: PathBuf,
+    log: PathBuf,
+    what: String,
+}
+
+impl Build {
+    fn new(what: &str, log_name: &str) -> Result<Self> {
+        let go = go_command()?;
+        let log = build_root().join(format!("{log_name}.log"));
+        std::fs::create_dir_all(build_root())?;
+        std::fs::write(&log, "")
+            .with_context(|| format!("creating build log {}", log.display()))?;
+        eprintln!("building {what} (once per machine; log: {})", log.display());
+        Ok(Self {
+            go,
+            log,
+            what: what.to_string(),
+        })
+    }
+
+    /// Runs `go args…` in `dir` with all output appended to the log.
+    fn go(&self, dir: &Path, args: &[&str]) -> Result<()> {
+        let out = File::options()
+            .append(true)
+            .open(&self.log)
+            .with_context(|| format!("opening {}", self.log.display()))?;
+        let err = out.try_clone()?;
+        let mut cmd = Command::new(&self.go);
+        cmd.args(args)
+            .current_dir(dir)
+            .env("CGO_ENABLED", "0")
+            .stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(err);
+        // The module files written here are complete; a vendor or readonly
+        // setting from the user's GOFLAGS would only break the build.
+        cmd.env_remove("GOFLAGS");
+        let status = cmd
+            .status()
+            .with_context(|| format!("running {}", self.go.display()))?;
+        if !status.success() {
+            bail!(
+                "building {} failed: `go {}` exited with {status}; last lines of {}:\n{}",
+                self.what,
+                args.join(" "),
+                self.log.display(),
+                tail(&self.log, 25)
+            );
+        }
+        Ok(())
+    }
+
+    /// `go build` of `package` into `target`, atomically.
+    fn build(&self, dir: &Path, package: &str, ldflags: &str, target: &Path) -> Result<()> {
+        let started = Instant::now();
+        std::fs::create_dir_all(paths::bin_dir())?;
+        let mut partial = target.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let partial_str = partial.to_string_lossy();
+        let mut args = vec!["build", "-trimpath"];
+        if !ldflags.is_empty() {
+            args.extend(["-ldflags", ldflags]);
+        }
+        args.extend(["-o", &partial_str, package]);
+        self.go(dir, &args)?;
+        std::fs::rename(&partial, target)
+            .with_context(|| format!("moving {} into place", partial.display()))?;
+        eprintln!("built {} in {:.0?}", target.display(), started.elapsed());
+        Ok(())
+    }
+}
+
+fn build_etcd(target: &Path) -> Result<()> {
+    let build = Build::new(
+        &format!("etcd {ETCD_VERSION}"),
+        &format!("etcd-{ETCD_VERSION}"),
+    )?;
+    let dir = build_root().join(format!("etcd-{ETCD_VERSION}"));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("go.mod"),
+        format!(
+            "module ferroflux.local/etcd\n\nrequire go.etcd.io/etcd/server/v3 {ETCD_VERSION}\n"
+        ),
+    )?;
+    std::fs::write(
+        dir.join("main.go"),
+        "// etcd's own main package, which is not importable, only calls etcdmain.Main.\n\
+         package main\n\n\
+         import (\n\t\"os\"\n\n\t\"go.etcd.io/etcd/server/v3/etcdmain\"\n)\n\n\
+         func main() { etcdmain.Main(os.Args) }\n",
+    )?;
+    build.go(&dir, &["mod", "tidy"])?;
+    build.build(&dir, ".", "", target)
+}
+
+/// The staging modules replaced in kubernetes' own go.mod
+/// (`k8s.io/X => ./staging/src/k8s.io/X`).
+fn staging_modules(go_mod: &str) -> Vec<String> {
+    go_mod
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim().trim_start_matches("replace").trim();
+            let (module, target) = line.split_once("=>")?;
+            let module = module.trim();
+            let target = target.trim();
+            (target == format!("./staging/src/{module}")).then(|| module.to_string())
+        })
+        .collect()
+}
+
+/// The wrapper module's go.mod: kubernetes plus one replace per staging module.
+fn kubernetes_go_mod(staging: &[String]) -> Result<String> {
+    let staging_version = staging_version(KUBERNETES_VERSION)?;
+    let mut text = format!(
+        "module ferroflux.local/kubernetes\n\nrequire k8s.io/kubernetes {KUBERNETES_VERSION}\n\nreplace (\n"
+    );
+    for module in staging {
+        text.push_str(&format!("\t{module} => {module} {staging_version}\n"));
+    }
+    text.push_str(")\n");
+    Ok(text)
+}
+
+/// `v1.37.2` → `v0.37.2`, the tag of the staging modules of that release.
+fn staging_version(version: &str) -> Result<String> {
+    match version.strip_prefix("v1.") {
+        Some(rest) => Ok(format!("v0.{rest}")),
+        None => bail!("unexpected Kubernetes version {version:?} (want v1.MINOR.PATCH)"),
+    }
+}
+
+/// `-X` flags that make `--version` and the API's /version report the release.
+fn kubernetes_ldflags() -> String {
+    let minor = KUBERNETES_VERSION.split('.').nth(1).unwrap_or_default();
+    [
+        "k8s.io/component-base/version",
+        "k8s.io/client-go/pkg/version",
+    ]
+    .iter()
+    .flat_map(|package| {
+        [
+            format!("-X {package}.gitVersion={KUBERNETES_VERSION}"),
+            format!("-X {package}.gitMajor=1"),
+            format!("-X {package}.gitMinor={minor}"),
+            format!("-X {package}.gitTreeState=clean"),
+        ]
+    })
+    .collect::<Vec<_>>()
+    .join(" ")
+}
+
+fn build_kubernetes(missing: &[(&str, &Path)]) -> Result<()> {
+    let names: Vec<&str> = missing.iter().map(|(name, _)| *name).collect();
+    let build = Build::new(
+        &format!("{} {KUBERNETES_VERSION}", names.join(" and ")),
+        &format!("kubernetes-{KUBERNETES_VERSION}"),
+    )?;
+    let dir = build_root().join(format!("kubernetes-{KUBERNETES_VERSION}"));
+    std::fs::create_dir_all(&dir)?;
+
+    // Read the staging list from the exact go.mod of this release.
+    let download = build_root().join(format!("kubernetes-{KUBERNETES_VERSION}.download.json"));
+    let output = Command::new(&build.go)
+        .args([
+            "mod",
+            "download",
+            "-json",
+            &format!("k8s.io/kubernetes@{KUBERNETES_VERSION}"),
+        ])
+        .current_dir(&dir)
+        .env_remove("GOFLAGS")
+        .output()
+        .context("running go mod download")?;
+    std::fs::write(&download, &output.stdout)?;
+    let info: ModuleDownload = serde_json::from_slice(&output.stdout).with_context(|| {
+        format!(
+            "go mod download k8s.io/kubernetes@{KUBERNETES_VERSION} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        )
+    })?;
+    if let Some(error) = info.error {
+        bail!("go mod download k8s.io/kubernetes@{KUBERNETES_VERSION} failed: {error}");
+    }
+    let upstream = std::fs::read_to_string(&info.go_mod)
+        .with_context(|| format!("reading {}", info.go_mod))?;
+    let staging = staging_modules(&upstream);
+    if staging.is_empty() {
+        bail!(
+            "no staging modules found in {} (k8s.io/kubernetes@{KUBERNETES_VERSION}'s go.mod)",
+            info.go_mod
+        );
+    }
+
+    std::fs::write(dir.join("go.mod"), kubernetes_go_mod(&staging)?)?;
+    let imports: String = names
+        .iter()
+        .map(|name| format!("\t_ \"k8s.io/kubernetes/cmd/{name}\"\n"))
+        .collect();
+    // `go mod tidy` reads files under any build tag, so this pins the commands'
+    // dependencies without adding a package that builds.
+    std::fs::write(
+        dir.join("tools.go"),
+        format!("//go:build tools\n\npackage tools\n\nimport (\n{imports})\n"),
+    )?;
+    build.go(&dir, &["mod", "tidy"])?;
+    let ldflags = kubernetes_ldflags();
+    for (name, target) in missing {
+        build.build(
+            &dir,
+            &format!("k8s.io/kubernetes/cmd/{name}"),
+            &ldflags,
+            target,
+        )?;
+    }
+    Ok(())
+}
+
+/// The part of `go mod download -json` output used here.
+#[derive(serde::Deserialize)]
+struct ModuleDownload {
+    #[serde(rename = "GoMod", default)]
+    go_mod: String,
+    #[serde(rename = "Error")]
+    error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_versions_parse() {
+        assert_eq!(parse_go_version("go1.26.8"), Some((1, 26)));
+        assert_eq!(parse_go_version("go1.25rc1"), Some((1, 25)));
+        assert_eq!(parse_go_version("devel"), None);
+    }
+
+    #[test]
+    fn staging_modules_come_from_replace_lines() {
+        let go_mod = "module k8s.io/kubernetes\n\nreplace (\n\tk8s.io/api => ./staging/src/k8s.io/api\n\
+                      \tk8s.io/client-go => ./staging/src/k8s.io/client-go\n\
+                      \tgithub.com/x/y => github.com/x/y v1.0.0\n)\n\
+                      replace k8s.io/kms => ./staging/src/k8s.io/kms\n";
+        assert_eq!(
+            staging_modules(go_mod),
+            ["k8s.io/api", "k8s.io/client-go", "k8s.io/kms"]
+        );
+    }
+
+    #[test]
+    fn wrapper_go_mod_replaces_with_published_tags() {
+        let text = kubernetes_go_mod(&["k8s.io/api".to_string()]).unwrap();
+        assert!(text.contains("require k8s.io/kubernetes v1.37.2\n"));
+        assert!(text.contains("\tk8s.io/api => k8s.io/api v0.37.2\n"));
+    }
+
+    #[test]
+    fn ldflags_set_version_in_both_packages() {
+        let flags = kubernetes_ldflags();
+        assert!(flags.contains("-X k8s.io/component-base/version.gitVersion=v1.37.2"));
+        assert!(flags.contains("-X k8s.io/client-go/pkg/version.gitMinor=37"));
+    }
+}

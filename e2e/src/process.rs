@@ -23,6 +23,8 @@ pub struct Service {
     name: String,
     child: Child,
     log: PathBuf,
+    /// Started by [`start_detached`]: outlives this process, so not killed on drop.
+    detached: bool,
 }
 
 impl Service {
@@ -88,7 +90,9 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
-        self.kill();
+        if !self.detached {
+            self.kill();
+        }
     }
 }
 
@@ -117,16 +121,7 @@ fn supervisor() -> &'static mpsc::Sender<SpawnRequest> {
 /// The child is killed when the returned [`Service`] is dropped, and by the
 /// kernel when this process dies.
 pub fn start(name: &str, mut cmd: Command, log: &Path) -> Result<Service> {
-    if let Some(parent) = log.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let out = File::options()
-        .create(true)
-        .append(true)
-        .open(log)
-        .with_context(|| format!("opening log {}", log.display()))?;
-    let err = out.try_clone()?;
-    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+    redirect_to_log(&mut cmd, log)?;
     // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
     unsafe {
         cmd.pre_exec(|| {
@@ -149,7 +144,49 @@ pub fn start(name: &str, mut cmd: Command, log: &Path) -> Result<Service> {
         name: name.to_string(),
         child,
         log: log.to_path_buf(),
+        detached: false,
     })
+}
+
+/// Starts `cmd` as a long-lived process that outlives this one: in a new
+/// session (no controlling terminal, no signals from this process group), with
+/// stdout and stderr appended to `log`. Dropping the returned [`Service`] does
+/// not stop it; [`Service::kill`] still does.
+pub fn start_detached(name: &str, mut cmd: Command, log: &Path) -> Result<Service> {
+    redirect_to_log(&mut cmd, log)?;
+    // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting {name} ({program})"))?;
+    Ok(Service {
+        name: name.to_string(),
+        child,
+        log: log.to_path_buf(),
+        detached: true,
+    })
+}
+
+fn redirect_to_log(cmd: &mut Command, log: &Path) -> Result<()> {
+    if let Some(parent) = log.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let out = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening log {}", log.display()))?;
+    let err = out.try_clone()?;
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+    Ok(())
 }
 
 /// Whether something accepts TCP connections on `127.0.0.1:port`.
