@@ -1,0 +1,438 @@
+//! One control plane on loopback: etcd, kube-apiserver and
+//! kube-controller-manager, with the flags, certificates and kubeconfigs both
+//! the test harness and `cargo xtask cluster` use.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::Api;
+use serde::{Deserialize, Serialize};
+
+use super::kubeconfig::{load, write_kubeconfig};
+use super::pki::Pki;
+use crate::gobuild::ControlPlaneBinaries;
+use crate::process::{self, Service, port_open};
+
+/// The service network; the apiserver takes its first address for `kubernetes`.
+const SERVICE_CLUSTER_IP_RANGE: &str = "10.0.0.0/24";
+
+const ETCD_TIMEOUT: Duration = Duration::from_secs(30);
+const APISERVER_TIMEOUT: Duration = Duration::from_secs(90);
+const CONTROLLER_MANAGER_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The processes of a control plane, in start order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Component {
+    Etcd,
+    KubeApiserver,
+    KubeControllerManager,
+}
+
+impl Component {
+    pub const ALL: [Component; 3] = [
+        Component::Etcd,
+        Component::KubeApiserver,
+        Component::KubeControllerManager,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Component::Etcd => "etcd",
+            Component::KubeApiserver => "kube-apiserver",
+            Component::KubeControllerManager => "kube-controller-manager",
+        }
+    }
+
+    pub(crate) fn binary(self, binaries: &ControlPlaneBinaries) -> &Path {
+        match self {
+            Component::Etcd => &binaries.etcd,
+            Component::KubeApiserver => &binaries.kube_apiserver,
+            Component::KubeControllerManager => &binaries.kube_controller_manager,
+        }
+    }
+}
+
+/// The loopback ports of one control plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Ports {
+    pub etcd_client: u16,
+    pub etcd_peer: u16,
+    pub apiserver: u16,
+    pub controller_manager: u16,
+}
+
+impl Ports {
+    /// Four distinct ports that were free a moment ago.
+    pub fn free() -> Result<Self> {
+        // All four listeners are held at once so the kernel hands out distinct ports.
+        let listeners = (0..4)
+            .map(|_| TcpListener::bind("127.0.0.1:0"))
+            .collect::<std::io::Result<Vec<_>>>()
+            .context("finding free loopback ports")?;
+        let ports = listeners
+            .iter()
+            .map(|listener| listener.local_addr().map(|addr| addr.port()))
+            .collect::<std::io::Result<Vec<_>>>()?;
+        Ok(Self {
+            etcd_client: ports[0],
+            etcd_peer: ports[1],
+            apiserver: ports[2],
+            controller_manager: ports[3],
+        })
+    }
+
+    /// Each port with what listens there, for messages.
+    pub fn named(&self) -> [(&'static str, u16); 4] {
+        [
+            ("etcd client", self.etcd_client),
+            ("etcd peer", self.etcd_peer),
+            ("kube-apiserver", self.apiserver),
+            ("kube-controller-manager", self.controller_manager),
+        ]
+    }
+
+    /// Fails naming the first port something already listens on.
+    pub fn check_free(&self, remedy: &str) -> Result<()> {
+        for (what, port) in self.named() {
+            if port_open(port) || TcpListener::bind(("127.0.0.1", port)).is_err() {
+                bail!(
+                    "port {port} (for {what}) is already in use by another process; {remedy} \
+                     (`ss -ltnp 'sport = :{port}'` shows who listens there)"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The apiserver's URL.
+    pub fn apiserver_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.apiserver)
+    }
+}
+
+/// Where one control plane keeps its files.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    /// Certificates, etcd data, pid files; removed when the control plane goes.
+    pub(crate) run_dir: PathBuf,
+    /// One log per component.
+    pub(crate) log_dir: PathBuf,
+    /// The admin kubeconfig.
+    pub(crate) kubeconfig: PathBuf,
+}
+
+impl Layout {
+    fn pki_dir(&self) -> PathBuf {
+        self.run_dir.join("pki")
+    }
+
+    fn etcd_dir(&self) -> PathBuf {
+        self.run_dir.join("etcd")
+    }
+
+    fn controller_manager_kubeconfig(&self) -> PathBuf {
+        self.run_dir.join("controller-manager.kubeconfig")
+    }
+
+    pub(crate) fn pid_file(&self, component: Component) -> PathBuf {
+        self.run_dir
+            .join("pids")
+            .join(format!("{}.pid", component.name()))
+    }
+
+    pub(crate) fn log(&self, component: Component) -> PathBuf {
+        self.log_dir.join(format!("{}.log", component.name()))
+    }
+}
+
+/// How started processes relate to the process that starts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Supervision {
+    /// Killed when the starting process dies (test binaries).
+    Tied,
+    /// Long-lived, in their own session, tracked by pid files (`cargo xtask cluster up`).
+    Detached,
+}
+
+/// A started and ready control plane.
+#[derive(Debug)]
+pub(crate) struct ControlPlane {
+    /// etcd, kube-apiserver, kube-controller-manager.
+    pub(crate) services: Vec<Service>,
+}
+
+impl ControlPlane {
+    /// Generates certificates and kubeconfigs, starts the three components and
+    /// waits until the apiserver is ready and kube-controller-manager runs its
+    /// controllers. On failure every process started so far is killed.
+    pub(crate) async fn start(
+        binaries: &ControlPlaneBinaries,
+        layout: &Layout,
+        ports: Ports,
+        supervision: Supervision,
+    ) -> Result<Self> {
+        let mut services = Vec::new();
+        match start_components(&mut services, binaries, layout, ports, supervision).await {
+            Ok(()) => Ok(Self { services }),
+            Err(err) => {
+                for service in services.iter_mut().rev() {
+                    service.kill();
+                }
+                Err(err)
+            }
+        }
+    }
+}
+
+async fn start_components(
+    services: &mut Vec<Service>,
+    binaries: &ControlPlaneBinaries,
+    layout: &Layout,
+    ports: Ports,
+    supervision: Supervision,
+) -> Result<()> {
+    for dir in [&layout.run_dir, &layout.log_dir] {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let pki = Pki::generate(&layout.pki_dir())?;
+    let url = ports.apiserver_url();
+    write_kubeconfig(&layout.kubeconfig, &url, &pki.ca_pem, &pki.admin)?;
+    write_kubeconfig(
+        &layout.controller_manager_kubeconfig(),
+        &url,
+        &pki.ca_pem,
+        &pki.controller_manager,
+    )?;
+
+    let started = Instant::now();
+    services.push(launch(
+        Component::Etcd,
+        etcd_command(binaries, layout, ports),
+        layout,
+        supervision,
+    )?);
+    wait_until(services, "etcd", ETCD_TIMEOUT, async || {
+        port_open(ports.etcd_client)
+    })
+    .await?;
+
+    services.push(launch(
+        Component::KubeApiserver,
+        apiserver_command(binaries, layout, ports, &pki),
+        layout,
+        supervision,
+    )?);
+    let client = kube::Client::try_from(load(&layout.kubeconfig).await?)
+        .context("building a client for the new control plane")?;
+    wait_until(
+        services,
+        "kube-apiserver /readyz",
+        APISERVER_TIMEOUT,
+        async || is_ready(&client).await,
+    )
+    .await?;
+
+    services.push(launch(
+        Component::KubeControllerManager,
+        controller_manager_command(binaries, layout, ports, &pki),
+        layout,
+        supervision,
+    )?);
+    // The service-account controller creates `default` in every namespace, so
+    // its appearance shows that the controllers run, not only that the process lives.
+    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), "default");
+    wait_until(
+        services,
+        "kube-controller-manager (the default ServiceAccount)",
+        CONTROLLER_MANAGER_TIMEOUT,
+        async || matches!(accounts.get_opt("default").await, Ok(Some(_))),
+    )
+    .await?;
+    eprintln!("control plane ready at {url} in {:.1?}", started.elapsed());
+    Ok(())
+}
+
+/// Whether the apiserver answers `ok` on /readyz.
+pub(crate) async fn is_ready(client: &kube::Client) -> bool {
+    let Ok(request) = http::Request::get("/readyz").body(Vec::new()) else {
+        return false;
+    };
+    matches!(client.request_text(request).await, Ok(body) if body.trim() == "ok")
+}
+
+/// Polls `ready` until it returns true, failing early (with the log tail) when
+/// one of `services` exits, or after `timeout` with the tail of the last
+/// started service's log.
+async fn wait_until(
+    services: &mut [Service],
+    what: &str,
+    timeout: Duration,
+    mut ready: impl AsyncFnMut() -> bool,
+) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        for service in services.iter_mut() {
+            service.check_running()?;
+        }
+        if ready().await {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let detail = services
+                .last()
+                .map(|service| {
+                    format!(
+                        "; last lines of {}:\n{}",
+                        service.log_path().display(),
+                        process::tail(service.log_path(), 30)
+                    )
+                })
+                .unwrap_or_default();
+            bail!("{what} not ready after {timeout:?}{detail}");
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn launch(
+    component: Component,
+    cmd: Command,
+    layout: &Layout,
+    supervision: Supervision,
+) -> Result<Service> {
+    let log = layout.log(component);
+    match supervision {
+        Supervision::Tied => process::start(component.name(), cmd, &log),
+        Supervision::Detached => {
+            let service = process::start_detached(component.name(), cmd, &log)?;
+            let pid_file = layout.pid_file(component);
+            if let Some(dir) = pid_file.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::write(&pid_file, format!("{}\n", service.pid()))
+                .with_context(|| format!("writing {}", pid_file.display()))?;
+            Ok(service)
+        }
+    }
+}
+
+fn command(binary: &Path, args: Vec<String>) -> Command {
+    let mut cmd = Command::new(binary);
+    cmd.args(args);
+    cmd
+}
+
+fn path_arg(flag: &str, path: &Path) -> String {
+    format!("--{flag}={}", path.display())
+}
+
+fn etcd_command(binaries: &ControlPlaneBinaries, layout: &Layout, ports: Ports) -> Command {
+    let client = format!("http://127.0.0.1:{}", ports.etcd_client);
+    let peer = format!("http://127.0.0.1:{}", ports.etcd_peer);
+    command(
+        &binaries.etcd,
+        vec![
+            "--name=ferroflux".to_string(),
+            path_arg("data-dir", &layout.etcd_dir()),
+            format!("--listen-client-urls={client}"),
+            format!("--advertise-client-urls={client}"),
+            format!("--listen-peer-urls={peer}"),
+            format!("--initial-advertise-peer-urls={peer}"),
+            format!("--initial-cluster=ferroflux={peer}"),
+            // A throwaway single-member store: durability is not worth the fsync latency.
+            "--unsafe-no-fsync=true".to_string(),
+            "--log-level=warn".to_string(),
+        ],
+    )
+}
+
+fn apiserver_command(
+    binaries: &ControlPlaneBinaries,
+    layout: &Layout,
+    ports: Ports,
+    pki: &Pki,
+) -> Command {
+    command(
+        &binaries.kube_apiserver,
+        vec![
+            format!("--etcd-servers=http://127.0.0.1:{}", ports.etcd_client),
+            "--bind-address=127.0.0.1".to_string(),
+            "--advertise-address=127.0.0.1".to_string(),
+            // The endpoint reconciler refuses loopback addresses, and no Pod
+            // could use the `kubernetes` Service's endpoints anyway.
+            "--endpoint-reconciler-type=none".to_string(),
+            format!("--secure-port={}", ports.apiserver),
+            path_arg("cert-dir", &layout.run_dir.join("apiserver-certs")),
+            path_arg("tls-cert-file", &pki.serving_cert),
+            path_arg("tls-private-key-file", &pki.serving_key),
+            path_arg("client-ca-file", &pki.ca_cert),
+            format!("--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}"),
+            "--allow-privileged=true".to_string(),
+            // No kubelet mounts tokens; Pods need not wait for their ServiceAccount.
+            "--disable-admission-plugins=ServiceAccount".to_string(),
+            "--authorization-mode=RBAC".to_string(),
+            format!("--service-account-issuer={}", ports.apiserver_url()),
+            path_arg("service-account-key-file", &pki.service_account_pub),
+            path_arg("service-account-signing-key-file", &pki.service_account_key),
+            "--profiling=false".to_string(),
+        ],
+    )
+}
+
+fn controller_manager_command(
+    binaries: &ControlPlaneBinaries,
+    layout: &Layout,
+    ports: Ports,
+    pki: &Pki,
+) -> Command {
+    let kubeconfig = layout.controller_manager_kubeconfig();
+    command(
+        &binaries.kube_controller_manager,
+        vec![
+            path_arg("kubeconfig", &kubeconfig),
+            path_arg("authentication-kubeconfig", &kubeconfig),
+            path_arg("authorization-kubeconfig", &kubeconfig),
+            "--bind-address=127.0.0.1".to_string(),
+            format!("--secure-port={}", ports.controller_manager),
+            path_arg("cert-dir", &layout.run_dir.join("controller-manager-certs")),
+            path_arg("service-account-private-key-file", &pki.service_account_key),
+            path_arg("root-ca-file", &pki.ca_cert),
+            path_arg("cluster-signing-cert-file", &pki.ca_cert),
+            path_arg("cluster-signing-key-file", &pki.ca_key),
+            "--use-service-account-credentials=false".to_string(),
+            // One instance; a lease left by a killed predecessor would delay start by its duration.
+            "--leader-elect=false".to_string(),
+            "--controllers=*".to_string(),
+            "--profiling=false".to_string(),
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_distinct() {
+        let ports = Ports::free().unwrap();
+        let mut all: Vec<u16> = ports.named().iter().map(|(_, port)| *port).collect();
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 4);
+    }
+
+    #[test]
+    fn a_listening_port_is_reported_by_name() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut ports = Ports::free().unwrap();
+        ports.apiserver = listener.local_addr().unwrap().port();
+        let err = ports.check_free("stop it").unwrap_err().to_string();
+        assert!(err.contains("(for kube-apiserver)"), "{err}");
+        assert!(err.contains("stop it"), "{err}");
+    }
+}
