@@ -1,0 +1,18 @@
+//! Git for ferroflux controllers: resolving and fetching a reference from a remote
+//! repository and checking it out into a directory, with the authentication Flux
+//! supports (basic auth, bearer token, custom CA, client certificates, SSH keys with
+//! `known_hosts`) and Flux's revision strings (`main@sha1:<commit>`).
+//!
+//! Network operations run [gix](https://docs.rs/gix) on a blocking thread
+//! (`spawn_blocking`) under a timeout; SSH goes through the `ssh` program with the
+//! key and `known_hosts` written to a private temporary directory.
+
+mod auth;
+mod error;
+mod fetch;
+mod reference;
+
+pub use auth::{Auth, HttpAuth, SshAuth};
+pub use error::Error;
+pub use fetch::{CheckoutOptions, Remote, RemoteRef, checkout, list_refs};
+pub use reference::{Commit, Reference, commit_of_revision};
