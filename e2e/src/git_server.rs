@@ -55,7 +55,7 @@ impl GitServer {
         if !packages::is_root() {
             bail!("the Git server needs root: sshd and the `{GIT_USER}` system user");
         }
-        ensure_git_user()?;
+        let git_ids = ensure_git_user()?;
 
         let state = tempfile::Builder::new()
             .prefix("ferroflux-git-")
@@ -79,7 +79,7 @@ impl GitServer {
             "git-http",
             state.path(),
             &www,
-            Some(GIT_USER),
+            Some(git_ids),
             &http_site(&repos, &htpasswd),
         )?;
 
@@ -616,17 +616,24 @@ pub fn ssh_command(identity: &Path, known_hosts: &Path) -> String {
     )
 }
 
-/// Creates the `git` system user once per machine: shell git-shell, password
-/// field `*` (sshd without PAM refuses keys for a locked `!` account).
-fn ensure_git_user() -> Result<()> {
-    static DONE: Mutex<bool> = Mutex::new(false);
-    let mut done = DONE.lock().unwrap_or_else(|p| p.into_inner());
-    if *done {
-        return Ok(());
+/// Creates the `git` system user once per machine (shell git-shell, password
+/// field `*`: sshd without PAM refuses keys for a locked `!` account) and
+/// returns its (uid, gid).
+fn ensure_git_user() -> Result<(u32, u32)> {
+    static IDS: Mutex<Option<(u32, u32)>> = Mutex::new(None);
+    let mut ids = IDS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(ids) = *ids {
+        return Ok(ids);
     }
     let _lock = crate::paths::lock("git-user").context("locking the git user setup")?;
-    let passwd = getent("passwd")?;
-    if passwd.is_none() {
+    let field = |entry: &Option<Vec<String>>, index: usize| {
+        entry
+            .as_ref()
+            .and_then(|fields| fields.get(index))
+            .cloned()
+            .unwrap_or_default()
+    };
+    if getent("passwd")?.is_none() {
         process::run(
             Command::new("useradd")
                 .args(["--system", "--user-group", "--create-home"])
@@ -634,17 +641,7 @@ fn ensure_git_user() -> Result<()> {
                 .args(["--password", "*", GIT_USER]),
         )
         .context("creating the git user")?;
-    } else if passwd
-        .as_ref()
-        .and_then(|entry| entry.get(6))
-        .map(String::as_str)
-        != Some(GIT_SHELL)
-        || getent("shadow")?
-            .as_ref()
-            .and_then(|entry| entry.get(1))
-            .map(String::as_str)
-            != Some("*")
-    {
+    } else if field(&getent("passwd")?, 6) != GIT_SHELL || field(&getent("shadow")?, 1) != "*" {
         // An existing account may be locked or have another shell: make it usable.
         process::run(Command::new("usermod").args([
             "--shell",
@@ -655,8 +652,15 @@ fn ensure_git_user() -> Result<()> {
         ]))
         .context("configuring the git user")?;
     }
-    *done = true;
-    Ok(())
+    let passwd = getent("passwd")?;
+    let parse = |index: usize| {
+        field(&passwd, index)
+            .parse::<u32>()
+            .with_context(|| format!("reading the {GIT_USER} user's ids from getent"))
+    };
+    let found = (parse(2)?, parse(3)?);
+    *ids = Some(found);
+    Ok(found)
 }
 
 /// The `:`-separated fields of [`GIT_USER`]'s entry in the `database`
@@ -671,9 +675,7 @@ fn getent(database: &str) -> Result<Option<Vec<String>>> {
         return Ok(None);
     }
     let line = String::from_utf8_lossy(&output.stdout);
-    Ok(Some(
-        line.trim_end().split(':').map(str::to_string).collect(),
-    ))
+    Ok(Some(line.trim_end().split(':').map(str::to_string).collect()))
 }
 
 fn chown_to_git_user(path: &Path) -> Result<()> {

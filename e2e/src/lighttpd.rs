@@ -1,6 +1,7 @@
 //! lighttpd on a free loopback port: the HTTP server behind the Git smart-HTTP
 //! server and the Helm chart repository.
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -58,23 +59,20 @@ pub fn random_hex() -> String {
 /// Starts `lighttpd -D` with `site` (lighttpd config lines) after a common
 /// header binding 127.0.0.1 on a free port with `document_root`.
 ///
-/// `user`, when set and running as root, is the account lighttpd drops to (and
-/// so the account CGI programs run as).
+/// `run_as` (uid, gid), when set, is the account lighttpd runs as, and so the
+/// account CGI programs run as. lighttpd is started as that account rather
+/// than told to drop to it (`server.username`): the kernel clears the
+/// parent-death signal when a process changes its own credentials, and the
+/// server must die with the test binary.
 pub fn start(
     name: &str,
     state: &Path,
     document_root: &Path,
-    user: Option<&str>,
+    run_as: Option<(u32, u32)>,
     site: &str,
 ) -> Result<(Service, u16)> {
     let log = state.join(format!("{name}.log"));
     let config = state.join(format!("{name}.conf"));
-    let user_lines = match user {
-        Some(user) if crate::packages::is_root() => {
-            format!("server.username = \"{user}\"\nserver.groupname = \"{user}\"\n")
-        }
-        _ => String::new(),
-    };
     process::start_on_free_port(name, &log, Duration::from_secs(10), |port| {
         std::fs::write(
             &config,
@@ -82,7 +80,6 @@ pub fn start(
                 "server.bind = \"127.0.0.1\"\n\
                  server.port = {port}\n\
                  server.document-root = \"{root}\"\n\
-                 {user_lines}\
                  # Buffer request bodies before handing them on: with streaming,\n\
                  # git pushes over 1 MiB (chunked) fail with 411.\n\
                  server.stream-request-body = 0\n\
@@ -94,6 +91,11 @@ pub fn start(
         .with_context(|| format!("writing {}", config.display()))?;
         let mut cmd = Command::new("lighttpd");
         cmd.arg("-D").arg("-f").arg(&config);
+        if let Some((uid, gid)) = run_as {
+            // std switches credentials before running process::start's
+            // pre_exec hook, so the parent-death signal set there sticks.
+            cmd.uid(uid).gid(gid);
+        }
         Ok(cmd)
     })
 }
