@@ -675,7 +675,9 @@ fn getent(database: &str) -> Result<Option<Vec<String>>> {
         return Ok(None);
     }
     let line = String::from_utf8_lossy(&output.stdout);
-    Ok(Some(line.trim_end().split(':').map(str::to_string).collect()))
+    Ok(Some(
+        line.trim_end().split(':').map(str::to_string).collect(),
+    ))
 }
 
 fn chown_to_git_user(path: &Path) -> Result<()> {
