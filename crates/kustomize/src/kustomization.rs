@@ -1,0 +1,502 @@
+//! The `kustomization.yaml` file model.
+//!
+//! kustomize decodes this file with `sigs.k8s.io/yaml` (YAML 1.1 scalars)
+//! and Go's JSON decoder with `DisallowUnknownFields`, so an unknown or
+//! mistyped field is an error here too.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::fieldspec::FieldSpec;
+use crate::selector::Selector;
+use crate::yaml::{ParseOptions, parse_single};
+
+pub const KUSTOMIZATION_VERSION: &str = "kustomize.config.k8s.io/v1beta1";
+pub const KUSTOMIZATION_KIND: &str = "Kustomization";
+pub const COMPONENT_VERSION: &str = "kustomize.config.k8s.io/v1alpha1";
+pub const COMPONENT_KIND: &str = "Component";
+
+/// The file names kustomize recognises, in its order.
+pub const FILE_NAMES: &[&str] = &["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ObjectMeta {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Label {
+    #[serde(default)]
+    pub pairs: BTreeMap<String, String>,
+    #[serde(default)]
+    pub include_selectors: bool,
+    #[serde(default)]
+    pub include_templates: bool,
+    #[serde(default)]
+    pub fields: Vec<FieldSpec>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PatchOptions {
+    #[serde(default)]
+    pub allow_name_change: bool,
+    #[serde(default)]
+    pub allow_kind_change: bool,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Patch {
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub patch: String,
+    #[serde(default)]
+    pub target: Option<Selector>,
+    #[serde(default)]
+    pub options: Option<PatchOptions>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Image {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub new_name: String,
+    #[serde(default)]
+    pub tag_suffix: String,
+    #[serde(default)]
+    pub new_tag: String,
+    #[serde(default)]
+    pub digest: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Replica {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub count: i64,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct VarTarget {
+    #[serde(default)]
+    pub api_version: String,
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FieldSelector {
+    #[serde(default)]
+    pub field_path: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Var {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub objref: VarTarget,
+    #[serde(default)]
+    pub fieldref: FieldSelector,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GeneratorOptions {
+    #[serde(default)]
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub annotations: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub disable_name_suffix_hash: bool,
+    #[serde(default)]
+    pub immutable: bool,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GeneratorArgs {
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub behavior: String,
+    #[serde(default)]
+    pub literals: Vec<String>,
+    #[serde(default)]
+    pub files: Vec<String>,
+    #[serde(default)]
+    pub envs: Vec<String>,
+    #[serde(default)]
+    pub env: String,
+    #[serde(default)]
+    pub options: Option<GeneratorOptions>,
+    /// Secrets only.
+    #[serde(default, rename = "type")]
+    pub secret_type: String,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LegacySortOptions {
+    #[serde(default)]
+    pub order_first: Vec<String>,
+    #[serde(default)]
+    pub order_last: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SortOptions {
+    #[serde(default)]
+    pub order: String,
+    #[serde(default)]
+    pub legacy_sort_options: Option<LegacySortOptions>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct FieldOptions {
+    #[serde(default)]
+    pub delimiter: String,
+    #[serde(default)]
+    pub index: i64,
+    #[serde(default)]
+    pub encoding: String,
+    #[serde(default)]
+    pub create: bool,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SourceSelector {
+    #[serde(default)]
+    pub group: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub field_path: String,
+    #[serde(default)]
+    pub options: Option<FieldOptions>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TargetSelector {
+    #[serde(default)]
+    pub select: Option<Selector>,
+    #[serde(default)]
+    pub reject: Vec<Selector>,
+    #[serde(default)]
+    pub field_paths: Vec<String>,
+    #[serde(default)]
+    pub options: Option<FieldOptions>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Replacement {
+    #[serde(default)]
+    pub source: Option<SourceSelector>,
+    #[serde(default)]
+    pub targets: Vec<TargetSelector>,
+    #[serde(default)]
+    pub source_value: Option<String>,
+    /// A file holding replacements (kustomization entries only).
+    #[serde(default)]
+    pub path: String,
+}
+
+/// A kustomization (or component).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Kustomization {
+    #[serde(default)]
+    pub api_version: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub metadata: Option<ObjectMeta>,
+    #[serde(default)]
+    pub openapi: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub name_prefix: String,
+    #[serde(default)]
+    pub name_suffix: String,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub common_labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub labels: Vec<Label>,
+    #[serde(default)]
+    pub common_annotations: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    pub patches_strategic_merge: Option<Vec<String>>,
+    #[serde(default, rename = "patchesJson6902")]
+    pub patches_json6902: Option<Vec<Patch>>,
+    #[serde(default)]
+    pub patches: Vec<Patch>,
+    #[serde(default)]
+    pub images: Vec<Image>,
+    #[serde(default)]
+    pub image_tags: Option<Vec<Image>>,
+    #[serde(default)]
+    pub replacements: Vec<Replacement>,
+    #[serde(default)]
+    pub replicas: Vec<Replica>,
+    #[serde(default)]
+    pub vars: Option<Vec<Var>>,
+    #[serde(default)]
+    pub sort_options: Option<SortOptions>,
+    #[serde(default)]
+    pub resources: Vec<String>,
+    #[serde(default)]
+    pub components: Vec<String>,
+    #[serde(default)]
+    pub crds: Vec<String>,
+    #[serde(default)]
+    pub bases: Option<Vec<String>>,
+    #[serde(default)]
+    pub config_map_generator: Vec<GeneratorArgs>,
+    #[serde(default)]
+    pub secret_generator: Vec<GeneratorArgs>,
+    #[serde(default)]
+    pub helm_globals: Option<serde_json::Value>,
+    #[serde(default)]
+    pub helm_charts: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub helm_chart_inflation_generator: Vec<serde_json::Value>,
+    #[serde(default)]
+    pub generator_options: Option<GeneratorOptions>,
+    #[serde(default)]
+    pub configurations: Vec<String>,
+    #[serde(default)]
+    pub generators: Vec<String>,
+    #[serde(default)]
+    pub transformers: Vec<String>,
+    #[serde(default)]
+    pub validators: Vec<String>,
+    #[serde(default)]
+    pub build_metadata: Vec<String>,
+}
+
+impl Kustomization {
+    /// Decodes a kustomization file, applying kustomize's fix-ups and
+    /// checks. Returns the kustomization and deprecation warnings.
+    pub fn parse(content: &str, path: &Path) -> Result<(Kustomization, Vec<String>)> {
+        let invalid = |message: String| Error::InvalidKustomization {
+            path: path.to_path_buf(),
+            message,
+        };
+        let value = parse_single(content, ParseOptions::CONFIG).map_err(|e| Error::Yaml {
+            path: path.to_path_buf(),
+            cause: e,
+        })?;
+        let value = if value.is_null() {
+            serde_json::Value::Object(serde_json::Map::new())
+        } else {
+            value
+        };
+        let mut k: Kustomization =
+            serde_json::from_value(value).map_err(|e| invalid(format!("json: {e}")))?;
+        let warnings = k.deprecation_warnings();
+        let is_empty = k.is_empty();
+        k.fix();
+        if is_empty {
+            return Err(invalid("kustomization.yaml is empty".into()));
+        }
+        let mut errs = Vec::new();
+        if k.kind != KUSTOMIZATION_KIND && k.kind != COMPONENT_KIND {
+            errs.push(format!(
+                "kind should be {KUSTOMIZATION_KIND} or {COMPONENT_KIND}"
+            ));
+        }
+        let required = if k.kind == COMPONENT_KIND {
+            COMPONENT_VERSION
+        } else {
+            KUSTOMIZATION_VERSION
+        };
+        if k.api_version != required {
+            errs.push(format!("apiVersion for {} should be {required}", k.kind));
+        }
+        if !errs.is_empty() {
+            return Err(invalid(errs.join("; ")));
+        }
+        Ok((k, warnings))
+    }
+
+    fn deprecation_warnings(&self) -> Vec<String> {
+        const FIX: &str = "Run 'kustomize edit fix' to update your Kustomization automatically.";
+        let mut w = Vec::new();
+        if self.bases.is_some() {
+            w.push(format!(
+                "# Warning: 'bases' is deprecated. Please use 'resources' instead. {FIX}"
+            ));
+        }
+        if self.common_labels.is_some() {
+            w.push(format!(
+                "# Warning: 'commonLabels' is deprecated. Please use 'labels' instead. {FIX}"
+            ));
+        }
+        if self.image_tags.is_some() {
+            w.push(format!(
+                "# Warning: 'imageTags' is deprecated. Please use 'images' instead. {FIX}"
+            ));
+        }
+        if self.patches_json6902.is_some() {
+            w.push(format!(
+                "# Warning: 'patchesJson6902' is deprecated. Please use 'patches' instead. {FIX}"
+            ));
+        }
+        if self.patches_strategic_merge.is_some() {
+            w.push(format!(
+                "# Warning: 'patchesStrategicMerge' is deprecated. Please use 'patches' instead. {FIX}"
+            ));
+        }
+        if self.vars.is_some() {
+            w.push(format!(
+                "# Warning: 'vars' is deprecated. Please use 'replacements' instead. [EXPERIMENTAL] {FIX}"
+            ));
+        }
+        w
+    }
+
+    /// True when nothing but apiVersion/kind is set (kustomize's `CheckEmpty`).
+    fn is_empty(&self) -> bool {
+        let mut probe = self.clone();
+        probe.api_version.clear();
+        probe.kind.clear();
+        format!("{probe:?}") == format!("{:?}", Kustomization::default())
+    }
+
+    /// kustomize's `FixKustomization`.
+    fn fix(&mut self) {
+        if self.kind.is_empty() {
+            self.kind = KUSTOMIZATION_KIND.into();
+        }
+        if self.api_version.is_empty() {
+            self.api_version = if self.kind == COMPONENT_KIND {
+                COMPONENT_VERSION.into()
+            } else {
+                KUSTOMIZATION_VERSION.into()
+            };
+        }
+        if let Some(bases) = self.bases.take() {
+            self.resources.extend(bases);
+        }
+        if let Some(tags) = self.image_tags.take() {
+            self.images.extend(tags);
+        }
+        for g in self
+            .config_map_generator
+            .iter_mut()
+            .chain(self.secret_generator.iter_mut())
+        {
+            if !g.env.is_empty() {
+                let env = std::mem::take(&mut g.env);
+                g.envs.push(env);
+            }
+        }
+    }
+
+    pub fn is_component(&self) -> bool {
+        self.kind == COMPONENT_KIND
+    }
+}
+
+/// kustomize's `MergeGlobalOptionsIntoLocal`.
+pub fn merge_generator_options(
+    local: Option<&GeneratorOptions>,
+    global: Option<&GeneratorOptions>,
+) -> Option<GeneratorOptions> {
+    let Some(global) = global else {
+        return local.cloned();
+    };
+    let mut out = local.cloned().unwrap_or_default();
+    let merge = |local: &mut Option<BTreeMap<String, String>>,
+                 global: &Option<BTreeMap<String, String>>| {
+        match (local.as_mut(), global) {
+            (None, Some(g)) => *local = Some(g.clone()),
+            (Some(l), Some(g)) => {
+                for (k, v) in g {
+                    l.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+            }
+            _ => {}
+        }
+    };
+    merge(&mut out.labels, &global.labels);
+    merge(&mut out.annotations, &global.annotations);
+    if global.disable_name_suffix_hash {
+        out.disable_name_suffix_hash = true;
+    }
+    if global.immutable {
+        out.immutable = true;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_fixes() {
+        let (k, w) = Kustomization::parse(
+            "bases: [../base]\nresources: [a.yaml]\nnamePrefix: p-\n",
+            Path::new("kustomization.yaml"),
+        )
+        .unwrap();
+        assert_eq!(k.resources, vec!["a.yaml", "../base"]);
+        assert_eq!(k.kind, "Kustomization");
+        assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        let p = Path::new("kustomization.yaml");
+        assert!(Kustomization::parse("resourcez: [a]\n", p).is_err());
+        assert!(Kustomization::parse("", p).is_err());
+        assert!(Kustomization::parse("kind: Kustomization\n", p).is_err());
+        assert!(Kustomization::parse("kind: Foo\nresources: [a]\n", p).is_err());
+        assert!(Kustomization::parse("resources: a\n", p).is_err());
+        assert!(Kustomization::parse("- a\n", p).is_err());
+    }
+}

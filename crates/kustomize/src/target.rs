@@ -1,0 +1,536 @@
+//! The build: load a kustomization, accumulate its resources, bases,
+//! generators and components, run its transformers, then (at the top
+//! level) add hash suffixes, fix name references, resolve vars, sort and
+//! strip bookkeeping. Mirrors kustomize's `KustTarget`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::error::{Error, Result, ResultExt};
+use crate::fieldspec::{self, FieldSpec};
+use crate::generators::{self, GeneratedKind, hash};
+use crate::kustomization::{FILE_NAMES, Kustomization, merge_generator_options};
+use crate::loader::{LoadRestrictor, Loader, SourceRoot};
+use crate::ordering;
+use crate::patch;
+use crate::replacements;
+use crate::resmap::ResMap;
+use crate::resource::{ORIGIN_ANNOTATION, Resource, TRANSFORMATIONS_ANNOTATION, scalar_text};
+use crate::transformer_config::TransformerConfig;
+use crate::transformers::{images, labels, name_references, namespace, prefix_suffix, replicas};
+use crate::vars::{self, VarSet};
+use crate::yaml::{ParseOptions, parse_stream};
+
+/// kustomize's `--reorder`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Reorder {
+    /// Not given: legacy order unless the kustomization has `sortOptions`.
+    #[default]
+    Unspecified,
+    Legacy,
+    None,
+}
+
+/// Options of a build.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BuildOptions {
+    pub load_restrictor: LoadRestrictor,
+    pub reorder: Reorder,
+}
+
+/// The result of a build.
+#[derive(Clone, Debug)]
+pub struct Output {
+    pub resources: ResMap,
+    /// Deprecation and similar notices kustomize prints on stderr.
+    pub warnings: Vec<String>,
+}
+
+impl Output {
+    /// The YAML stream `kustomize build` prints.
+    pub fn to_yaml(&self) -> String {
+        let values: Vec<Value> = self
+            .resources
+            .resources()
+            .iter()
+            .map(Resource::to_value)
+            .collect();
+        crate::yaml::to_yaml_stream(values.iter())
+    }
+}
+
+/// Builds the kustomization in `dir`, reading nothing outside `source_root`.
+pub fn build(source_root: &Path, dir: &Path, options: BuildOptions) -> Result<Output> {
+    let source = Arc::new(SourceRoot::new(source_root)?);
+    let ldr = Loader::new(source, dir, options.load_restrictor)?;
+    let mut warnings = Vec::new();
+    let kt = KustTarget::load(ldr, &mut warnings)?;
+    let mut resources = kt.make_customized_resmap(&mut warnings)?;
+    match (&kt.kustomization.sort_options, options.reorder) {
+        (Some(opts), _) => {
+            if options.reorder != Reorder::Unspecified {
+                warnings.push(
+                    "Warning: Sorting order is set both in 'kustomization.yaml' ('sortOptions') and in a CLI flag ('--reorder'). Using the kustomization file over the CLI flag."
+                        .into(),
+                );
+            }
+            ordering::apply_sort_options(&mut resources, opts)?;
+        }
+        (None, Reorder::Legacy | Reorder::Unspecified) => {
+            let (first, last) = ordering::default_orders();
+            ordering::sort_legacy(&mut resources, &first, &last)?;
+        }
+        (None, Reorder::None) => {}
+    }
+    let meta = &kt.kustomization.build_metadata;
+    if meta.iter().any(|m| m == "managedByLabel") {
+        let mut l = std::collections::BTreeMap::new();
+        l.insert(
+            "app.kubernetes.io/managed-by".to_string(),
+            "kustomize-v5.8.1".to_string(),
+        );
+        labels::add_entries(
+            &mut resources,
+            &l,
+            &[FieldSpec::new("", "metadata/labels", true)],
+        )?;
+    }
+    resources.remove_build_annotations();
+    let keep_origin = meta.iter().any(|m| m == "originAnnotations");
+    let keep_transformations = meta.iter().any(|m| m == "transformerAnnotations");
+    for r in resources.resources_mut() {
+        if !keep_origin {
+            r.remove_annotation_rewriting(ORIGIN_ANNOTATION);
+        }
+        if !keep_transformations {
+            r.remove_annotation_rewriting(TRANSFORMATIONS_ANNOTATION);
+        }
+    }
+    Ok(Output {
+        resources,
+        warnings,
+    })
+}
+
+/// Parses a YAML stream into resources, expanding `*List` kinds (kustomize's
+/// `SliceFromBytes`).
+pub fn resources_from_text(text: &str) -> Result<Vec<Resource>> {
+    let docs = parse_stream(text, ParseOptions::RESOURCE).map_err(|e| Error::Yaml {
+        path: Default::default(),
+        cause: e,
+    })?;
+    let mut queue: std::collections::VecDeque<Value> =
+        docs.into_iter().filter(|d| !is_nil_or_empty(d)).collect();
+    let mut out = Vec::new();
+    while let Some(doc) = queue.pop_front() {
+        let kind = doc.get("kind").map(scalar_text).unwrap_or_default();
+        if kind.ends_with("List")
+            && let Some(items) = doc.get("items")
+        {
+            match items {
+                Value::Null => continue,
+                Value::Array(items) => {
+                    for item in items {
+                        if is_nil_or_empty(item) {
+                            continue;
+                        }
+                        // Validated when it comes off the queue.
+                        queue.push_back(item.clone());
+                    }
+                    continue;
+                }
+                other => {
+                    return Err(Error::resource(format!(
+                        "expected array in {kind}/items, but found {}",
+                        crate::resource::value_kind(other)
+                    )));
+                }
+            }
+        }
+        out.push(Resource::from_value(doc)?);
+    }
+    Ok(out)
+}
+
+fn is_nil_or_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Object(m) => m.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+/// Resources, transformer configuration and vars gathered so far.
+#[derive(Default)]
+struct Accumulator {
+    resources: ResMap,
+    config: TransformerConfig,
+    vars: VarSet,
+}
+
+impl Accumulator {
+    fn merge(&mut self, other: Accumulator) -> Result<()> {
+        self.resources.append_all(other.resources)?;
+        self.config = self.config.merge(&other.config)?;
+        self.vars.merge_set(&other.vars)
+    }
+}
+
+struct KustTarget {
+    ldr: Loader,
+    kustomization: Kustomization,
+}
+
+impl KustTarget {
+    fn load(ldr: Loader, warnings: &mut Vec<String>) -> Result<KustTarget> {
+        let mut found: Vec<&str> = Vec::new();
+        for name in FILE_NAMES {
+            if ldr.has_file(name) {
+                found.push(name);
+            }
+        }
+        let name = match found.as_slice() {
+            [] => {
+                return Err(Error::MissingKustomization {
+                    dir: ldr.root().to_path_buf(),
+                });
+            }
+            [one] => *one,
+            _ => {
+                return Err(Error::MultipleKustomizations {
+                    dir: ldr.root().to_path_buf(),
+                });
+            }
+        };
+        let content = ldr.load_string(name)?;
+        let path = ldr.root().join(name);
+        let (kustomization, w) = Kustomization::parse(&content, &path)?;
+        warnings.extend(w);
+        unsupported(&kustomization, &path)?;
+        Ok(KustTarget { ldr, kustomization })
+    }
+
+    fn make_customized_resmap(&self, warnings: &mut Vec<String>) -> Result<ResMap> {
+        let mut ra = self.accumulate_target(Accumulator::default(), warnings)?;
+        // Hash suffixes come last, once contents are final.
+        for r in ra.resources.resources_mut() {
+            if r.needs_hash_suffix() {
+                let h = hash::resource_hash(r.as_map());
+                r.store_previous_id();
+                let name = format!("{}-{h}", r.name());
+                r.set_name(&name);
+            }
+        }
+        if !ra.config.name_reference.is_empty() {
+            name_references::fix(&mut ra.resources, &ra.config.name_reference)?;
+        }
+        let unused = vars::resolve(&mut ra.resources, &ra.vars, &ra.config.var_reference)?;
+        if !unused.is_empty() {
+            warnings.push(format!(
+                "well-defined vars that were never replaced: {}",
+                unused.join(",")
+            ));
+        }
+        for r in ra.resources.resources() {
+            if !r.as_map().is_empty() {
+                Resource::from_value(r.to_value())?;
+            }
+        }
+        ra.resources
+            .retain(|r| !r.as_map().is_empty() && !r.is_local_config());
+        Ok(ra.resources)
+    }
+
+    fn accumulate_target(
+        &self,
+        mut ra: Accumulator,
+        warnings: &mut Vec<String>,
+    ) -> Result<Accumulator> {
+        let k = &self.kustomization;
+        self.accumulate_resources(&mut ra, &k.resources, warnings)
+            .map_err(|e| e.context("accumulating resources"))?;
+        let mut config = TransformerConfig::default().merge(TransformerConfig::defaults())?;
+        for path in &k.configurations {
+            let text = self.ldr.load_string(path)?;
+            let c = TransformerConfig::parse(&text).map_err(|e| e.context(path.clone()))?;
+            config = config.merge(&c)?;
+        }
+        ra.config = ra
+            .config
+            .merge(&config)
+            .map_err(|e| e.context("merging config"))?;
+        if !k.crds.is_empty() {
+            let crd_config = crate::crds::config_from_crds(&self.ldr, &k.crds)
+                .map_err(|e| e.context(format!("loading CRDs {:?}", k.crds)))?;
+            ra.config = ra
+                .config
+                .merge(&crd_config)
+                .map_err(|e| e.context("merging CRDs"))?;
+        }
+        self.run_generators(&mut ra)?;
+        for path in &k.components {
+            let child = self
+                .ldr
+                .child(path)
+                .map_err(|e| e.context(format!("accumulating components: loader.New {path:?}")))?;
+            ra = self
+                .accumulate_directory(ra, child, true, warnings)
+                .map_err(|e| e.context("accumulating components"))?;
+        }
+        self.run_transformers(&mut ra)?;
+        vars::merge_vars(
+            &mut ra.resources,
+            &mut ra.vars,
+            k.vars.as_deref().unwrap_or_default(),
+        )
+        .map_err(|e| e.context("merging vars"))?;
+        Ok(ra)
+    }
+
+    fn accumulate_resources(
+        &self,
+        ra: &mut Accumulator,
+        paths: &[String],
+        warnings: &mut Vec<String>,
+    ) -> Result<()> {
+        for path in paths {
+            match self.accumulate_file(ra, path) {
+                Ok(()) => continue,
+                Err(file_err) => {
+                    let child = match self.ldr.child(path) {
+                        Ok(c) => c,
+                        Err(dir_err) => {
+                            if file_err.is_yaml() {
+                                return Err(file_err);
+                            }
+                            return Err(dir_err.context(format!("accumulation err='{file_err}'")));
+                        }
+                    };
+                    let acc = std::mem::take(ra);
+                    *ra = self
+                        .accumulate_directory(acc, child, false, warnings)
+                        .map_err(|e| e.context(format!("accumulation err='{file_err}'")))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn accumulate_file(&self, ra: &mut Accumulator, path: &str) -> Result<()> {
+        let text = self.ldr.load_string(path)?;
+        let resources = resources_from_text(&text)
+            .map_err(|e| match e {
+                Error::Yaml { cause, .. } => Error::Yaml {
+                    path: self.ldr.root().join(path),
+                    cause,
+                },
+                other => other,
+            })
+            .context(|| format!("accumulating resources from '{path}'"))?;
+        for r in resources {
+            ra.resources
+                .append(r)
+                .map_err(|e| e.context(format!("merging resources from '{path}'")))?;
+        }
+        Ok(())
+    }
+
+    fn accumulate_directory(
+        &self,
+        ra: Accumulator,
+        ldr: Loader,
+        is_component: bool,
+        warnings: &mut Vec<String>,
+    ) -> Result<Accumulator> {
+        let root = ldr.root().to_path_buf();
+        let mut sub = KustTarget::load(ldr, warnings).map_err(|e| {
+            e.context(format!(
+                "couldn't make target for path '{}'",
+                root.display()
+            ))
+        })?;
+        sub.kustomization.build_metadata = self.kustomization.build_metadata.clone();
+        if is_component && !sub.kustomization.is_component() {
+            return Err(Error::InvalidKustomization {
+                path: root.clone(),
+                message: format!(
+                    "expected kind 'Component' for path '{}' but got '{}'",
+                    root.display(),
+                    sub.kustomization.kind
+                ),
+            });
+        }
+        if !is_component && sub.kustomization.is_component() {
+            return Err(Error::InvalidKustomization {
+                path: root.clone(),
+                message: format!("expected kind != 'Component' for path '{}'", root.display()),
+            });
+        }
+        let recursed = |e: Error| {
+            e.context(format!(
+                "recursed accumulation of path '{}'",
+                root.display()
+            ))
+        };
+        if is_component {
+            let sub_ra = sub.accumulate_target(ra, warnings).map_err(recursed)?;
+            let mut fresh = Accumulator::default();
+            fresh.merge(sub_ra)?;
+            Ok(fresh)
+        } else {
+            let sub_ra = sub
+                .accumulate_target(Accumulator::default(), warnings)
+                .map_err(recursed)?;
+            let mut ra = ra;
+            ra.merge(sub_ra).map_err(|e| {
+                e.context(format!("recursed merging from path '{}'", root.display()))
+            })?;
+            Ok(ra)
+        }
+    }
+
+    fn run_generators(&self, ra: &mut Accumulator) -> Result<()> {
+        let k = &self.kustomization;
+        let global = k.generator_options.as_ref();
+        for (kind, list) in [
+            (GeneratedKind::ConfigMap, &k.config_map_generator),
+            (GeneratedKind::Secret, &k.secret_generator),
+        ] {
+            for args in list {
+                let opts = merge_generator_options(args.options.as_ref(), global);
+                let res = generators::generate(kind, &self.ldr, args, opts.as_ref())?;
+                let mut m = ResMap::new();
+                m.append(res)?;
+                ra.resources
+                    .absorb_all(m)
+                    .map_err(|e| e.context(format!("merging from generator {}", args.name)))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn run_transformers(&self, ra: &mut Accumulator) -> Result<()> {
+        let k = &self.kustomization;
+        let tc = ra.config.clone();
+        let m = &mut ra.resources;
+        if let Some(entries) = &k.patches_strategic_merge
+            && !entries.is_empty()
+        {
+            patch::apply_patches_strategic_merge(m, &self.ldr, entries)?;
+        }
+        for p in &k.patches {
+            patch::apply_patch_entry(m, &self.ldr, p)?;
+        }
+        namespace::transform(m, &k.namespace, &tc.namespace)?;
+        if !k.name_prefix.is_empty() {
+            prefix_suffix::transform(
+                m,
+                prefix_suffix::Affix::Prefix,
+                &k.name_prefix,
+                &tc.name_prefix,
+            )?;
+        }
+        if !k.name_suffix.is_empty() {
+            prefix_suffix::transform(
+                m,
+                prefix_suffix::Affix::Suffix,
+                &k.name_suffix,
+                &tc.name_suffix,
+            )?;
+        }
+        for label in &k.labels {
+            let mut specs = label.fields.clone();
+            fieldspec::merge_all(&mut specs, &tc.labels)
+                .map_err(|e| e.context("failed to merge labels"))?;
+            if label.include_selectors {
+                fieldspec::merge_all(&mut specs, &tc.common_labels)
+                    .map_err(|e| e.context("failed to merge labels"))?;
+            } else {
+                if label.include_templates {
+                    fieldspec::merge_all(&mut specs, &tc.template_labels)
+                        .map_err(|e| e.context("failed to merge template fieldSpec"))?;
+                }
+                fieldspec::merge_one(&mut specs, FieldSpec::new("", "metadata/labels", true))
+                    .map_err(|e| e.context("failed to merge labels"))?;
+            }
+            labels::add_entries(m, &label.pairs, &specs)?;
+        }
+        if let Some(common) = &k.common_labels {
+            labels::add_entries(m, common, &tc.common_labels)?;
+        }
+        if let Some(ann) = &k.common_annotations {
+            labels::add_entries(m, ann, &tc.common_annotations)?;
+        }
+        for p in k.patches_json6902.iter().flatten() {
+            patch::apply_legacy_json6902(m, &self.ldr, p)?;
+        }
+        for r in &k.replicas {
+            replicas::transform(m, r, &tc.replicas)?;
+        }
+        for img in &k.images {
+            images::transform(m, img, &tc.images)?;
+        }
+        if !k.replacements.is_empty() {
+            let list = replacements::load(&self.ldr, &k.replacements)?;
+            replacements::apply(m, &list)?;
+        }
+        Ok(())
+    }
+}
+
+/// Features this crate deliberately does not run (network, plugins, Helm),
+/// refused with an error naming the file, as Flux does.
+fn unsupported(k: &Kustomization, path: &Path) -> Result<()> {
+    let refuse = |what: &str| {
+        Err(Error::InvalidKustomization {
+            path: path.to_path_buf(),
+            message: format!("{what} are not supported"),
+        })
+    };
+    if !k.helm_charts.is_empty()
+        || !k.helm_chart_inflation_generator.is_empty()
+        || k.helm_globals.is_some()
+    {
+        return refuse("helmCharts");
+    }
+    if !k.generators.is_empty() {
+        return refuse("generators (plugins)");
+    }
+    if !k.transformers.is_empty() {
+        return refuse("transformers (plugins)");
+    }
+    if !k.validators.is_empty() {
+        return refuse("validators (plugins)");
+    }
+    if let Some(o) = &k.openapi {
+        if o.contains_key("path") {
+            return refuse("custom OpenAPI schemas");
+        }
+        if let Some(v) = o.get("version")
+            && v != crate::openapi::schema_version()
+        {
+            return Err(Error::InvalidKustomization {
+                path: path.to_path_buf(),
+                message: "the specified OpenAPI version is not built in".into(),
+            });
+        }
+    }
+    for m in &k.build_metadata {
+        if ![
+            "originAnnotations",
+            "transformerAnnotations",
+            "managedByLabel",
+        ]
+        .contains(&m.as_str())
+        {
+            return Err(Error::InvalidKustomization {
+                path: path.to_path_buf(),
+                message: format!("unknown buildMetadata option {m:?}"),
+            });
+        }
+    }
+    Ok(())
+}
