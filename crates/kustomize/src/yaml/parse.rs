@@ -232,7 +232,9 @@ impl Builder {
         line: usize,
         col: usize,
     ) -> Result<(), YamlError> {
-        let stringify = self.options.stringify_keys;
+        // Top-level keys of a resource are decoded into `map[string]any`,
+        // which turns scalars into strings; nested maps must have string keys.
+        let stringify = self.options.stringify_keys || self.stack.len() == 1;
         match self.stack.last_mut() {
             None => {
                 self.root = Some(value);
