@@ -508,9 +508,21 @@ impl Resource {
         self.set_labels(&labels);
         let mine = self.annotations();
         let needs_hash = mine.contains_key(NEEDS_HASH_SUFFIX);
-        let mut merged = other.annotations();
+        let theirs = other.annotations();
+        let mut merged = theirs.clone();
         for (k, v) in mine {
             merged.insert(k, v);
+        }
+        // Bookkeeping annotations come from `other` only.
+        for a in BUILD_ANNOTATIONS {
+            match theirs.get(*a) {
+                Some(v) => {
+                    merged.insert((*a).to_string(), v.clone());
+                }
+                None => {
+                    merged.remove(*a);
+                }
+            }
         }
         if !needs_hash {
             merged.remove(NEEDS_HASH_SUFFIX);

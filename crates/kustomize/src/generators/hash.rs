@@ -127,7 +127,9 @@ pub fn resource_hash(obj: &Map<String, Value>) -> String {
         "ConfigMap" => {
             let mut m = Map::new();
             m.insert("kind".into(), Value::String("ConfigMap".into()));
-            m.insert("name".into(), node_value(obj, &["metadata", "name"]));
+            // kustomize looks up the name with the single path element
+            // "metadata/name", which never matches: the name hashes as "".
+            m.insert("name".into(), node_value(obj, &["metadata/name"]));
             m.insert("data".into(), node_value(obj, &["data"]));
             let bin = node_value(obj, &["binaryData"]);
             if bin.is_object() {
@@ -139,7 +141,7 @@ pub fn resource_hash(obj: &Map<String, Value>) -> String {
             let mut m = Map::new();
             m.insert("kind".into(), Value::String("Secret".into()));
             m.insert("type".into(), node_value(obj, &["type"]));
-            m.insert("name".into(), node_value(obj, &["metadata", "name"]));
+            m.insert("name".into(), node_value(obj, &["metadata/name"]));
             m.insert("data".into(), node_value(obj, &["data"]));
             let sd = node_value(obj, &["stringData"]);
             if sd.is_object() {

@@ -28,55 +28,6 @@ impl GeneratedKind {
     }
 }
 
-/// Kubernetes' `IsConfigMapKey`.
-fn validate_key(key: &str) -> Result<()> {
-    let valid_chars = !key.is_empty()
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    let mut errs = Vec::new();
-    if key.len() > 253 {
-        errs.push("must be no more than 253 characters".to_string());
-    }
-    if !valid_chars {
-        errs.push(
-            "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"
-                .to_string(),
-        );
-    }
-    if key == "." {
-        errs.push("must not be '.'".into());
-    } else if key == ".." {
-        errs.push("must not be '..'".into());
-    } else if key.starts_with("..") {
-        errs.push("must not start with '..'".into());
-    }
-    if errs.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::generator(format!(
-            "\"{key}\" is not a valid key name: {}",
-            errs.join("; ")
-        )))
-    }
-}
-
-/// Kubernetes' `IsEnvVarName`.
-fn validate_env_var_name(key: &str) -> Result<()> {
-    let b = key.as_bytes();
-    let ok = !b.is_empty()
-        && (b[0].is_ascii_alphabetic() || matches!(b[0], b'-' | b'.' | b'_'))
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'));
-    let chdir = key == "." || key == ".." || key.starts_with("..");
-    if ok && !chdir {
-        return Ok(());
-    }
-    Err(Error::generator(format!(
-        "\"{key}\" is not a valid key name: a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit (e.g. 'my.env-name',  or 'MY_ENV.NAME',  or 'MyEnvName1', regex used for validation is '[-._a-zA-Z][-._a-zA-Z0-9]*')"
-    )))
-}
-
 fn remove_quotes(s: &str) -> &str {
     let b = s.as_bytes();
     if b.len() < 2 || b[0] != b[b.len() - 1] {
@@ -127,7 +78,8 @@ fn parse_file_source(source: &str) -> Result<(String, String)> {
     }
 }
 
-/// Parses an env file (`KEY=value` lines, `#` comments).
+/// Parses an env file (`KEY=value` lines, `#` comments). Like kubectl's
+/// kustomize (whose key validator accepts everything), keys are not checked.
 fn env_file_pairs(content: &[u8]) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     for (i, raw) in content.split(|&b| b == b'\n').enumerate() {
@@ -147,7 +99,6 @@ fn env_file_pairs(content: &[u8]) -> Result<Vec<(String, String)>> {
             Some((k, v)) => (k, v),
             None => (line, ""),
         };
-        validate_env_var_name(key)?;
         out.push((key.to_string(), value.to_string()));
     }
     Ok(out)
@@ -181,7 +132,6 @@ fn load_pairs(ldr: &Loader, args: &GeneratorArgs) -> Result<BTreeMap<String, Vec
     }
     let mut known = BTreeMap::new();
     for (k, v) in pairs {
-        validate_key(&k)?;
         if known.contains_key(&k) {
             return Err(Error::generator(format!(
                 "configmap {} illegally repeats the key `{k}`",
@@ -318,9 +268,8 @@ mod tests {
                 ("C".into(), "".into())
             ]
         );
-        assert!(env_file_pairs(b"1A=x\n").is_err());
-        assert!(validate_key("a/b").is_err());
-        assert!(validate_key("..a").is_err());
+        // kustomize's validator accepts any key.
+        assert!(env_file_pairs(b"1A=x\n").is_ok());
     }
 
     #[test]
