@@ -33,7 +33,8 @@ impl Case {
     }
 
     fn build_dir(&self) -> PathBuf {
-        let rel = std::fs::read_to_string(self.dir.join("build-dir")).unwrap_or_else(|_| ".".into());
+        let rel =
+            std::fs::read_to_string(self.dir.join("build-dir")).unwrap_or_else(|_| ".".into());
         self.input().join(rel.trim())
     }
 
@@ -53,7 +54,9 @@ impl Case {
             match (a.as_str(), it.next().map(String::as_str)) {
                 ("--reorder", Some("legacy")) => opts.reorder = Reorder::Legacy,
                 ("--reorder", Some("none")) => opts.reorder = Reorder::None,
-                ("--load-restrictor", Some("LoadRestrictionsNone")) => opts.load_restrictor = LoadRestrictor::None,
+                ("--load-restrictor", Some("LoadRestrictionsNone")) => {
+                    opts.load_restrictor = LoadRestrictor::None
+                }
                 ("--load-restrictor", Some("LoadRestrictionsRootOnly")) => {
                     opts.load_restrictor = LoadRestrictor::RootOnly
                 }
@@ -104,7 +107,8 @@ fn record(case: &Case) {
     } else {
         std::fs::write(case.dir.join("expected.err"), &out.stderr).expect("write expected.err");
         let code = out.status.code().unwrap_or(-1);
-        std::fs::write(case.dir.join("expected.exit"), format!("{code}\n")).expect("write expected.exit");
+        std::fs::write(case.dir.join("expected.exit"), format!("{code}\n"))
+            .expect("write expected.exit");
     }
 }
 
@@ -117,13 +121,16 @@ fn check(case: &Case) -> Result<(), String> {
             Err(_) => Ok(()),
             Ok(out) => Err(format!(
                 "kustomize failed ({}) but we succeeded with:\n{}",
-                std::fs::read_to_string(&expected_err).unwrap_or_default().trim(),
+                std::fs::read_to_string(&expected_err)
+                    .unwrap_or_default()
+                    .trim(),
                 out.to_yaml()
             )),
         };
     }
-    let expected = std::fs::read_to_string(&expected_yaml)
-        .map_err(|e| format!("no expectation recorded ({e}); run with FERROFLUX_KUSTOMIZE_RECORD=1"))?;
+    let expected = std::fs::read_to_string(&expected_yaml).map_err(|e| {
+        format!("no expectation recorded ({e}); run with FERROFLUX_KUSTOMIZE_RECORD=1")
+    })?;
     let out = ours.map_err(|e| format!("kustomize succeeded but we failed: {e}"))?;
     let ours_text = out.to_yaml();
     let parse = |t: &str| parse_stream(t, ParseOptions::RESOURCE).map_err(|e| e.to_string());
@@ -149,7 +156,8 @@ fn differential() {
     assert!(!all.is_empty(), "no cases found");
     let mut failures = Vec::new();
     for case in &all {
-        let recorded = case.dir.join("expected.yaml").exists() || case.dir.join("expected.err").exists();
+        let recorded =
+            case.dir.join("expected.yaml").exists() || case.dir.join("expected.err").exists();
         if mode == "all" || (mode == "1" && !recorded) {
             record(case);
         }
@@ -157,6 +165,10 @@ fn differential() {
             failures.push(format!("=== {}: {e}", case.name));
         }
     }
-    eprintln!("differential: {} of {} cases pass", all.len() - failures.len(), all.len());
+    eprintln!(
+        "differential: {} of {} cases pass",
+        all.len() - failures.len(),
+        all.len()
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
