@@ -364,38 +364,43 @@ impl Kustomization {
 
     fn deprecation_warnings(&self) -> Vec<String> {
         const FIX: &str = "Run 'kustomize edit fix' to update your Kustomization automatically.";
-        let mut w = Vec::new();
-        if self.bases.is_some() {
-            w.push(format!(
-                "# Warning: 'bases' is deprecated. Please use 'resources' instead. {FIX}"
-            ));
-        }
-        if self.common_labels.is_some() {
-            w.push(format!(
-                "# Warning: 'commonLabels' is deprecated. Please use 'labels' instead. {FIX}"
-            ));
-        }
-        if self.image_tags.is_some() {
-            w.push(format!(
-                "# Warning: 'imageTags' is deprecated. Please use 'images' instead. {FIX}"
-            ));
-        }
-        if self.patches_json6902.is_some() {
-            w.push(format!(
-                "# Warning: 'patchesJson6902' is deprecated. Please use 'patches' instead. {FIX}"
-            ));
-        }
-        if self.patches_strategic_merge.is_some() {
-            w.push(format!(
-                "# Warning: 'patchesStrategicMerge' is deprecated. Please use 'patches' instead. {FIX}"
-            ));
-        }
-        if self.vars.is_some() {
-            w.push(format!(
-                "# Warning: 'vars' is deprecated. Please use 'replacements' instead. [EXPERIMENTAL] {FIX}"
-            ));
-        }
-        w
+        let deprecated = [
+            (
+                self.bases.is_some(),
+                "'bases' is deprecated. Please use 'resources' instead.",
+                "",
+            ),
+            (
+                self.common_labels.is_some(),
+                "'commonLabels' is deprecated. Please use 'labels' instead.",
+                "",
+            ),
+            (
+                self.image_tags.is_some(),
+                "'imageTags' is deprecated. Please use 'images' instead.",
+                "",
+            ),
+            (
+                self.patches_json6902.is_some(),
+                "'patchesJson6902' is deprecated. Please use 'patches' instead.",
+                "",
+            ),
+            (
+                self.patches_strategic_merge.is_some(),
+                "'patchesStrategicMerge' is deprecated. Please use 'patches' instead.",
+                "",
+            ),
+            (
+                self.vars.is_some(),
+                "'vars' is deprecated. Please use 'replacements' instead.",
+                "[EXPERIMENTAL] ",
+            ),
+        ];
+        deprecated
+            .iter()
+            .filter(|(used, _, _)| *used)
+            .map(|(_, what, tag)| format!("# Warning: {what} {tag}{FIX}"))
+            .collect()
     }
 
     /// True when nothing but apiVersion/kind is set (kustomize's `CheckEmpty`).

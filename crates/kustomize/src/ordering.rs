@@ -8,7 +8,8 @@ use crate::kustomization::SortOptions;
 use crate::resid::{Gvk, ResId};
 use crate::resmap::ResMap;
 
-const DEFAULT_ORDER_FIRST: &[&str] = &[
+/// kustomize's default first kinds in legacy order.
+pub const DEFAULT_ORDER_FIRST: &[&str] = &[
     "Namespace",
     "ResourceQuota",
     "StorageClass",
@@ -33,7 +34,8 @@ const DEFAULT_ORDER_FIRST: &[&str] = &[
     "PodDisruptionBudget",
 ];
 
-const DEFAULT_ORDER_LAST: &[&str] = &[
+/// kustomize's default last kinds in legacy order.
+pub const DEFAULT_ORDER_LAST: &[&str] = &[
     "MutatingWebhookConfiguration",
     "ValidatingWebhookConfiguration",
 ];

@@ -46,36 +46,6 @@ pub fn parse_group_version(api_version: &str) -> (&str, &str) {
     }
 }
 
-const ORDER_FIRST: &[&str] = &[
-    "Namespace",
-    "ResourceQuota",
-    "StorageClass",
-    "CustomResourceDefinition",
-    "ServiceAccount",
-    "PodSecurityPolicy",
-    "Role",
-    "ClusterRole",
-    "RoleBinding",
-    "ClusterRoleBinding",
-    "ConfigMap",
-    "Secret",
-    "Endpoints",
-    "Service",
-    "LimitRange",
-    "PriorityClass",
-    "PersistentVolume",
-    "PersistentVolumeClaim",
-    "Deployment",
-    "StatefulSet",
-    "CronJob",
-    "PodDisruptionBudget",
-];
-
-const ORDER_LAST: &[&str] = &[
-    "MutatingWebhookConfiguration",
-    "ValidatingWebhookConfiguration",
-];
-
 fn type_order(kind: &str, first: &[&str], last: &[&str]) -> i64 {
     if let Some(i) = first.iter().position(|k| *k == kind) {
         return i as i64 - first.len() as i64;
@@ -165,7 +135,11 @@ impl Gvk {
 
     /// kustomize's legacy order between kinds.
     pub fn legacy_cmp(&self, o: &Gvk) -> Ordering {
-        self.cmp_with_order(o, ORDER_FIRST, ORDER_LAST)
+        self.cmp_with_order(
+            o,
+            crate::ordering::DEFAULT_ORDER_FIRST,
+            crate::ordering::DEFAULT_ORDER_LAST,
+        )
     }
 
     /// The legacy comparison with custom first/last kind lists.

@@ -354,19 +354,6 @@ impl Resource {
         self.csv_annotation(SUFFIXES)
     }
 
-    /// Whether this resource's prefixes and suffixes end like `o`'s
-    /// (kustomize's `PrefixesSuffixesEquals`).
-    pub fn prefixes_suffixes_equal(&self, o: &Resource, allow_empty: bool) -> bool {
-        let (rp, op) = (self.name_prefixes(), o.name_prefixes());
-        let (rs, os) = (self.name_suffixes(), o.name_suffixes());
-        if allow_empty {
-            (rp.is_empty() || op.is_empty() || same_ending_sub_slice(&rp, &op))
-                && (rs.is_empty() || os.is_empty() || same_ending_sub_slice(&rs, &os))
-        } else {
-            same_ending_sub_slice(&rp, &op) && same_ending_sub_slice(&rs, &os)
-        }
-    }
-
     fn is_enabled(&self, key: &str) -> bool {
         self.annotation(key).as_deref() == Some(ENABLED)
     }
@@ -451,24 +438,6 @@ impl Resource {
         self.append_csv_annotation(PREVIOUS_NAMES, &id.name);
         self.append_csv_annotation(PREVIOUS_NAMESPACES, &ns);
         self.append_csv_annotation(PREVIOUS_KINDS, &id.gvk.kind);
-    }
-
-    /// kustomize's `setPreviousId` with explicit values.
-    pub fn set_previous_id(&mut self, ns: &str, name: &str, kind: &str) {
-        self.append_csv_annotation(PREVIOUS_NAMES, name);
-        self.append_csv_annotation(PREVIOUS_NAMESPACES, ns);
-        self.append_csv_annotation(PREVIOUS_KINDS, kind);
-    }
-
-    pub fn ref_by(&self) -> Vec<ResId> {
-        self.csv_annotation(REF_BY)
-            .iter()
-            .map(|s| ResId::from_id_string(s))
-            .collect()
-    }
-
-    pub fn append_ref_by(&mut self, id: &ResId) {
-        self.append_csv_annotation(REF_BY, &id.to_string());
     }
 
     pub fn ref_var_names(&self) -> &[String] {
@@ -580,25 +549,6 @@ impl Resource {
             None => false,
         }
     }
-
-    /// Value at a dotted field path such as `spec.replicas`.
-    pub fn get_path(&self, path: &[String]) -> Option<&Value> {
-        let mut cur: &Map<String, Value> = &self.obj;
-        let (last, init) = path.split_last()?;
-        for p in init {
-            cur = cur.get(p)?.as_object()?;
-        }
-        cur.get(last)
-    }
-}
-
-/// kustomize's `SameEndingSubSlice`: one slice is a suffix of the other.
-fn same_ending_sub_slice(a: &[String], b: &[String]) -> bool {
-    let (short, long) = if a.len() <= b.len() { (a, b) } else { (b, a) };
-    if short.is_empty() {
-        return true;
-    }
-    long[long.len() - short.len()..] == *short
 }
 
 pub fn value_kind(v: &Value) -> &'static str {

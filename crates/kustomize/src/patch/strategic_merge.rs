@@ -12,7 +12,7 @@
 
 use std::collections::HashSet;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::fieldspec::untagged_scalar;
@@ -700,22 +700,6 @@ pub fn merge(target: Value, patch: Value) -> Result<Option<Value>> {
         Some(Value::Null) | None => None,
         Some(v) => Some(v),
     })
-}
-
-/// Whether a merge result is kustomize's "nil or empty" resource.
-pub fn is_nil_or_empty(v: &Option<Value>) -> bool {
-    match v {
-        None | Some(Value::Null) => true,
-        Some(Value::Object(m)) => m.is_empty(),
-        Some(_) => false,
-    }
-}
-
-/// Returns a map's copy with `$patch` removed (for inspecting patches).
-pub fn without_directive(m: &Map<String, Value>) -> Map<String, Value> {
-    let mut m = m.clone();
-    m.shift_remove(DIRECTIVE);
-    m
 }
 
 #[cfg(test)]

@@ -63,7 +63,6 @@ struct Referral<'a> {
     target: Gvk,
     role_ref: Option<Gvk>,
     candidates: Vec<&'a Candidate>,
-    all: &'a [Candidate],
 }
 
 impl<'a> Referral<'a> {
@@ -198,11 +197,6 @@ impl<'a> Referral<'a> {
             self.spec.path, self.referrer.cur_id
         )
     }
-
-    #[allow(dead_code)]
-    fn all(&self) -> &[Candidate] {
-        self.all
-    }
 }
 
 fn all_names_same(c: &[&Candidate]) -> bool {
@@ -290,7 +284,6 @@ pub fn fix(m: &mut ResMap, backrefs: &[NameBackReferences]) -> Result<()> {
                 target: target.clone(),
                 role_ref,
                 candidates: candidates.clone(),
-                all: &all,
             };
             // The spec applies to the referrer's own gvk: only the path counts.
             let path_only = FieldSpec {

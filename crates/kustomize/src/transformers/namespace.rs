@@ -5,7 +5,6 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::fieldspec::{self, CreateKind, FieldSpec};
-use crate::resid::Gvk;
 use crate::resmap::ResMap;
 use crate::resource::{Resource, scalar_text};
 
@@ -83,9 +82,4 @@ pub fn transform(m: &mut ResMap, ns: &str, specs: &[FieldSpec]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// Kept for callers that need the scope rule alone.
-pub fn is_namespaced(gvk: &Gvk) -> bool {
-    !gvk.is_cluster_scoped()
 }
