@@ -18,6 +18,7 @@ pub mod kustomization;
 pub mod loader;
 pub mod openapi;
 pub mod ordering;
+pub mod origin;
 pub mod patch;
 pub mod replacements;
 pub mod resid;

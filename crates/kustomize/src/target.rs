@@ -14,6 +14,7 @@ use crate::generators::{self, GeneratedKind, hash};
 use crate::kustomization::{FILE_NAMES, Kustomization, merge_generator_options};
 use crate::loader::{LoadRestrictor, Loader, SourceRoot};
 use crate::ordering;
+use crate::origin::{self, Origin};
 use crate::patch;
 use crate::replacements;
 use crate::resmap::ResMap;
@@ -66,7 +67,10 @@ pub fn build(source_root: &Path, dir: &Path, options: BuildOptions) -> Result<Ou
     let source = Arc::new(SourceRoot::new(source_root)?);
     let ldr = Loader::new(source, dir, options.load_restrictor)?;
     let mut warnings = Vec::new();
-    let kt = KustTarget::load(ldr, &mut warnings)?;
+    let mut kt = KustTarget::load(ldr, &mut warnings)?;
+    if !kt.kustomization.build_metadata.is_empty() {
+        kt.origin = Some(Origin::default());
+    }
     let mut resources = kt.make_customized_resmap(&mut warnings)?;
     match (&kt.kustomization.sort_options, options.reorder) {
         (Some(opts), _) => {
@@ -182,6 +186,9 @@ impl Accumulator {
 struct KustTarget {
     ldr: Loader,
     kustomization: Kustomization,
+    file_name: &'static str,
+    /// Set when `buildMetadata` asks for origin tracking.
+    origin: Option<Origin>,
 }
 
 impl KustTarget {
@@ -210,7 +217,12 @@ impl KustTarget {
         let (kustomization, w) = Kustomization::parse(&content, &path)?;
         warnings.extend(w);
         unsupported(&kustomization, &path)?;
-        Ok(KustTarget { ldr, kustomization })
+        Ok(KustTarget {
+            ldr,
+            kustomization,
+            file_name: name,
+            origin: None,
+        })
     }
 
     fn make_customized_resmap(&self, warnings: &mut Vec<String>) -> Result<ResMap> {
@@ -277,7 +289,7 @@ impl KustTarget {
                 .child(path)
                 .map_err(|e| e.context(format!("accumulating components: loader.New {path:?}")))?;
             ra = self
-                .accumulate_directory(ra, child, true, warnings)
+                .accumulate_directory(ra, child, path, true, warnings)
                 .map_err(|e| e.context("accumulating components"))?;
         }
         self.run_transformers(&mut ra)?;
@@ -311,7 +323,7 @@ impl KustTarget {
                     };
                     let acc = std::mem::take(ra);
                     *ra = self
-                        .accumulate_directory(acc, child, false, warnings)
+                        .accumulate_directory(acc, child, path, false, warnings)
                         .map_err(|e| e.context(format!("accumulation err='{file_err}'")))?;
                 }
             }
@@ -330,7 +342,10 @@ impl KustTarget {
                 other => other,
             })
             .context(|| format!("accumulating resources from '{path}'"))?;
-        for r in resources {
+        for mut r in resources {
+            if let Some(o) = &self.origin {
+                r.set_annotation(ORIGIN_ANNOTATION, &o.append(path).to_yaml());
+            }
             ra.resources
                 .append(r)
                 .map_err(|e| e.context(format!("merging resources from '{path}'")))?;
@@ -342,6 +357,7 @@ impl KustTarget {
         &self,
         ra: Accumulator,
         ldr: Loader,
+        path: &str,
         is_component: bool,
         warnings: &mut Vec<String>,
     ) -> Result<Accumulator> {
@@ -353,6 +369,7 @@ impl KustTarget {
             ))
         })?;
         sub.kustomization.build_metadata = self.kustomization.build_metadata.clone();
+        sub.origin = self.origin.as_ref().map(|o| o.append(path));
         if is_component && !sub.kustomization.is_component() {
             return Err(Error::InvalidKustomization {
                 path: root.clone(),
@@ -404,12 +421,28 @@ impl KustTarget {
                 let res = generators::generate(kind, &self.ldr, args, opts.as_ref())?;
                 let mut m = ResMap::new();
                 m.append(res)?;
+                if let Some(o) = &self.origin {
+                    let by = match kind {
+                        GeneratedKind::ConfigMap => "ConfigMapGenerator",
+                        GeneratedKind::Secret => "SecretGenerator",
+                    };
+                    origin::add_origin(&mut m, &o.builtin(self.file_name, by));
+                }
                 ra.resources
                     .absorb_all(m)
                     .map_err(|e| e.context(format!("merging from generator {}", args.name)))?;
             }
         }
         Ok(())
+    }
+
+    /// Bookkeeping after each configured transformer: kustomize drops
+    /// emptied resources and, when tracking origins, records the transformer.
+    fn transformer_done(&self, m: &mut ResMap, kind: &str) {
+        if let Some(o) = &self.origin {
+            origin::add_transformation(m, &o.builtin(self.file_name, kind));
+        }
+        m.retain(|r| !r.as_map().is_empty());
     }
 
     fn run_transformers(&self, ra: &mut Accumulator) -> Result<()> {
@@ -420,11 +453,16 @@ impl KustTarget {
             && !entries.is_empty()
         {
             patch::apply_patches_strategic_merge(m, &self.ldr, entries)?;
+            self.transformer_done(m, "PatchStrategicMergeTransformer");
         }
         for p in &k.patches {
             patch::apply_patch_entry(m, &self.ldr, p)?;
+            self.transformer_done(m, "PatchTransformer");
         }
-        namespace::transform(m, &k.namespace, &tc.namespace)?;
+        if !k.namespace.is_empty() {
+            namespace::transform(m, &k.namespace, &tc.namespace)?;
+            self.transformer_done(m, "NamespaceTransformer");
+        }
         if !k.name_prefix.is_empty() {
             prefix_suffix::transform(
                 m,
@@ -432,6 +470,7 @@ impl KustTarget {
                 &k.name_prefix,
                 &tc.name_prefix,
             )?;
+            self.transformer_done(m, "PrefixTransformer");
         }
         if !k.name_suffix.is_empty() {
             prefix_suffix::transform(
@@ -440,42 +479,54 @@ impl KustTarget {
                 &k.name_suffix,
                 &tc.name_suffix,
             )?;
+            self.transformer_done(m, "SuffixTransformer");
         }
-        for label in &k.labels {
-            let mut specs = label.fields.clone();
-            fieldspec::merge_all(&mut specs, &tc.labels)
-                .map_err(|e| e.context("failed to merge labels"))?;
-            if label.include_selectors {
-                fieldspec::merge_all(&mut specs, &tc.common_labels)
+        let common_labels = k.common_labels.clone().unwrap_or_default();
+        if !k.labels.is_empty() || !common_labels.is_empty() {
+            for label in &k.labels {
+                let mut specs = label.fields.clone();
+                fieldspec::merge_all(&mut specs, &tc.labels)
                     .map_err(|e| e.context("failed to merge labels"))?;
-            } else {
-                if label.include_templates {
-                    fieldspec::merge_all(&mut specs, &tc.template_labels)
-                        .map_err(|e| e.context("failed to merge template fieldSpec"))?;
+                if label.include_selectors {
+                    fieldspec::merge_all(&mut specs, &tc.common_labels)
+                        .map_err(|e| e.context("failed to merge labels"))?;
+                } else {
+                    if label.include_templates {
+                        fieldspec::merge_all(&mut specs, &tc.template_labels)
+                            .map_err(|e| e.context("failed to merge template fieldSpec"))?;
+                    }
+                    fieldspec::merge_one(&mut specs, FieldSpec::new("", "metadata/labels", true))
+                        .map_err(|e| e.context("failed to merge labels"))?;
                 }
-                fieldspec::merge_one(&mut specs, FieldSpec::new("", "metadata/labels", true))
-                    .map_err(|e| e.context("failed to merge labels"))?;
+                labels::add_entries(m, &label.pairs, &specs)?;
+                self.transformer_done(m, "LabelTransformer");
             }
-            labels::add_entries(m, &label.pairs, &specs)?;
+            // kustomize always configures one more for commonLabels.
+            labels::add_entries(m, &common_labels, &tc.common_labels)?;
+            self.transformer_done(m, "LabelTransformer");
         }
-        if let Some(common) = &k.common_labels {
-            labels::add_entries(m, common, &tc.common_labels)?;
-        }
-        if let Some(ann) = &k.common_annotations {
+        if let Some(ann) = &k.common_annotations
+            && !ann.is_empty()
+        {
             labels::add_entries(m, ann, &tc.common_annotations)?;
+            self.transformer_done(m, "AnnotationsTransformer");
         }
         for p in k.patches_json6902.iter().flatten() {
             patch::apply_legacy_json6902(m, &self.ldr, p)?;
+            self.transformer_done(m, "PatchJson6902Transformer");
         }
         for r in &k.replicas {
             replicas::transform(m, r, &tc.replicas)?;
+            self.transformer_done(m, "ReplicaCountTransformer");
         }
         for img in &k.images {
             images::transform(m, img, &tc.images)?;
+            self.transformer_done(m, "ImageTagTransformer");
         }
         if !k.replacements.is_empty() {
             let list = replacements::load(&self.ldr, &k.replacements)?;
             replacements::apply(m, &list)?;
+            self.transformer_done(m, "ReplacementTransformer");
         }
         Ok(())
     }

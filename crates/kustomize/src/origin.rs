@@ -1,0 +1,137 @@
+//! `buildMetadata: [originAnnotations, transformerAnnotations]`: where each
+//! resource came from (`config.kubernetes.io/origin`) and which built-in
+//! transformers ran over it (`alpha.config.kubernetes.io/transformations`).
+
+use std::path::{Component, Path, PathBuf};
+
+use crate::resmap::ResMap;
+use crate::resource::{ORIGIN_ANNOTATION, TRANSFORMATIONS_ANNOTATION};
+
+/// A resource's origin: a file path relative to the top kustomization, or
+/// the built-in generator/transformer and the kustomization configuring it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub path: String,
+    pub configured_in: String,
+    pub configured_by_kind: String,
+}
+
+/// Go's `filepath.Join`: joins and cleans lexically.
+fn join(base: &str, rel: &str) -> String {
+    let joined = Path::new(base).join(rel);
+    let mut out: Vec<String> = Vec::new();
+    for c in joined.components() {
+        match c {
+            Component::ParentDir => {
+                if out.last().is_some_and(|l| l != "..") {
+                    out.pop();
+                } else {
+                    out.push("..".into());
+                }
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str().to_string_lossy().into_owned()),
+        }
+    }
+    let p: PathBuf = out.iter().collect();
+    p.to_string_lossy().into_owned()
+}
+
+impl Origin {
+    /// The origin of something `path` below this one.
+    pub fn append(&self, path: &str) -> Origin {
+        Origin {
+            path: join(&self.path, path),
+            ..self.clone()
+        }
+    }
+
+    /// The origin of a built-in generator or transformer configured in the
+    /// kustomization file `file` of this directory.
+    pub fn builtin(&self, file: &str, kind: &str) -> Origin {
+        Origin {
+            path: String::new(),
+            configured_in: join(&self.path, file),
+            configured_by_kind: kind.to_string(),
+        }
+    }
+
+    /// The annotation text (kyaml's YAML rendering of the origin).
+    pub fn to_yaml(&self) -> String {
+        let mut out = String::new();
+        if !self.path.is_empty() {
+            out.push_str(&format!("path: {}\n", self.path));
+        }
+        if !self.configured_in.is_empty() {
+            out.push_str(&format!("configuredIn: {}\n", self.configured_in));
+        }
+        if !self.configured_by_kind.is_empty() {
+            out.push_str(&format!(
+                "configuredBy:\n  apiVersion: builtin\n  kind: {}\n",
+                self.configured_by_kind
+            ));
+        }
+        out
+    }
+
+    /// The same as a list item of the transformations annotation.
+    fn to_list_item(&self) -> String {
+        let mut out = String::new();
+        for (i, line) in self.to_yaml().lines().enumerate() {
+            out.push_str(if i == 0 { "- " } else { "  " });
+            out.push_str(line);
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Sets the origin on resources that have none yet.
+pub fn add_origin(m: &mut ResMap, origin: &Origin) {
+    let text = origin.to_yaml();
+    for r in m.resources_mut() {
+        if !r.annotations().contains_key(ORIGIN_ANNOTATION) {
+            r.set_annotation(ORIGIN_ANNOTATION, &text);
+        }
+    }
+}
+
+/// Records that a transformer ran: resources without an origin take the
+/// transformer as their origin, the others list it as a transformation.
+pub fn add_transformation(m: &mut ResMap, origin: &Origin) {
+    for r in m.resources_mut() {
+        let ann = r.annotations();
+        if !ann.contains_key(ORIGIN_ANNOTATION) {
+            r.set_annotation(ORIGIN_ANNOTATION, &origin.to_yaml());
+            continue;
+        }
+        let mut list = ann
+            .get(TRANSFORMATIONS_ANNOTATION)
+            .cloned()
+            .unwrap_or_default();
+        list.push_str(&origin.to_list_item());
+        let mut ann = ann;
+        ann.insert(TRANSFORMATIONS_ANNOTATION.to_string(), list);
+        r.set_annotations(&ann);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_like_kyaml() {
+        let top = Origin::default();
+        let base = top.append("../base/");
+        assert_eq!(base.path, "../base");
+        assert_eq!(base.append("./s.yaml").to_yaml(), "path: ../base/s.yaml\n");
+        let t = top
+            .append("base")
+            .builtin("kustomization.yaml", "LabelTransformer");
+        assert_eq!(
+            t.to_list_item(),
+            "- configuredIn: base/kustomization.yaml\n  configuredBy:\n    apiVersion: builtin\n    kind: LabelTransformer\n"
+        );
+    }
+}
