@@ -2,7 +2,8 @@
 //! kstatus [`conditions`], [`status`] patching, Kubernetes [`events`],
 //! Prometheus [`metrics`] and the [`admin`] endpoints, [`leader`] election,
 //! the `requestedAt` [`reconcile_request`] handling, common controller
-//! [`options`] and logging ([`telemetry`]).
+//! [`options`] and logging ([`telemetry`]), and the server-side apply,
+//! prune and health-check engine ([`ssa`]).
 
 pub mod admin;
 pub mod conditions;
@@ -11,6 +12,7 @@ pub mod leader;
 pub mod metrics;
 pub mod options;
 pub mod reconcile_request;
+pub mod ssa;
 pub mod status;
 pub mod telemetry;
 
@@ -38,6 +40,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Applying, pruning or health-checking objects failed.
+    #[error(transparent)]
+    Ssa(#[from] ssa::Error),
     /// Leader election failed.
     #[error("leader election failed: {0}")]
     LeaderElection(String),
