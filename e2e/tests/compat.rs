@@ -32,6 +32,31 @@ fn kubectl(kubeconfig: &Path, args: &[&str]) -> Result<std::process::Output> {
         .context("running kubectl")
 }
 
+/// Creates the namespaces the fixtures name (`flux-system`, `apps`, …), so the
+/// API server gets as far as validating the objects themselves.
+async fn ensure_fixture_namespaces(
+    cluster: &e2e::cluster::Cluster,
+    files: &[PathBuf],
+) -> Result<()> {
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::api::{Api, Patch, PatchParams};
+    let mut names = std::collections::BTreeSet::new();
+    for file in files {
+        for line in std::fs::read_to_string(file)?.lines() {
+            if let Some(ns) = line.trim().strip_prefix("namespace:") {
+                names.insert(ns.trim().trim_matches(['"', '\'']).to_string());
+            }
+        }
+    }
+    let api: Api<Namespace> = Api::all(cluster.client().await?);
+    for name in names.iter().filter(|n| !n.is_empty()) {
+        let ns = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
+        api.patch(name, &PatchParams::apply("e2e-compat"), &Patch::Apply(&ns))
+            .await?;
+    }
+    Ok(())
+}
+
 fn expected_error(file: &Path) -> Result<String> {
     let text = std::fs::read_to_string(file)?;
     match text
@@ -48,6 +73,7 @@ fn expected_error(file: &Path) -> Result<String> {
 async fn valid_examples_are_accepted_by_the_api_server() -> Result<()> {
     let cluster = e2e::cluster::shared().await?;
     let files = fixtures("valid");
+    ensure_fixture_namespaces(cluster, &files).await?;
     assert!(
         files.len() >= 13,
         "expected an example per kind, found {}",
@@ -80,6 +106,7 @@ async fn valid_examples_are_accepted_by_the_api_server() -> Result<()> {
 async fn invalid_examples_are_rejected_with_the_validation_error() -> Result<()> {
     let cluster = e2e::cluster::shared().await?;
     let files = fixtures("invalid");
+    ensure_fixture_namespaces(cluster, &files).await?;
     assert!(
         files.len() >= 4,
         "expected invalid examples, found {}",
@@ -185,10 +212,19 @@ spec: {{interval: 10m, path: ./kustomize, prune: true, sourceRef: {{kind: GitRep
 #[tokio::test]
 async fn kubectl_explain_shows_field_docs() -> Result<()> {
     let cluster = e2e::cluster::shared().await?;
-    let out = kubectl(
-        cluster.kubeconfig_path(),
-        &["explain", "gitrepository.spec.ref"],
-    )?;
+    // The API server publishes a new CRD's OpenAPI schema a few seconds after
+    // the CRD is established.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let out = loop {
+        let out = kubectl(
+            cluster.kubeconfig_path(),
+            &["explain", "gitrepository.spec.ref"],
+        )?;
+        if out.status.success() || std::time::Instant::now() > deadline {
+            break out;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    };
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
