@@ -6,6 +6,7 @@
 //! prune and health-check engine ([`ssa`]).
 
 pub mod admin;
+pub mod artifact;
 pub mod conditions;
 pub mod events;
 pub mod leader;
@@ -43,6 +44,9 @@ pub enum Error {
     /// Applying, pruning or health-checking objects failed.
     #[error(transparent)]
     Ssa(#[from] ssa::Error),
+    /// Downloading or unpacking a source artifact failed.
+    #[error(transparent)]
+    Artifact(#[from] artifact::Error),
     /// Leader election failed.
     #[error("leader election failed: {0}")]
     LeaderElection(String),
