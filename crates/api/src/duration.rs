@@ -29,9 +29,10 @@ impl Duration {
         Self(text.into())
     }
 
-    /// Builds the canonical Go rendering of a std duration (`90s` becomes `1m30s`).
+    /// Renders a std duration the way Go's `time.Duration.String` does (`1m30s`,
+    /// `1h0m0s`, `2.5s`, `750ms`), which is how Flux writes durations into status.
     pub fn from_std(duration: std::time::Duration) -> Self {
-        Self(kube::core::Duration::from(duration).to_string())
+        Self(go_duration_string(duration))
     }
 
     /// The text as written.
@@ -54,6 +55,45 @@ impl Duration {
             return Err(Error::NegativeDuration(self.0.clone()));
         }
         Ok(parsed.into())
+    }
+}
+
+/// Go's `time.Duration.String` for non-negative durations.
+fn go_duration_string(duration: std::time::Duration) -> String {
+    /// `value` (an integer count of `10^-digits` units) as a decimal with trailing zeros trimmed.
+    fn decimal(value: u128, digits: u32) -> String {
+        let scale = 10u128.pow(digits);
+        let (whole, frac) = (value / scale, value % scale);
+        if frac == 0 {
+            return whole.to_string();
+        }
+        let frac = format!("{frac:0width$}", width = digits as usize);
+        format!("{whole}.{}", frac.trim_end_matches('0'))
+    }
+
+    let nanos = duration.as_nanos();
+    if nanos == 0 {
+        return "0s".to_owned();
+    }
+    if nanos < 1_000 {
+        return format!("{nanos}ns");
+    }
+    if nanos < 1_000_000 {
+        return format!("{}µs", decimal(nanos, 3));
+    }
+    if nanos < 1_000_000_000 {
+        return format!("{}ms", decimal(nanos, 6));
+    }
+    let secs = duration.as_secs();
+    let (hours, minutes, seconds) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let seconds = decimal(
+        u128::from(seconds) * 1_000_000_000 + u128::from(duration.subsec_nanos()),
+        9,
+    );
+    match (hours, minutes) {
+        (0, 0) => format!("{seconds}s"),
+        (0, _) => format!("{minutes}m{seconds}s"),
+        _ => format!("{hours}h{minutes}m{seconds}s"),
     }
 }
 
@@ -120,9 +160,21 @@ mod tests {
 
     #[test]
     fn renders_std_durations_like_go() {
-        assert_eq!(
-            Duration::from_std(std::time::Duration::from_secs(90)).as_str(),
-            "1m30s"
-        );
+        use std::time::Duration as Std;
+        let cases = [
+            (Std::ZERO, "0s"),
+            (Std::from_nanos(999), "999ns"),
+            (Std::from_nanos(1_500), "1.5µs"),
+            (Std::from_micros(750), "750µs"),
+            (Std::from_millis(750), "750ms"),
+            (Std::from_millis(2_500), "2.5s"),
+            (Std::from_secs(90), "1m30s"),
+            (Std::from_secs(3600), "1h0m0s"),
+            (Std::from_millis(3_723_400), "1h2m3.4s"),
+        ];
+        for (duration, text) in cases {
+            assert_eq!(Duration::from_std(duration).as_str(), text);
+            assert_eq!(Duration::new(text).to_std().unwrap(), duration, "{text}");
+        }
     }
 }

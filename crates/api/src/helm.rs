@@ -1,6 +1,9 @@
 //! `helm.toolkit.fluxcd.io/v2`: HelmRelease, which installs and upgrades a Helm release
 //! from a chart provided by a source.
 
+// `#[kube(printcolumn(...))]` repeats keys such as `type_ = "string"` by design.
+#![allow(clippy::duplicated_attributes)]
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};

@@ -1,6 +1,9 @@
 //! `image.toolkit.fluxcd.io/v1`: ImageRepository (tag scanning), ImagePolicy (latest tag
 //! selection) and ImageUpdateAutomation (writing selected images back to Git).
 
+// `#[kube(printcolumn(...))]` repeats keys such as `type_ = "string"` by design.
+#![allow(clippy::duplicated_attributes)]
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};

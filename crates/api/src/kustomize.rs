@@ -1,6 +1,9 @@
 //! `kustomize.toolkit.fluxcd.io/v1`: Kustomization, which builds a kustomize overlay from
 //! a source artifact and applies it to the cluster.
 
+// `#[kube(printcolumn(...))]` repeats keys such as `type_ = "string"` by design.
+#![allow(clippy::duplicated_attributes)]
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;

@@ -1,6 +1,9 @@
 //! `notification.toolkit.fluxcd.io`: Provider and Alert (v1beta3) forward Flux events to
 //! external systems; Receiver (v1) turns incoming webhooks into reconcile requests.
 
+// `#[kube(printcolumn(...))]` repeats keys such as `type_ = "string"` by design.
+#![allow(clippy::duplicated_attributes)]
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;

@@ -1,5 +1,8 @@
 //! GitRepository: a Git repository checked out into an artifact.
 
+// `#[kube(printcolumn(...))]` repeats keys such as `type_ = "string"` by design.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;

@@ -1,5 +1,8 @@
 //! HelmChart: a packaged Helm chart taken from a HelmRepository, GitRepository or Bucket.
 
+// `#[kube(printcolumn(...))]` repeats keys such as `type_ = "string"` by design.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;

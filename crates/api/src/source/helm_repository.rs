@@ -1,6 +1,9 @@
 //! HelmRepository: a Helm chart repository index (or, with `type: oci`, registry
 //! coordinates used by HelmCharts).
 
+// `#[kube(printcolumn(...))]` repeats keys such as `type_ = "string"` by design.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use schemars::JsonSchema;

@@ -1,6 +1,9 @@
 //! OCIRepository: an OCI artifact (manifests packaged with `flux push` or similar) pulled
 //! from a container registry.
 
+// `#[kube(printcolumn(...))]` repeats keys such as `type_ = "string"` by design.
+#![allow(clippy::duplicated_attributes)]
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::CustomResource;
 use schemars::JsonSchema;
