@@ -12,7 +12,9 @@ use anyhow::{Context, Result, bail};
 pub fn run() -> Result<()> {
     eprintln!("==> installing what is missing (Debian packages, helm, kubectl)");
     e2e::packages::ensure_all()?;
-    eprintln!("==> starting the local control plane (the first run builds it from Go modules, ~15 min)");
+    eprintln!(
+        "==> starting the local control plane (the first run builds it from Go modules, ~15 min)"
+    );
     crate::cluster::run(crate::cluster::Action::Up)?;
 
     let cluster = e2e::cluster::detached::DetachedCluster::default();
@@ -26,7 +28,10 @@ pub fn run() -> Result<()> {
         .output()
         .context("running kubectl api-resources")?;
     if !out.status.success() {
-        bail!("kubectl api-resources failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "kubectl api-resources failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     print!("{}", String::from_utf8_lossy(&out.stdout));
     println!(

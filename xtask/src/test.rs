@@ -14,10 +14,14 @@ use anyhow::{Context, Result, bail};
 pub fn run(extra: &[String]) -> Result<()> {
     let started = Instant::now();
 
-    step("Debian packages, helm and kubectl", e2e::packages::ensure_all)?;
-    step("control-plane binaries (etcd, kube-apiserver, kube-controller-manager)", || {
-        e2e::gobuild::control_plane_binaries().map(|_| ())
-    })?;
+    step(
+        "Debian packages, helm and kubectl",
+        e2e::packages::ensure_all,
+    )?;
+    step(
+        "control-plane binaries (etcd, kube-apiserver, kube-controller-manager)",
+        || e2e::gobuild::control_plane_binaries().map(|_| ()),
+    )?;
     step("CRDs in crds/ are up to date", || crate::crds::run(true))?;
 
     eprintln!("==> cargo test --workspace");
