@@ -38,12 +38,33 @@ struct Node {
     k: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
+struct RawTable {
+    version: String,
+    definitions: HashMap<String, HashMap<String, Node>>,
+    /// Keyed `apiVersion|kind`.
+    kinds: HashMap<String, String>,
+    /// Keyed `apiVersion|kind`.
+    namespaced: HashMap<String, bool>,
+}
+
+/// Lookups by apiVersion, then kind (no key allocation per lookup, which
+/// matters: every resource id asks whether its kind is cluster-scoped).
+#[derive(Debug, Default)]
 struct Table {
     version: String,
     definitions: HashMap<String, HashMap<String, Node>>,
-    kinds: HashMap<String, String>,
-    namespaced: HashMap<String, bool>,
+    kinds: HashMap<String, HashMap<String, String>>,
+    namespaced: HashMap<String, HashMap<String, bool>>,
+}
+
+fn by_api_version<V>(flat: HashMap<String, V>) -> HashMap<String, HashMap<String, V>> {
+    let mut out: HashMap<String, HashMap<String, V>> = HashMap::new();
+    for (key, v) in flat {
+        let (api_version, kind) = key.split_once('|').unwrap_or((key.as_str(), ""));
+        out.entry(api_version.to_string()).or_default().insert(kind.to_string(), v);
+    }
+    out
 }
 
 fn table() -> &'static Table {
@@ -52,17 +73,14 @@ fn table() -> &'static Table {
         // The file is generated and checked by a unit test; an unreadable
         // table would be a build defect, so fall back to an empty one rather
         // than panic at run time.
-        serde_json::from_str(TABLE_JSON).unwrap_or_else(|_| Table {
-            version: String::new(),
-            definitions: HashMap::new(),
-            kinds: HashMap::new(),
-            namespaced: HashMap::new(),
-        })
+        let raw: RawTable = serde_json::from_str(TABLE_JSON).unwrap_or_default();
+        Table {
+            version: raw.version,
+            definitions: raw.definitions,
+            kinds: by_api_version(raw.kinds),
+            namespaced: by_api_version(raw.namespaced),
+        }
     })
-}
-
-fn kind_key(api_version: &str, kind: &str) -> String {
-    format!("{api_version}|{kind}")
 }
 
 /// The Kubernetes version the embedded schema describes.
@@ -73,10 +91,7 @@ pub fn schema_version() -> &'static str {
 /// `Some(true)` for namespaced kinds, `Some(false)` for cluster-scoped ones,
 /// `None` for kinds the schema does not know (custom resources).
 pub fn is_namespace_scoped(api_version: &str, kind: &str) -> Option<bool> {
-    table()
-        .namespaced
-        .get(&kind_key(api_version, kind))
-        .copied()
+    table().namespaced.get(api_version)?.get(kind).copied()
 }
 
 /// kustomize's `IsCertainlyClusterScoped`: known and not namespaced.
@@ -117,7 +132,7 @@ impl Schema {
     /// The schema of a resource type.
     pub fn for_type(api_version: &str, kind: &str) -> Option<Schema> {
         let t = table();
-        let name = t.kinds.get(&kind_key(api_version, kind))?;
+        let name = t.kinds.get(api_version)?.get(kind)?;
         t.definitions.get(name).map(|props| Schema {
             props: Some(props),
             node: None,

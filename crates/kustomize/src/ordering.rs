@@ -107,10 +107,8 @@ pub fn sort_legacy(m: &mut ResMap, first: &[String], last: &[String]) -> Result<
         .collect();
     items.sort_by(|a, b| compare(&a.0, &b.0, first, last));
     let mut out = ResMap::new();
-    for (_, r) in items {
-        out.append(r)
-            .map_err(|e| e.context("SortOrderTransformer: Failed to append to resources"))?;
-    }
+    out.extend_checked(items.into_iter().map(|(_, r)| r).collect())
+        .map_err(|e| e.context("SortOrderTransformer: Failed to append to resources"))?;
     *m = out;
     Ok(())
 }

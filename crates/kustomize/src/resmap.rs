@@ -1,9 +1,33 @@
 //! An ordered list of resources with kustomize's id rules.
 
+use std::collections::HashSet;
+
 use crate::error::{Error, Result};
 use crate::resid::ResId;
 use crate::resource::{Behavior, Resource};
 use crate::selector::Selector;
+
+/// What `ResId::equals` compares: gvk, name and effective namespace.
+#[derive(Hash, PartialEq, Eq)]
+struct IdKey {
+    group: String,
+    version: String,
+    kind: String,
+    name: String,
+    namespace: String,
+}
+
+impl IdKey {
+    fn of(id: &ResId) -> IdKey {
+        IdKey {
+            group: id.gvk.group.clone(),
+            version: id.gvk.version.clone(),
+            kind: id.gvk.kind.clone(),
+            name: id.name.clone(),
+            namespace: id.effective_namespace().to_string(),
+        }
+    }
+}
 
 /// Resources in build order.
 #[derive(Clone, Debug, Default)]
@@ -52,10 +76,33 @@ impl ResMap {
     }
 
     pub fn append_all(&mut self, other: ResMap) -> Result<()> {
-        for r in other.list {
-            self.append(r)?;
+        self.extend_checked(other.list)
+    }
+
+    /// Appends many resources with one pass over the existing ids (the
+    /// same checks as calling `append` for each, without its quadratic cost).
+    pub fn extend_checked(&mut self, list: Vec<Resource>) -> Result<()> {
+        let mut seen: HashSet<IdKey> = self.list.iter().map(|r| IdKey::of(&r.cur_id())).collect();
+        for r in list {
+            let id = r.cur_id();
+            if !seen.insert(IdKey::of(&id)) {
+                return Err(Error::DuplicateId { id: id.to_string() });
+            }
+            self.list.push(r);
         }
         Ok(())
+    }
+
+    /// The first id that two resources share, if any.
+    pub fn first_duplicate_id(&self) -> Option<ResId> {
+        let mut seen: HashSet<IdKey> = HashSet::with_capacity(self.list.len());
+        for r in self.list.iter().filter(|r| !r.as_map().is_empty()) {
+            let id = r.cur_id();
+            if !seen.insert(IdKey::of(&id)) {
+                return Some(id);
+            }
+        }
+        None
     }
 
     /// Indices of resources matching `id` by any of their ids (current or

@@ -60,10 +60,7 @@ pub fn apply_smp_to(m: &mut ResMap, selected: &[usize], patch: &Resource) -> Res
             list.push(res);
         }
     }
-    for r in list {
-        m.append(r)?;
-    }
-    Ok(())
+    m.extend_checked(list)
 }
 
 /// Keeps numbers the way a round trip through Go's `interface{}` JSON

@@ -73,13 +73,13 @@ pub fn transform(m: &mut ResMap, ns: &str, specs: &[FieldSpec]) -> Result<()> {
         }
         res.store_previous_id();
         set_namespace(res, ns, specs).map_err(|e| e.context("namespace transformation failed"))?;
-        let id = res.cur_id();
-        let same = m.matching_by_current_id(|x| id.equals(x));
-        if same.len() != 1 {
-            return Err(Error::transformer(format!(
-                "namespace transformation produces ID conflict: {id}"
-            )));
-        }
+    }
+    // kustomize checks after each resource; a conflict then is a conflict
+    // at the end too (the other resource ends up in the same namespace).
+    if let Some(id) = m.first_duplicate_id() {
+        return Err(Error::transformer(format!(
+            "namespace transformation produces ID conflict: {id}"
+        )));
     }
     Ok(())
 }
