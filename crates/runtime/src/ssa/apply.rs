@@ -12,6 +12,7 @@ use serde_json::Value;
 use super::object::{ApplyPolicy, ObjectAnnotations, ObjectRef, str_at};
 use super::order::{Stage, apply_order};
 use super::resolve::Resource;
+use super::takeover::Takeover;
 use super::{Engine, Error, ObjectFailure, api_reason, compare, inventory, is_not_found};
 
 /// What applying did to one object.
@@ -118,10 +119,14 @@ impl ChangeSet {
 enum Plan {
     /// Leave it alone (annotations).
     Skip,
-    /// The dry-run equals the live object.
-    Unchanged,
+    /// The dry-run equals the live object; `takeover` is the patch moving
+    /// other tools' fields to this manager, if any.
+    Unchanged { takeover: Option<Value> },
     /// Apply it; `exists` tells Created from Configured.
-    Apply { exists: bool },
+    Apply {
+        exists: bool,
+        takeover: Option<Value>,
+    },
     /// An immutable field changes and force is on: delete, then create.
     Recreate { uid: Option<String> },
     /// It needs a CRD or Namespace of the same set, which does not exist yet.
@@ -287,6 +292,20 @@ impl Engine {
         Ok(ChangeSet { changes })
     }
 
+    /// Sets the owner labels on an object about to be applied and clears
+    /// the fields only the server may set.
+    pub(crate) fn set_owner(&self, object: &mut DynamicObject) {
+        let labels = object.metadata.labels.get_or_insert_with(BTreeMap::new);
+        labels.insert(self.keys.name_label.clone(), self.owner.name.clone());
+        labels.insert(
+            self.keys.namespace_label.clone(),
+            self.owner.namespace.clone(),
+        );
+        // Stale values make the apply fail or fight the server.
+        object.metadata.resource_version = None;
+        object.metadata.managed_fields = None;
+    }
+
     /// Identity, annotations, owner labels and stage of every object; rejects
     /// objects without identity and duplicates.
     fn prepare(&self, objects: Vec<DynamicObject>) -> Result<Vec<Entry>, Error> {
@@ -306,15 +325,7 @@ impl Engine {
                 });
             }
             let annotations = ObjectAnnotations::read(&object, &self.keys);
-            let labels = object.metadata.labels.get_or_insert_with(BTreeMap::new);
-            labels.insert(self.keys.name_label.clone(), self.owner.name.clone());
-            labels.insert(
-                self.keys.namespace_label.clone(),
-                self.owner.namespace.clone(),
-            );
-            // The server computes these; sending stale values makes apply fail.
-            object.metadata.resource_version = None;
-            object.metadata.managed_fields = None;
+            self.set_owner(&mut object);
             let stage = Stage::of(&reference, &self.options.custom_stage_kinds);
             entries.push(Entry {
                 reference,
@@ -449,15 +460,30 @@ impl Engine {
         {
             Ok(dry_run) => {
                 let Some(live) = live else {
-                    return Ok(planned(Plan::Apply { exists: false }));
+                    return Ok(planned(Plan::Apply {
+                        exists: false,
+                        takeover: None,
+                    }));
                 };
-                let ignore = self.ignored_paths(&reference, &live)?;
-                let desired = to_value(&dry_run, &reference)?;
-                let current = to_value(&live, &reference)?;
-                if compare::differences(&desired, &current, &ignore).is_empty() {
-                    Ok(planned(Plan::Unchanged))
+                let takeover = if entry.annotations.policy == ApplyPolicy::Merge {
+                    None
                 } else {
-                    Ok(planned(Plan::Apply { exists: true }))
+                    Takeover {
+                        field_manager: &self.owner.field_manager,
+                        extra_managers: &self.options.override_managers,
+                    }
+                    .patch(&to_value(&live, &reference)?)
+                };
+                let paths = self
+                    .live_differences(&api, &reference, &dry_run, live)
+                    .await?;
+                if paths.is_empty() {
+                    Ok(planned(Plan::Unchanged { takeover }))
+                } else {
+                    Ok(planned(Plan::Apply {
+                        exists: true,
+                        takeover,
+                    }))
                 }
             }
             Err(err)
@@ -484,6 +510,40 @@ impl Engine {
         }
     }
 
+    /// Where a dry-run result differs from the live object. The dry-run is
+    /// based on the object as stored when it ran; if a controller wrote the
+    /// object (status, annotations) between the read and the dry-run, the
+    /// live copy is read again so only the apply's own changes count.
+    pub(crate) async fn live_differences(
+        &self,
+        api: &Api<DynamicObject>,
+        reference: &ObjectRef,
+        dry_run: &DynamicObject,
+        mut live: DynamicObject,
+    ) -> Result<Vec<String>, ObjectFailure> {
+        for _ in 0..3 {
+            if live.metadata.resource_version == dry_run.metadata.resource_version {
+                break;
+            }
+            match api.get_opt(&reference.name).await {
+                Ok(Some(again)) => live = again,
+                Ok(None) => break,
+                Err(err) => {
+                    return Err(ObjectFailure {
+                        object: reference.to_string(),
+                        reason: format!("read failed{}", api_reason(&err)),
+                    });
+                }
+            }
+        }
+        let ignore = self.ignored_paths(reference, &live)?;
+        Ok(compare::differences(
+            &to_value(dry_run, reference)?,
+            &to_value(&live, reference)?,
+            &ignore,
+        ))
+    }
+
     /// The JSON pointers the ignore rules exclude for `object`.
     pub(crate) fn ignored_paths(
         &self,
@@ -506,17 +566,32 @@ impl Engine {
                 reason,
             })
         };
-        let (exists, recreate) = match &entry.plan {
+        let (exists, recreate, takeover) = match &entry.plan {
             Plan::Skip => return Ok(Action::Skipped),
-            Plan::Unchanged => return Ok(Action::Unchanged),
+            Plan::Unchanged { takeover: None } => return Ok(Action::Unchanged),
+            Plan::Unchanged { takeover } => (true, None, takeover.as_ref()),
             Plan::Deferred { reason } => return Err(failure(reason.clone())),
-            Plan::Apply { exists } => (*exists, None),
-            Plan::Recreate { uid } => (false, Some(uid)),
+            Plan::Apply { exists, takeover } => (*exists, None, takeover.as_ref()),
+            Plan::Recreate { uid } => (false, Some(uid), None),
         };
         let Some(resource) = &entry.resource else {
             return Err(failure("the object's kind was not resolved".to_string()));
         };
         let api = resource.api(&self.client, &entry.reference);
+        if let Some(takeover) = takeover {
+            let params = PatchParams {
+                field_manager: Some(self.owner.field_manager.clone()),
+                ..PatchParams::default()
+            };
+            api.patch(&entry.reference.name, &params, &Patch::Merge(takeover))
+                .await
+                .map_err(|err| {
+                    failure(format!(
+                        "taking over managed fields failed{}",
+                        api_reason(&err)
+                    ))
+                })?;
+        }
         if let Some(uid) = recreate {
             self.delete_and_wait(&api, &entry.reference.name, uid.clone())
                 .await

@@ -4,9 +4,8 @@
 use futures::{StreamExt, stream};
 use kube::api::{DynamicObject, Patch, PatchParams};
 
-use super::apply::to_value;
 use super::object::{ObjectAnnotations, ObjectRef};
-use super::{Engine, Error, ObjectFailure, api_reason, compare};
+use super::{Engine, Error, ObjectFailure, api_reason};
 
 /// How a live object differs from the desired one.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -87,8 +86,7 @@ impl Engine {
             }
         };
         let mut body = object.clone();
-        body.metadata.resource_version = None;
-        body.metadata.managed_fields = None;
+        self.set_owner(&mut body);
         if !resource.namespaced {
             reference.namespace.clear();
             body.metadata.namespace = None;
@@ -111,12 +109,9 @@ impl Engine {
             .patch(&reference.name, &params, &Patch::Apply(&body))
             .await
             .map_err(|err| failure(&reference, format!("dry-run failed{}", api_reason(&err))))?;
-        let ignore = self.ignored_paths(&reference, &live)?;
-        let paths = compare::differences(
-            &to_value(&dry_run, &reference)?,
-            &to_value(&live, &reference)?,
-            &ignore,
-        );
+        let paths = self
+            .live_differences(&api, &reference, &dry_run, live)
+            .await?;
         if paths.is_empty() {
             Ok(None)
         } else {

@@ -20,6 +20,7 @@ mod order;
 mod prune;
 mod resolve;
 mod selector;
+mod takeover;
 pub mod yaml;
 
 use std::time::Duration;
@@ -96,6 +97,9 @@ pub struct ApplyOptions {
     pub custom_stage_kinds: Vec<String>,
     /// Fields left out when deciding whether an object changed or drifted.
     pub ignore: Vec<IgnoreRule>,
+    /// Field managers whose fields are taken over on apply, besides kubectl's
+    /// and the engine's own `Update` entries (`--override-manager`).
+    pub override_managers: Vec<String>,
 }
 
 impl Default for ApplyOptions {
@@ -107,6 +111,7 @@ impl Default for ApplyOptions {
             poll_interval: Duration::from_secs(2),
             custom_stage_kinds: Vec::new(),
             ignore: Vec::new(),
+            override_managers: Vec::new(),
         }
     }
 }
@@ -247,7 +252,8 @@ pub enum Error {
     InvalidSelector(String),
 }
 
-/// The API server's message for a failed request (not kube's debug dump).
+/// The API server's message for a failed request (not kube's debug dump),
+/// formatted to follow a verb: ` (Invalid): Service "x" is invalid: …`.
 pub(crate) fn api_reason(err: &kube::Error) -> String {
     match err {
         kube::Error::Api(status) => {
@@ -256,7 +262,7 @@ pub(crate) fn api_reason(err: &kube::Error) -> String {
             } else {
                 status.reason.clone()
             };
-            format!("({reason}): {}", status.message)
+            format!(" ({reason}): {}", status.message)
         }
         other => format!(": {other}"),
     }
