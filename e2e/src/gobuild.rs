@@ -12,6 +12,7 @@
 //! published `v0.MINOR.PATCH` tag, the list being read from kubernetes' own
 //! go.mod as served by the module proxy.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -93,31 +94,16 @@ fn build_root() -> PathBuf {
     paths::cache_dir().join("gobuild")
 }
 
-/// The `go` command to use: `$FERROFLUX_GO`, else `go` on `PATH`, else Go's
-/// default install location.
+/// Go's default install location, used when `go` is not on `PATH`.
+const DEFAULT_GO: &str = "/usr/local/go/bin/go";
+
+/// The `go` command to use, checked to be new enough.
 fn go_command() -> Result<PathBuf> {
-    let candidates: Vec<PathBuf> = std::env::var_os("FERROFLUX_GO")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain(
-            std::env::var_os("PATH")
-                .map(|path| {
-                    std::env::split_paths(&path)
-                        .map(|dir| dir.join("go"))
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default(),
-        )
-        .chain([PathBuf::from("/usr/local/go/bin/go")])
-        .collect();
-    let Some(go) = candidates.into_iter().find(|path| path.is_file()) else {
-        bail!(
-            "Go is not installed (no `go` on PATH or at /usr/local/go/bin/go): install Go ≥ {}.{} \
-             from https://go.dev/dl/ (or point FERROFLUX_GO at a go binary) to build etcd and kube-apiserver",
-            MIN_GO.0,
-            MIN_GO.1
-        );
-    };
+    let go = locate_go(
+        std::env::var_os("FERROFLUX_GO"),
+        std::env::var_os("PATH"),
+        Path::new(DEFAULT_GO),
+    )?;
     let output = Command::new(&go)
         .args(["env", "GOVERSION"])
         .output()
@@ -129,6 +115,42 @@ fn go_command() -> Result<PathBuf> {
             "{} is {version:?}, too old to build kube-apiserver {KUBERNETES_VERSION}: install Go ≥ {}.{} \
              from https://go.dev/dl/ (or point FERROFLUX_GO at a newer go binary)",
             go.display(),
+            MIN_GO.0,
+            MIN_GO.1
+        ),
+    }
+}
+
+/// `$FERROFLUX_GO` when set (and then only it), else `go` on `path`, else `default`.
+fn locate_go(
+    ferroflux_go: Option<OsString>,
+    path: Option<OsString>,
+    default: &Path,
+) -> Result<PathBuf> {
+    if let Some(go) = ferroflux_go.filter(|go| !go.is_empty()) {
+        let go = PathBuf::from(go);
+        if !go.is_file() {
+            bail!(
+                "FERROFLUX_GO={} is not a file: point it at a go binary (Go ≥ {}.{}) or unset it",
+                go.display(),
+                MIN_GO.0,
+                MIN_GO.1
+            );
+        }
+        return Ok(go);
+    }
+    let on_path = path
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("go"))
+        .find(|go| go.is_file());
+    match on_path {
+        Some(go) => Ok(go),
+        None if default.is_file() => Ok(default.to_path_buf()),
+        None => bail!(
+            "Go is not installed (no `go` on PATH or at {}): install Go ≥ {}.{} from \
+             https://go.dev/dl/ (or set FERROFLUX_GO to a go binary) to build etcd and kube-apiserver",
+            default.display(),
             MIN_GO.0,
             MIN_GO.1
         ),
@@ -198,6 +220,18 @@ impl Build {
         Ok(())
     }
 
+    /// `go mod tidy`: downloads (on a cold machine) and pins every module the build needs.
+    fn resolve_modules(&self, dir: &Path) -> Result<()> {
+        let started = Instant::now();
+        self.go(dir, &["mod", "tidy"])?;
+        eprintln!(
+            "resolved the modules of {} in {:.0?}",
+            self.what,
+            started.elapsed()
+        );
+        Ok(())
+    }
+
     /// `go build` of `package` into `target`, atomically.
     fn build(&self, dir: &Path, package: &str, ldflags: &str, target: &Path) -> Result<()> {
         let started = Instant::now();
@@ -239,7 +273,7 @@ fn build_etcd(target: &Path) -> Result<()> {
          import (\n\t\"os\"\n\n\t\"go.etcd.io/etcd/server/v3/etcdmain\"\n)\n\n\
          func main() { etcdmain.Main(os.Args) }\n",
     )?;
-    build.go(&dir, &["mod", "tidy"])?;
+    build.resolve_modules(&dir)?;
     build.build(&dir, ".", "", target)
 }
 
@@ -352,7 +386,7 @@ fn build_kubernetes(missing: &[(&str, &Path)]) -> Result<()> {
         dir.join("tools.go"),
         format!("//go:build tools\n\npackage tools\n\nimport (\n{imports})\n"),
     )?;
-    build.go(&dir, &["mod", "tidy"])?;
+    build.resolve_modules(&dir)?;
     let ldflags = kubernetes_ldflags();
     for (name, target) in missing {
         build.build(
@@ -377,6 +411,45 @@ struct ModuleDownload {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_go_says_how_to_get_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = locate_go(
+            None,
+            Some(dir.path().as_os_str().to_owned()),
+            &dir.path().join("absent"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("Go is not installed"), "{err}");
+        assert!(
+            err.contains("install Go ≥ 1.26 from https://go.dev/dl/"),
+            "{err}"
+        );
+
+        let err = locate_go(Some("/nonexistent/go".into()), None, Path::new("/x"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("FERROFLUX_GO=/nonexistent/go is not a file"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn go_is_found_on_path_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let go = dir.path().join("go");
+        std::fs::write(&go, "").unwrap();
+        let found = locate_go(
+            None,
+            Some(dir.path().as_os_str().to_owned()),
+            Path::new("/nonexistent"),
+        )
+        .unwrap();
+        assert_eq!(found, go);
+    }
 
     #[test]
     fn go_versions_parse() {

@@ -394,9 +394,10 @@ fn controller_manager_command(
     command(
         &binaries.kube_controller_manager,
         vec![
+            // No authentication/authorization kubeconfig: nothing calls this
+            // process's own port, and delegated authentication would want the
+            // front-proxy CA bundle the apiserver does not have.
             path_arg("kubeconfig", &kubeconfig),
-            path_arg("authentication-kubeconfig", &kubeconfig),
-            path_arg("authorization-kubeconfig", &kubeconfig),
             "--bind-address=127.0.0.1".to_string(),
             format!("--secure-port={}", ports.controller_manager),
             path_arg("cert-dir", &layout.run_dir.join("controller-manager-certs")),
