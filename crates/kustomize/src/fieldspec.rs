@@ -130,19 +130,16 @@ pub fn apply(
     create: CreateKind,
     set: &mut dyn FnMut(&mut Value) -> Result<()>,
 ) -> Result<()> {
-    let api_version = obj
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let kind = obj
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    if !fs.matches(&api_version, &kind) {
-        return Ok(());
+    let str_field = |obj: &Map<String, Value>, k: &str| -> String {
+        obj.get(k).and_then(Value::as_str).unwrap_or("").to_string()
+    };
+    {
+        let field = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("");
+        if !fs.matches(field("apiVersion"), field("kind")) {
+            return Ok(());
+        }
     }
+    let (api_version, kind) = (str_field(obj, "apiVersion"), str_field(obj, "kind"));
     let path = fs.path_elements();
     let mut root = Value::Object(std::mem::take(obj));
     let result = walk(&mut root, &path, fs.create_if_not_present, create, set);

@@ -212,23 +212,30 @@ impl ResMap {
         let matcher = s.compile()?;
         let mut out = Vec::new();
         for (i, r) in self.list.iter().enumerate() {
-            let cur = r.cur_id();
-            let org = r.org_id();
-            if !matcher.match_namespace(org.effective_namespace())
-                && !matcher.match_namespace(cur.effective_namespace())
-            {
+            // Cheapest checks first; ids are only built when needed.
+            if !matcher.match_gvk(&r.gvk_unscoped()) {
                 continue;
             }
-            if !matcher.match_name(&org.name) && !matcher.match_name(&cur.name) {
+            if matcher.has_name() && !matcher.has_namespace() {
+                if !matcher.match_name(&r.org_name()) && !matcher.match_name(&r.name()) {
+                    continue;
+                }
+            } else if matcher.has_name() || matcher.has_namespace() {
+                let cur = r.cur_id();
+                let org = r.org_id();
+                if !matcher.match_namespace(org.effective_namespace())
+                    && !matcher.match_namespace(cur.effective_namespace())
+                {
+                    continue;
+                }
+                if !matcher.match_name(&org.name) && !matcher.match_name(&cur.name) {
+                    continue;
+                }
+            }
+            if matcher.has_labels() && !matcher.match_labels(&r.labels())? {
                 continue;
             }
-            if !matcher.match_gvk(&r.gvk()) {
-                continue;
-            }
-            if !matcher.match_labels(&r.labels())? {
-                continue;
-            }
-            if !matcher.match_annotations(&r.annotations())? {
+            if matcher.has_annotations() && !matcher.match_annotations(&r.annotations())? {
                 continue;
             }
             out.push(i);

@@ -249,6 +249,21 @@ impl Resource {
         Gvk::from_api_version(&self.api_version(), &self.kind())
     }
 
+    /// The gvk without the cluster-scope lookup, for matching.
+    pub fn gvk_unscoped(&self) -> Gvk {
+        let api_version = self.api_version();
+        let (g, v) = parse_group_version(&api_version);
+        Gvk::unscoped(g, v, self.kind())
+    }
+
+    /// The name the resource was first known by (cheaper than `org_id`).
+    pub fn org_name(&self) -> String {
+        match self.annotation(PREVIOUS_NAMES) {
+            Some(names) => names.split(',').next().unwrap_or_default().to_string(),
+            None => self.name(),
+        }
+    }
+
     pub fn set_gvk(&mut self, gvk: &Gvk) {
         self.set_kind(&gvk.kind);
         self.set_api_version(&gvk.api_version());

@@ -112,6 +112,22 @@ fn matches(re: &Option<Regex>, s: &str) -> bool {
 }
 
 impl SelectorMatcher {
+    pub fn has_name(&self) -> bool {
+        self.name.is_some()
+    }
+
+    pub fn has_namespace(&self) -> bool {
+        self.namespace.is_some()
+    }
+
+    pub fn has_labels(&self) -> bool {
+        self.labels.is_some()
+    }
+
+    pub fn has_annotations(&self) -> bool {
+        self.annotations.is_some()
+    }
+
     pub fn match_gvk(&self, gvk: &Gvk) -> bool {
         matches(&self.group, &gvk.group)
             && matches(&self.version, &gvk.version)

@@ -46,21 +46,32 @@ pub fn apply_smp(target: &mut Resource, patch: &Resource) -> Result<()> {
 /// `ResMap.ApplySmPatch` does (the patch takes each target's apiVersion),
 /// dropping deleted resources.
 pub fn apply_smp_to(m: &mut ResMap, selected: &[usize], patch: &Resource) -> Result<()> {
+    let mut selected = selected.to_vec();
+    selected.sort_unstable();
     let mut list = Vec::with_capacity(m.len());
+    let mut ids_changed = false;
     for (i, res) in std::mem::take(m).into_resources().into_iter().enumerate() {
         let mut res = res;
-        if selected.contains(&i) {
+        if selected.binary_search(&i).is_ok() {
+            let before = res.cur_id();
             let mut copy = patch.clone();
             copy.copy_merge_metadata_from(patch);
             copy.set_gvk(&res.gvk());
             copy.set_kind(&patch.kind());
             apply_smp(&mut res, &copy)?;
+            ids_changed |= !res.as_map().is_empty() && !before.equals(&res.cur_id());
         }
         if !res.as_map().is_empty() {
             list.push(res);
         }
     }
-    m.extend_checked(list)
+    if ids_changed {
+        // A rename may collide with another resource: re-check every id.
+        m.extend_checked(list)
+    } else {
+        m.set_resources(list);
+        Ok(())
+    }
 }
 
 /// Keeps numbers the way a round trip through Go's `interface{}` JSON

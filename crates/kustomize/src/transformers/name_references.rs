@@ -5,7 +5,7 @@
 //! candidates (previous names, kind, roleRef group, namespace, and matching
 //! prefixes/suffixes).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
@@ -62,19 +62,36 @@ struct Referral<'a> {
     spec: &'a FieldSpec,
     target: Gvk,
     role_ref: Option<Gvk>,
-    candidates: Vec<&'a Candidate>,
+    /// Every resource, and which of them this referrer may refer to.
+    all: &'a [Candidate],
+    in_subset: &'a [bool],
+    /// Resources by each of their previous names, in resource order.
+    by_prev_name: &'a HashMap<String, Vec<usize>>,
 }
 
 impl<'a> Referral<'a> {
+    /// Candidates of this referrer (optionally narrowed further) that were
+    /// once called `old_name`, in resource order.
+    fn named(&self, old_name: &str, keep: &dyn Fn(&Candidate) -> bool) -> Vec<&'a Candidate> {
+        self.by_prev_name
+            .get(old_name)
+            .map(|idx| {
+                idx.iter()
+                    .filter(|&&j| self.in_subset[j] && keep(&self.all[j]))
+                    .map(|&j| &self.all[j])
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Narrows candidates already matching the old name to one referral.
     fn select(
         &self,
-        old_name: &str,
         candidates: Vec<&'a Candidate>,
         identical: fn(&[&Candidate]) -> bool,
     ) -> Result<Option<&'a Candidate>> {
         let mut c: Vec<&Candidate> = candidates
             .into_iter()
-            .filter(|r| r.prev_ids.iter().any(|id| id.name == old_name))
             .filter(|r| r.prev_ids.iter().any(|id| id.gvk.is_selected(&self.target)))
             .collect();
         if let Some(rr) = &self.role_ref {
@@ -111,7 +128,7 @@ impl<'a> Referral<'a> {
 
     fn set_scalar(&self, node: &mut Value) -> Result<()> {
         let old = scalar_text(node);
-        if let Some(r) = self.select(&old, self.candidates.clone(), all_names_same)?
+        if let Some(r) = self.select(self.named(&old, &|_| true), all_names_same)?
             && r.name != old
         {
             *node = untagged_scalar(&r.name);
@@ -130,32 +147,28 @@ impl<'a> Referral<'a> {
         };
         let old = scalar_text(name);
         let candidates: Vec<&Candidate> = match m.get("namespace") {
-            None => self.candidates.clone(),
+            None => self.named(&old, &|_| true),
             Some(ns) => {
                 let ns = scalar_text(ns);
-                let by_org: Vec<&Candidate> = self
-                    .candidates
+                // By original namespace if any candidate has it, else by
+                // current namespace (cluster-scoped resources never match).
+                let by_org = |c: &Candidate| c.org_effective_ns != TOTALLY_NOT_A_NAMESPACE && c.org_effective_ns == ns;
+                let any_org = self
+                    .in_subset
                     .iter()
-                    .copied()
-                    .filter(|c| {
-                        c.org_effective_ns != TOTALLY_NOT_A_NAMESPACE && c.org_effective_ns == ns
-                    })
-                    .collect();
-                if !by_org.is_empty() {
-                    by_org
+                    .zip(self.all)
+                    .any(|(&inside, c)| inside && by_org(c));
+                if any_org {
+                    self.named(&old, &by_org)
                 } else {
-                    self.candidates
-                        .iter()
-                        .copied()
-                        .filter(|c| {
-                            let eff = c.cur_id.effective_namespace();
-                            eff != TOTALLY_NOT_A_NAMESPACE && eff == ns
-                        })
-                        .collect()
+                    self.named(&old, &|c: &Candidate| {
+                        let eff = c.cur_id.effective_namespace();
+                        eff != TOTALLY_NOT_A_NAMESPACE && eff == ns
+                    })
                 }
             }
         };
-        let Some(r) = self.select(&old, candidates, all_names_and_namespaces_same)? else {
+        let Some(r) = self.select(candidates, all_names_and_namespaces_same)? else {
             return Ok(());
         };
         if r.name == old && r.namespace.is_empty() {
@@ -218,10 +231,10 @@ fn role_ref_gvk(r: &Resource) -> Option<Gvk> {
 
 /// Resources a referrer may refer to (kustomize's
 /// `SubsetThatCouldBeReferencedByResource`).
-fn subset_for(referrer: &Resource, all: &[Candidate]) -> Vec<usize> {
+fn subset_for(referrer: &Resource, all: &[Candidate]) -> Vec<bool> {
     let rid = referrer.cur_id();
     if rid.is_cluster_scoped() {
-        return (0..all.len()).collect();
+        return vec![true; all.len()];
     }
     let mut rb_namespaces: HashSet<String> = HashSet::new();
     if referrer.kind() == "RoleBinding"
@@ -237,19 +250,26 @@ fn subset_for(referrer: &Resource, all: &[Candidate]) -> Vec<usize> {
         }
     }
     all.iter()
-        .enumerate()
-        .filter(|(_, c)| {
+        .map(|c| {
             c.cur_id.is_cluster_scoped()
                 || c.cur_id.is_ns_equals(&rid)
                 || rb_namespaces.contains(&c.namespace)
         })
-        .map(|(i, _)| i)
         .collect()
 }
 
 /// Updates every name reference in the resource map.
 pub fn fix(m: &mut ResMap, backrefs: &[NameBackReferences]) -> Result<()> {
     let all: Vec<Candidate> = m.resources().iter().map(Candidate::of).collect();
+    let mut by_prev_name: HashMap<String, Vec<usize>> = HashMap::new();
+    for (j, c) in all.iter().enumerate() {
+        let mut names: Vec<&str> = c.prev_ids.iter().map(|id| id.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        for n in names {
+            by_prev_name.entry(n.to_string()).or_default().push(j);
+        }
+    }
     let org_gvks: Vec<Gvk> = m.resources().iter().map(|r| r.org_id().gvk).collect();
     // Filters per referrer, in back-reference order.
     let mut filters: Vec<Vec<(FieldSpec, Gvk)>> = vec![Vec::new(); all.len()];
@@ -269,8 +289,7 @@ pub fn fix(m: &mut ResMap, backrefs: &[NameBackReferences]) -> Result<()> {
             continue;
         }
         let Some(res) = m.get_mut(i) else { continue };
-        let subset = subset_for(res, &all);
-        let candidates: Vec<&Candidate> = subset.iter().map(|&j| &all[j]).collect();
+        let in_subset = subset_for(res, &all);
         let referrer = &all[i];
         for (spec, target) in &fl {
             let role_ref = if spec.path.ends_with("roleRef/name") {
@@ -283,7 +302,9 @@ pub fn fix(m: &mut ResMap, backrefs: &[NameBackReferences]) -> Result<()> {
                 spec,
                 target: target.clone(),
                 role_ref,
-                candidates: candidates.clone(),
+                all: &all,
+                in_subset: &in_subset,
+                by_prev_name: &by_prev_name,
             };
             // The spec applies to the referrer's own gvk: only the path counts.
             let path_only = FieldSpec {
