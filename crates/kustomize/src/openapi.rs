@@ -62,7 +62,9 @@ fn by_api_version<V>(flat: HashMap<String, V>) -> HashMap<String, HashMap<String
     let mut out: HashMap<String, HashMap<String, V>> = HashMap::new();
     for (key, v) in flat {
         let (api_version, kind) = key.split_once('|').unwrap_or((key.as_str(), ""));
-        out.entry(api_version.to_string()).or_default().insert(kind.to_string(), v);
+        out.entry(api_version.to_string())
+            .or_default()
+            .insert(kind.to_string(), v);
     }
     out
 }

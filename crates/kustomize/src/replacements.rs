@@ -11,7 +11,7 @@ use crate::resid::{Gvk, ResId};
 use crate::resmap::ResMap;
 use crate::resource::{Resource, scalar_text};
 use crate::selector::Selector;
-use crate::yaml::{ParseOptions, parse_single};
+use crate::yaml::{ParseOptions, go_format, parse_single};
 
 const DEFAULT_FIELD_PATH: &str = "metadata.name";
 
@@ -231,6 +231,52 @@ fn labels_and_annotations_match(res: &Resource, sel: &Selector) -> Result<bool> 
     Ok(m.match_annotations(&res.annotations())? && m.match_labels(&res.labels())?)
 }
 
+/// kustomize's `setValueInStructuredData`: when a field along the path is a
+/// string holding a JSON document, the rest of the path is followed inside
+/// it and the string is re-encoded (compact, or indented like the original).
+/// Returns false when the path holds no such document.
+fn set_in_structured_data(
+    obj: &mut Value,
+    path: &[String],
+    value: &Value,
+    options: Option<&FieldOptions>,
+    create: Option<Create>,
+) -> bool {
+    for split in 1..path.len() {
+        let (head, rest) = path.split_at(split);
+        let Ok(Some(Value::String(text))) = fieldpath::lookup(obj, head) else {
+            continue;
+        };
+        let trimmed = text.trim_start();
+        // Only JSON documents can be re-encoded exactly as kustomize does.
+        if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+            return false;
+        }
+        let Ok(mut doc) = parse_single(text, ParseOptions::RESOURCE) else {
+            return false;
+        };
+        let count = fieldpath::match_apply(&mut doc, rest, create, &mut |node| {
+            set_field_value(options, node, value)
+        });
+        if !matches!(count, Ok(n) if n > 0) {
+            return false;
+        }
+        let encoded = if text.contains('\n') && text.contains("  ") {
+            go_format::go_json_indent(&doc)
+        } else {
+            go_format::go_json(&doc)
+        };
+        let mut done = false;
+        let _ = fieldpath::match_apply(obj, head, None, &mut |node| {
+            *node = Value::String(encoded.clone());
+            done = true;
+            Ok(())
+        });
+        return done;
+    }
+    false
+}
+
 fn copy_to_target(
     res: &mut Resource,
     value: &Value,
@@ -249,6 +295,12 @@ fn copy_to_target(
     for fp in field_paths {
         let path = fieldpath::smarter_split(fp, '.');
         let mut obj = res.to_value();
+        if set_in_structured_data(&mut obj, &path, value, t.options.as_ref(), create) {
+            if let Value::Object(m) = obj {
+                res.set_map(m);
+            }
+            continue;
+        }
         let count = fieldpath::match_apply(&mut obj, &path, create, &mut |node| {
             set_field_value(t.options.as_ref(), node, value)
         });

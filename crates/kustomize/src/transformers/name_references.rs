@@ -152,7 +152,9 @@ impl<'a> Referral<'a> {
                 let ns = scalar_text(ns);
                 // By original namespace if any candidate has it, else by
                 // current namespace (cluster-scoped resources never match).
-                let by_org = |c: &Candidate| c.org_effective_ns != TOTALLY_NOT_A_NAMESPACE && c.org_effective_ns == ns;
+                let by_org = |c: &Candidate| {
+                    c.org_effective_ns != TOTALLY_NOT_A_NAMESPACE && c.org_effective_ns == ns
+                };
                 let any_org = self
                     .in_subset
                     .iter()

@@ -1,7 +1,9 @@
 //! Number formatting exactly as the Go standard library does it, because
 //! kustomize's output goes through `encoding/json` and go-yaml v2.
 
-use serde_json::Number;
+use std::fmt::Write as _;
+
+use serde_json::{Number, Value};
 
 /// Splits a finite, non-zero float into its shortest round-trip decimal
 /// digits and the decimal point position (Go's `decimalSlice.dp`).
@@ -161,6 +163,127 @@ pub fn go_sprint_number(n: &Number) -> String {
         return u.to_string();
     }
     format_g(n.as_f64().unwrap_or(0.0))
+}
+
+/// `encoding/json`'s output for a value: map keys sorted, HTML characters
+/// and U+2028/U+2029 escaped.
+pub fn go_json(v: &Value) -> String {
+    let mut out = String::new();
+    write_json(&mut out, v);
+    out
+}
+
+/// `json.MarshalIndent(v, "", "  ")`.
+pub fn go_json_indent(v: &Value) -> String {
+    let mut out = String::new();
+    write_json_indent(&mut out, v, 0);
+    out
+}
+
+fn write_json_indent(out: &mut String, v: &Value, depth: usize) {
+    let pad = |out: &mut String, d: usize| {
+        out.push('\n');
+        for _ in 0..d {
+            out.push_str("  ");
+        }
+    };
+    match v {
+        Value::Array(a) if !a.is_empty() => {
+            out.push('[');
+            for (i, item) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                pad(out, depth + 1);
+                write_json_indent(out, item, depth + 1);
+            }
+            pad(out, depth);
+            out.push(']');
+        }
+        Value::Object(m) if !m.is_empty() => {
+            out.push('{');
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                pad(out, depth + 1);
+                write_string(out, k);
+                out.push_str(": ");
+                if let Some(v) = m.get(k) {
+                    write_json_indent(out, v, depth + 1);
+                }
+            }
+            pad(out, depth);
+            out.push('}');
+        }
+        other => write_json(out, other),
+    }
+}
+
+fn write_json(out: &mut String, v: &Value) {
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                out.push_str(&i.to_string());
+            } else if let Some(u) = n.as_u64() {
+                out.push_str(&u.to_string());
+            } else {
+                out.push_str(&json_float(n.as_f64().unwrap_or(0.0)));
+            }
+        }
+        Value::String(s) => write_string(out, s),
+        Value::Array(a) => {
+            out.push('[');
+            for (i, item) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_json(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(m) => {
+            out.push('{');
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(out, k);
+                out.push(':');
+                if let Some(v) = m.get(k) {
+                    write_json(out, v);
+                }
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
 }
 
 #[cfg(test)]
