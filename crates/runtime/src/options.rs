@@ -18,11 +18,11 @@ pub struct ControllerOptions {
     pub health_addr: String,
 
     /// Enable leader election, ensuring only one active controller.
-    #[arg(long)]
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub enable_leader_election: bool,
 
     /// Watch for resources in all namespaces; when false, only the runtime namespace.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub watch_all_namespaces: bool,
 
     /// Only reconcile objects matching this label selector (sharding).
@@ -34,7 +34,7 @@ pub struct ControllerOptions {
     pub requeue_dependency: Duration,
 
     /// Refuse references to objects in other namespaces.
-    #[arg(long)]
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub no_cross_namespace_refs: bool,
 
     /// Percentage of random jitter added to requeue intervals.
@@ -163,7 +163,11 @@ mod tests {
             "--requeue-dependency=5s",
             "--metrics-addr=127.0.0.1:9000",
             "--feature-gates=DetectDrift=true,OOMWatch=false",
+            "--enable-leader-election",
+            "--no-cross-namespace-refs=true",
         ]);
+        assert!(flags.common.enable_leader_election);
+        assert!(flags.common.no_cross_namespace_refs);
         assert!(!flags.common.watch_all_namespaces);
         assert_eq!(flags.common.requeue_dependency, Duration::from_secs(5));
         assert_eq!(

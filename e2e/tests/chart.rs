@@ -1,0 +1,101 @@
+//! The Helm chart in charts/ferroflux: lints, installs into the real control
+//! plane with the real helm, and renders what its values say. (No kubelet runs
+//! the controller Pods; the objects themselves are what is checked.)
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use e2e::packages::Helm;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::Api;
+
+fn chart_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../charts/ferroflux")
+}
+
+#[test]
+fn chart_lints_and_bundles_every_crd() -> Result<()> {
+    let helm = Helm::new()?;
+    let chart = chart_dir();
+    helm.run(["lint", "--strict", &chart.to_string_lossy()])?;
+    let rendered = helm.run(["template", "ff", &chart.to_string_lossy(), "--include-crds"])?;
+    let crds = rendered.matches("kind: CustomResourceDefinition").count();
+    assert_eq!(crds, 13, "the chart should carry all 13 generated CRDs");
+    Ok(())
+}
+
+#[test]
+fn values_switch_controllers_off() -> Result<()> {
+    let helm = Helm::new()?;
+    let chart = chart_dir();
+    let rendered = helm.run([
+        "template",
+        "ff",
+        &chart.to_string_lossy(),
+        "--set",
+        "controllers.helm.enabled=false",
+        "--set",
+        "controllers.kustomize.defaultServiceAccount=default",
+    ])?;
+    assert!(!rendered.contains("name: helm-controller"), "{rendered}");
+    assert!(rendered.contains("name: kustomize-controller"));
+    assert!(rendered.contains("--default-service-account=default"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn chart_installs_into_a_real_cluster() -> Result<()> {
+    let cluster = e2e::cluster::shared().await?;
+    let ns = cluster.test_namespace("chart").await?;
+    let helm = Helm::new()?;
+    let chart = chart_dir();
+    let kubeconfig = cluster.kubeconfig_path().to_string_lossy().into_owned();
+    let release = ns.name().to_string();
+    // The CRDs are already installed by the harness; installing them again
+    // from the chart would conflict with their field manager.
+    helm.run([
+        "install",
+        &release,
+        &chart.to_string_lossy(),
+        "--namespace",
+        ns.name(),
+        "--kubeconfig",
+        &kubeconfig,
+        "--skip-crds",
+    ])?;
+
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client().await?, ns.name());
+    let source = deployments.get("source-controller").await?;
+    let args = source
+        .spec
+        .and_then(|s| s.template.spec)
+        .map(|p| p.containers[0].args.clone().unwrap_or_default())
+        .unwrap_or_default();
+    for expected in [
+        "--storage-path=/data",
+        "--enable-leader-election=true",
+        "--concurrent=2",
+    ] {
+        assert!(
+            args.iter().any(|a| a == expected),
+            "{expected} missing from {args:?}"
+        );
+    }
+    for name in [
+        "kustomize-controller",
+        "helm-controller",
+        "image-automation-controller",
+    ] {
+        deployments.get(name).await?;
+    }
+
+    helm.run([
+        "uninstall",
+        &release,
+        "--namespace",
+        ns.name(),
+        "--kubeconfig",
+        &kubeconfig,
+    ])?;
+    ns.delete().await
+}
