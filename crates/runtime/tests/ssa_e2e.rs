@@ -679,3 +679,118 @@ async fn fields_kubectl_set_are_taken_over_unless_merge() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn custom_resources_use_cel_checks_and_fail_fast() -> Result<()> {
+    let cluster = e2e::cluster::shared().await?;
+    let client = cluster.client().await?;
+    let namespace = cluster.test_namespace("ssa-cel").await?;
+    let ns = namespace.name();
+    let group = format!("{ns}.example.ferroflux.dev");
+    let crd_name = format!("gizmos.{group}");
+    let engine = engine(&client, ns, false);
+    let outcome = async {
+        let objects = objects_from_yaml(&format!(
+            r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: {crd_name}}}
+spec:
+  group: {group}
+  scope: Namespaced
+  names: {{kind: Gizmo, plural: gizmos, singular: gizmo, listKind: GizmoList}}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
+---
+apiVersion: {group}/v1
+kind: Gizmo
+metadata: {{name: healthy, namespace: {ns}}}
+---
+apiVersion: {group}/v1
+kind: Gizmo
+metadata: {{name: broken, namespace: {ns}}}
+"#
+        ))?;
+        let changes = engine.apply_staged(objects).await?;
+        let gizmo = |name: &str| {
+            changes
+                .changes
+                .iter()
+                .find(|c| c.object.kind == "Gizmo" && c.object.name == name)
+                .map(|c| c.object.clone())
+                .context("gizmo missing from the change set")
+        };
+        let (healthy, broken) = (gizmo("healthy")?, gizmo("broken")?);
+        let check = api::meta::CustomHealthCheck {
+            api_version: format!("{group}/v1"),
+            kind: Some("Gizmo".to_string()),
+            current: "status.phase == 'Running'".to_string(),
+            in_progress: None,
+            failed: Some("status.phase == 'Broken'".to_string()),
+        };
+        let options = runtime::ssa::HealthOptions {
+            timeout: Duration::from_secs(3),
+            poll_interval: Duration::from_millis(500),
+            checks: vec![check],
+            ..runtime::ssa::HealthOptions::default()
+        };
+        // No status yet: the expressions cannot be evaluated, so it waits.
+        let err = engine
+            .wait_for_health_with(std::slice::from_ref(&healthy), &options)
+            .await
+            .err()
+            .context("a gizmo without status was healthy")?;
+        ensure!(err.to_string().contains("timeout waiting for"), "{err}");
+
+        let gizmos: Api<DynamicObject> = Api::namespaced_with(
+            client.clone(),
+            ns,
+            &kube::api::ApiResource {
+                group: group.clone(),
+                version: "v1".to_string(),
+                api_version: format!("{group}/v1"),
+                kind: "Gizmo".to_string(),
+                plural: "gizmos".to_string(),
+            },
+        );
+        let set_phase =
+            |phase: &'static str| Patch::Merge(serde_json::json!({"status": {"phase": phase}}));
+        gizmos
+            .patch("healthy", &PatchParams::default(), &set_phase("Running"))
+            .await?;
+        gizmos
+            .patch("broken", &PatchParams::default(), &set_phase("Broken"))
+            .await?;
+        engine
+            .wait_for_health_with(std::slice::from_ref(&healthy), &options)
+            .await?;
+
+        let started = std::time::Instant::now();
+        let long = runtime::ssa::HealthOptions {
+            timeout: Duration::from_secs(60),
+            ..options.clone()
+        };
+        let err = engine
+            .wait_for_health_with(&[healthy, broken], &long)
+            .await
+            .err()
+            .context("a broken gizmo was healthy")?;
+        ensure!(started.elapsed() < Duration::from_secs(10), "no fail-fast");
+        let message = err.to_string();
+        ensure!(message.contains("failed early"), "{message}");
+        ensure!(
+            message.contains(&format!("Gizmo/{ns}/broken status: 'Failed'")),
+            "{message}"
+        );
+        ensure!(!message.contains("healthy"), "{message}");
+        Ok(())
+    }
+    .await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let _ = crds.delete(&crd_name, &DeleteParams::background()).await;
+    outcome
+}
