@@ -17,11 +17,13 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(docs) = parse_stream(text, options) {
             for doc in &docs {
                 let printed = to_yaml_document(doc);
-                // What we print must read back as the same document.
+                // What we print must read back, and print the same again
+                // (printing normalises numbers and timestamps like
+                // kustomize, so the document itself may differ).
                 let again = parse_stream(&printed, ParseOptions::RESOURCE)
                     .unwrap_or_else(|e| panic!("printed YAML does not parse: {e}\n{printed}"));
-                if options.dialect == kustomize::yaml::resolve::Dialect::V3 {
-                    assert_eq!(again.first(), Some(doc), "round trip changed the document:\n{printed}");
+                if let Some(first) = again.first() {
+                    assert_eq!(to_yaml_document(first), printed, "printing is not stable");
                 }
             }
             let _ = kustomize::target::resources_from_text(text);
