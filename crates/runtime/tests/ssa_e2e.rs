@@ -14,6 +14,14 @@ use runtime::ssa::inventory::{inventory_of, stale_objects};
 use runtime::ssa::yaml::objects_from_yaml;
 use runtime::ssa::{Action, ApplyOptions, ChangeSet, DriftState, Engine, Error, Owner};
 
+/// A client of the shared control plane and a fresh namespace for one test.
+async fn setup(prefix: &str) -> Result<(kube::Client, e2e::cluster::TestNamespace)> {
+    let cluster = e2e::cluster::shared().await?;
+    let client = cluster.client().await?;
+    let namespace = cluster.test_namespace(prefix).await?;
+    Ok((client, namespace))
+}
+
 fn engine(client: &kube::Client, namespace: &str, force: bool) -> Engine {
     let options = ApplyOptions {
         force,
@@ -119,9 +127,7 @@ spec:
 
 #[tokio::test]
 async fn apply_creates_in_stages_then_reports_unchanged_and_configured() -> Result<()> {
-    let cluster = e2e::cluster::shared().await?;
-    let client = cluster.client().await?;
-    let namespace = cluster.test_namespace("ssa-apply").await?;
+    let (client, namespace) = setup("ssa-apply").await?;
     let ns = namespace.name();
     let extra_ns = format!("{ns}-extra");
     let group = format!("{ns}.example.ferroflux.dev");
@@ -221,9 +227,7 @@ async fn apply_creates_in_stages_then_reports_unchanged_and_configured() -> Resu
 
 #[tokio::test]
 async fn an_invalid_object_stops_the_whole_set() -> Result<()> {
-    let cluster = e2e::cluster::shared().await?;
-    let client = cluster.client().await?;
-    let namespace = cluster.test_namespace("ssa-invalid").await?;
+    let (client, namespace) = setup("ssa-invalid").await?;
     let ns = namespace.name();
     let engine = engine(&client, ns, false);
     let objects = objects_from_yaml(&format!(
@@ -300,9 +304,7 @@ spec:
 
 #[tokio::test]
 async fn immutable_changes_fail_without_force_and_recreate_with_it() -> Result<()> {
-    let cluster = e2e::cluster::shared().await?;
-    let client = cluster.client().await?;
-    let namespace = cluster.test_namespace("ssa-force").await?;
+    let (client, namespace) = setup("ssa-force").await?;
     let ns = namespace.name();
     let jobs: Api<Job> = Api::namespaced(client.clone(), ns);
 
@@ -373,9 +375,7 @@ async fn configmap_value(client: &kube::Client, ns: &str, name: &str) -> Result<
 
 #[tokio::test]
 async fn annotations_if_not_present_and_reconcile_disabled_are_honoured() -> Result<()> {
-    let cluster = e2e::cluster::shared().await?;
-    let client = cluster.client().await?;
-    let namespace = cluster.test_namespace("ssa-annotations").await?;
+    let (client, namespace) = setup("ssa-annotations").await?;
     let ns = namespace.name();
     let engine = engine(&client, ns, false);
     let once = r#""kustomize.toolkit.fluxcd.io/ssa": "IfNotPresent""#;
@@ -408,9 +408,7 @@ async fn annotations_if_not_present_and_reconcile_disabled_are_honoured() -> Res
 
 #[tokio::test]
 async fn prune_deletes_only_stale_objects_this_owner_labelled() -> Result<()> {
-    let cluster = e2e::cluster::shared().await?;
-    let client = cluster.client().await?;
-    let namespace = cluster.test_namespace("ssa-prune").await?;
+    let (client, namespace) = setup("ssa-prune").await?;
     let ns = namespace.name();
     let engine = engine(&client, ns, false);
 
@@ -506,9 +504,7 @@ spec:
 
 #[tokio::test]
 async fn a_scaled_to_zero_deployment_is_healthy() -> Result<()> {
-    let cluster = e2e::cluster::shared().await?;
-    let client = cluster.client().await?;
-    let namespace = cluster.test_namespace("ssa-health").await?;
+    let (client, namespace) = setup("ssa-health").await?;
     let ns = namespace.name();
     let engine = engine(&client, ns, false);
     let changes = engine.apply_staged(deployment(ns, "idle", 0)?).await?;
@@ -520,9 +516,7 @@ async fn a_scaled_to_zero_deployment_is_healthy() -> Result<()> {
 
 #[tokio::test]
 async fn a_deployment_that_cannot_become_ready_times_out_by_name() -> Result<()> {
-    let cluster = e2e::cluster::shared().await?;
-    let client = cluster.client().await?;
-    let namespace = cluster.test_namespace("ssa-unhealthy").await?;
+    let (client, namespace) = setup("ssa-unhealthy").await?;
     let ns = namespace.name();
     let engine = engine(&client, ns, false);
     let changes = engine.apply_staged(deployment(ns, "stuck", 1)?).await?;
@@ -548,9 +542,7 @@ async fn a_deployment_that_cannot_become_ready_times_out_by_name() -> Result<()>
 
 #[tokio::test]
 async fn drift_is_detected_and_corrected_by_reapplying() -> Result<()> {
-    let cluster = e2e::cluster::shared().await?;
-    let client = cluster.client().await?;
-    let namespace = cluster.test_namespace("ssa-drift").await?;
+    let (client, namespace) = setup("ssa-drift").await?;
     let ns = namespace.name();
     let engine = Engine::new(
         client.clone(),
@@ -611,9 +603,7 @@ async fn drift_is_detected_and_corrected_by_reapplying() -> Result<()> {
 
 #[tokio::test]
 async fn fields_kubectl_set_are_taken_over_unless_merge() -> Result<()> {
-    let cluster = e2e::cluster::shared().await?;
-    let client = cluster.client().await?;
-    let namespace = cluster.test_namespace("ssa-takeover").await?;
+    let (client, namespace) = setup("ssa-takeover").await?;
     let ns = namespace.name();
     let engine = engine(&client, ns, false);
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
@@ -682,9 +672,7 @@ async fn fields_kubectl_set_are_taken_over_unless_merge() -> Result<()> {
 
 #[tokio::test]
 async fn custom_resources_use_cel_checks_and_fail_fast() -> Result<()> {
-    let cluster = e2e::cluster::shared().await?;
-    let client = cluster.client().await?;
-    let namespace = cluster.test_namespace("ssa-cel").await?;
+    let (client, namespace) = setup("ssa-cel").await?;
     let ns = namespace.name();
     let group = format!("{ns}.example.ferroflux.dev");
     let crd_name = format!("gizmos.{group}");

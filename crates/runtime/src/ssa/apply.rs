@@ -500,6 +500,11 @@ impl Engine {
                 Ok(planned(Plan::Recreate { uid }))
             }
             Err(err) => {
+                if is_not_found(&err) && !is_missing_namespace(&err, &reference.namespace) {
+                    // The kind itself is gone (CRD deleted): look it up afresh
+                    // next time instead of trusting the cache.
+                    self.resolver.forget(&gvk);
+                }
                 let hint = if is_immutable(&err) {
                     " (immutable field: enable force to recreate the object)"
                 } else {
