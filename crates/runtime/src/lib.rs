@@ -13,6 +13,7 @@ pub mod leader;
 pub mod metrics;
 pub mod options;
 pub mod reconcile_request;
+pub mod semver;
 pub mod ssa;
 pub mod status;
 pub mod telemetry;

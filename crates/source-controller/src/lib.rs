@@ -4,11 +4,18 @@
 //! status, conditions, events and metrics Flux's source-controller reports.
 
 pub mod archive;
+pub mod controller;
+pub mod git_repository;
+pub mod manager;
+pub mod options;
 pub mod server;
 pub mod source_ignore;
 pub mod storage;
 
-/// Errors of the source-controller.
+use api::meta::{condition_type, reason};
+
+/// Errors of the source-controller. Each one that a reconciliation can end
+/// with maps onto a Flux condition ([`Error::failure`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Local file system trouble.
@@ -27,7 +34,7 @@ pub enum Error {
     #[error("invalid ignore pattern in {0}")]
     InvalidIgnore(String),
     /// The content is larger than allowed.
-    #[error("size exceeds the limit of {limit} bytes")]
+    #[error("artifact size exceeds the limit of {limit} bytes")]
     SizeLimit {
         /// The limit in bytes.
         limit: u64,
@@ -35,11 +42,141 @@ pub enum Error {
     /// Shared runtime failure (status patching, listeners, leader election).
     #[error(transparent)]
     Runtime(#[from] runtime::Error),
+    /// A Kubernetes API call failed.
+    #[error("kubernetes API request failed: {0}")]
+    Kube(#[from] kube::Error),
+    /// Adding or removing the finalizer failed.
+    #[error("finalizer error: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    /// The object lacks a namespace, name or similar structural field.
+    #[error("object is missing {0}")]
+    MissingField(&'static str),
+    /// The source URL is invalid.
+    #[error("invalid URL '{url}': {reason}")]
+    InvalidUrl {
+        /// The URL.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A duration in the spec does not parse.
+    #[error("invalid duration: {0}")]
+    InvalidDuration(String),
+    /// The referenced Secret could not be read.
+    #[error("failed to get secret '{namespace}/{name}': {message}")]
+    Secret {
+        /// Namespace of the Secret.
+        namespace: String,
+        /// Name of the Secret.
+        name: String,
+        /// Why it could not be read.
+        message: String,
+    },
+    /// The spec asks for something this controller does not implement.
+    #[error("{0}")]
+    Unsupported(String),
+    /// A Git operation failed.
+    #[error("failed to checkout and determine revision: {0}")]
+    Git(#[from] git::Error),
+    /// The semver range in the spec does not parse.
+    #[error("invalid semver range '{range}': {message}")]
+    InvalidSemver {
+        /// The range as written.
+        range: String,
+        /// The parse error.
+        message: String,
+    },
+    /// No tag satisfies the semver range.
+    #[error("no match found for semver: {0}")]
+    NoMatchingTag(String),
+    /// An included GitRepository cannot be used (yet).
+    #[error("{message}")]
+    Include {
+        /// Flux's reason: `NotFound`, `NoArtifact`, `IllegalPath`, `CopyFailure`, `CircularInclude`.
+        reason: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// Storing the artifact failed.
+    #[error("unable to archive artifact to storage: {0}")]
+    Archive(#[source] Box<Error>),
+}
+
+/// How a failed reconciliation shows in the object's conditions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The negative-polarity condition set to True (`FetchFailed`, ...), if any.
+    pub condition: Option<&'static str>,
+    /// The reason on that condition and on `Ready=False`.
+    pub reason: &'static str,
+    /// Retrying cannot help until the spec changes: `Stalled=True`.
+    pub stalled: bool,
+    /// The object waits for another object: requeue after `--requeue-dependency`.
+    pub waiting: bool,
 }
 
 impl Error {
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
         let context = context.into();
         move |source| Error::Io { context, source }
+    }
+
+    /// The condition, reason and retry behaviour Flux reports for this error.
+    pub fn failure(&self) -> Failure {
+        let fetch = |reason, stalled| Failure {
+            condition: Some(condition_type::FETCH_FAILED),
+            reason,
+            stalled,
+            waiting: false,
+        };
+        match self {
+            Error::InvalidUrl { .. } => fetch(reason::URL_INVALID, true),
+            Error::Secret { .. } => fetch(reason::AUTHENTICATION_FAILED, false),
+            Error::Unsupported(_) => fetch(reason::INVALID_PROVIDER_CONFIGURATION, true),
+            Error::InvalidDuration(_) => fetch(reason::FAILED, true),
+            Error::Git(git) => match git {
+                git::Error::InvalidUrl { .. } => fetch(reason::URL_INVALID, true),
+                git::Error::InvalidAuth { .. } | git::Error::Authentication { .. } => {
+                    fetch(reason::AUTHENTICATION_FAILED, false)
+                }
+                _ => fetch(reason::GIT_OPERATION_FAILED, false),
+            },
+            Error::InvalidSemver { .. } => fetch(reason::GIT_OPERATION_FAILED, true),
+            Error::NoMatchingTag(_) => fetch(reason::GIT_OPERATION_FAILED, false),
+            Error::Include { reason, .. } => Failure {
+                condition: Some(condition_type::INCLUDE_UNAVAILABLE),
+                reason,
+                stalled: matches!(*reason, "IllegalPath" | "CircularInclude"),
+                waiting: matches!(*reason, "NotFound" | "NoArtifact"),
+            },
+            Error::Archive(inner) => Failure {
+                condition: Some(condition_type::STORAGE_OPERATION_FAILED),
+                reason: reason::ARCHIVE_OPERATION_FAILED,
+                stalled: matches!(**inner, Error::SizeLimit { .. } | Error::InvalidIgnore(_)),
+                waiting: false,
+            },
+            Error::SizeLimit { .. }
+            | Error::InvalidIgnore(_)
+            | Error::InvalidPath(_)
+            | Error::Io { .. } => Failure {
+                condition: Some(condition_type::STORAGE_OPERATION_FAILED),
+                reason: reason::ARCHIVE_OPERATION_FAILED,
+                stalled: false,
+                waiting: false,
+            },
+            Error::Runtime(_) | Error::Kube(_) | Error::Finalizer(_) | Error::MissingField(_) => {
+                Failure {
+                    condition: None,
+                    reason: reason::FAILED,
+                    stalled: false,
+                    waiting: false,
+                }
+            }
+        }
+    }
+
+    /// A short label for metrics and logs.
+    pub fn metric_label(&self) -> &'static str {
+        self.failure().reason
     }
 }

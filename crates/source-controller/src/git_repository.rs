@@ -1,0 +1,807 @@
+//! GitRepository: resolve the reference, check out the commit, add included
+//! artifacts, archive the tree and record the artifact, as Flux does.
+//!
+//! The reconciliation reads top to bottom: fetch what is needed (Secret,
+//! remote references, included repositories), decide whether a new artifact
+//! is needed at all, act (clone, archive, store), then write the status once.
+//! When the remote still points at the stored revision and the spec asks for
+//! the same artifact, nothing is cloned and nothing is written.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::meta::{Artifact, FINALIZER, condition_type, reason};
+use api::source::{
+    GitProvider, GitRepository, GitRepositoryInclude, GitRepositoryRef, GitRepositoryStatus,
+};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use runtime::conditions::Conditions;
+use tracing::{debug, info, warn};
+
+use crate::controller::{CONTROLLER_NAME, Context, instrumented};
+use crate::source_ignore::SourceIgnore;
+use crate::storage::ArtifactStore;
+use crate::{Error, Failure};
+
+/// Kind name used in storage paths, metrics and events.
+pub const KIND: &str = "GitRepository";
+/// Flux's default Git timeout.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How deep include chains are followed when looking for cycles.
+const MAX_INCLUDE_DEPTH: usize = 32;
+
+/// Reconciles one GitRepository.
+pub async fn reconcile(obj: Arc<GitRepository>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let namespace = obj
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let api: Api<GitRepository> = Api::namespaced(ctx.client.clone(), &namespace);
+    let handle = obj.clone();
+    instrumented(handle.as_ref(), &ctx, async {
+        finalizer(&api, FINALIZER, obj, |event| async {
+            match event {
+                FinalizerEvent::Apply(obj) => apply(obj, &ctx).await,
+                FinalizerEvent::Cleanup(obj) => cleanup(obj, &ctx).await,
+            }
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e)))
+    })
+    .await
+}
+
+/// The object is being deleted: remove its artifacts (the finalizer goes after).
+async fn cleanup(obj: Arc<GitRepository>, ctx: &Context) -> Result<Action, Error> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let removed = ctx.store.remove_object(KIND, &namespace, &obj.name_any())?;
+    if removed {
+        info!(namespace, name = %obj.name_any(), "garbage collected artifacts for deleted resource");
+    }
+    Ok(Action::await_change())
+}
+
+/// What a successful pass produced.
+enum Outcome {
+    /// The stored artifact is still current.
+    UpToDate { revision: String },
+    /// A new artifact was stored.
+    Stored { revision: String },
+}
+
+async fn apply(obj: Arc<GitRepository>, ctx: &Context) -> Result<Action, Error> {
+    if obj.spec.suspend == Some(true) {
+        debug!(name = %obj.name_any(), "reconciliation is suspended");
+        return Ok(Action::await_change());
+    }
+    let namespace = obj.namespace().unwrap_or_default();
+    let name = obj.name_any();
+    let api: Api<GitRepository> = Api::namespaced(ctx.client.clone(), &namespace);
+    let current = obj.status.clone().unwrap_or_default();
+    let mut status = current.clone();
+    let mut conditions = Conditions::new(
+        status.conditions.take().unwrap_or_default(),
+        obj.metadata.generation,
+    );
+    if let Some(token) = runtime::reconcile_request::pending_request(
+        &obj.metadata,
+        current
+            .reconcile_request
+            .last_handled_reconcile_at
+            .as_deref(),
+    ) {
+        status.reconcile_request.last_handled_reconcile_at = Some(token.to_string());
+    }
+    let previous_ready = conditions
+        .get(condition_type::READY)
+        .map(|c| c.message.clone());
+
+    let result = sync(&obj, ctx, &mut status).await;
+
+    // The artifact in storage, whatever happened this time.
+    let stored = status
+        .artifact
+        .as_ref()
+        .filter(|a| ctx.store.exists(&a.path))
+        .cloned();
+    if stored.is_none() {
+        status.artifact = None;
+    }
+    match &stored {
+        Some(artifact) => conditions.mark_true(
+            condition_type::ARTIFACT_IN_STORAGE,
+            reason::SUCCEEDED,
+            format!("stored artifact for revision '{}'", artifact.revision),
+        ),
+        None => conditions.delete(condition_type::ARTIFACT_IN_STORAGE),
+    }
+    let action = match &result {
+        Ok(outcome) => {
+            for stale in [
+                condition_type::FETCH_FAILED,
+                condition_type::STORAGE_OPERATION_FAILED,
+                condition_type::INCLUDE_UNAVAILABLE,
+                condition_type::ARTIFACT_OUTDATED,
+                condition_type::BUILD_FAILED,
+            ] {
+                conditions.delete(stale);
+            }
+            let revision = match outcome {
+                Outcome::UpToDate { revision } | Outcome::Stored { revision } => revision,
+            };
+            conditions.mark_ready(
+                reason::SUCCEEDED,
+                format!("stored artifact for revision '{revision}'"),
+            );
+            let interval = obj
+                .spec
+                .interval
+                .to_std()
+                .map_err(|e| Error::InvalidDuration(e.to_string()))?;
+            ctx.requeue_after(interval)
+        }
+        Err(err) => {
+            let Failure {
+                condition,
+                reason,
+                stalled,
+                ..
+            } = err.failure();
+            let message = err.to_string();
+            for other in [
+                condition_type::FETCH_FAILED,
+                condition_type::STORAGE_OPERATION_FAILED,
+                condition_type::INCLUDE_UNAVAILABLE,
+            ] {
+                if Some(other) != condition {
+                    conditions.delete(other);
+                }
+            }
+            if let Some(condition) = condition {
+                conditions.mark_true(condition, reason, message.clone());
+            }
+            if stalled {
+                conditions.mark_stalled(reason, message);
+            } else {
+                conditions.mark_failed_retrying(reason, message);
+            }
+            Action::await_change()
+        }
+    };
+    if conditions.is_settled() {
+        status.observed_generation = obj.metadata.generation;
+    }
+    status.conditions = Some(conditions.items().to_vec());
+    runtime::status::patch_status(&api, CONTROLLER_NAME, &name, Some(&current), &status).await?;
+
+    match result {
+        Ok(Outcome::Stored { revision }) => {
+            ctx.recorder
+                .normal(
+                    obj.as_ref(),
+                    "NewArtifact",
+                    &format!("stored artifact for revision '{revision}'"),
+                )
+                .await;
+            Ok(action)
+        }
+        Ok(Outcome::UpToDate { .. }) => Ok(action),
+        Err(err) => {
+            let ready = conditions
+                .get(condition_type::READY)
+                .map(|c| c.message.clone());
+            // Repeating the same failure adds nothing; a new one is worth an event.
+            if ready != previous_ready {
+                ctx.recorder
+                    .warning(obj.as_ref(), err.failure().reason, &err.to_string())
+                    .await;
+            }
+            if err.failure().stalled {
+                // Nothing changes until the spec does.
+                Ok(Action::await_change())
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
+/// Fetch, decide, act. Updates `status` (artifact and observations) only when
+/// a new artifact was stored.
+async fn sync(
+    obj: &GitRepository,
+    ctx: &Context,
+    status: &mut GitRepositoryStatus,
+) -> Result<Outcome, Error> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let name = obj.name_any();
+    let spec = &obj.spec;
+
+    // Fetch: credentials, the reference, the included artifacts.
+    validate_url(&spec.url)?;
+    if let Some(provider) = spec.provider
+        && provider != GitProvider::Generic
+    {
+        return Err(Error::Unsupported(format!(
+            "provider '{}' is not supported; use 'generic' with a secretRef",
+            serde_json::to_value(provider)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        )));
+    }
+    let timeout = match &spec.timeout {
+        Some(t) => t
+            .to_std()
+            .map_err(|e| Error::InvalidDuration(e.to_string()))?,
+        None => DEFAULT_TIMEOUT,
+    };
+    let auth = match &spec.secret_ref {
+        Some(secret_ref) => {
+            let data = read_secret(ctx, &namespace, &secret_ref.name).await?;
+            git::Auth::from_secret(&spec.url, &data)?
+        }
+        None => git::Auth::None,
+    };
+    let remote = git::Remote {
+        url: spec.url.clone(),
+        auth,
+        timeout,
+    };
+    let (reference, known_commit) = resolve_reference(spec.r#ref.as_ref(), &remote).await?;
+    let includes = resolve_includes(obj, ctx).await?;
+    let included_artifacts: Vec<Artifact> = includes.iter().map(|i| i.artifact.clone()).collect();
+
+    // Decide: is the stored artifact still what the spec and the remote ask for?
+    let same_config = status.observed_ignore == spec.ignore
+        && status.observed_include == spec.include
+        && status.observed_sparse_checkout == spec.sparse_checkout
+        && status.observed_recurse_submodules.unwrap_or(false)
+            == spec.recurse_submodules.unwrap_or(false)
+        && same_artifacts(
+            status.included_artifacts.as_deref().unwrap_or(&[]),
+            &included_artifacts,
+        );
+    if let Some(artifact) = status
+        .artifact
+        .as_ref()
+        .filter(|a| ctx.store.exists(&a.path))
+        && same_config
+    {
+        let remote_commit = match known_commit.clone() {
+            Some(commit) => Some(commit),
+            None => head_of(&remote, &reference).await?,
+        };
+        if let Some(commit) = remote_commit {
+            let revision = reference.revision(&commit);
+            if revision == artifact.revision {
+                debug!(%namespace, %name, %revision, "artifact up-to-date");
+                return Ok(Outcome::UpToDate { revision });
+            }
+        }
+    }
+
+    // Act: clone, add includes, archive, record.
+    let work = tempfile::Builder::new()
+        .prefix("gitrepository-")
+        .tempdir()
+        .map_err(Error::io("creating a working directory"))?;
+    let checkout_dir = work.path().join("checkout");
+    let commit = git::checkout(
+        &remote,
+        &reference,
+        &checkout_dir,
+        &git::CheckoutOptions::default(),
+    )
+    .await?;
+    info!(%namespace, %name, url = %spec.url, revision = %commit.revision, "cloned repository");
+    // The repository metadata never goes into the artifact; drop it early so
+    // includes cannot be confused with it.
+    let _ = std::fs::remove_dir_all(checkout_dir.join(".git"));
+    if let Some(dirs) = &spec.sparse_checkout {
+        keep_only(&checkout_dir, dirs)?;
+    }
+    for include in &includes {
+        copy_include(&ctx.store, include, &checkout_dir)?;
+    }
+    let ignore = SourceIgnore::load(&checkout_dir, spec.ignore.as_deref())?;
+    let path =
+        ArtifactStore::artifact_path(KIND, &namespace, &name, &format!("{}.tar.gz", commit.id));
+    let stored = ctx
+        .store
+        .archive_dir(&path, &checkout_dir, ignore, ctx.settings.artifact_max_size)
+        .await
+        .map_err(|e| Error::Archive(Box::new(e)))?;
+    status.artifact = Some(Artifact {
+        url: stored.url,
+        path: stored.path.clone(),
+        revision: commit.revision.clone(),
+        digest: stored.digest,
+        last_update_time: now(),
+        size: Some(stored.size),
+        metadata: None,
+    });
+    status.included_artifacts = (!included_artifacts.is_empty()).then_some(included_artifacts);
+    status.observed_ignore = spec.ignore.clone();
+    status.observed_include = spec.include.clone();
+    status.observed_sparse_checkout = spec.sparse_checkout.clone();
+    status.observed_recurse_submodules = spec.recurse_submodules;
+    match ctx.store.garbage_collect(&stored.path) {
+        Ok(removed) if !removed.is_empty() => {
+            debug!(%namespace, %name, ?removed, "garbage collected old artifacts")
+        }
+        Ok(_) => {}
+        Err(err) => {
+            warn!(%namespace, %name, error = %err, "garbage collection of old artifacts failed")
+        }
+    }
+    Ok(Outcome::Stored {
+        revision: commit.revision,
+    })
+}
+
+fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+fn validate_url(url: &str) -> Result<(), Error> {
+    let invalid = |reason: &str| Error::InvalidUrl {
+        url: url.to_string(),
+        reason: reason.to_string(),
+    };
+    let (scheme, rest) = url
+        .split_once("://")
+        .ok_or_else(|| invalid("expected <scheme>://<host>/<path>"))?;
+    if !matches!(scheme, "http" | "https" | "ssh") {
+        return Err(invalid("scheme must be http, https or ssh"));
+    }
+    let host = rest.split('/').next().unwrap_or_default();
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(invalid("the address has no host"));
+    }
+    Ok(())
+}
+
+async fn read_secret(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let secret = secrets.get(name).await.map_err(|e| Error::Secret {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        message: match &e {
+            kube::Error::Api(status) if status.code == 404 => {
+                format!("secrets \"{name}\" not found")
+            }
+            other => other.to_string(),
+        },
+    })?;
+    let mut data: BTreeMap<String, Vec<u8>> = secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    // stringData is write-only on the server, but tolerate objects built in memory.
+    for (k, v) in secret.string_data.unwrap_or_default() {
+        data.entry(k).or_insert_with(|| v.into_bytes());
+    }
+    Ok(data)
+}
+
+/// The reference to check out and, when listing the remote was needed to find
+/// it (semver), the commit it points at.
+async fn resolve_reference(
+    reference: Option<&GitRepositoryRef>,
+    remote: &git::Remote,
+) -> Result<(git::Reference, Option<String>), Error> {
+    let empty = GitRepositoryRef::default();
+    let r = reference.unwrap_or(&empty);
+    let non_empty = |s: &Option<String>| s.as_ref().filter(|v| !v.is_empty()).cloned();
+    if let Some(commit) = non_empty(&r.commit) {
+        return Ok((
+            git::Reference::Commit {
+                id: commit.to_ascii_lowercase(),
+                branch: non_empty(&r.branch),
+            },
+            Some(commit.to_ascii_lowercase()),
+        ));
+    }
+    if let Some(name) = non_empty(&r.name) {
+        return Ok((git::Reference::Name(name), None));
+    }
+    if let Some(range_text) = non_empty(&r.semver) {
+        let range =
+            runtime::semver::Range::parse(&range_text).map_err(|e| Error::InvalidSemver {
+                range: range_text.clone(),
+                message: e.to_string(),
+            })?;
+        let tags = git::list_refs(remote, &["refs/tags/*"]).await?;
+        let names: Vec<&str> = tags
+            .iter()
+            .filter_map(|t| t.name.strip_prefix("refs/tags/"))
+            .collect();
+        let (tag, _) = range
+            .highest(names.iter().copied())
+            .ok_or_else(|| Error::NoMatchingTag(range_text.clone()))?;
+        let commit = tags
+            .iter()
+            .find(|t| t.name.strip_prefix("refs/tags/") == Some(tag))
+            .map(|t| t.commit.clone());
+        return Ok((git::Reference::Tag(tag.to_string()), commit));
+    }
+    if let Some(tag) = non_empty(&r.tag) {
+        return Ok((git::Reference::Tag(tag), None));
+    }
+    let branch = non_empty(&r.branch).unwrap_or_else(|| "master".to_string());
+    Ok((git::Reference::Branch(branch), None))
+}
+
+/// The commit the remote's reference points at now, without cloning.
+async fn head_of(
+    remote: &git::Remote,
+    reference: &git::Reference,
+) -> Result<Option<String>, Error> {
+    let Some(full) = reference.full_name() else {
+        return Ok(None);
+    };
+    let refs = git::list_refs(remote, &[full.as_str()]).await?;
+    match refs.into_iter().find(|r| r.name == full) {
+        Some(found) => Ok(Some(found.commit)),
+        None => Err(Error::Git(git::Error::ReferenceNotFound {
+            reference: full,
+            url: remote.url.clone(),
+        })),
+    }
+}
+
+/// An include ready to be copied.
+struct ResolvedInclude {
+    name: String,
+    from_path: PathBuf,
+    to_path: PathBuf,
+    artifact: Artifact,
+}
+
+async fn resolve_includes(
+    obj: &GitRepository,
+    ctx: &Context,
+) -> Result<Vec<ResolvedInclude>, Error> {
+    let Some(includes) = obj.spec.include.as_ref().filter(|i| !i.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let namespace = obj.namespace().unwrap_or_default();
+    let api: Api<GitRepository> = Api::namespaced(ctx.client.clone(), &namespace);
+    let mut resolved = Vec::new();
+    for include in includes {
+        let name = include.repository.name.clone();
+        let to_path =
+            relative_path(include.to_path.as_deref().unwrap_or(&name)).map_err(|reason| {
+                Error::Include {
+                    reason: "IllegalPath",
+                    message: format!(
+                        "path calculation for include '{name}' failed: toPath {reason}"
+                    ),
+                }
+            })?;
+        let from_path =
+            relative_path(include.from_path.as_deref().unwrap_or("")).map_err(|reason| {
+                Error::Include {
+                    reason: "IllegalPath",
+                    message: format!(
+                        "path calculation for include '{name}' failed: fromPath {reason}"
+                    ),
+                }
+            })?;
+        if name == obj.name_any() {
+            return Err(Error::Include {
+                reason: "CircularInclude",
+                message: format!("include '{name}' refers to this GitRepository itself"),
+            });
+        }
+        let dependency = match api.get_opt(&name).await? {
+            Some(dep) => dep,
+            None => {
+                return Err(Error::Include {
+                    reason: "NotFound",
+                    message: format!(
+                        "could not get resource for include '{name}': gitrepositories \"{name}\" not found"
+                    ),
+                });
+            }
+        };
+        check_include_cycle(&api, &obj.name_any(), &dependency).await?;
+        let Some(artifact) = dependency.status.as_ref().and_then(|s| s.artifact.clone()) else {
+            return Err(Error::Include {
+                reason: "NoArtifact",
+                message: format!("no artifact available for include '{name}'"),
+            });
+        };
+        resolved.push(ResolvedInclude {
+            name,
+            from_path,
+            to_path,
+            artifact,
+        });
+    }
+    Ok(resolved)
+}
+
+/// Refuses include chains that lead back to `origin`: each new artifact of one
+/// repository would otherwise change the other's forever.
+async fn check_include_cycle(
+    api: &Api<GitRepository>,
+    origin: &str,
+    first: &GitRepository,
+) -> Result<(), Error> {
+    let mut pending: Vec<(Vec<String>, Vec<GitRepositoryInclude>)> = vec![(
+        vec![origin.to_string(), first.name_any()],
+        first.spec.include.clone().unwrap_or_default(),
+    )];
+    let mut visited = std::collections::BTreeSet::new();
+    while let Some((chain, includes)) = pending.pop() {
+        for include in includes {
+            let next = include.repository.name;
+            if next == origin {
+                let mut cycle = chain.clone();
+                cycle.push(next);
+                return Err(Error::Include {
+                    reason: "CircularInclude",
+                    message: format!("circular include: {}", cycle.join(" -> ")),
+                });
+            }
+            if chain.len() > MAX_INCLUDE_DEPTH || !visited.insert(next.clone()) {
+                continue;
+            }
+            if let Some(repo) = api.get_opt(&next).await? {
+                let mut longer = chain.clone();
+                longer.push(next);
+                pending.push((longer, repo.spec.include.unwrap_or_default()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A path inside the artifact: relative, no `..`, no absolute parts.
+fn relative_path(text: &str) -> Result<PathBuf, &'static str> {
+    let mut out = PathBuf::new();
+    for component in Path::new(text).components() {
+        match component {
+            Component::Normal(part) => out.push(part),
+            Component::CurDir => {}
+            Component::ParentDir => return Err("must not contain '..'"),
+            Component::RootDir | Component::Prefix(_) => return Err("must be relative"),
+        }
+    }
+    Ok(out)
+}
+
+fn same_artifacts(a: &[Artifact], b: &[Artifact]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.revision == y.revision && x.digest == y.digest)
+}
+
+/// Copies `fromPath` of an included artifact (read from our own store, digest
+/// checked) to `toPath` in the checkout.
+fn copy_include(
+    store: &ArtifactStore,
+    include: &ResolvedInclude,
+    checkout: &Path,
+) -> Result<(), Error> {
+    let copy_failure = |message: String| Error::Include {
+        reason: "CopyFailure",
+        message: format!(
+            "failed to copy '{}' include from '{}' to '{}': {message}",
+            include.name,
+            include.from_path.display(),
+            include.to_path.display()
+        ),
+    };
+    let file = store
+        .local_path(&include.artifact.path)
+        .map_err(|e| copy_failure(e.to_string()))?;
+    let bytes = std::fs::read(&file).map_err(|e| copy_failure(format!("reading artifact: {e}")))?;
+    runtime::artifact::verify_digest(&bytes, &include.artifact.digest)
+        .map_err(|e| copy_failure(e.to_string()))?;
+    let unpacked = tempfile::tempdir().map_err(|e| copy_failure(e.to_string()))?;
+    runtime::artifact::untar_gz(
+        &bytes[..],
+        unpacked.path(),
+        runtime::artifact::UntarOptions::default(),
+    )
+    .map_err(|e| copy_failure(e.to_string()))?;
+    let source = unpacked.path().join(&include.from_path);
+    if !source.exists() {
+        return Err(copy_failure(
+            "the path does not exist in the included artifact".into(),
+        ));
+    }
+    let target = checkout.join(&include.to_path);
+    copy_tree(&source, &target).map_err(|e| copy_failure(e.to_string()))
+}
+
+/// Copies regular files and directories from `source` to `target`, replacing
+/// files that exist; links are not followed.
+fn copy_tree(source: &Path, target: &Path) -> std::io::Result<()> {
+    let meta = std::fs::symlink_metadata(source)?;
+    if meta.is_file() {
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::copy(source, target)?;
+        return Ok(());
+    }
+    if !meta.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(target)?;
+    for entry in std::fs::read_dir(source)? {
+        let entry = entry?;
+        copy_tree(&entry.path(), &target.join(entry.file_name()))?;
+    }
+    Ok(())
+}
+
+/// Sparse checkout: keeps only the listed directories (and the paths leading
+/// to them).
+fn keep_only(root: &Path, dirs: &[String]) -> Result<(), Error> {
+    let keep: Vec<PathBuf> = dirs
+        .iter()
+        .map(|d| {
+            relative_path(d)
+                .map_err(|reason| Error::InvalidPath(format!("sparseCheckout '{d}' {reason}")))
+        })
+        .collect::<Result<_, _>>()?;
+    if keep.iter().any(|k| k.as_os_str().is_empty()) {
+        return Ok(());
+    }
+    prune(root, Path::new(""), &keep).map_err(Error::io("applying sparseCheckout"))
+}
+
+fn prune(root: &Path, rel: &Path, keep: &[PathBuf]) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(root.join(rel))? {
+        let entry = entry?;
+        let child = rel.join(entry.file_name());
+        if keep.iter().any(|k| child.starts_with(k)) {
+            continue;
+        }
+        let is_dir = entry.file_type()?.is_dir();
+        if is_dir && keep.iter().any(|k| k.starts_with(&child)) {
+            prune(root, &child, keep)?;
+        } else if is_dir {
+            std::fs::remove_dir_all(entry.path())?;
+        } else {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Lists the GitRepositories that include `changed`, for re-reconciling them
+/// when its artifact changes.
+pub fn includers_of(
+    changed: &GitRepository,
+    all: &[Arc<GitRepository>],
+) -> Vec<kube::runtime::reflector::ObjectRef<GitRepository>> {
+    let namespace = changed.namespace();
+    let name = changed.name_any();
+    all.iter()
+        .filter(|repo| repo.namespace() == namespace)
+        .filter(|repo| {
+            repo.spec
+                .include
+                .as_ref()
+                .is_some_and(|includes| includes.iter().any(|i| i.repository.name == name))
+        })
+        .map(|repo| kube::runtime::reflector::ObjectRef::from(repo.as_ref()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert!(validate_url("https://github.com/fluxcd/flux2").is_ok());
+        assert!(validate_url("ssh://git@127.0.0.1:2222/repo.git").is_ok());
+        assert!(validate_url("http://127.0.0.1:8080/repo.git").is_ok());
+        assert!(matches!(
+            validate_url("git@github.com:fluxcd/flux2.git"),
+            Err(Error::InvalidUrl { .. })
+        ));
+        assert!(matches!(
+            validate_url("ftp://h/r"),
+            Err(Error::InvalidUrl { .. })
+        ));
+        assert!(matches!(
+            validate_url("https:///path"),
+            Err(Error::InvalidUrl { .. })
+        ));
+    }
+
+    #[test]
+    fn include_paths() {
+        assert_eq!(relative_path("a/./b").unwrap(), PathBuf::from("a/b"));
+        assert_eq!(relative_path("").unwrap(), PathBuf::new());
+        assert!(relative_path("../escape").is_err());
+        assert!(relative_path("a/../../escape").is_err());
+        assert!(relative_path("/etc").is_err());
+    }
+
+    #[test]
+    fn sparse_checkout_keeps_listed_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [
+            "apps/a.yaml",
+            "apps/b/c.yaml",
+            "infra/x.yaml",
+            "README.md",
+            "clusters/prod/k.yaml",
+        ] {
+            let p = dir.path().join(f);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, "x").unwrap();
+        }
+        keep_only(dir.path(), &["apps".into(), "clusters/prod".into()]).unwrap();
+        assert!(dir.path().join("apps/b/c.yaml").exists());
+        assert!(dir.path().join("clusters/prod/k.yaml").exists());
+        assert!(!dir.path().join("infra").exists());
+        assert!(!dir.path().join("README.md").exists());
+    }
+
+    #[test]
+    fn copies_trees_without_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::write(src.join("sub/f.yaml"), "f").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", src.join("link")).unwrap();
+        copy_tree(&src, &dir.path().join("dst/inc")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("dst/inc/sub/f.yaml")).unwrap(),
+            "f"
+        );
+        assert!(dir.path().join("dst/inc/link").symlink_metadata().is_err());
+    }
+
+    #[test]
+    fn failures_map_to_flux_reasons() {
+        let auth = Error::Git(git::Error::Authentication {
+            url: "u".into(),
+            message: "401".into(),
+        });
+        assert_eq!(auth.failure().reason, "AuthenticationFailed");
+        assert_eq!(auth.failure().condition, Some("FetchFailed"));
+        let missing = Error::Git(git::Error::ReferenceNotFound {
+            reference: "refs/heads/x".into(),
+            url: "u".into(),
+        });
+        assert_eq!(missing.failure().reason, "GitOperationFailed");
+        assert!(!missing.failure().stalled);
+        let url = Error::InvalidUrl {
+            url: "x".into(),
+            reason: "y".into(),
+        };
+        assert!(url.failure().stalled);
+        assert_eq!(url.failure().reason, "URLInvalid");
+        let include = Error::Include {
+            reason: "NoArtifact",
+            message: "m".into(),
+        };
+        assert!(include.failure().waiting);
+        assert_eq!(include.failure().condition, Some("IncludeUnavailable"));
+    }
+}

@@ -1,0 +1,156 @@
+//! Starts source-controller: admin endpoints, leader election, the artifact
+//! server and one controller per kind, until a signal or the loss of
+//! leadership stops it.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use api::source::GitRepository;
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
+use kube::{Client, Resource};
+use runtime::admin::Readiness;
+use runtime::metrics::Metrics;
+use tracing::{error, info};
+
+use crate::Error;
+use crate::controller::{Context, Settings, error_policy, needs_reconcile};
+use crate::git_repository;
+use crate::options::Flags;
+use crate::storage::{ArtifactStore, Retention, advertised_base_url};
+
+/// Runs the controller until SIGTERM/SIGINT, or until leadership is lost.
+pub async fn run(flags: Flags) -> Result<(), Error> {
+    let metrics = Arc::new(Metrics::new());
+    let readiness = Readiness::default();
+    runtime::admin::serve(
+        flags.common.metrics_socket()?,
+        flags.common.health_socket()?,
+        metrics.clone(),
+        readiness.clone(),
+    )
+    .await?;
+
+    let client = Client::try_default().await?;
+    let runtime_namespace = runtime::options::ControllerOptions::runtime_namespace();
+
+    let lost_leadership: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
+        if flags.common.enable_leader_election {
+            Box::pin(
+                runtime::leader::acquire(
+                    client.clone(),
+                    &runtime_namespace,
+                    &flags.leader_election_id,
+                )
+                .await?,
+            )
+        } else {
+            Box::pin(std::future::pending())
+        };
+
+    let base_url = advertised_base_url(&flags.storage_addr, &flags.storage_adv_addr);
+    let store = ArtifactStore::new(
+        Path::new(&flags.storage_path),
+        &base_url,
+        Retention {
+            ttl: flags.artifact_retention_ttl,
+            records: flags.artifact_retention_records.max(1),
+        },
+    )?;
+    let storage_addr = runtime::options::parse_listen_addr(&flags.storage_addr)?;
+    crate::server::serve(storage_addr, store.root()).await?;
+    info!(addr = %storage_addr, %base_url, root = %store.root().display(), "serving artifacts");
+
+    let settings = Settings {
+        jitter_percent: flags.common.interval_jitter_percentage,
+        requeue_dependency: flags.common.requeue_dependency,
+        min_retry_delay: flags.min_retry_delay,
+        max_retry_delay: flags.max_retry_delay,
+        artifact_max_size: flags.artifact_size_limit(),
+    };
+    let ctx = Arc::new(Context::new(client.clone(), store, metrics, settings));
+
+    let namespace = (!flags.common.watch_all_namespaces).then_some(runtime_namespace.as_str());
+    let mut watch_config = watcher::Config::default().any_semantic();
+    if !flags.common.watch_label_selector.is_empty() {
+        watch_config = watch_config.labels(&flags.common.watch_label_selector);
+    }
+    let controller_config = ControllerConfig::default().concurrency(flags.concurrent.max(1));
+
+    let git_api: Api<GitRepository> = namespaced_or_all(&client, namespace);
+    let git = git_repository_controller(
+        git_api,
+        watch_config.clone(),
+        controller_config.clone(),
+        ctx.clone(),
+    );
+
+    readiness.set(true);
+    info!(
+        namespaces = namespace.unwrap_or("*"),
+        concurrent = flags.concurrent,
+        "starting controllers"
+    );
+    let shutdown = shutdown_signal();
+    tokio::select! {
+        _ = git => {},
+        _ = shutdown => info!("shutting down"),
+        _ = lost_leadership => {
+            readiness.set(false);
+            error!("leadership lost, exiting");
+            return Err(Error::Runtime(runtime::Error::LeaderElection("leadership lost".into())));
+        }
+    }
+    Ok(())
+}
+
+fn namespaced_or_all<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+async fn git_repository_controller(
+    api: Api<GitRepository>,
+    watch_config: watcher::Config,
+    config: ControllerConfig,
+    ctx: Arc<Context>,
+) {
+    let (reader, writer) = reflector::store::<GitRepository>();
+    let trigger = watcher(api.clone(), watch_config.clone())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(needs_reconcile, PredicateConfig::default());
+    let includers_store = reader.clone();
+    Controller::for_stream(trigger, reader)
+        .with_config(config)
+        // A new artifact of an included repository changes the including one.
+        .watches(api, watch_config, move |changed: GitRepository| {
+            git_repository::includers_of(&changed, &includers_store.state())
+        })
+        .run(git_repository::reconcile, error_policy, ctx)
+        .for_each(|_| futures::future::ready(()))
+        .await;
+}
+
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = terminate => {},
+    }
+}
