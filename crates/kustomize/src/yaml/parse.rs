@@ -19,6 +19,9 @@ use super::timestamp;
 
 /// Caps the number of nodes a stream may expand to through aliases.
 const MAX_NODES: usize = 5_000_000;
+/// Caps nesting, including nesting built up through aliases, so that the
+/// recursive transformations and printing stay well within the stack.
+const MAX_DEPTH: usize = 400;
 
 /// A YAML syntax or typing error with its position.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,18 +103,21 @@ fn err(line: usize, column: usize, message: impl Into<String>) -> YamlError {
     }
 }
 
-fn count_nodes(v: &Value) -> usize {
+/// Node count and depth of a value.
+fn measure(v: &Value) -> (usize, usize) {
     let mut total = 0;
-    let mut stack = vec![v];
-    while let Some(v) = stack.pop() {
+    let mut deepest = 0;
+    let mut stack = vec![(v, 1usize)];
+    while let Some((v, depth)) = stack.pop() {
         total += 1;
+        deepest = deepest.max(depth);
         match v {
-            Value::Array(a) => stack.extend(a.iter()),
-            Value::Object(m) => stack.extend(m.values()),
+            Value::Array(a) => stack.extend(a.iter().map(|x| (x, depth + 1))),
+            Value::Object(m) => stack.extend(m.values().map(|x| (x, depth + 1))),
             _ => {}
         }
     }
-    total
+    (total, deepest)
 }
 
 fn float_value(f: f64, line: usize, col: usize) -> Result<Value, YamlError> {
@@ -373,7 +379,11 @@ pub fn parse_stream(src: &str, options: ParseOptions) -> Result<Vec<Value>, Yaml
                     .get(&id)
                     .cloned()
                     .ok_or_else(|| err(line, col, "unknown anchor referenced"))?;
-                b.add_nodes(count_nodes(&value), line)?;
+                let (count, depth) = measure(&value);
+                if depth + b.stack.len() > MAX_DEPTH {
+                    return Err(err(line, col, "document nests too deeply"));
+                }
+                b.add_nodes(count, line)?;
                 b.deliver(value, None, line, col)?;
             }
             Event::Scalar(text, style, anchor, tag) => {
@@ -488,5 +498,10 @@ mod tests {
         assert!(parse_stream("? [a]\n: b\n", ParseOptions::RESOURCE).is_err());
         let laughs = "a: &a [x,x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: &f [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\ng: &g [*f,*f,*f,*f,*f,*f,*f,*f,*f,*f]\n";
         assert!(parse_stream(laughs, ParseOptions::RESOURCE).is_err());
+        let mut chained = String::from("a0: &a0 [1]\n");
+        for i in 1..600 {
+            chained.push_str(&format!("a{i}: &a{i} [*a{}]\n", i - 1));
+        }
+        assert!(parse_stream(&chained, ParseOptions::RESOURCE).is_err());
     }
 }
