@@ -3,8 +3,10 @@
 //! - `crds [--check]`: write (or check) `crds/` from the Rust API types;
 //! - `cluster up|down|status|env`: a real local control plane on loopback;
 //! - `test`: install or build what is missing, then run every test, e2e included;
-//! - `demo`: set everything up and run the main job.
+//! - `demo`: set everything up and run the main job;
+//! - `bench <target>`: benchmarks, written to `target/bench/<target>.md`.
 
+mod bench;
 mod cluster;
 mod crds;
 mod demo;
@@ -40,6 +42,11 @@ enum Command {
     },
     /// Set everything up and run the main job.
     Demo,
+    /// Run a benchmark and write its report to target/bench/.
+    Bench {
+        #[command(subcommand)]
+        target: bench::Target,
+    },
 }
 
 fn main() {
@@ -49,6 +56,7 @@ fn main() {
         Command::Cluster { action } => cluster::run(action),
         Command::Test { args } => test::run(&args),
         Command::Demo => demo::run(),
+        Command::Bench { target } => bench::run(target),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

@@ -1,0 +1,152 @@
+//! `cargo xtask bench <target>`: benchmarks that measure the speed and memory
+//! targets of the issues, process against process, and write a small
+//! Markdown report to `target/bench/<target>.md` (also printed).
+//!
+//! Timings come from whole-process runs (wall clock) and peak memory from the
+//! kernel's accounting of each child (`wait4`'s `ru_maxrss`), never from
+//! in-test timers.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+mod kustomize;
+
+/// What to benchmark.
+#[derive(clap::Subcommand)]
+pub enum Target {
+    /// `ferroflux kustomize build` against `kubectl kustomize`: wall time and peak RSS.
+    Kustomize,
+}
+
+pub fn run(target: Target) -> Result<()> {
+    match target {
+        Target::Kustomize => kustomize::run(),
+    }
+}
+
+/// What one process run cost.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessCost {
+    /// Wall-clock time from spawn to exit.
+    pub wall: Duration,
+    /// Peak resident set size in bytes.
+    pub peak_rss: u64,
+}
+
+/// Runs `cmd` to completion with stdout discarded, and measures it.
+/// Fails with the process's stderr when it exits non-zero.
+pub fn measure(cmd: &mut Command) -> Result<ProcessCost> {
+    use std::os::unix::process::ExitStatusExt;
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let stderr_file = tempfile_path("stderr");
+    let stderr = std::fs::File::create(&stderr_file)?;
+    let started = Instant::now();
+    let child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .with_context(|| format!("starting {program}"))?;
+    let pid = libc::pid_t::try_from(child.id()).context("pid out of range")?;
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain data the kernel fills in; pid is our own child,
+    // reaped here exactly once (the Child handle is forgotten below).
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    std::mem::forget(child);
+    if rc < 0 {
+        bail!("waiting for {program}: {}", std::io::Error::last_os_error());
+    }
+    let exit = std::process::ExitStatus::from_raw(status);
+    if !exit.success() {
+        let err = std::fs::read_to_string(&stderr_file).unwrap_or_default();
+        bail!("{program} failed ({exit}): {}", err.trim());
+    }
+    let _ = std::fs::remove_file(stderr_file);
+    // Linux reports ru_maxrss in KiB.
+    let peak_rss = u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024;
+    Ok(ProcessCost { wall, peak_rss })
+}
+
+/// The best (lowest wall time) of `runs` measurements, with the highest peak RSS seen.
+pub fn best_of(runs: usize, mut make: impl FnMut() -> Command) -> Result<ProcessCost> {
+    let mut best: Option<ProcessCost> = None;
+    let mut peak = 0;
+    for _ in 0..runs.max(1) {
+        let cost = measure(&mut make())?;
+        peak = peak.max(cost.peak_rss);
+        if best.is_none_or(|b| cost.wall < b.wall) {
+            best = Some(cost);
+        }
+    }
+    let best = best.context("no runs")?;
+    Ok(ProcessCost {
+        wall: best.wall,
+        peak_rss: peak,
+    })
+}
+
+/// Formats bytes as MiB with one decimal.
+pub fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// Writes `report` to `target/bench/<name>.md` and prints it.
+pub fn write_report(name: &str, report: &str) -> Result<PathBuf> {
+    let dir = workspace_root().join("target").join("bench");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{name}.md"));
+    std::fs::write(&path, report)?;
+    println!("{report}");
+    eprintln!("report written to {}", path.display());
+    Ok(path)
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// Builds the release binary of `package` and returns its path.
+pub fn release_binary(package: &str, bin: &str) -> Result<PathBuf> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "--quiet", "-p", package, "--bin", bin])
+        .current_dir(workspace_root())
+        .status()
+        .context("running cargo build --release")?;
+    if !status.success() {
+        bail!("building {package} failed");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace_root().join("target"), PathBuf::from);
+    Ok(target.join("release").join(bin))
+}
+
+/// A machine description line for reports.
+pub fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    format!("{cores} cores, {}", std::env::consts::ARCH)
+}
+
+fn tempfile_path(what: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("ferroflux-bench-{}-{what}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measures_a_real_process() {
+        let cost = measure(Command::new("true").arg("x")).expect("`true` runs");
+        assert!(cost.peak_rss > 0);
+        assert!(cost.wall < Duration::from_secs(5));
+        assert!(measure(&mut Command::new("false")).is_err());
+    }
+}
