@@ -326,6 +326,9 @@ impl Engine {
             }
             let annotations = ObjectAnnotations::read(&object, &self.keys);
             self.set_owner(&mut object);
+            if reference.is_crd() {
+                strip_invalid_ca_bundle(&mut object.data);
+            }
             let stage = Stage::of(&reference, &self.options.custom_stage_kinds);
             entries.push(Entry {
                 reference,
@@ -657,6 +660,32 @@ impl Engine {
     }
 }
 
+/// Removes a CRD's conversion-webhook `caBundle` unless it holds a PEM
+/// certificate: manifests often carry a placeholder that a CA injector
+/// replaces in the cluster, and applying the placeholder would break
+/// conversion until the injector runs again.
+fn strip_invalid_ca_bundle(crd: &mut Value) {
+    use base64::Engine as _;
+    let Some(client_config) = crd
+        .pointer_mut("/spec/conversion/webhook/clientConfig")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    let valid = client_config
+        .get("caBundle")
+        .and_then(Value::as_str)
+        .and_then(|bundle| {
+            base64::engine::general_purpose::STANDARD
+                .decode(bundle.trim())
+                .ok()
+        })
+        .is_some_and(|pem| String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----"));
+    if !valid {
+        client_config.remove("caBundle");
+    }
+}
+
 /// A plan with the resolved resource and whether it is namespaced.
 struct Planned {
     plan: Plan,
@@ -680,4 +709,66 @@ pub(crate) fn to_value(
         object: reference.to_string(),
         reason: format!("cannot serialise: {err}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn crd_with_bundle(bundle: &str) -> Value {
+        json!({"spec": {"conversion": {"strategy": "Webhook", "webhook": {
+            "clientConfig": {"caBundle": bundle, "service": {"name": "hook", "namespace": "system"}},
+            "conversionReviewVersions": ["v1"]}}}})
+    }
+
+    #[test]
+    fn placeholder_ca_bundles_are_stripped_from_crds() {
+        let mut placeholder = crd_with_bundle("Cg==");
+        strip_invalid_ca_bundle(&mut placeholder);
+        let client_config = &placeholder["spec"]["conversion"]["webhook"]["clientConfig"];
+        assert!(client_config.get("caBundle").is_none());
+        assert_eq!(client_config["service"]["name"], "hook");
+
+        use base64::Engine as _;
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let encoded = base64::engine::general_purpose::STANDARD.encode(pem);
+        let mut real = crd_with_bundle(&encoded);
+        strip_invalid_ca_bundle(&mut real);
+        assert_eq!(
+            real["spec"]["conversion"]["webhook"]["clientConfig"]["caBundle"],
+            json!(encoded)
+        );
+
+        let mut no_webhook = json!({"spec": {"conversion": {"strategy": "None"}}});
+        strip_invalid_ca_bundle(&mut no_webhook);
+        assert_eq!(
+            no_webhook,
+            json!({"spec": {"conversion": {"strategy": "None"}}})
+        );
+    }
+
+    #[test]
+    fn immutable_field_errors_are_recognised() {
+        let status = |code: u16, message: &str| {
+            kube::Error::Api(Box::new(kube::core::Status {
+                code,
+                message: message.to_string(),
+                ..kube::core::Status::default()
+            }))
+        };
+        assert!(is_immutable(&status(
+            422,
+            r#"Job.batch "migrate" is invalid: spec.template: Invalid value: ...: field is immutable"#
+        )));
+        assert!(is_immutable(&status(
+            422,
+            "spec.clusterIPs[0]: Invalid value: []string{\"10.0.0.9\"}: may not change once set"
+        )));
+        assert!(!is_immutable(&status(
+            422,
+            "spec.ports[0].port: Invalid value: 99999: must be between 1 and 65535"
+        )));
+        assert!(!is_immutable(&status(404, "not found")));
+    }
 }
