@@ -263,7 +263,8 @@ fn build_etcd(target: &Path) -> Result<()> {
     std::fs::write(
         dir.join("go.mod"),
         format!(
-            "module ferroflux.local/etcd\n\nrequire go.etcd.io/etcd/server/v3 {ETCD_VERSION}\n"
+            "module ferroflux.local/etcd\n\n{}\n\nrequire go.etcd.io/etcd/server/v3 {ETCD_VERSION}\n",
+            go_directive()
         ),
     )?;
     std::fs::write(
@@ -275,6 +276,14 @@ fn build_etcd(target: &Path) -> Result<()> {
     )?;
     build.resolve_modules(&dir)?;
     build.build(&dir, ".", "", target)
+}
+
+/// The wrapper modules' `go` line. Without one Go treats a module as
+/// pre-1.17 and loads the whole unpruned module graph: for etcd that is ~5,600
+/// go.mod downloads and 6.5 minutes on a cold machine instead of ~180 and 17 s,
+/// and it selects newer dependency versions than etcd itself was released with.
+fn go_directive() -> String {
+    format!("go {}.{}.0", MIN_GO.0, MIN_GO.1)
 }
 
 /// The staging modules replaced in kubernetes' own go.mod
@@ -296,7 +305,8 @@ fn staging_modules(go_mod: &str) -> Vec<String> {
 fn kubernetes_go_mod(staging: &[String]) -> Result<String> {
     let staging_version = staging_version(KUBERNETES_VERSION)?;
     let mut text = format!(
-        "module ferroflux.local/kubernetes\n\nrequire k8s.io/kubernetes {KUBERNETES_VERSION}\n\nreplace (\n"
+        "module ferroflux.local/kubernetes\n\n{}\n\nrequire k8s.io/kubernetes {KUBERNETES_VERSION}\n\nreplace (\n",
+        go_directive()
     );
     for module in staging {
         text.push_str(&format!("\t{module} => {module} {staging_version}\n"));
@@ -474,6 +484,7 @@ mod tests {
     fn wrapper_go_mod_replaces_with_published_tags() {
         let text = kubernetes_go_mod(&["k8s.io/api".to_string()]).unwrap();
         assert!(text.contains("require k8s.io/kubernetes v1.37.2\n"));
+        assert!(text.contains("\ngo 1.26.0\n"), "{text}");
         assert!(text.contains("\tk8s.io/api => k8s.io/api v0.37.2\n"));
     }
 
