@@ -143,6 +143,45 @@ async fn every_workspace_crd_is_established() -> Result<()> {
     Ok(())
 }
 
+/// A CRD the apiserver rejects fails the install with the apiserver's own words.
+#[tokio::test]
+async fn rejected_crd_is_reported_by_name_and_reason() -> Result<()> {
+    let cluster = cluster::shared().await?;
+    let dir = tempfile::tempdir()?;
+    std::fs::write(
+        dir.path().join("widgets.yaml"),
+        "apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.e2e.ferroflux.dev
+spec:
+  group: e2e.ferroflux.dev
+  names: {kind: Widget, plural: widgets}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            metadata: {type: object, properties: {labels: {type: object}}}
+",
+    )?;
+    let err = cluster::install_crds(&cluster.client().await?, dir.path())
+        .await
+        .expect_err("the apiserver accepted an invalid CRD");
+    let message = format!("{err:#}");
+    assert!(
+        message.starts_with("applying CRD widgets.e2e.ferroflux.dev: "),
+        "{message}"
+    );
+    assert!(message.contains("must not specify anything other than name and generateName"));
+    assert!(!message.contains("Status {"), "{message}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn test_namespaces_are_unique_labelled_and_deleted_on_drop() -> Result<()> {
     let cluster = cluster::shared().await?;

@@ -83,6 +83,7 @@ pub async fn install_crds(client: &kube::Client, dir: &Path) -> Result<Vec<Strin
             .context("a CRD in crds/ has no metadata.name")?;
         api.patch(name, &params, &Patch::Apply(crd))
             .await
+            .map_err(api_error)
             .with_context(|| format!("applying CRD {name}"))?;
         names.push(name.to_string());
     }
@@ -90,6 +91,14 @@ pub async fn install_crds(client: &kube::Client, dir: &Path) -> Result<Vec<Strin
         wait_established(&api, name).await?;
     }
     Ok(names)
+}
+
+/// kube's API errors print the whole Status; its message alone says what is wrong.
+fn api_error(err: kube::Error) -> anyhow::Error {
+    match err {
+        kube::Error::Api(status) => anyhow::anyhow!("{} ({})", status.message, status.reason),
+        other => other.into(),
+    }
 }
 
 /// Whether the CRD's `Established` condition is True.
