@@ -247,11 +247,16 @@ impl Engine {
                 continue;
             }
             members.sort_by(|a, b| apply_order(&entries[*a].reference, &entries[*b].reference));
-            let actions: Vec<(usize, Action)> = stream::iter(members.iter().copied())
+            // Futures made up front keep this future `Send` (see `detect_drift`).
+            let executions: Vec<_> = members
+                .iter()
+                .copied()
                 .map(|i| {
                     let entry = &entries[i];
                     async move { self.execute(entry).await.map(|action| (i, action)) }
                 })
+                .collect();
+            let actions: Vec<(usize, Action)> = stream::iter(executions)
                 .buffered(self.options.concurrency.max(1))
                 .try_collect()
                 .await?;
@@ -351,11 +356,14 @@ impl Engine {
         definitions: &Definitions,
         settle: bool,
     ) -> Result<(), Error> {
-        let planned: Vec<(usize, Result<Planned, ObjectFailure>)> = stream::iter(indices)
+        let plans: Vec<_> = indices
+            .iter()
             .map(|&i| {
                 let entry = &entries[i];
                 async move { (i, self.plan(entry, definitions, settle).await) }
             })
+            .collect();
+        let planned: Vec<(usize, Result<Planned, ObjectFailure>)> = stream::iter(plans)
             .buffer_unordered(self.options.concurrency.max(1))
             .collect()
             .await;

@@ -36,8 +36,11 @@ impl Engine {
     /// `ssa: Ignore` are not checked. Nothing is changed in the cluster; to
     /// correct drift, apply the drifted objects.
     pub async fn detect_drift(&self, objects: &[DynamicObject]) -> Result<Vec<Drift>, Error> {
-        let outcomes: Vec<Result<Option<Drift>, ObjectFailure>> = stream::iter(objects)
-            .map(|object| self.drift_of(object))
+        // The futures are made before streaming them (not by a closure in
+        // the stream), which keeps the returned future `Send` for callers
+        // that need it (a `kube::runtime::Controller` reconciler).
+        let checks: Vec<_> = objects.iter().map(|object| self.drift_of(object)).collect();
+        let outcomes: Vec<Result<Option<Drift>, ObjectFailure>> = stream::iter(checks)
             .buffered(self.options.concurrency.max(1))
             .collect()
             .await;

@@ -47,8 +47,12 @@ impl Engine {
     /// `reconcile: disabled` or `ssa: Ignore`. An object already gone counts
     /// as deleted.
     pub async fn prune(&self, stale: &[ObjectRef]) -> PruneResult {
-        let outcomes: Vec<(ObjectRef, Outcome)> = stream::iter(stale)
+        // Futures made up front keep this future `Send` (see `detect_drift`).
+        let deletions: Vec<_> = stale
+            .iter()
             .map(|object| async move { (object.clone(), self.prune_one(object).await) })
+            .collect();
+        let outcomes: Vec<(ObjectRef, Outcome)> = stream::iter(deletions)
             .buffered(self.options.concurrency.max(1))
             .collect()
             .await;

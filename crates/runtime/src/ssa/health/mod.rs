@@ -120,8 +120,12 @@ impl Engine {
 
     /// The current health of each object, judged once.
     pub async fn health_of(&self, objects: &[ObjectRef], checks: &[CompiledCheck]) -> Vec<Health> {
-        stream::iter(objects)
+        // Futures made up front keep this future `Send` (see `detect_drift`).
+        let probes: Vec<_> = objects
+            .iter()
             .map(|object| self.health_of_one(object, checks))
+            .collect();
+        stream::iter(probes)
             .buffered(self.options.concurrency.max(1))
             .collect()
             .await
