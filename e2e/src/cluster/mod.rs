@@ -3,10 +3,19 @@
 //! with the workspace's CRDs installed.
 //!
 //! Tests call [`shared`]: once per test binary it either connects to the
-//! control plane named by `$FERROFLUX_KUBECONFIG` (what `cargo xtask test`
-//! starts for all binaries) or starts its own, which dies with the test
-//! binary. `cargo xtask cluster` runs the same control plane as long-lived
-//! processes ([`detached`]).
+//! control plane named by `$FERROFLUX_KUBECONFIG` (say the one
+//! `cargo xtask cluster up` runs, so that all test binaries share it) or
+//! starts its own, which dies with the test binary. `cargo xtask cluster`
+//! runs the same control plane as long-lived processes ([`detached`]).
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! let cluster = e2e::cluster::shared().await?;
+//! let namespace = cluster.test_namespace("my-test").await?;
+//! let client = cluster.client().await?;
+//! // … create objects in namespace.name() …
+//! # Ok(()) }
+//! ```
 
 mod control_plane;
 mod crds;
