@@ -1,0 +1,1134 @@
+//! The release loop (Flux's atomic release): observe the release in Helm's
+//! storage, decide the next action ([`crate::state`]), run it with helm,
+//! record what it did (conditions, history, counters, events), and repeat
+//! until nothing is left to do, an action would run twice, or a remediation
+//! ran. Conditions are summarised into `Ready` after every action.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use api::helm::{HelmRelease, ReleaseAction, Snapshot, WaitStrategyName};
+use api::meta::{ResourceInventory, condition_type, reason};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::DynamicObject;
+use kube::{Resource, ResourceExt};
+use runtime::ssa::{ApplyOptions, DriftState, Engine, ObjectRef, Owner};
+
+use crate::Error;
+use crate::chart::LoadedChart;
+use crate::helm_cli::{
+    HelmError, InstallOptions, ReleaseRef, RollbackOptions, ServerSide, TestOptions,
+    UpgradeOptions, Wait,
+};
+use crate::post_render::PostRenderSpec;
+use crate::reconciler::{DEFAULT_TIMEOUT, Run, uninstall_options};
+use crate::release::{Release, snapshot_chart, snapshot_full_name};
+use crate::state::{
+    Action, ActionKind, Desired, Halt, ReleaseState, active_remediation, determine_state,
+    has_been_tested, ignore_test_failures, latest, next_action, retries_on_failure, tests_enabled,
+    truncate,
+};
+use crate::storage::StoredRelease;
+
+/// `Released` reasons.
+const INSTALL_SUCCEEDED: &str = "InstallSucceeded";
+const INSTALL_FAILED: &str = "InstallFailed";
+const UPGRADE_SUCCEEDED: &str = "UpgradeSucceeded";
+const UPGRADE_FAILED: &str = "UpgradeFailed";
+const TEST_SUCCEEDED: &str = "TestSucceeded";
+const TEST_FAILED: &str = "TestFailed";
+const ROLLBACK_SUCCEEDED: &str = "RollbackSucceeded";
+const ROLLBACK_FAILED: &str = "RollbackFailed";
+const UNINSTALL_SUCCEEDED: &str = "UninstallSucceeded";
+const UNINSTALL_FAILED: &str = "UninstallFailed";
+const PENDING_RELEASE: &str = "PendingRelease";
+const DRIFT_DETECTED: &str = "DriftDetected";
+const NO_DRIFT_DETECTED: &str = "NoDriftDetected";
+/// Retry interval of `RetryOnFailure` when none is given.
+const DEFAULT_RETRY_INTERVAL: Duration = Duration::from_secs(300);
+
+/// What the release loop works with.
+pub struct Request<'a> {
+    /// Release name, namespace and identity.
+    pub release: ReleaseRef,
+    /// The chart.
+    pub chart: &'a LoadedChart,
+    /// The composed values.
+    pub values: serde_json::Value,
+    /// What "in sync" means.
+    pub desired: Desired,
+    /// Post-rendering instructions.
+    pub post_render: PostRenderSpec,
+    /// A `forceAt` request is pending.
+    pub force: bool,
+}
+
+/// How the release loop ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing left to do (Ready reflects the result).
+    Done,
+    /// Another pass is needed soon (after a remediation or a repeated action).
+    RequeueSoon,
+    /// `RetryOnFailure`: try again after this delay.
+    RetryAfter(Duration),
+    /// Out of retries or without a rollback target.
+    Stalled,
+}
+
+/// The timeout of an action: its own, else `spec.timeout`, else 5m.
+pub fn timeout_of(own: Option<&api::Duration>, hr: &HelmRelease) -> Duration {
+    own.or(hr.spec.timeout.as_ref())
+        .and_then(|d| d.to_std().ok())
+        .unwrap_or(DEFAULT_TIMEOUT)
+}
+
+fn wait_of(hr: &HelmRelease, disabled: Option<bool>) -> Wait {
+    if disabled.unwrap_or(false) {
+        return Wait::HookOnly;
+    }
+    match hr.spec.wait_strategy.as_ref().map(|w| w.name) {
+        Some(WaitStrategyName::Legacy) => Wait::Legacy,
+        _ => Wait::Watcher,
+    }
+}
+
+fn server_side(mode: Option<api::helm::ServerSideApplyMode>) -> ServerSide {
+    match mode {
+        Some(api::helm::ServerSideApplyMode::Enabled) => ServerSide::Enabled,
+        Some(api::helm::ServerSideApplyMode::Disabled) => ServerSide::Disabled,
+        _ => ServerSide::Auto,
+    }
+}
+
+fn history_max(hr: &HelmRelease) -> u32 {
+    u32::try_from(hr.spec.max_history.unwrap_or(5)).unwrap_or(0)
+}
+
+/// `helm install` settings of a HelmRelease.
+pub fn install_options(hr: &HelmRelease, replace: bool) -> InstallOptions {
+    let spec = hr.spec.install.clone().unwrap_or_default();
+    let crds = spec.crds.unwrap_or(if spec.skip_crds.unwrap_or(false) {
+        api::helm::CRDsPolicy::Skip
+    } else {
+        api::helm::CRDsPolicy::Create
+    });
+    InstallOptions {
+        timeout: timeout_of(spec.timeout.as_ref(), hr),
+        wait: wait_of(hr, spec.disable_wait),
+        wait_for_jobs: !spec.disable_wait_for_jobs.unwrap_or(false),
+        take_ownership: !spec.disable_take_ownership.unwrap_or(false),
+        create_namespace: spec.create_namespace.unwrap_or(false),
+        skip_crds: crds == api::helm::CRDsPolicy::Skip,
+        disable_hooks: spec.disable_hooks.unwrap_or(false),
+        disable_openapi_validation: spec.disable_openapi_validation.unwrap_or(false),
+        skip_schema_validation: spec.disable_schema_validation.unwrap_or(false),
+        replace: replace || spec.replace.unwrap_or(false),
+        server_side: spec.server_side_apply.unwrap_or(true),
+    }
+}
+
+/// `helm upgrade` settings of a HelmRelease.
+pub fn upgrade_options(hr: &HelmRelease) -> UpgradeOptions {
+    let spec = hr.spec.upgrade.clone().unwrap_or_default();
+    UpgradeOptions {
+        timeout: timeout_of(spec.timeout.as_ref(), hr),
+        wait: wait_of(hr, spec.disable_wait),
+        wait_for_jobs: !spec.disable_wait_for_jobs.unwrap_or(false),
+        take_ownership: !spec.disable_take_ownership.unwrap_or(false),
+        disable_hooks: spec.disable_hooks.unwrap_or(false),
+        disable_openapi_validation: spec.disable_openapi_validation.unwrap_or(false),
+        skip_schema_validation: spec.disable_schema_validation.unwrap_or(false),
+        force: spec.force.unwrap_or(false),
+        preserve_values: spec.preserve_values.unwrap_or(false),
+        cleanup_on_fail: spec.cleanup_on_fail.unwrap_or(false),
+        history_max: history_max(hr),
+        server_side: server_side(spec.server_side_apply),
+    }
+}
+
+fn rollback_options(hr: &HelmRelease, revision: i64) -> RollbackOptions {
+    let spec = hr.spec.rollback.clone().unwrap_or_default();
+    RollbackOptions {
+        revision,
+        timeout: timeout_of(spec.timeout.as_ref(), hr),
+        wait: wait_of(hr, spec.disable_wait),
+        wait_for_jobs: !spec.disable_wait_for_jobs.unwrap_or(false),
+        disable_hooks: spec.disable_hooks.unwrap_or(false),
+        force: spec.force.unwrap_or(false),
+        cleanup_on_fail: spec.cleanup_on_fail.unwrap_or(false),
+        history_max: history_max(hr),
+        server_side: server_side(spec.server_side_apply),
+    }
+}
+
+fn test_options(hr: &HelmRelease) -> TestOptions {
+    let spec = hr.spec.test.clone().unwrap_or_default();
+    TestOptions {
+        timeout: timeout_of(spec.timeout.as_ref(), hr),
+        filters: spec
+            .filters
+            .iter()
+            .flatten()
+            .map(|f| (f.name.clone(), f.exclude.unwrap_or(false)))
+            .collect(),
+    }
+}
+
+fn action_timeout(action: &Action, hr: &HelmRelease) -> Duration {
+    let spec = &hr.spec;
+    let own = match action {
+        Action::Install => spec.install.as_ref().and_then(|s| s.timeout.as_ref()),
+        Action::Upgrade { .. } => spec.upgrade.as_ref().and_then(|s| s.timeout.as_ref()),
+        Action::Test => spec.test.as_ref().and_then(|s| s.timeout.as_ref()),
+        Action::Rollback { .. } => spec.rollback.as_ref().and_then(|s| s.timeout.as_ref()),
+        Action::UninstallRemediation => spec.uninstall.as_ref().and_then(|s| s.timeout.as_ref()),
+        Action::Unlock | Action::CorrectDrift => None,
+    };
+    timeout_of(own, hr)
+}
+
+fn cause(err: &HelmError) -> String {
+    match err {
+        HelmError::Failed { cause, .. } => cause.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn now() -> Time {
+    let seconds = k8s_openapi::jiff::Timestamp::now().as_second();
+    Time(
+        k8s_openapi::jiff::Timestamp::from_second(seconds)
+            .unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH),
+    )
+}
+
+impl Run<'_> {
+    fn spec(&self) -> &api::helm::HelmReleaseSpec {
+        &self.hr.spec
+    }
+
+    fn current(&self) -> Option<Snapshot> {
+        latest(self.status.history.as_deref().unwrap_or_default()).cloned()
+    }
+
+    /// Runs the release loop.
+    pub(crate) async fn release(&mut self, req: &Request<'_>) -> Result<Outcome, Error> {
+        let mut done: HashSet<ActionKind> = HashSet::new();
+        loop {
+            let revisions = self
+                .ctx
+                .storage
+                .revisions(&req.release.namespace, &req.release.name)
+                .await?;
+            let stored = revisions.last();
+            let state = determine_state(
+                stored.map(|s| &s.release),
+                self.status.history.as_deref().unwrap_or_default(),
+                &req.desired,
+                self.spec(),
+                &self.status,
+            );
+            let mut drift = Vec::new();
+            if state == ReleaseState::InSync
+                && let Some(release) = stored.map(|s| &s.release)
+            {
+                drift = self.detect_drift(release).await?;
+            }
+            let correct = !drift.is_empty() && self.drift_mode().1;
+            let action = match next_action(&state, self.spec(), &self.status, req.force, correct) {
+                Ok(action) => action,
+                Err(Halt::RetriesExhausted(action)) => {
+                    let failures =
+                        active_remediation(self.spec(), &self.status).map_or(0, |r| r.failures);
+                    let message = format!("Failed to {action} after {failures} attempt(s)");
+                    self.conditions
+                        .mark_stalled("RetriesExceeded", message.clone());
+                    self.ctx
+                        .recorder
+                        .warning(self.hr, "RetriesExceeded", &message)
+                        .await;
+                    return Ok(Outcome::Stalled);
+                }
+                Err(Halt::MissingRollbackTarget) => {
+                    self.conditions.mark_stalled(
+                        "MissingRollbackTarget",
+                        "Failed to perform remediation: missing target release for rollback: cannot remediate failed release",
+                    );
+                    return Ok(Outcome::Stalled);
+                }
+            };
+            let Some(action) = action else {
+                self.in_sync();
+                self.conditions.delete(condition_type::RECONCILING);
+                self.summarize();
+                return Ok(self.settle());
+            };
+            tracing::info!(object = %self.hr.name_any(), state = ?state, action = action.name(), "release action");
+            if done.contains(&action.kind()) {
+                return Ok(self.stop_for_now());
+            }
+            let message = format!(
+                "Running '{}' action with timeout of {}",
+                action.name(),
+                api::Duration::from_std(action_timeout(&action, self.hr))
+            );
+            self.conditions.mark_true(
+                condition_type::RECONCILING,
+                reason::PROGRESSING,
+                message.clone(),
+            );
+            if action.kind() == ActionKind::Release {
+                self.conditions
+                    .mark_unknown(condition_type::READY, reason::PROGRESSING, message);
+            }
+            self.patch().await?;
+            let result = match &action {
+                Action::Install => self.install(req, stored).await,
+                Action::Upgrade { clear_history } => self.upgrade(req, *clear_history).await,
+                Action::Test => self.test(req).await,
+                Action::Unlock => self.unlock(req).await,
+                Action::Rollback { to_version } => self.rollback(req, *to_version).await,
+                Action::UninstallRemediation => self.uninstall_remediation(req).await,
+                Action::CorrectDrift => self.correct_drift(req, &drift).await,
+            };
+            self.summarize();
+            if let Err(err) = result {
+                if self.conditions.is_true(condition_type::READY) {
+                    self.conditions.mark_false(
+                        condition_type::READY,
+                        "ReconcileError",
+                        err.to_string(),
+                    );
+                }
+                return Err(err);
+            }
+            if action.kind() == ActionKind::Remediate {
+                return Ok(self.after_remediation().await);
+            }
+            done.insert(action.kind());
+            self.patch().await?;
+        }
+    }
+
+    /// The outcome once nothing is left to do: a failure under
+    /// `RetryOnFailure` is retried after its interval.
+    fn settle(&self) -> Outcome {
+        if let Some(action) = self.status.last_attempted_release_action
+            && retries_on_failure(self.spec(), action)
+            && self.conditions.is_false(condition_type::READY)
+        {
+            return Outcome::RetryAfter(self.retry_interval(action));
+        }
+        Outcome::Done
+    }
+
+    fn retry_interval(&self, action: ReleaseAction) -> Duration {
+        let strategy = match action {
+            ReleaseAction::Install => self
+                .spec()
+                .install
+                .as_ref()
+                .and_then(|s| s.strategy.clone()),
+            ReleaseAction::Upgrade => self
+                .spec()
+                .upgrade
+                .as_ref()
+                .and_then(|s| s.strategy.clone()),
+        };
+        strategy
+            .and_then(|s| s.retry_interval)
+            .and_then(|d| d.to_std().ok())
+            .unwrap_or(DEFAULT_RETRY_INTERVAL)
+    }
+
+    /// An action would run a second time in this reconciliation: continue
+    /// in a new one, unless the retries are used up.
+    fn stop_for_now(&mut self) -> Outcome {
+        let exhausted =
+            active_remediation(self.spec(), &self.status).is_some_and(|r| r.retries_exhausted());
+        if exhausted {
+            self.conditions.delete(condition_type::RECONCILING);
+            return Outcome::Done;
+        }
+        if let Some(action) = self.status.last_attempted_release_action
+            && retries_on_failure(self.spec(), action)
+        {
+            self.conditions.delete(condition_type::RECONCILING);
+            return Outcome::RetryAfter(self.retry_interval(action));
+        }
+        let message = self
+            .conditions
+            .get(condition_type::READY)
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        self.conditions.mark_true(
+            condition_type::RECONCILING,
+            reason::PROGRESSING_WITH_RETRY,
+            message,
+        );
+        Outcome::RequeueSoon
+    }
+
+    async fn after_remediation(&mut self) -> Outcome {
+        let remediation = active_remediation(self.spec(), &self.status);
+        match remediation {
+            Some(r) if r.retries_exhausted() => {
+                let action = match r.action {
+                    ReleaseAction::Install => "install",
+                    ReleaseAction::Upgrade => "upgrade",
+                };
+                let message = format!("Failed to {action} after {} attempt(s)", r.failures);
+                self.conditions
+                    .mark_stalled("RetriesExceeded", message.clone());
+                self.ctx
+                    .recorder
+                    .warning(self.hr, "RetriesExceeded", &message)
+                    .await;
+                Outcome::Stalled
+            }
+            _ => {
+                let message = self
+                    .conditions
+                    .get(condition_type::READY)
+                    .map(|c| c.message.clone())
+                    .unwrap_or_default();
+                self.conditions.mark_true(
+                    condition_type::RECONCILING,
+                    reason::PROGRESSING_WITH_RETRY,
+                    message,
+                );
+                Outcome::RequeueSoon
+            }
+        }
+    }
+
+    /// In sync: trim the history, and turn a lingering `Remediated` into
+    /// `Released` (the release already matches after a rollback).
+    fn in_sync(&mut self) {
+        let ignore = ignore_test_failures(self.spec(), &self.status);
+        if let Some(history) = self.status.history.as_mut() {
+            truncate(history, ignore);
+        }
+        if self.conditions.is_true(condition_type::REMEDIATED)
+            && let Some(current) = self.current()
+        {
+            let message = format!(
+                "Helm upgrade succeeded for release {} with chart {}",
+                snapshot_full_name(&current),
+                snapshot_chart(&current)
+            );
+            let mut items = std::mem::take(&mut self.conditions).into_items();
+            items.retain(|c| c.type_ != condition_type::RELEASED);
+            for condition in &mut items {
+                if condition.type_ == condition_type::REMEDIATED {
+                    condition.type_ = condition_type::RELEASED.to_string();
+                    condition.reason = UPGRADE_SUCCEEDED.to_string();
+                    condition.message = message.clone();
+                    condition.status = "True".to_string();
+                }
+            }
+            self.conditions =
+                runtime::conditions::Conditions::new(items, self.hr.meta().generation);
+        }
+    }
+
+    /// `Ready` from `Remediated`, `TestSuccess` (when tests count) and
+    /// `Released`: the most recent of them, in that order of priority; a
+    /// remediation always means not ready.
+    fn summarize(&mut self) {
+        let tests = tests_enabled(self.spec());
+        if !tests {
+            self.conditions.delete(condition_type::TEST_SUCCESS);
+        }
+        let counts_tests = tests
+            && !self
+                .spec()
+                .test
+                .as_ref()
+                .and_then(|t| t.ignore_failures)
+                .unwrap_or(false);
+        let order: &[&str] = if counts_tests {
+            &[
+                condition_type::REMEDIATED,
+                condition_type::TEST_SUCCESS,
+                condition_type::RELEASED,
+            ]
+        } else {
+            &[condition_type::REMEDIATED, condition_type::RELEASED]
+        };
+        let mut best: Option<(i64, usize)> = None;
+        for (priority, type_) in order.iter().enumerate() {
+            if let Some(condition) = self.conditions.get(type_) {
+                let generation = condition.observed_generation.unwrap_or(0);
+                if best.is_none_or(|(g, _)| generation > g) {
+                    best = Some((generation, priority));
+                }
+            }
+        }
+        let Some((_, priority)) = best else {
+            return;
+        };
+        let Some(source) = self.conditions.get(order[priority]).cloned() else {
+            return;
+        };
+        let status = if source.type_ == condition_type::REMEDIATED {
+            "False".to_string()
+        } else {
+            source.status.clone()
+        };
+        if status == "True" {
+            self.conditions.delete(condition_type::STALLED);
+        }
+        self.conditions.set(
+            condition_type::READY,
+            &status,
+            &source.reason,
+            source.message,
+        );
+    }
+
+    /// Re-reads the stored revisions and records what an action wrote: a new
+    /// latest revision becomes the newest history entry, and entries of
+    /// revisions it rewrote (superseded, failed) are refreshed.
+    async fn observe(
+        &mut self,
+        req: &Request<'_>,
+        before: Option<i64>,
+    ) -> Result<Vec<StoredRelease>, Error> {
+        let revisions = self
+            .ctx
+            .storage
+            .revisions(&req.release.namespace, &req.release.name)
+            .await?;
+        let mut history = self.status.history.take().unwrap_or_default();
+        for snapshot in &mut history {
+            if let Some(stored) = revisions
+                .iter()
+                .find(|r| r.release.version == snapshot.version && r.release.name == snapshot.name)
+            {
+                let mut refreshed = stored.release.to_snapshot(snapshot.oci_digest.clone());
+                refreshed.test_hooks = snapshot.test_hooks.clone();
+                refreshed.action = snapshot.action;
+                *snapshot = refreshed;
+            }
+        }
+        if let Some(newest) = revisions.last()
+            && before.is_none_or(|v| newest.release.version > v)
+            && !history.iter().any(|s| s.version == newest.release.version)
+        {
+            let mut snapshot = newest.release.to_snapshot(req.chart.oci_digest.clone());
+            snapshot.action = self.status.last_attempted_release_action;
+            history.push(snapshot);
+        }
+        history.sort_by_key(|s| std::cmp::Reverse(s.version));
+        self.status.history = (!history.is_empty()).then_some(history);
+        Ok(revisions)
+    }
+
+    fn chart_label(req: &Request<'_>) -> String {
+        format!("{}@{}", req.chart.metadata.name, req.chart.metadata.version)
+    }
+
+    async fn release_failure(
+        &mut self,
+        req: &Request<'_>,
+        action: ReleaseAction,
+        err: &HelmError,
+        stored_new: bool,
+    ) -> Result<(), Error> {
+        let (verb, reason) = match action {
+            ReleaseAction::Install => ("install", INSTALL_FAILED),
+            ReleaseAction::Upgrade => ("upgrade", UPGRADE_FAILED),
+        };
+        let message = format!(
+            "Helm {verb} failed for release {}/{} with chart {}: {}",
+            req.release.namespace,
+            req.release.name,
+            Self::chart_label(req),
+            cause(err)
+        );
+        self.status.failures = Some(self.status.failures.unwrap_or(0) + 1);
+        self.conditions
+            .mark_false(condition_type::RELEASED, reason, message.clone());
+        self.ctx.recorder.warning(self.hr, reason, &message).await;
+        // Only a failure that left a release behind counts towards the
+        // remediation: without one there is nothing to remediate, and the
+        // action is simply retried.
+        if !stored_new {
+            return Err(Error::Release(message));
+        }
+        match action {
+            ReleaseAction::Install => {
+                self.status.install_failures = Some(self.status.install_failures.unwrap_or(0) + 1);
+            }
+            ReleaseAction::Upgrade => {
+                self.status.upgrade_failures = Some(self.status.upgrade_failures.unwrap_or(0) + 1);
+            }
+        }
+        Ok(())
+    }
+
+    async fn release_success(&mut self, action: ReleaseAction) {
+        let Some(current) = self.current() else {
+            return;
+        };
+        let (verb, reason) = match action {
+            ReleaseAction::Install => ("install", INSTALL_SUCCEEDED),
+            ReleaseAction::Upgrade => ("upgrade", UPGRADE_SUCCEEDED),
+        };
+        let message = format!(
+            "Helm {verb} succeeded for release {} with chart {}",
+            snapshot_full_name(&current),
+            snapshot_chart(&current)
+        );
+        self.conditions
+            .mark_true(condition_type::RELEASED, reason, message.clone());
+        if tests_enabled(self.spec()) && !has_been_tested(&current) {
+            self.conditions.mark_unknown(
+                condition_type::TEST_SUCCESS,
+                "AwaitingTests",
+                format!(
+                    "Helm release {} with chart {} is awaiting tests",
+                    snapshot_full_name(&current),
+                    snapshot_chart(&current)
+                ),
+            );
+        }
+        if retries_on_failure(self.spec(), action) {
+            self.status.failures = None;
+            self.status.install_failures = None;
+            self.status.upgrade_failures = None;
+        }
+        self.ctx.recorder.normal(self.hr, reason, &message).await;
+    }
+
+    async fn install(
+        &mut self,
+        req: &Request<'_>,
+        stored: Option<&StoredRelease>,
+    ) -> Result<(), Error> {
+        self.status.last_attempted_release_action = Some(ReleaseAction::Install);
+        // An install starts a new lifecycle: never roll back past it.
+        self.status.history = None;
+        self.conditions.delete(condition_type::TEST_SUCCESS);
+        self.conditions.delete(condition_type::REMEDIATED);
+        let before = stored.map(|s| s.release.version);
+        let replace = stored.is_some_and(|s| s.release.info.status == "uninstalled");
+        let started = Instant::now();
+        let result = self
+            .ctx
+            .helm
+            .install(
+                &req.release,
+                &req.chart.path,
+                &req.values,
+                Some(&req.post_render),
+                &install_options(self.hr, replace),
+            )
+            .await;
+        self.status.last_attempted_release_action_duration =
+            Some(api::Duration::from_std(started.elapsed()));
+        let revisions = self.observe(req, before).await?;
+        let stored_new = revisions
+            .last()
+            .is_some_and(|r| before.is_none_or(|v| r.release.version > v));
+        match result {
+            Ok(()) => {
+                self.release_success(ReleaseAction::Install).await;
+                Ok(())
+            }
+            Err(err) => {
+                self.release_failure(req, ReleaseAction::Install, &err, stored_new)
+                    .await
+            }
+        }
+    }
+
+    async fn upgrade(&mut self, req: &Request<'_>, clear_history: bool) -> Result<(), Error> {
+        if clear_history {
+            self.status.history = None;
+        }
+        self.status.last_attempted_release_action = Some(ReleaseAction::Upgrade);
+        self.conditions.delete(condition_type::TEST_SUCCESS);
+        self.conditions.delete(condition_type::REMEDIATED);
+        let before = self
+            .ctx
+            .storage
+            .latest(&req.release.namespace, &req.release.name)
+            .await?
+            .map(|s| s.release.version);
+        let started = Instant::now();
+        let result = self
+            .ctx
+            .helm
+            .upgrade(
+                &req.release,
+                &req.chart.path,
+                &req.values,
+                Some(&req.post_render),
+                &upgrade_options(self.hr),
+            )
+            .await;
+        self.status.last_attempted_release_action_duration =
+            Some(api::Duration::from_std(started.elapsed()));
+        let revisions = self.observe(req, before).await?;
+        let stored_new = revisions
+            .last()
+            .is_some_and(|r| before.is_none_or(|v| r.release.version > v));
+        match result {
+            Ok(()) => {
+                self.release_success(ReleaseAction::Upgrade).await;
+                Ok(())
+            }
+            Err(err) => {
+                self.release_failure(req, ReleaseAction::Upgrade, &err, stored_new)
+                    .await
+            }
+        }
+    }
+
+    async fn test(&mut self, req: &Request<'_>) -> Result<(), Error> {
+        let Some(current) = self.current() else {
+            return Err(Error::Release(
+                "no latest release: required for test".into(),
+            ));
+        };
+        let result = self
+            .ctx
+            .helm
+            .test(&req.release, &test_options(self.hr))
+            .await;
+        // Record the hooks' results on the entry of the tested revision.
+        if let Some(stored) = self
+            .ctx
+            .storage
+            .latest(&req.release.namespace, &req.release.name)
+            .await?
+            && stored.release.version == current.version
+            && let Some(history) = self.status.history.as_mut()
+            && let Some(entry) = history.iter_mut().find(|s| s.version == current.version)
+        {
+            entry.test_hooks = Some(stored.release.test_hooks());
+        }
+        let tested = self.current().is_some_and(|s| has_been_tested(&s));
+        let full = snapshot_full_name(&current);
+        let chart = snapshot_chart(&current);
+        match result {
+            Ok(()) => {
+                let hooks = self
+                    .current()
+                    .and_then(|s| s.test_hooks)
+                    .map_or(0, |h| h.len());
+                let detail = match hooks {
+                    0 => "no test hooks".to_string(),
+                    1 => "1 test hook completed successfully".to_string(),
+                    n => format!("{n} test hooks completed successfully"),
+                };
+                let message =
+                    format!("Helm test succeeded for release {full} with chart {chart}: {detail}");
+                self.conditions.mark_true(
+                    condition_type::TEST_SUCCESS,
+                    TEST_SUCCEEDED,
+                    message.clone(),
+                );
+                self.ctx
+                    .recorder
+                    .normal(self.hr, TEST_SUCCEEDED, &message)
+                    .await;
+                Ok(())
+            }
+            Err(err) => {
+                let message = format!(
+                    "Helm test failed for release {full} with chart {chart}: {}",
+                    cause(&err)
+                );
+                self.status.failures = Some(self.status.failures.unwrap_or(0) + 1);
+                self.conditions.mark_false(
+                    condition_type::TEST_SUCCESS,
+                    TEST_FAILED,
+                    message.clone(),
+                );
+                self.ctx
+                    .recorder
+                    .warning(self.hr, TEST_FAILED, &message)
+                    .await;
+                if !tested {
+                    return Err(Error::Release(message));
+                }
+                if let Some(remediation) = active_remediation(self.spec(), &self.status)
+                    && !remediation.ignore_test_failures
+                {
+                    match remediation.action {
+                        ReleaseAction::Install => {
+                            self.status.install_failures =
+                                Some(self.status.install_failures.unwrap_or(0) + 1);
+                        }
+                        ReleaseAction::Upgrade => {
+                            self.status.upgrade_failures =
+                                Some(self.status.upgrade_failures.unwrap_or(0) + 1);
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn unlock(&mut self, req: &Request<'_>) -> Result<(), Error> {
+        let Some(stored) = self
+            .ctx
+            .storage
+            .latest(&req.release.namespace, &req.release.name)
+            .await?
+        else {
+            return Ok(());
+        };
+        if !stored.is_pending() {
+            return Ok(());
+        }
+        let status = stored.release.info.status.clone();
+        let full = stored.release.full_name();
+        let metadata = stored.release.chart_metadata();
+        let chart = format!("{}@{}", metadata.name, metadata.version);
+        let result = self
+            .ctx
+            .storage
+            .mark_failed(
+                &stored,
+                &format!("Release unlocked from stale '{status}' state"),
+            )
+            .await;
+        self.observe(req, Some(stored.release.version)).await?;
+        match result {
+            Ok(_) => {
+                let message =
+                    format!("Unlocked Helm release {full} with chart {chart} in {status} state");
+                self.conditions.mark_false(
+                    condition_type::RELEASED,
+                    PENDING_RELEASE,
+                    message.clone(),
+                );
+                self.ctx
+                    .recorder
+                    .normal(self.hr, PENDING_RELEASE, &message)
+                    .await;
+                Ok(())
+            }
+            Err(err) => {
+                let message = format!(
+                    "Unlock of Helm release {full} with chart {chart} in {status} state failed: {err}"
+                );
+                self.status.failures = Some(self.status.failures.unwrap_or(0) + 1);
+                self.conditions.mark_false(
+                    condition_type::RELEASED,
+                    PENDING_RELEASE,
+                    message.clone(),
+                );
+                self.ctx
+                    .recorder
+                    .warning(self.hr, PENDING_RELEASE, &message)
+                    .await;
+                Err(err.into())
+            }
+        }
+    }
+
+    async fn rollback(&mut self, req: &Request<'_>, to_version: i64) -> Result<(), Error> {
+        let history = self.status.history.clone().unwrap_or_default();
+        let Some(target) = history.iter().find(|s| s.version == to_version).cloned() else {
+            return Err(Error::Release("missing target release for rollback".into()));
+        };
+        let before = latest(&history).map(|s| s.version);
+        let result = self
+            .ctx
+            .helm
+            .rollback(&req.release, &rollback_options(self.hr, to_version))
+            .await;
+        let revisions = self.observe(req, before).await?;
+        let full = snapshot_full_name(&target);
+        let chart = snapshot_chart(&target);
+        match result {
+            Ok(()) => {
+                // The new revision carries the target's chart, not the one
+                // that failed.
+                if let Some(history) = self.status.history.as_mut()
+                    && let Some(newest) = history.first_mut()
+                {
+                    newest.oci_digest = target.oci_digest.clone();
+                }
+                let message = format!(
+                    "Helm rollback to previous release {full} with chart {chart} succeeded"
+                );
+                self.conditions.mark_true(
+                    condition_type::REMEDIATED,
+                    ROLLBACK_SUCCEEDED,
+                    message.clone(),
+                );
+                self.ctx
+                    .recorder
+                    .normal(self.hr, ROLLBACK_SUCCEEDED, &message)
+                    .await;
+                Ok(())
+            }
+            Err(err) => {
+                let message = format!(
+                    "Helm rollback to previous release {full} with chart {chart} failed: {}",
+                    cause(&err)
+                );
+                self.status.failures = Some(self.status.failures.unwrap_or(0) + 1);
+                self.conditions.mark_false(
+                    condition_type::REMEDIATED,
+                    ROLLBACK_FAILED,
+                    message.clone(),
+                );
+                self.ctx
+                    .recorder
+                    .warning(self.hr, ROLLBACK_FAILED, &message)
+                    .await;
+                let stored_new = revisions
+                    .last()
+                    .is_some_and(|r| before.is_none_or(|v| r.release.version > v));
+                if stored_new {
+                    Ok(())
+                } else {
+                    Err(Error::Release(message))
+                }
+            }
+        }
+    }
+
+    async fn uninstall_remediation(&mut self, req: &Request<'_>) -> Result<(), Error> {
+        let Some(current) = self.current() else {
+            return Err(Error::Release(
+                "no latest release: required to uninstall".into(),
+            ));
+        };
+        let full = snapshot_full_name(&current);
+        let chart = snapshot_chart(&current);
+        let result = self
+            .ctx
+            .helm
+            .uninstall(&req.release, &uninstall_options(self.hr))
+            .await;
+        let revisions = self.observe(req, Some(current.version)).await?;
+        if result.is_ok()
+            && !revisions
+                .iter()
+                .any(|r| r.release.version == current.version)
+            && let Some(history) = self.status.history.as_mut()
+            && let Some(entry) = history.iter_mut().find(|s| s.version == current.version)
+        {
+            // Purged from storage: record the uninstall on the entry.
+            entry.status = "uninstalled".to_string();
+            entry.deleted = Some(now());
+        }
+        match result {
+            Ok(()) => {
+                let message = format!(
+                    "Helm uninstall remediation for release {full} with chart {chart} succeeded"
+                );
+                self.conditions.mark_true(
+                    condition_type::REMEDIATED,
+                    UNINSTALL_SUCCEEDED,
+                    message.clone(),
+                );
+                self.ctx
+                    .recorder
+                    .normal(self.hr, UNINSTALL_SUCCEEDED, &message)
+                    .await;
+                Ok(())
+            }
+            Err(err) => {
+                let message = format!(
+                    "Helm uninstall remediation for release {full} with chart {chart} failed: {}",
+                    cause(&err)
+                );
+                self.status.failures = Some(self.status.failures.unwrap_or(0) + 1);
+                self.conditions.mark_false(
+                    condition_type::REMEDIATED,
+                    UNINSTALL_FAILED,
+                    message.clone(),
+                );
+                self.ctx
+                    .recorder
+                    .warning(self.hr, UNINSTALL_FAILED, &message)
+                    .await;
+                Err(Error::Release(message))
+            }
+        }
+    }
+
+    /// `(detect, correct)` from `driftDetection.mode` and the feature gates.
+    fn drift_mode(&self) -> (bool, bool) {
+        let mode = self.spec().drift_detection.as_ref().and_then(|d| d.mode);
+        let settings = &self.ctx.settings;
+        let correct =
+            settings.correct_drift || mode == Some(api::helm::DriftDetectionMode::Enabled);
+        let detect =
+            correct || settings.detect_drift || mode == Some(api::helm::DriftDetectionMode::Warn);
+        (detect, correct)
+    }
+
+    fn drift_engine(&self) -> Engine {
+        let ignore = self
+            .spec()
+            .drift_detection
+            .as_ref()
+            .and_then(|d| d.ignore.clone())
+            .unwrap_or_default();
+        Engine::with_resolver(
+            self.ctx.client.clone(),
+            Owner {
+                // Helm v4 applies with this field manager; drift is judged
+                // and corrected as helm's own apply would.
+                field_manager: "helm".to_string(),
+                group: runtime::ssa::HELM_GROUP.to_string(),
+                name: self.hr.name_any(),
+                namespace: self.hr.namespace().unwrap_or_default(),
+            },
+            ApplyOptions {
+                ignore,
+                ..ApplyOptions::default()
+            },
+            self.ctx.resolver.clone(),
+        )
+    }
+
+    /// The objects of a release manifest, with the release namespace filled
+    /// in where the chart left it out.
+    async fn manifest_objects(&self, release: &Release) -> Result<Vec<DynamicObject>, Error> {
+        let mut objects = runtime::ssa::yaml::objects_from_yaml(&release.manifest)?;
+        for object in &mut objects {
+            if object.metadata.namespace.is_none() {
+                let reference = ObjectRef::from_object(object)?;
+                let namespaced = self
+                    .ctx
+                    .resolver
+                    .resolve(&self.ctx.client, &reference.gvk())
+                    .await?
+                    .is_none_or(|r| r.namespaced);
+                if namespaced {
+                    object.metadata.namespace = Some(release.namespace.clone());
+                }
+            }
+        }
+        Ok(objects)
+    }
+
+    async fn detect_drift(&mut self, release: &Release) -> Result<Vec<runtime::ssa::Drift>, Error> {
+        let (detect, _) = self.drift_mode();
+        if !detect {
+            self.conditions.delete(condition_type::DRIFTED);
+            return Ok(Vec::new());
+        }
+        let objects = self.manifest_objects(release).await?;
+        let drift = self.drift_engine().detect_drift(&objects).await?;
+        if drift.is_empty() {
+            self.conditions.mark_false(
+                condition_type::DRIFTED,
+                NO_DRIFT_DETECTED,
+                format!("No drift detected for release {}", release.full_name()),
+            );
+            return Ok(drift);
+        }
+        let summary = drift
+            .iter()
+            .map(|d| match &d.state {
+                DriftState::Missing => format!("{} removed", d.object),
+                DriftState::Modified { paths } => {
+                    format!("{} changed ({})", d.object, paths.join(", "))
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let message = format!(
+            "Cluster state of release {} has drifted from the desired state:\n{summary}",
+            release.full_name()
+        );
+        self.conditions
+            .mark_true(condition_type::DRIFTED, DRIFT_DETECTED, message.clone());
+        self.ctx
+            .recorder
+            .warning(self.hr, DRIFT_DETECTED, &message)
+            .await;
+        Ok(drift)
+    }
+
+    async fn correct_drift(
+        &mut self,
+        req: &Request<'_>,
+        drift: &[runtime::ssa::Drift],
+    ) -> Result<(), Error> {
+        let Some(stored) = self
+            .ctx
+            .storage
+            .latest(&req.release.namespace, &req.release.name)
+            .await?
+        else {
+            return Ok(());
+        };
+        let drifted: HashSet<String> = drift.iter().map(|d| d.object.inventory_id()).collect();
+        let mut objects = Vec::new();
+        for object in self.manifest_objects(&stored.release).await? {
+            if drifted.contains(&ObjectRef::from_object(&object)?.inventory_id()) {
+                objects.push(object);
+            }
+        }
+        match self.drift_engine().apply_staged(objects).await {
+            Ok(changes) => {
+                let message = format!(
+                    "Cluster state of release {} has been corrected:\n{}",
+                    stored.release.full_name(),
+                    changes.summary()
+                );
+                self.conditions.mark_false(
+                    condition_type::DRIFTED,
+                    NO_DRIFT_DETECTED,
+                    message.clone(),
+                );
+                self.ctx
+                    .recorder
+                    .normal(self.hr, "DriftCorrected", &message)
+                    .await;
+                Ok(())
+            }
+            Err(err) => {
+                let message = format!(
+                    "Failed to correct drift of release {}: {err}",
+                    stored.release.full_name()
+                );
+                self.conditions.mark_false(
+                    condition_type::READY,
+                    "DriftCorrectionFailed",
+                    message.clone(),
+                );
+                self.ctx
+                    .recorder
+                    .warning(self.hr, "DriftCorrectionFailed", &message)
+                    .await;
+                Err(Error::Release(message))
+            }
+        }
+    }
+
+    /// The inventory of the current release: its manifest's objects (chart
+    /// CRDs included, hooks excluded).
+    pub(crate) async fn inventory(&self, req: &Request<'_>) -> Result<ResourceInventory, Error> {
+        let Some(stored) = self
+            .ctx
+            .storage
+            .latest(&req.release.namespace, &req.release.name)
+            .await?
+        else {
+            return Ok(ResourceInventory::default());
+        };
+        let objects = self.manifest_objects(&stored.release).await?;
+        let mut references = objects
+            .iter()
+            .map(ObjectRef::from_object)
+            .collect::<Result<Vec<_>, _>>()?;
+        references.sort_by(runtime::ssa::apply_order);
+        Ok(runtime::ssa::inventory::inventory_of(&references))
+    }
+}

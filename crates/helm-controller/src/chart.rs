@@ -1,0 +1,503 @@
+//! Getting the chart of a HelmRelease: only through source objects' status.
+//!
+//! With `spec.chart` the controller keeps a HelmChart `<namespace>-<name>`
+//! in the source's namespace in sync with the template (source-controller
+//! builds it); with `spec.chartRef` it reads the referenced OCIRepository,
+//! HelmChart or ExternalArtifact. Either way it takes `.status.artifact`,
+//! downloads it, checks its digest, and keeps the archive in a local cache
+//! keyed by digest for helm to install from.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use api::helm::{ChartSourceKind, HelmRelease};
+use api::meta::Artifact;
+use api::source::{HelmChart, HelmChartSpec, LocalHelmChartSourceReference};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use runtime::artifact::ArtifactFetcher;
+
+use crate::names::helm_chart_name;
+use crate::release::ChartMetadata;
+
+/// API group of the source kinds.
+const SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
+/// Version of the source kinds.
+const SOURCE_VERSION: &str = "v1";
+/// Largest `Chart.yaml` read from an archive.
+const MAX_CHART_YAML: u64 = 1024 * 1024;
+/// Archives kept in the cache; the oldest go first.
+const CACHE_ENTRIES: usize = 512;
+
+/// Why the chart is not available.
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    /// The source object is missing or could not be read.
+    #[error("could not get Source object: {0}")]
+    Source(String),
+    /// The source has no (current) artifact yet.
+    #[error("{0}")]
+    NotReady(String),
+    /// The reference crosses namespaces and that is forbidden.
+    #[error("{0}")]
+    AccessDenied(String),
+    /// Creating or updating the HelmChart failed.
+    #[error("failed to reconcile HelmChart: {0}")]
+    Template(String),
+    /// Downloading or verifying the artifact failed.
+    #[error("Could not load chart: {0}")]
+    Artifact(String),
+    /// The archive is not a chart.
+    #[error("Could not load chart: {0}")]
+    Invalid(String),
+}
+
+/// The chart a release is made from.
+#[derive(Clone, Debug)]
+pub struct LoadedChart {
+    /// The `.tgz` in the cache.
+    pub path: PathBuf,
+    /// Its `Chart.yaml`.
+    pub metadata: ChartMetadata,
+    /// The artifact it came from.
+    pub artifact: Artifact,
+    /// The OCI manifest digest, when the source is an OCIRepository.
+    pub oci_digest: Option<String>,
+}
+
+/// The source object a HelmRelease takes its chart from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceRef {
+    /// Kind (`OCIRepository`, `HelmChart`, `ExternalArtifact`).
+    pub kind: &'static str,
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+}
+
+impl std::fmt::Display for SourceRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} '{}/{}'", self.kind, self.namespace, self.name)
+    }
+}
+
+/// The source of a HelmRelease: its `chartRef`, or the HelmChart made from
+/// its `chart` template.
+pub fn source_of(hr: &HelmRelease) -> Option<SourceRef> {
+    let namespace = hr.namespace().unwrap_or_default();
+    if let Some(reference) = &hr.spec.chart_ref {
+        let kind = match reference.kind {
+            ChartSourceKind::OCIRepository => "OCIRepository",
+            ChartSourceKind::HelmChart => "HelmChart",
+            ChartSourceKind::ExternalArtifact => "ExternalArtifact",
+        };
+        return Some(SourceRef {
+            kind,
+            namespace: reference.namespace.clone().unwrap_or(namespace),
+            name: reference.name.clone(),
+        });
+    }
+    let template = hr.spec.chart.as_ref()?;
+    Some(SourceRef {
+        kind: "HelmChart",
+        namespace: template
+            .spec
+            .source_ref
+            .namespace
+            .clone()
+            .unwrap_or_else(|| namespace.clone()),
+        name: helm_chart_name(&namespace, &hr.name_any()),
+    })
+}
+
+/// The HelmChart a `spec.chart` template asks for, labelled with its
+/// HelmRelease.
+pub fn helm_chart_for(hr: &HelmRelease) -> Option<HelmChart> {
+    let template = hr.spec.chart.as_ref()?;
+    let source = source_of(hr)?;
+    let spec = &template.spec;
+    let mut labels = template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    labels.insert(format!("{}/name", api::helm::GROUP), hr.name_any());
+    labels.insert(
+        format!("{}/namespace", api::helm::GROUP),
+        hr.namespace().unwrap_or_default(),
+    );
+    let annotations = template
+        .metadata
+        .as_ref()
+        .and_then(|m| m.annotations.clone())
+        .filter(|a| !a.is_empty());
+    let mut chart = HelmChart::new(
+        &source.name,
+        HelmChartSpec {
+            chart: spec.chart.clone(),
+            version: Some(spec.version.clone().unwrap_or_else(|| "*".to_string())),
+            source_ref: LocalHelmChartSourceReference {
+                api_version: spec.source_ref.api_version.clone(),
+                kind: spec.source_ref.kind,
+                name: spec.source_ref.name.clone(),
+            },
+            interval: spec
+                .interval
+                .clone()
+                .unwrap_or_else(|| hr.spec.interval.clone()),
+            reconcile_strategy: Some(
+                spec.reconcile_strategy
+                    .unwrap_or(api::source::ReconcileStrategy::ChartVersion),
+            ),
+            values_files: spec.values_files.clone(),
+            ignore_missing_values_files: spec.ignore_missing_values_files,
+            suspend: None,
+            verify: spec
+                .verify
+                .as_ref()
+                .map(|v| api::source::HelmChartVerification {
+                    provider: v.provider,
+                    secret_ref: v.secret_ref.clone(),
+                    match_oidc_identity: None,
+                }),
+        },
+    );
+    chart.metadata.namespace = Some(source.namespace);
+    chart.metadata.labels = Some(labels);
+    chart.metadata.annotations = annotations;
+    Some(chart)
+}
+
+/// Creates or updates the HelmChart of a `spec.chart` template with
+/// server-side apply; returns `<namespace>/<name>` for `status.helmChart`.
+pub async fn apply_helm_chart(
+    client: &Client,
+    chart: &HelmChart,
+    field_manager: &str,
+) -> Result<String, ChartError> {
+    let namespace = chart.namespace().unwrap_or_default();
+    let name = chart.name_any();
+    let api: Api<HelmChart> = Api::namespaced(client.clone(), &namespace);
+    let mut body = serde_json::to_value(chart).map_err(|e| ChartError::Template(e.to_string()))?;
+    if let Some(object) = body.as_object_mut() {
+        object.remove("status");
+    }
+    api.patch(
+        &name,
+        &PatchParams::apply(field_manager).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map_err(|e| ChartError::Template(format!("HelmChart '{namespace}/{name}': {e}")))?;
+    Ok(format!("{namespace}/{name}"))
+}
+
+/// Deletes the HelmChart `<namespace>/<name>` if it exists.
+pub async fn delete_helm_chart(client: &Client, namespaced_name: &str) -> Result<(), kube::Error> {
+    let Some((namespace, name)) = namespaced_name.split_once('/') else {
+        return Ok(());
+    };
+    let api: Api<HelmChart> = Api::namespaced(client.clone(), namespace);
+    match api.delete(name, &Default::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+fn api_resource(kind: &str) -> ApiResource {
+    let plural = format!("{}s", kind.to_ascii_lowercase());
+    ApiResource {
+        group: SOURCE_GROUP.to_string(),
+        version: SOURCE_VERSION.to_string(),
+        api_version: format!("{SOURCE_GROUP}/{SOURCE_VERSION}"),
+        kind: kind.to_string(),
+        plural,
+    }
+}
+
+/// Reads the source's artifact, refusing sources that are not ready:
+/// generation not yet observed, stalled, or without an artifact (Flux's
+/// readiness rule for chart sources).
+pub async fn source_artifact(client: &Client, source: &SourceRef) -> Result<Artifact, ChartError> {
+    let resource = api_resource(source.kind);
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &source.namespace, &resource);
+    let object = api.get(&source.name).await.map_err(|err| match err {
+        kube::Error::Api(status) if status.code == 404 => {
+            ChartError::Source(format!("{} \"{}\" not found", resource.plural, source.name))
+        }
+        other => ChartError::Source(other.to_string()),
+    })?;
+    ready_artifact(source, &object)
+}
+
+/// The artifact of a source object, if the object is ready to be used.
+pub fn ready_artifact(source: &SourceRef, object: &DynamicObject) -> Result<Artifact, ChartError> {
+    let not_ready = |why: String| ChartError::NotReady(format!("{source} is not ready: {why}"));
+    let status = object.data.get("status");
+    let observed = status
+        .and_then(|s| s.get("observedGeneration"))
+        .and_then(serde_json::Value::as_i64);
+    let conditions = status
+        .and_then(|s| s.get("conditions"))
+        .and_then(serde_json::Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let condition = |type_: &str| {
+        conditions
+            .iter()
+            .find(|c| c.get("type").and_then(serde_json::Value::as_str) == Some(type_))
+    };
+    let message = |c: &serde_json::Value| {
+        c.get("message")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    if object.metadata.generation.is_some() && object.metadata.generation != observed {
+        let ready_false = condition("Ready")
+            .filter(|c| c.get("status").and_then(serde_json::Value::as_str) == Some("False"));
+        return Err(not_ready(match ready_false {
+            Some(c) => message(c),
+            None => "latest generation of object has not been reconciled".into(),
+        }));
+    }
+    if let Some(stalled) = condition("Stalled")
+        .filter(|c| c.get("status").and_then(serde_json::Value::as_str) == Some("True"))
+    {
+        return Err(not_ready(message(stalled)));
+    }
+    let artifact = status
+        .and_then(|s| s.get("artifact"))
+        .cloned()
+        .ok_or_else(|| not_ready("does not have an artifact".into()))?;
+    serde_json::from_value(artifact).map_err(|e| not_ready(format!("invalid artifact: {e}")))
+}
+
+/// The digest in an OCIRepository revision (`<tag>@<algo>:<hex>` or `<algo>:<hex>`).
+pub fn oci_digest(revision: &str) -> Option<String> {
+    let digest = revision.rsplit_once('@').map_or(revision, |(_, d)| d);
+    digest.contains(':').then(|| digest.to_string())
+}
+
+/// Downloaded chart archives, by digest.
+pub struct ChartCache {
+    dir: PathBuf,
+    fetcher: ArtifactFetcher,
+}
+
+impl ChartCache {
+    /// A cache in `dir` (created if missing) downloading with `fetcher`.
+    pub fn new(dir: PathBuf, fetcher: ArtifactFetcher) -> std::io::Result<Self> {
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self { dir, fetcher })
+    }
+
+    /// The chart of `artifact`: from the cache, or downloaded and verified.
+    pub async fn load(
+        &self,
+        artifact: &Artifact,
+        source: &SourceRef,
+    ) -> Result<LoadedChart, ChartError> {
+        let file_name = format!("{}.tgz", artifact.digest.replace(':', "-"));
+        if file_name.contains('/') {
+            return Err(ChartError::Artifact(format!(
+                "invalid digest '{}'",
+                artifact.digest
+            )));
+        }
+        let path = self.dir.join(file_name);
+        if !path.exists() {
+            let mut file = self
+                .fetcher
+                .fetch(&artifact.url, &artifact.digest)
+                .await
+                .map_err(|e| ChartError::Artifact(e.to_string()))?;
+            let partial = tempfile::NamedTempFile::new_in(&self.dir)
+                .map_err(|e| ChartError::Artifact(format!("cache: {e}")))?;
+            std::io::copy(&mut file, &mut partial.as_file())
+                .map_err(|e| ChartError::Artifact(format!("cache: {e}")))?;
+            // Rename: a concurrent reader never sees a half-written archive.
+            partial
+                .persist(&path)
+                .map_err(|e| ChartError::Artifact(format!("cache: {e}")))?;
+            self.evict();
+        }
+        let metadata = read_chart_metadata(&path)?;
+        let oci_digest = (source.kind == "OCIRepository")
+            .then(|| oci_digest(&artifact.revision))
+            .flatten();
+        Ok(LoadedChart {
+            path,
+            metadata,
+            artifact: artifact.clone(),
+            oci_digest,
+        })
+    }
+
+    /// Drops the least recently written archives beyond [`CACHE_ENTRIES`].
+    fn evict(&self) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .flatten()
+            .filter(|e| e.path().extension().is_some_and(|x| x == "tgz"))
+            .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+            .collect();
+        if files.len() <= CACHE_ENTRIES {
+            return;
+        }
+        files.sort();
+        for (_, path) in files.iter().take(files.len() - CACHE_ENTRIES) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// `Chart.yaml` of a packaged chart (`<chart>/Chart.yaml` in the archive).
+pub fn read_chart_metadata(path: &Path) -> Result<ChartMetadata, ChartError> {
+    let invalid = |why: String| ChartError::Invalid(format!("{}: {why}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| invalid(e.to_string()))?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let entries = archive.entries().map_err(|e| invalid(e.to_string()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| invalid(e.to_string()))?;
+        let entry_path = entry
+            .path()
+            .map_err(|e| invalid(e.to_string()))?
+            .into_owned();
+        let parts: Vec<_> = entry_path.components().collect();
+        if parts.len() != 2 || entry_path.file_name().is_none_or(|n| n != "Chart.yaml") {
+            continue;
+        }
+        let mut text = String::new();
+        entry
+            .take(MAX_CHART_YAML)
+            .read_to_string(&mut text)
+            .map_err(|e| invalid(e.to_string()))?;
+        let fields: BTreeMap<String, serde_json::Value> =
+            serde_saphyr::from_str(&text).map_err(|e| invalid(format!("Chart.yaml: {e}")))?;
+        let text_field = |key: &str| match fields.get(key) {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let name = text_field("name").ok_or_else(|| invalid("Chart.yaml has no name".into()))?;
+        let version =
+            text_field("version").ok_or_else(|| invalid("Chart.yaml has no version".into()))?;
+        return Ok(ChartMetadata {
+            name,
+            version,
+            app_version: text_field("appVersion"),
+        });
+    }
+    Err(invalid("no Chart.yaml found".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hr(spec: serde_json::Value) -> HelmRelease {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "helm.toolkit.fluxcd.io/v2",
+            "kind": "HelmRelease",
+            "metadata": {"name": "podinfo", "namespace": "apps", "generation": 3},
+            "spec": spec,
+        }))
+        .expect("valid HelmRelease")
+    }
+
+    #[test]
+    fn sources_of_chart_ref_and_template() {
+        let by_ref = hr(serde_json::json!({
+            "interval": "5m",
+            "chartRef": {"kind": "OCIRepository", "name": "podinfo", "namespace": "flux-system"}
+        }));
+        assert_eq!(
+            source_of(&by_ref),
+            Some(SourceRef {
+                kind: "OCIRepository",
+                namespace: "flux-system".into(),
+                name: "podinfo".into()
+            })
+        );
+        let by_template = hr(serde_json::json!({
+            "interval": "5m",
+            "chart": {
+                "metadata": {"labels": {"team": "a"}},
+                "spec": {"chart": "podinfo", "version": "6.5.*",
+                         "sourceRef": {"kind": "HelmRepository", "name": "charts", "namespace": "flux-system"}}
+            }
+        }));
+        let source = source_of(&by_template).expect("source");
+        assert_eq!(source.name, "apps-podinfo");
+        assert_eq!(source.namespace, "flux-system");
+        let chart = helm_chart_for(&by_template).expect("chart");
+        assert_eq!(chart.metadata.namespace.as_deref(), Some("flux-system"));
+        assert_eq!(chart.spec.version.as_deref(), Some("6.5.*"));
+        assert_eq!(chart.spec.interval.as_str(), "5m");
+        assert_eq!(chart.spec.source_ref.name, "charts");
+        let labels = chart.metadata.labels.unwrap_or_default();
+        assert_eq!(labels["team"], "a");
+        assert_eq!(labels["helm.toolkit.fluxcd.io/name"], "podinfo");
+        assert_eq!(labels["helm.toolkit.fluxcd.io/namespace"], "apps");
+    }
+
+    fn object(generation: i64, status: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "OCIRepository",
+            "metadata": {"name": "podinfo", "namespace": "apps", "generation": generation},
+            "status": status,
+        }))
+        .expect("object")
+    }
+
+    #[test]
+    fn sources_must_be_ready() {
+        let source = SourceRef {
+            kind: "OCIRepository",
+            namespace: "apps".into(),
+            name: "podinfo".into(),
+        };
+        let artifact = serde_json::json!({
+            "url": "http://source/x.tgz", "path": "x.tgz", "revision": "6.5.4@sha256:abc",
+            "digest": "sha256:0000", "lastUpdateTime": "2026-01-01T00:00:00Z"
+        });
+        let err = ready_artifact(
+            &source,
+            &object(2, serde_json::json!({"observedGeneration": 1})),
+        )
+        .expect_err("not observed");
+        assert_eq!(
+            err.to_string(),
+            "OCIRepository 'apps/podinfo' is not ready: latest generation of object has not been reconciled"
+        );
+        let err = ready_artifact(
+            &source,
+            &object(1, serde_json::json!({"observedGeneration": 1})),
+        )
+        .expect_err("no artifact");
+        assert!(
+            err.to_string().ends_with("does not have an artifact"),
+            "{err}"
+        );
+        let ok = ready_artifact(
+            &source,
+            &object(
+                1,
+                serde_json::json!({"observedGeneration": 1, "artifact": artifact}),
+            ),
+        )
+        .expect("ready");
+        assert_eq!(ok.revision, "6.5.4@sha256:abc");
+        assert_eq!(oci_digest(&ok.revision).as_deref(), Some("sha256:abc"));
+        assert_eq!(oci_digest("sha256:def").as_deref(), Some("sha256:def"));
+        assert_eq!(oci_digest("6.5.4"), None);
+    }
+}

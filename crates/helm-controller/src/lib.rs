@@ -1,0 +1,74 @@
+//! ferroflux helm-controller: reconciles `helm.toolkit.fluxcd.io/v2`
+//! HelmReleases by running the real `helm` CLI (v4).
+//!
+//! - [`helm_cli`]: the helm driver (typed arguments, deadlines, JSON output,
+//!   one-line error causes);
+//! - [`storage`] and [`release`]: Helm's release storage as observed
+//!   through the API, and the unlock of stale pending releases;
+//! - [`names`], [`values`], [`strvals`], [`state`]: pure rules (release
+//!   names, values composition and digest, the release state machine);
+//! - [`post_render`]: kustomize post-renderers, common metadata and origin
+//!   labels, run by helm through a private plugin;
+//! - [`chart`]: chart acquisition through source status and artifacts;
+//! - [`reconciler`] and [`atomic`]: the HelmRelease reconciliation and its
+//!   release loop; [`manager`] wires watches, leader election and endpoints.
+
+pub mod atomic;
+pub mod chart;
+pub mod helm_cli;
+pub mod manager;
+pub mod names;
+pub mod options;
+pub mod post_render;
+pub mod reconciler;
+pub mod release;
+pub mod state;
+pub mod storage;
+pub mod strvals;
+pub mod values;
+
+/// Errors of helm-controller.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A Kubernetes API call failed.
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+    /// A helm call failed.
+    #[error(transparent)]
+    Helm(#[from] helm_cli::HelmError),
+    /// Reading or writing Helm's storage failed.
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+    /// The chart could not be obtained.
+    #[error(transparent)]
+    Chart(#[from] chart::ChartError),
+    /// The values could not be composed.
+    #[error(transparent)]
+    Values(#[from] values::ValuesError),
+    /// Shared runtime plumbing failed (status patch, endpoints, lease).
+    #[error(transparent)]
+    Runtime(#[from] runtime::Error),
+    /// Server-side apply (drift detection or correction) failed.
+    #[error(transparent)]
+    Ssa(#[from] runtime::ssa::Error),
+    /// Adding or removing the finalizer failed.
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    /// The reconciliation waits for something else (a dependency, a source)
+    /// and is retried after `--requeue-dependency`, not with backoff.
+    #[error("{0}")]
+    Waiting(String),
+    /// A release action failed in a way the status already records; the
+    /// reconciliation is retried with backoff.
+    #[error("{0}")]
+    Release(String),
+    /// Local I/O failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}

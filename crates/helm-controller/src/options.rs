@@ -1,0 +1,115 @@
+//! Command-line flags of helm-controller, named and defaulted as Flux's,
+//! plus where to find helm.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use runtime::options::{ControllerOptions, parse_duration};
+
+/// helm-controller's flags.
+#[derive(clap::Parser, Debug, Clone)]
+#[command(
+    name = "helm-controller",
+    version,
+    about = "Reconciles HelmReleases with the helm CLI"
+)]
+pub struct Flags {
+    /// Common controller flags.
+    #[command(flatten)]
+    pub common: ControllerOptions,
+
+    /// The number of concurrent HelmRelease reconciles.
+    #[arg(long, default_value_t = 4)]
+    pub concurrent: u16,
+
+    /// The helm binary (v4): a path, or a name looked up on PATH.
+    #[arg(long, default_value = "helm", env = "HELM_PATH")]
+    pub helm_path: PathBuf,
+
+    /// Kubeconfig helm uses; in-cluster configuration when unset.
+    #[arg(long, env = "KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+
+    /// Directory of the downloaded chart cache.
+    #[arg(long, default_value_os_t = std::env::temp_dir().join("helm-controller-charts"))]
+    pub chart_cache_dir: PathBuf,
+
+    /// The ServiceAccount impersonated when a HelmRelease names none.
+    #[arg(long, default_value = "")]
+    pub default_service_account: String,
+
+    /// The number of retries of an artifact download.
+    #[arg(long, default_value_t = 9)]
+    pub http_retry: u32,
+
+    /// The timeout of one artifact download.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub http_timeout: Duration,
+
+    /// The shortest delay before retrying a failed reconciliation.
+    #[arg(long, default_value = "750ms", value_parser = parse_duration)]
+    pub min_retry_delay: Duration,
+
+    /// The longest delay before retrying a failed reconciliation.
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    pub max_retry_delay: Duration,
+
+    /// How long in-flight helm actions may run after a shutdown signal.
+    #[arg(long, default_value = "600s", value_parser = parse_duration)]
+    pub graceful_shutdown_timeout: Duration,
+
+    /// Digest algorithm of history snapshots (only sha256 is supported).
+    #[arg(long, default_value = "sha256")]
+    pub snapshot_digest_algo: String,
+
+    /// ConfigMaps and Secrets matching this selector trigger the
+    /// reconciliation of the HelmReleases taking values from them.
+    #[arg(long, default_value = "reconcile.fluxcd.io/watch=Enabled")]
+    pub watch_configs_label_selector: String,
+
+    /// Leader election lease name.
+    #[arg(long, default_value = "helm-controller-leader-election")]
+    pub leader_election_id: String,
+}
+
+impl Flags {
+    /// `--default-service-account`, if set.
+    pub fn default_service_account(&self) -> Option<String> {
+        (!self.default_service_account.is_empty()).then(|| self.default_service_account.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn flux_defaults() {
+        let flags = Flags::parse_from(["helm-controller"]);
+        assert_eq!(flags.concurrent, 4);
+        assert_eq!(flags.http_retry, 9);
+        assert_eq!(flags.graceful_shutdown_timeout, Duration::from_secs(600));
+        assert_eq!(flags.common.requeue_dependency, Duration::from_secs(30));
+        assert_eq!(flags.default_service_account(), None);
+    }
+
+    #[test]
+    fn flux_deployment_arguments_parse() {
+        let flags = Flags::parse_from([
+            "helm-controller",
+            "--events-addr=http://notification-controller.flux-system.svc.cluster.local./",
+            "--watch-all-namespaces=true",
+            "--log-level=info",
+            "--log-encoding=json",
+            "--enable-leader-election",
+            "--concurrent=10",
+            "--feature-gates=DetectDrift=true",
+            "--default-service-account=default",
+        ]);
+        assert!(flags.common.enable_leader_election);
+        assert_eq!(flags.concurrent, 10);
+        assert!(flags.common.feature_enabled("DetectDrift"));
+        assert_eq!(flags.default_service_account().as_deref(), Some("default"));
+    }
+}

@@ -1,0 +1,765 @@
+//! The HelmRelease reconciliation, top to bottom: finalizer and deletion
+//! (uninstall), suspend, reset/force requests, dependencies, the chart from
+//! its source, the values, then the release loop ([`crate::atomic`]) and the
+//! final status (observed generation, inventory, requeue).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use api::helm::{HelmRelease, HelmReleaseStatus};
+use api::meta::{
+    ConfigKind, FINALIZER, FORCE_REQUEST_ANNOTATION, RESET_REQUEST_ANNOTATION, condition_type,
+    reason,
+};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::{Client, Resource, ResourceExt};
+use runtime::conditions::Conditions;
+use runtime::events::EventRecorder;
+use runtime::metrics::{Metrics, ReconcileResult};
+use runtime::reconcile_request::{REQUESTED_AT, requested_at};
+
+use crate::Error;
+use crate::chart::{self, ChartCache, ChartError, LoadedChart};
+use crate::helm_cli::{Cascade, HelmCli, Identity, ReleaseRef, UninstallOptions, Wait};
+use crate::names::release_name;
+use crate::post_render::PostRenderSpec;
+use crate::state::Desired;
+use crate::storage::ReleaseStorage;
+use crate::values::{self, Lookup};
+
+/// Field manager and event reporter name.
+pub const CONTROLLER_NAME: &str = "helm-controller";
+/// Default timeout of Helm actions.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+/// Requeue after a remediation or a repeated action: the next attempt
+/// follows at once, as Flux's immediate requeue does.
+const REQUEUE_SOON: Duration = Duration::from_secs(1);
+
+/// Settings from the command line.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// `--requeue-dependency`.
+    pub requeue_dependency: Duration,
+    /// `--interval-jitter-percentage`.
+    pub jitter_percent: u8,
+    /// `--no-cross-namespace-refs`.
+    pub no_cross_namespace_refs: bool,
+    /// `--default-service-account`.
+    pub default_service_account: Option<String>,
+    /// Feature gate `DetectDrift`: detect drift of every release.
+    pub detect_drift: bool,
+    /// Feature gate `CorrectDrift`: correct drift of every release.
+    pub correct_drift: bool,
+    /// `--min-retry-delay`.
+    pub min_retry_delay: Duration,
+    /// `--max-retry-delay`.
+    pub max_retry_delay: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            requeue_dependency: Duration::from_secs(30),
+            jitter_percent: 5,
+            no_cross_namespace_refs: false,
+            default_service_account: None,
+            detect_drift: false,
+            correct_drift: false,
+            min_retry_delay: Duration::from_millis(750),
+            max_retry_delay: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// What every reconciliation shares.
+pub struct Context {
+    /// Kubernetes client of the controller.
+    pub client: Client,
+    /// The helm driver.
+    pub helm: HelmCli,
+    /// Helm's release storage.
+    pub storage: ReleaseStorage,
+    /// Downloaded charts.
+    pub charts: ChartCache,
+    /// Kubernetes events.
+    pub recorder: EventRecorder,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Discovery cache for drift detection and inventories.
+    pub resolver: runtime::ssa::Resolver,
+    /// Command-line settings.
+    pub settings: Settings,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    /// A context.
+    pub fn new(
+        client: Client,
+        helm: HelmCli,
+        charts: ChartCache,
+        metrics: Arc<Metrics>,
+        settings: Settings,
+    ) -> Self {
+        Self {
+            recorder: EventRecorder::new(client.clone(), CONTROLLER_NAME),
+            storage: ReleaseStorage::new(client.clone()),
+            client,
+            helm,
+            charts,
+            metrics,
+            resolver: runtime::ssa::Resolver::default(),
+            settings,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn next_retry_delay(&self, key: &str) -> Duration {
+        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let count = failures.entry(key.to_string()).or_insert(0);
+        *count = count.saturating_add(1);
+        let factor = 1u32 << (*count - 1).min(20);
+        self.settings
+            .min_retry_delay
+            .saturating_mul(factor)
+            .min(self.settings.max_retry_delay)
+    }
+
+    fn reset_retry_delay(&self, key: &str) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
+    fn jittered(&self, interval: Duration) -> Action {
+        Action::requeue(runtime::options::jittered(
+            interval,
+            self.settings.jitter_percent,
+        ))
+    }
+}
+
+fn object_key(hr: &HelmRelease) -> String {
+    format!("{}/{}", hr.namespace().unwrap_or_default(), hr.name_any())
+}
+
+/// Reconciles one HelmRelease.
+pub fn reconcile(
+    hr: Arc<HelmRelease>,
+    ctx: Arc<Context>,
+) -> futures::future::BoxFuture<'static, Result<Action, Error>> {
+    // Boxing pins the future's Send-ness to concrete lifetimes, which the
+    // controller's generic bounds cannot infer through the finalizer helper.
+    Box::pin(reconcile_object(hr, ctx))
+}
+
+async fn reconcile_object(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let namespace = hr.namespace().unwrap_or_default();
+    let api: Api<HelmRelease> = Api::namespaced(ctx.client.clone(), &namespace);
+    let shared = ctx.clone();
+    let result = finalizer(&api, FINALIZER, hr.clone(), move |event| {
+        let ctx = shared.clone();
+        async move {
+            match event {
+                FinalizerEvent::Apply(hr) => apply(hr, ctx).await,
+                FinalizerEvent::Cleanup(hr) => cleanup(hr, ctx).await,
+            }
+        }
+    })
+    .await
+    .map_err(|err| match err {
+        kube::runtime::finalizer::Error::ApplyFailed(inner)
+        | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner,
+        other => Error::Finalizer(Box::new(other)),
+    });
+    let outcome = match &result {
+        Ok(_) => ReconcileResult::Success,
+        Err(Error::Waiting(_)) => ReconcileResult::Requeue,
+        Err(_) => ReconcileResult::Error,
+    };
+    ctx.metrics.record_reconcile(
+        "HelmRelease",
+        &namespace,
+        &hr.name_any(),
+        started.elapsed(),
+        outcome,
+    );
+    if result.is_ok() {
+        ctx.reset_retry_delay(&object_key(&hr));
+    }
+    result
+}
+
+/// Requeue policy after a failed reconciliation.
+pub fn error_policy(hr: Arc<HelmRelease>, err: &Error, ctx: Arc<Context>) -> Action {
+    if let Error::Waiting(message) = err {
+        tracing::info!(object = %object_key(&hr), %message, "waiting");
+        return Action::requeue(ctx.settings.requeue_dependency);
+    }
+    let delay = ctx.next_retry_delay(&object_key(&hr));
+    tracing::warn!(object = %object_key(&hr), error = %err, retry_in = ?delay, "reconciliation failed");
+    Action::requeue(delay)
+}
+
+/// The working copy of one reconciliation: the object, the status being
+/// built, its conditions, and the status last written.
+pub struct Run<'a> {
+    pub(crate) ctx: &'a Context,
+    pub(crate) hr: &'a HelmRelease,
+    pub(crate) api: Api<HelmRelease>,
+    pub(crate) status: HelmReleaseStatus,
+    pub(crate) conditions: Conditions,
+    written: HelmReleaseStatus,
+}
+
+impl<'a> Run<'a> {
+    fn new(ctx: &'a Context, hr: &'a HelmRelease, api: Api<HelmRelease>) -> Self {
+        let status = hr.status.clone().unwrap_or_default();
+        let conditions = Conditions::new(
+            status.conditions.clone().unwrap_or_default(),
+            hr.meta().generation,
+        );
+        Self {
+            ctx,
+            hr,
+            api,
+            written: status.clone(),
+            status,
+            conditions,
+        }
+    }
+
+    /// Writes the status built so far (only what changed).
+    pub(crate) async fn patch(&mut self) -> Result<(), Error> {
+        let items = self.conditions.items().to_vec();
+        self.status.conditions = (!items.is_empty()).then_some(items);
+        runtime::status::patch_status(
+            &self.api,
+            CONTROLLER_NAME,
+            &self.hr.name_any(),
+            Some(&self.written),
+            &self.status,
+        )
+        .await?;
+        self.written = self.status.clone();
+        Ok(())
+    }
+
+    /// Sets `Ready=False` with `reason`, records an event, writes status.
+    async fn not_ready(&mut self, reason: &str, message: &str, warn: bool) -> Result<(), Error> {
+        self.conditions
+            .mark_false(condition_type::READY, reason, message);
+        if warn {
+            self.ctx.recorder.warning(self.hr, reason, message).await;
+        }
+        self.patch().await
+    }
+
+    /// Marks a terminal failure (Stalled) and writes status.
+    async fn stalled(&mut self, reason: &str, message: &str) -> Result<Action, Error> {
+        self.conditions.mark_stalled(reason, message);
+        self.ctx.recorder.warning(self.hr, reason, message).await;
+        self.status.observed_generation = self.hr.meta().generation;
+        self.patch().await?;
+        Ok(Action::await_change())
+    }
+}
+
+/// The HelmRelease as stored now: the watch cache may still hold an older
+/// status, and the release decisions depend on the recorded history.
+async fn fresh(api: &Api<HelmRelease>, hr: &HelmRelease) -> Result<Option<HelmRelease>, Error> {
+    Ok(api.get_opt(&hr.name_any()).await?)
+}
+
+/// The release name, namespace and identity of a HelmRelease.
+pub fn release_ref(hr: &HelmRelease, settings: &Settings) -> ReleaseRef {
+    let namespace = hr.namespace().unwrap_or_default();
+    let target = hr
+        .spec
+        .target_namespace
+        .clone()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| namespace.clone());
+    let service_account = hr
+        .spec
+        .service_account_name
+        .clone()
+        .or_else(|| settings.default_service_account.clone());
+    ReleaseRef {
+        name: release_name(
+            &hr.name_any(),
+            hr.spec.target_namespace.as_deref(),
+            hr.spec.release_name.as_deref(),
+        ),
+        namespace: target,
+        identity: service_account
+            .map(|sa| Identity::service_account(&namespace, &sa))
+            .unwrap_or_default(),
+    }
+}
+
+/// A pending one-off request of `annotation` (`forceAt`, `resetAt`): Flux
+/// honours it only together with `requestedAt` carrying the same token.
+fn pending_token(hr: &HelmRelease, annotation: &str, handled: Option<&str>) -> Option<String> {
+    let annotations = hr.metadata.annotations.as_ref()?;
+    let token = annotations.get(annotation)?;
+    let requested = annotations.get(REQUESTED_AT)?;
+    (token == requested && Some(token.as_str()) != handled).then(|| token.clone())
+}
+
+async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let ctx = ctx.as_ref();
+    let namespace = hr.namespace().unwrap_or_default();
+    let api: Api<HelmRelease> = Api::namespaced(ctx.client.clone(), &namespace);
+    let Some(hr) = fresh(&api, &hr).await? else {
+        return Ok(Action::await_change());
+    };
+    let hr = &hr;
+    if hr.spec.suspend.unwrap_or(false) {
+        tracing::info!(object = %object_key(hr), "reconciliation is suspended");
+        return Ok(Action::await_change());
+    }
+    let mut run = Run::new(ctx, hr, api);
+    let interval = hr
+        .spec
+        .interval
+        .to_std()
+        .unwrap_or(Duration::from_secs(600));
+
+    // Requests handled in this reconciliation.
+    if let Some(token) = requested_at(&hr.metadata) {
+        run.status.reconcile_request.last_handled_reconcile_at = Some(token.to_string());
+    }
+    if let Some(token) = pending_token(
+        hr,
+        RESET_REQUEST_ANNOTATION,
+        run.status.last_handled_reset_at.as_deref(),
+    ) {
+        clear_failures(&mut run.status);
+        run.status.last_handled_reset_at = Some(token);
+    }
+    let force = pending_token(
+        hr,
+        FORCE_REQUEST_ANNOTATION,
+        run.status.force_request.last_handled_force_at.as_deref(),
+    );
+
+    run.conditions
+        .mark_reconciling(reason::PROGRESSING, "Fulfilling prerequisites");
+    run.patch().await?;
+
+    if let Some(message) = unsupported(hr) {
+        return run.stalled("InitFailed", &message).await;
+    }
+
+    // Dependencies must be ready first.
+    if let Err(message) = check_dependencies(ctx, hr).await {
+        run.not_ready(reason::DEPENDENCY_NOT_READY, &message, false)
+            .await?;
+        ctx.recorder
+            .normal(hr, reason::DEPENDENCY_NOT_READY, &message)
+            .await;
+        return Err(Error::Waiting(message));
+    }
+    progress_after(&mut run.conditions, &[reason::DEPENDENCY_NOT_READY]);
+
+    // The chart, through its source's status.
+    let loaded = match acquire_chart(&mut run).await {
+        Ok(loaded) => loaded,
+        Err(ChartOutcome::Stalled(reason, message)) => return run.stalled(&reason, &message).await,
+        Err(ChartOutcome::Wait(reason, message)) => {
+            run.not_ready(&reason, &message, false).await?;
+            return Err(Error::Waiting(message));
+        }
+        Err(ChartOutcome::Failed(reason, message)) => {
+            run.not_ready(&reason, &message, true).await?;
+            return Err(Error::Release(message));
+        }
+    };
+    progress_after(
+        &mut run.conditions,
+        &[
+            reason::ACCESS_DENIED,
+            reason::ARTIFACT_FAILED,
+            "SourceNotReady",
+        ],
+    );
+
+    // The values.
+    let values = match compose_values(ctx, hr).await {
+        Ok(values) => values,
+        Err(err) => {
+            let message = err.to_string();
+            run.not_ready("ValuesError", &message, true).await?;
+            return Err(Error::Release(message));
+        }
+    };
+    progress_after(&mut run.conditions, &["ValuesError"]);
+
+    let release = release_ref(hr, &ctx.settings);
+    let post_render = PostRenderSpec::for_release(&hr.name_any(), &namespace, &hr.spec);
+
+    // A release moved to another name or namespace: remove the old one first.
+    if let Some(previous) = crate::state::latest(run.status.history.as_deref().unwrap_or_default())
+        && (previous.name != release.name || previous.namespace != release.namespace)
+    {
+        let old = ReleaseRef {
+            name: previous.name.clone(),
+            namespace: previous.namespace.clone(),
+            identity: release.identity.clone(),
+        };
+        tracing::info!(object = %object_key(hr), old = %format!("{}/{}", old.namespace, old.name), "release target changed: uninstalling the previous release");
+        match ctx.helm.uninstall(&old, &uninstall_options(hr)).await {
+            Ok(()) | Err(crate::helm_cli::HelmError::ReleaseNotFound) => {}
+            Err(err) => return Err(err.into()),
+        }
+        run.status.history = None;
+        clear_failures(&mut run.status);
+        run.status.storage_namespace = None;
+        run.patch().await?;
+        return Ok(Action::requeue(REQUEUE_SOON));
+    }
+    run.status.storage_namespace = Some(release.namespace.clone());
+
+    let config_digest = values::config_digest(&values);
+    let desired = Desired {
+        chart_name: loaded.metadata.name.clone(),
+        chart_version: loaded.metadata.version.clone(),
+        config_digest: config_digest.clone(),
+        oci_digest: loaded.oci_digest.clone(),
+        post_renderers_changed: run
+            .status
+            .observed_post_renderers_digest
+            .as_ref()
+            .is_some_and(|d| *d != post_render.renderers_digest())
+            || run
+                .status
+                .observed_common_metadata_digest
+                .as_ref()
+                .is_some_and(|d| *d != post_render.common_metadata_digest()),
+    };
+
+    // A new desired state starts with a clean failure count.
+    if run.status.last_attempted_revision.as_deref() != Some(desired.chart_version.as_str())
+        || run.status.last_attempted_config_digest.as_deref() != Some(config_digest.as_str())
+        || run.status.last_attempted_generation != hr.meta().generation
+    {
+        clear_failures(&mut run.status);
+    }
+    run.status.last_attempted_generation = hr.meta().generation;
+    run.status.last_attempted_revision = Some(desired.chart_version.clone());
+    run.status.last_attempted_revision_digest = loaded.oci_digest.clone();
+    run.status.last_attempted_config_digest = Some(config_digest);
+
+    let request = crate::atomic::Request {
+        release,
+        chart: &loaded,
+        values,
+        desired,
+        post_render: post_render.clone(),
+        force: force.is_some(),
+    };
+    let outcome = run.release(&request).await;
+    if let Some(token) = force {
+        run.status.force_request.last_handled_force_at = Some(token);
+    }
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            run.patch().await?;
+            return Err(err);
+        }
+    };
+    use crate::atomic::Outcome;
+    match outcome {
+        Outcome::Done => {
+            if run.conditions.is_true(condition_type::READY) {
+                run.status.observed_post_renderers_digest = Some(post_render.renderers_digest());
+                run.status.observed_common_metadata_digest =
+                    Some(post_render.common_metadata_digest());
+                run.status.inventory = Some(run.inventory(&request).await?);
+            }
+            run.status.observed_generation = hr.meta().generation;
+            run.patch().await?;
+            Ok(ctx.jittered(interval))
+        }
+        Outcome::RetryAfter(delay) => {
+            run.patch().await?;
+            Ok(Action::requeue(delay))
+        }
+        Outcome::RequeueSoon => {
+            run.patch().await?;
+            Ok(Action::requeue(REQUEUE_SOON))
+        }
+        Outcome::Stalled => {
+            run.status.observed_generation = hr.meta().generation;
+            run.patch().await?;
+            Ok(Action::await_change())
+        }
+    }
+}
+
+/// Parts of the spec this controller cannot honour with the helm CLI.
+fn unsupported(hr: &HelmRelease) -> Option<String> {
+    if hr.spec.kube_config.is_some() {
+        return Some(
+            "spec.kubeConfig (remote clusters) is not supported by ferroflux's helm-controller yet"
+                .into(),
+        );
+    }
+    let namespace = hr.namespace().unwrap_or_default();
+    let target = hr.spec.target_namespace.as_deref().unwrap_or(&namespace);
+    if let Some(storage) = hr.spec.storage_namespace.as_deref()
+        && storage != target
+    {
+        return Some(format!(
+            "spec.storageNamespace '{storage}' must equal the release namespace '{target}': the helm CLI stores a release in the namespace it installs into"
+        ));
+    }
+    None
+}
+
+/// Replaces a `Ready=False` left by an earlier step that now passed with
+/// `Ready=Unknown` (Flux's "reconciliation in progress").
+fn progress_after(conditions: &mut Conditions, reasons: &[&str]) {
+    if let Some(ready) = conditions.get(condition_type::READY)
+        && ready.status == "False"
+        && reasons.contains(&ready.reason.as_str())
+    {
+        conditions.mark_unknown(
+            condition_type::READY,
+            reason::PROGRESSING,
+            "reconciliation in progress",
+        );
+    }
+}
+
+fn clear_failures(status: &mut HelmReleaseStatus) {
+    status.failures = None;
+    status.install_failures = None;
+    status.upgrade_failures = None;
+}
+
+async fn check_dependencies(ctx: &Context, hr: &HelmRelease) -> Result<(), String> {
+    let namespace = hr.namespace().unwrap_or_default();
+    for dependency in hr.spec.depends_on.iter().flatten() {
+        let dep_namespace = dependency
+            .namespace
+            .clone()
+            .unwrap_or_else(|| namespace.clone());
+        let reference = format!("{dep_namespace}/{}", dependency.name);
+        let api: Api<HelmRelease> = Api::namespaced(ctx.client.clone(), &dep_namespace);
+        let found = api
+            .get_opt(&dependency.name)
+            .await
+            .map_err(|err| format!("unable to get '{reference}' dependency: {err}"))?
+            .ok_or_else(|| format!("unable to get '{reference}' dependency: not found"))?;
+        let status = found.status.clone().unwrap_or_default();
+        let ready = status
+            .conditions
+            .iter()
+            .flatten()
+            .any(|c| c.type_ == condition_type::READY && c.status == "True");
+        if found.meta().generation != status.observed_generation || !ready {
+            return Err(format!("dependency '{reference}' is not ready"));
+        }
+    }
+    Ok(())
+}
+
+/// Why the chart is not there yet.
+enum ChartOutcome {
+    /// Retrying cannot help (reason, message).
+    Stalled(String, String),
+    /// Waiting for the source (reason, message).
+    Wait(String, String),
+    /// A failure to retry with backoff (reason, message).
+    Failed(String, String),
+}
+
+async fn acquire_chart(run: &mut Run<'_>) -> Result<LoadedChart, ChartOutcome> {
+    let ctx = run.ctx;
+    let hr = run.hr;
+    let failed = |message: String| ChartOutcome::Failed(reason::ARTIFACT_FAILED.into(), message);
+    let Some(source) = chart::source_of(hr) else {
+        return Err(ChartOutcome::Stalled(
+            "InvalidChartReference".into(),
+            "one of chartRef or chart must be present".into(),
+        ));
+    };
+    let namespace = hr.namespace().unwrap_or_default();
+    if ctx.settings.no_cross_namespace_refs && source.namespace != namespace {
+        return Err(ChartOutcome::Stalled(
+            reason::ACCESS_DENIED.into(),
+            format!(
+                "cross-namespace references are not allowed: {source} is in another namespace than the HelmRelease"
+            ),
+        ));
+    }
+    if let Some(template) = chart::helm_chart_for(hr) {
+        let reference = chart::apply_helm_chart(&ctx.client, &template, CONTROLLER_NAME)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        run.status.helm_chart = Some(reference);
+    } else if let Some(previous) = run.status.helm_chart.take() {
+        // Switched from a chart template to a chartRef: the HelmChart goes.
+        chart::delete_helm_chart(&ctx.client, &previous)
+            .await
+            .map_err(|e| failed(format!("failed to delete HelmChart '{previous}': {e}")))?;
+    }
+    let artifact = match chart::source_artifact(&ctx.client, &source).await {
+        Ok(artifact) => artifact,
+        Err(ChartError::NotReady(message)) => {
+            return Err(ChartOutcome::Wait("SourceNotReady".into(), message));
+        }
+        Err(err) => return Err(failed(err.to_string())),
+    };
+    ctx.charts
+        .load(&artifact, &source)
+        .await
+        .map_err(|err| match err {
+            chart::ChartError::Artifact(message) if message.contains("HTTP status 404") => {
+                ChartOutcome::Wait(
+                    reason::ARTIFACT_FAILED.into(),
+                    format!(
+                        "Source not ready: artifact not found. Retrying in {}",
+                        api::Duration::from_std(ctx.settings.requeue_dependency)
+                    ),
+                )
+            }
+            other => failed(other.to_string()),
+        })
+}
+
+/// Reads the `valuesFrom` objects (each once) and composes the values.
+async fn compose_values(
+    ctx: &Context,
+    hr: &HelmRelease,
+) -> Result<serde_json::Value, values::ValuesError> {
+    let namespace = hr.namespace().unwrap_or_default();
+    let references = hr.spec.values_from.clone().unwrap_or_default();
+    let mut objects: HashMap<(&str, String), Option<HashMap<String, String>>> = HashMap::new();
+    for reference in &references {
+        let key = (values::kind_name(reference.kind), reference.name.clone());
+        if objects.contains_key(&key) {
+            continue;
+        }
+        let data = match reference.kind {
+            ConfigKind::ConfigMap => {
+                let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
+                api.get_opt(&reference.name)
+                    .await
+                    .map(|found| found.map(|cm| cm.data.unwrap_or_default().into_iter().collect()))
+            }
+            ConfigKind::Secret => {
+                let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
+                api.get_opt(&reference.name).await.map(|found| {
+                    found.map(|secret| {
+                        secret
+                            .data
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
+                            .collect()
+                    })
+                })
+            }
+        }
+        .map_err(|err| values::ValuesError {
+            kind: values::kind_name(reference.kind),
+            namespace: namespace.clone(),
+            name: reference.name.clone(),
+            key: values::values_key(reference).to_string(),
+            reason: err.to_string(),
+        })?;
+        objects.insert(key, data);
+    }
+    values::compose(
+        &namespace,
+        &references,
+        hr.spec.values.as_ref(),
+        |reference| match objects.get(&(values::kind_name(reference.kind), reference.name.clone()))
+        {
+            Some(Some(data)) => match data.get(values::values_key(reference)) {
+                Some(text) => Lookup::Found(text.clone()),
+                None => Lookup::MissingKey,
+            },
+            _ => Lookup::MissingObject,
+        },
+    )
+}
+
+/// `helm uninstall` settings of a HelmRelease.
+pub fn uninstall_options(hr: &HelmRelease) -> UninstallOptions {
+    let spec = hr.spec.uninstall.clone().unwrap_or_default();
+    UninstallOptions {
+        timeout: crate::atomic::timeout_of(spec.timeout.as_ref(), hr),
+        disable_hooks: spec.disable_hooks.unwrap_or(false),
+        keep_history: spec.keep_history.unwrap_or(false),
+        wait: if spec.disable_wait.unwrap_or(false) {
+            Wait::HookOnly
+        } else {
+            Wait::Watcher
+        },
+        cascade: match spec.deletion_propagation {
+            Some(api::helm::DeletionPropagation::Foreground) => Cascade::Foreground,
+            Some(api::helm::DeletionPropagation::Orphan) => Cascade::Orphan,
+            _ => Cascade::Background,
+        },
+    }
+}
+
+/// Deletion: uninstall the release and delete the HelmChart, unless the
+/// HelmRelease is suspended (then both are left as they are).
+async fn cleanup(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let (hr, ctx) = (hr.as_ref(), ctx.as_ref());
+    if hr.spec.suspend.unwrap_or(false) {
+        tracing::info!(object = %object_key(hr), "suspended: leaving the Helm release in place");
+        return Ok(Action::await_change());
+    }
+    let status = hr.status.clone().unwrap_or_default();
+    let mut release = release_ref(hr, &ctx.settings);
+    if let Some(latest) = crate::state::latest(status.history.as_deref().unwrap_or_default()) {
+        release.name = latest.name.clone();
+        release.namespace = latest.namespace.clone();
+    }
+    let installed = status.storage_namespace.is_some();
+    let impersonates_missing = match &release.identity.user {
+        Some(user) => {
+            let name = user.rsplit(':').next().unwrap_or_default();
+            let api: Api<ServiceAccount> =
+                Api::namespaced(ctx.client.clone(), &hr.namespace().unwrap_or_default());
+            api.get_opt(name).await?.is_none()
+        }
+        None => false,
+    };
+    if installed && !impersonates_missing {
+        match ctx.helm.uninstall(&release, &uninstall_options(hr)).await {
+            Ok(()) => {
+                tracing::info!(object = %object_key(hr), "uninstalled Helm release for deleted resource");
+            }
+            Err(crate::helm_cli::HelmError::ReleaseNotFound) => {}
+            Err(err) => {
+                let namespace = hr.namespace().unwrap_or_default();
+                let api: Api<HelmRelease> = Api::namespaced(ctx.client.clone(), &namespace);
+                let mut run = Run::new(ctx, hr, api);
+                let message = format!(
+                    "Helm uninstall failed for release {}/{}: {err}",
+                    release.namespace, release.name
+                );
+                run.not_ready("UninstallFailed", &message, true).await?;
+                return Err(err.into());
+            }
+        }
+    }
+    if let Some(helm_chart) = &status.helm_chart {
+        chart::delete_helm_chart(&ctx.client, helm_chart).await?;
+    }
+    Ok(Action::await_change())
+}
