@@ -167,26 +167,47 @@ pub(crate) fn scheme_of(url: &str) -> Result<String, Error> {
 /// temporary directory, removed when this is dropped.
 pub(crate) struct SshFiles {
     dir: tempfile::TempDir,
+    has_identity: bool,
 }
 
 impl SshFiles {
-    pub(crate) fn write(auth: &SshAuth) -> Result<SshFiles, Error> {
+    /// Writes the key and `known_hosts` of `auth`; without a key, `ssh` still
+    /// gets an empty `known_hosts`, so unknown hosts are refused.
+    pub(crate) fn write(auth: Option<&SshAuth>) -> Result<SshFiles, Error> {
         let dir = tempfile::Builder::new()
             .prefix("ferroflux-ssh-")
             .tempdir()
             .map_err(Error::io("creating a directory for the SSH key"))?;
-        // ssh refuses keys readable by others; write both files owner-only.
-        write_private(&dir.path().join("identity"), &auth.identity)?;
-        let mut known_hosts = auth.known_hosts.clone();
-        if !known_hosts.ends_with(b"\n") {
+        let mut known_hosts = auth.map(|a| a.known_hosts.clone()).unwrap_or_default();
+        if !known_hosts.is_empty() && !known_hosts.ends_with(b"\n") {
             known_hosts.push(b'\n');
         }
+        // ssh refuses keys readable by others; write the files owner-only.
         write_private(&dir.path().join("known_hosts"), &known_hosts)?;
-        let files = SshFiles { dir };
-        if let Some(passphrase) = &auth.passphrase {
-            files.decrypt_identity(passphrase)?;
+        let files = SshFiles {
+            dir,
+            has_identity: auth.is_some(),
+        };
+        if let Some(auth) = auth {
+            write_private(&files.dir.path().join("identity"), &auth.identity)?;
+            if let Some(passphrase) = &auth.passphrase {
+                files.decrypt_identity(passphrase)?;
+            }
         }
         Ok(files)
+    }
+
+    /// What `ssh` logged (errors only), trimmed.
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("ssh.log"))
+            .map(|text| {
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default()
     }
 
     /// Removes the passphrase from the temporary copy of the key, so that `ssh`
@@ -218,18 +239,22 @@ impl SshFiles {
 
     /// The `core.sshCommand` that uses only these files: no agent, no user or
     /// system configuration, strict host key checking, never a prompt.
+    /// Errors go to a log file in the same directory, read back by [`SshFiles::log`].
     pub(crate) fn command(&self, connect_timeout_secs: u64) -> String {
-        let identity = self.dir.path().join("identity");
-        let known_hosts = self.dir.path().join("known_hosts");
+        let identity = if self.has_identity {
+            format!("-i {} ", shell_quote(&self.dir.path().join("identity")))
+        } else {
+            String::new()
+        };
         format!(
-            "ssh -F /dev/null -i {} -o IdentitiesOnly=yes -o IdentityAgent=none \
+            "ssh -F /dev/null {identity}-o IdentitiesOnly=yes -o IdentityAgent=none \
              -o UserKnownHostsFile={} -o GlobalKnownHostsFile=/dev/null \
              -o StrictHostKeyChecking=yes -o UpdateHostKeys=no -o BatchMode=yes \
              -o ConnectTimeout={} -o ServerAliveInterval=15 -o ServerAliveCountMax=2 \
-             -o LogLevel=ERROR",
-            shell_quote(&identity),
-            shell_quote(&known_hosts),
+             -o LogLevel=ERROR -E {}",
+            shell_quote(&self.dir.path().join("known_hosts")),
             connect_timeout_secs.max(1),
+            shell_quote(&self.dir.path().join("ssh.log")),
         )
     }
 }
@@ -337,11 +362,11 @@ mod tests {
     #[test]
     fn ssh_files_are_private_and_command_uses_them() {
         use std::os::unix::fs::PermissionsExt;
-        let files = SshFiles::write(&SshAuth {
+        let files = SshFiles::write(Some(&SshAuth {
             identity: b"KEY".to_vec(),
             passphrase: None,
             known_hosts: b"[127.0.0.1]:2222 ssh-ed25519 AAAA".to_vec(),
-        })
+        }))
         .unwrap();
         let mode = std::fs::metadata(files.dir.path().join("identity"))
             .unwrap()

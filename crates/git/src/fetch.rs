@@ -111,7 +111,7 @@ where
 /// creates, and the SSH files that configuration points at.
 struct Session {
     config: Vec<String>,
-    _ssh: Option<SshFiles>,
+    ssh: Option<SshFiles>,
 }
 
 impl Session {
@@ -122,33 +122,60 @@ impl Session {
             "core.askPass=".to_string(),
             "protocol.version=2".to_string(),
         ];
-        let mut ssh = None;
-        match &remote.auth {
-            Auth::Http(http) => {
-                if let Some(token) = &http.bearer_token {
-                    config.push(format!("http.extraHeader=Authorization: Bearer {token}"));
+        if let Auth::Http(http) = &remote.auth
+            && let Some(token) = &http.bearer_token
+        {
+            config.push(format!("http.extraHeader=Authorization: Bearer {token}"));
+        }
+        let ssh = if scheme_of(&remote.url).is_ok_and(|s| s == "ssh") {
+            let key = match &remote.auth {
+                Auth::Ssh(auth) => Some(auth),
+                _ => None,
+            };
+            let files = SshFiles::write(key)?;
+            config.push(format!(
+                "core.sshCommand={}",
+                files.command(remote.timeout.as_secs())
+            ));
+            config.push("ssh.variant=ssh".to_string());
+            Some(files)
+        } else {
+            None
+        };
+        Ok(Session { config, ssh })
+    }
+
+    /// Adds what `ssh` reported (it talks to its log file, not to us) to an
+    /// error, and recognises refused keys and unknown host keys.
+    fn explain(&self, err: Error) -> Error {
+        let Some(log) = self
+            .ssh
+            .as_ref()
+            .map(SshFiles::log)
+            .filter(|l| !l.is_empty())
+        else {
+            return err;
+        };
+        let refused = [
+            "permission denied",
+            "host key verification failed",
+            "no ed25519 host key",
+            "no rsa host key",
+            "no ecdsa host key",
+        ]
+        .iter()
+        .any(|needle| log.to_ascii_lowercase().contains(needle));
+        match err {
+            Error::Operation { url, message } | Error::Authentication { url, message } => {
+                let message = format!("{message}: ssh: {log}");
+                if refused {
+                    Error::Authentication { url, message }
+                } else {
+                    Error::Operation { url, message }
                 }
             }
-            Auth::Ssh(auth) => {
-                let files = SshFiles::write(auth)?;
-                config.push(format!(
-                    "core.sshCommand={}",
-                    files.command(remote.timeout.as_secs())
-                ));
-                config.push("ssh.variant=ssh".to_string());
-                ssh = Some(files);
-            }
-            Auth::None => {}
+            other => other,
         }
-        if let (Auth::None, Ok("ssh")) = (&remote.auth, scheme_of(&remote.url).as_deref()) {
-            // Without a Secret, ssh must still never prompt or trust unknown hosts.
-            config.push(
-                "core.sshCommand=ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=yes"
-                    .to_string(),
-            );
-            config.push("ssh.variant=ssh".to_string());
-        }
-        Ok(Session { config, _ssh: ssh })
     }
 
     fn open_options(&self) -> gix::open::Options {
@@ -164,6 +191,15 @@ fn list_refs_blocking(
     interrupt: &AtomicBool,
 ) -> Result<Vec<RemoteRef>, Error> {
     let session = Session::new(remote)?;
+    list_refs_in(&session, remote, patterns, interrupt).map_err(|e| session.explain(e))
+}
+
+fn list_refs_in(
+    session: &Session,
+    remote: &Remote,
+    patterns: &[String],
+    interrupt: &AtomicBool,
+) -> Result<Vec<RemoteRef>, Error> {
     let scratch = tempfile::Builder::new()
         .prefix("ferroflux-ls-remote-")
         .tempdir()
@@ -251,6 +287,18 @@ fn checkout_blocking(
     interrupt: &AtomicBool,
 ) -> Result<Commit, Error> {
     let session = Session::new(remote)?;
+    checkout_in(&session, remote, reference, dir, options, interrupt)
+        .map_err(|e| session.explain(e))
+}
+
+fn checkout_in(
+    session: &Session,
+    remote: &Remote,
+    reference: &Reference,
+    dir: &Path,
+    options: &CheckoutOptions,
+    interrupt: &AtomicBool,
+) -> Result<Commit, Error> {
     let fail = |e: gix::Error| operation_error(remote, e, interrupt);
     let mut prepare = gix::clone::PrepareFetch::new(
         remote.url.as_str(),

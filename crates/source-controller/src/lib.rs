@@ -121,6 +121,16 @@ impl Error {
         move |source| Error::Io { context, source }
     }
 
+    /// The reconciler's own error out of the finalizer wrapper, so that its
+    /// reason and retry behaviour survive.
+    pub fn from_finalizer(err: kube::runtime::finalizer::Error<Error>) -> Error {
+        use kube::runtime::finalizer::Error as Finalizer;
+        match err {
+            Finalizer::ApplyFailed(inner) | Finalizer::CleanupFailed(inner) => inner,
+            other => Error::Finalizer(Box::new(other)),
+        }
+    }
+
     /// The condition, reason and retry behaviour Flux reports for this error.
     pub fn failure(&self) -> Failure {
         let fetch = |reason, stalled| Failure {
