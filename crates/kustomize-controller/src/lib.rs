@@ -4,10 +4,55 @@
 //!
 //! The build steps are pure modules: [`generator`] (kustomization.yaml
 //! generation and the spec's build settings), [`decrypt`] (SOPS),
-//! [`postbuild`] (variable substitution with the [`envsubst`] dialect).
+//! [`postbuild`] (variable substitution with the [`envsubst`] dialect),
+//! put together by [`build`]. [`reconcile`] is the reconciler, [`manager`]
+//! starts it with its watches.
 
 pub mod build;
+pub mod context;
 pub mod decrypt;
+pub mod dependencies;
 pub mod envsubst;
 pub mod generator;
+pub mod history;
+pub mod manager;
+pub mod options;
 pub mod postbuild;
+pub mod reconcile;
+pub mod source;
+
+/// Errors a reconciliation returns to the controller (everything else ends
+/// in the Kustomization's status) and start-up errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A Kubernetes API call failed.
+    #[error("kubernetes API request failed: {0}")]
+    Kube(#[from] kube::Error),
+    /// No usable kubeconfig or in-cluster configuration.
+    #[error("cannot configure the Kubernetes client: {0}")]
+    Config(#[from] kube::config::InferConfigError),
+    /// Shared runtime failure (status patching, listeners, leader election).
+    #[error(transparent)]
+    Runtime(#[from] runtime::Error),
+    /// Adding or removing the finalizer failed.
+    #[error("finalizer error: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    /// The object lacks a structural field.
+    #[error("object is missing {0}")]
+    MissingField(&'static str),
+    /// Local file system trouble.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A blocking task did not complete.
+    #[error("build task failed: {0}")]
+    Task(String),
+    /// A command-line flag has an invalid value.
+    #[error("invalid flag: {0}")]
+    Flag(String),
+}
