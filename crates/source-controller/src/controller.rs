@@ -2,7 +2,10 @@
 //! filtered to spec changes and reconcile requests, per-object exponential
 //! backoff on failure, metrics per reconciliation.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
@@ -29,6 +32,8 @@ pub struct Settings {
     pub max_retry_delay: Duration,
     /// `--artifact-max-size` (None: unlimited).
     pub artifact_max_size: Option<u64>,
+    /// `--helm-index-max-size`.
+    pub helm_index_max_size: u64,
 }
 
 impl Default for Settings {
@@ -39,6 +44,7 @@ impl Default for Settings {
             min_retry_delay: Duration::from_millis(750),
             max_retry_delay: Duration::from_secs(15 * 60),
             artifact_max_size: None,
+            helm_index_max_size: 50 * 1024 * 1024,
         }
     }
 }
@@ -180,6 +186,36 @@ pub fn error_policy<K: Resource<DynamicType = ()>>(
     let delay = ctx.next_retry_delay(&key);
     tracing::warn!(object = %key, error = %err, retry_in = ?delay, "reconciliation failed");
     Action::requeue(delay)
+}
+
+/// The data of the Secret `namespace/name`, for credentials.
+pub async fn read_secret(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+) -> Result<BTreeMap<String, Vec<u8>>, Error> {
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let secret = secrets.get(name).await.map_err(|e| Error::Secret {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        message: match &e {
+            kube::Error::Api(status) if status.code == 404 => {
+                format!("secrets \"{name}\" not found")
+            }
+            other => other.to_string(),
+        },
+    })?;
+    let mut data: BTreeMap<String, Vec<u8>> = secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect();
+    // stringData is write-only on the server, but tolerate objects built in memory.
+    for (k, v) in secret.string_data.unwrap_or_default() {
+        data.entry(k).or_insert_with(|| v.into_bytes());
+    }
+    Ok(data)
 }
 
 #[cfg(test)]

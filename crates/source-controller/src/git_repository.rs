@@ -7,28 +7,26 @@
 //! When the remote still points at the stored revision and the spec asks for
 //! the same artifact, nothing is cloned and nothing is written.
 
-use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::meta::{Artifact, FINALIZER, condition_type, reason};
+use api::meta::{Artifact, FINALIZER};
 use api::source::{
     GitProvider, GitRepository, GitRepositoryInclude, GitRepositoryRef, GitRepositoryStatus,
 };
-use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
-use runtime::conditions::Conditions;
 use tracing::{debug, info, warn};
 
-use crate::controller::{CONTROLLER_NAME, Context, instrumented};
+use crate::Error;
+use crate::controller::{Context, instrumented};
 use crate::source_ignore::SourceIgnore;
+use crate::source_status::{self, Outcome};
 use crate::storage::ArtifactStore;
-use crate::{Error, Failure};
 
 /// Kind name used in storage paths, metrics and events.
 pub const KIND: &str = "GitRepository";
@@ -67,149 +65,14 @@ async fn cleanup(obj: Arc<GitRepository>, ctx: &Context) -> Result<Action, Error
     Ok(Action::await_change())
 }
 
-/// What a successful pass produced.
-enum Outcome {
-    /// The stored artifact is still current.
-    UpToDate { revision: String },
-    /// A new artifact was stored.
-    Stored { revision: String },
-}
-
 async fn apply(obj: Arc<GitRepository>, ctx: &Context) -> Result<Action, Error> {
     if obj.spec.suspend == Some(true) {
         debug!(name = %obj.name_any(), "reconciliation is suspended");
         return Ok(Action::await_change());
     }
-    let namespace = obj.namespace().unwrap_or_default();
-    let name = obj.name_any();
-    let api: Api<GitRepository> = Api::namespaced(ctx.client.clone(), &namespace);
-    let current = obj.status.clone().unwrap_or_default();
-    let mut status = current.clone();
-    let mut conditions = Conditions::new(
-        status.conditions.take().unwrap_or_default(),
-        obj.metadata.generation,
-    );
-    if let Some(token) = runtime::reconcile_request::pending_request(
-        &obj.metadata,
-        current
-            .reconcile_request
-            .last_handled_reconcile_at
-            .as_deref(),
-    ) {
-        status.reconcile_request.last_handled_reconcile_at = Some(token.to_string());
-    }
-    let previous_ready = conditions
-        .get(condition_type::READY)
-        .map(|c| c.message.clone());
-
+    let (current, mut status) = source_status::begin(obj.as_ref());
     let result = sync(&obj, ctx, &mut status).await;
-
-    // The artifact in storage, whatever happened this time.
-    let stored = status
-        .artifact
-        .as_ref()
-        .filter(|a| ctx.store.exists(&a.path))
-        .cloned();
-    if stored.is_none() {
-        status.artifact = None;
-    }
-    match &stored {
-        Some(artifact) => conditions.mark_true(
-            condition_type::ARTIFACT_IN_STORAGE,
-            reason::SUCCEEDED,
-            format!("stored artifact for revision '{}'", artifact.revision),
-        ),
-        None => conditions.delete(condition_type::ARTIFACT_IN_STORAGE),
-    }
-    let action = match &result {
-        Ok(outcome) => {
-            for stale in [
-                condition_type::FETCH_FAILED,
-                condition_type::STORAGE_OPERATION_FAILED,
-                condition_type::INCLUDE_UNAVAILABLE,
-                condition_type::ARTIFACT_OUTDATED,
-                condition_type::BUILD_FAILED,
-            ] {
-                conditions.delete(stale);
-            }
-            let revision = match outcome {
-                Outcome::UpToDate { revision } | Outcome::Stored { revision } => revision,
-            };
-            conditions.mark_ready(
-                reason::SUCCEEDED,
-                format!("stored artifact for revision '{revision}'"),
-            );
-            let interval = obj
-                .spec
-                .interval
-                .to_std()
-                .map_err(|e| Error::InvalidDuration(e.to_string()))?;
-            ctx.requeue_after(interval)
-        }
-        Err(err) => {
-            let Failure {
-                condition,
-                reason,
-                stalled,
-                ..
-            } = err.failure();
-            let message = err.to_string();
-            for other in [
-                condition_type::FETCH_FAILED,
-                condition_type::STORAGE_OPERATION_FAILED,
-                condition_type::INCLUDE_UNAVAILABLE,
-            ] {
-                if Some(other) != condition {
-                    conditions.delete(other);
-                }
-            }
-            if let Some(condition) = condition {
-                conditions.mark_true(condition, reason, message.clone());
-            }
-            if stalled {
-                conditions.mark_stalled(reason, message);
-            } else {
-                conditions.mark_failed_retrying(reason, message);
-            }
-            Action::await_change()
-        }
-    };
-    if conditions.is_settled() {
-        status.observed_generation = obj.metadata.generation;
-    }
-    status.conditions = Some(conditions.items().to_vec());
-    runtime::status::patch_status(&api, CONTROLLER_NAME, &name, Some(&current), &status).await?;
-
-    match result {
-        Ok(Outcome::Stored { revision }) => {
-            ctx.recorder
-                .normal(
-                    obj.as_ref(),
-                    "NewArtifact",
-                    &format!("stored artifact for revision '{revision}'"),
-                )
-                .await;
-            Ok(action)
-        }
-        Ok(Outcome::UpToDate { .. }) => Ok(action),
-        Err(err) => {
-            let ready = conditions
-                .get(condition_type::READY)
-                .map(|c| c.message.clone());
-            // Repeating the same failure adds nothing; a new one is worth an event.
-            if ready != previous_ready {
-                ctx.recorder
-                    .warning(obj.as_ref(), err.failure().reason, &err.to_string())
-                    .await;
-            }
-            if err.failure().stalled {
-                // Nothing changes until the spec does.
-                Ok(Action::await_change())
-            } else {
-                Err(err)
-            }
-        }
-    }
+    source_status::finish(obj.as_ref(), ctx, current, status, result).await
 }
 
 /// Fetch, decide, act. Updates `status` (artifact and observations) only when
@@ -244,7 +107,7 @@ async fn sync(
     };
     let auth = match &spec.secret_ref {
         Some(secret_ref) => {
-            let data = read_secret(ctx, &namespace, &secret_ref.name).await?;
+            let data = crate::controller::read_secret(ctx, &namespace, &secret_ref.name).await?;
             git::Auth::from_secret(&spec.url, &data)?
         }
         None => git::Auth::None,
@@ -282,7 +145,9 @@ async fn sync(
             let revision = reference.revision(&commit);
             if revision == artifact.revision {
                 debug!(%namespace, %name, %revision, "artifact up-to-date");
-                return Ok(Outcome::UpToDate { revision });
+                return Ok(Outcome::UpToDate {
+                    message: stored_message(&revision),
+                });
             }
         }
     }
@@ -342,8 +207,12 @@ async fn sync(
         }
     }
     Ok(Outcome::Stored {
-        revision: commit.revision,
+        message: stored_message(&commit.revision),
     })
+}
+
+fn stored_message(revision: &str) -> String {
+    format!("stored artifact for revision '{revision}'")
 }
 
 fn now() -> Time {
@@ -367,35 +236,6 @@ fn validate_url(url: &str) -> Result<(), Error> {
         return Err(invalid("the address has no host"));
     }
     Ok(())
-}
-
-async fn read_secret(
-    ctx: &Context,
-    namespace: &str,
-    name: &str,
-) -> Result<BTreeMap<String, Vec<u8>>, Error> {
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
-    let secret = secrets.get(name).await.map_err(|e| Error::Secret {
-        namespace: namespace.to_string(),
-        name: name.to_string(),
-        message: match &e {
-            kube::Error::Api(status) if status.code == 404 => {
-                format!("secrets \"{name}\" not found")
-            }
-            other => other.to_string(),
-        },
-    })?;
-    let mut data: BTreeMap<String, Vec<u8>> = secret
-        .data
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k, v.0))
-        .collect();
-    // stringData is write-only on the server, but tolerate objects built in memory.
-    for (k, v) in secret.string_data.unwrap_or_default() {
-        data.entry(k).or_insert_with(|| v.into_bytes());
-    }
-    Ok(data)
 }
 
 /// The reference to check out and, when listing the remote was needed to find

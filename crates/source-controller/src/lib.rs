@@ -6,10 +6,12 @@
 pub mod archive;
 pub mod controller;
 pub mod git_repository;
+pub mod helm_repository;
 pub mod manager;
 pub mod options;
 pub mod server;
 pub mod source_ignore;
+pub mod source_status;
 pub mod storage;
 
 use api::meta::{condition_type, reason};
@@ -97,6 +99,9 @@ pub enum Error {
         /// What is wrong.
         message: String,
     },
+    /// A Helm repository index could not be fetched or is not valid.
+    #[error("{0}")]
+    Index(String),
     /// Storing the artifact failed.
     #[error("unable to archive artifact to storage: {0}")]
     Archive(#[source] Box<Error>),
@@ -153,6 +158,7 @@ impl Error {
             },
             Error::InvalidSemver { .. } => fetch(reason::GIT_OPERATION_FAILED, true),
             Error::NoMatchingTag(_) => fetch(reason::GIT_OPERATION_FAILED, false),
+            Error::Index(_) => fetch(reason::INDEXATION_FAILED, false),
             Error::Include { reason, .. } => Failure {
                 condition: Some(condition_type::INCLUDE_UNAVAILABLE),
                 reason,

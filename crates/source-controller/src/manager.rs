@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use api::source::GitRepository;
+use api::source::{GitRepository, HelmRepository};
 use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
@@ -17,9 +17,9 @@ use tracing::{error, info};
 
 use crate::Error;
 use crate::controller::{Context, Settings, error_policy, needs_reconcile};
-use crate::git_repository;
 use crate::options::Flags;
 use crate::storage::{ArtifactStore, Retention, advertised_base_url};
+use crate::{git_repository, helm_repository};
 
 /// Runs the controller until SIGTERM/SIGINT, or until leadership is lost.
 pub async fn run(flags: Flags) -> Result<(), Error> {
@@ -69,6 +69,7 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         min_retry_delay: flags.min_retry_delay,
         max_retry_delay: flags.max_retry_delay,
         artifact_max_size: flags.artifact_size_limit(),
+        helm_index_max_size: flags.helm_index_max_size,
     };
     let ctx = Arc::new(Context::new(client.clone(), store, metrics, settings));
 
@@ -86,6 +87,14 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         controller_config.clone(),
         ctx.clone(),
     );
+    let helm_api: Api<HelmRepository> = namespaced_or_all(&client, namespace);
+    let helm = simple_controller(
+        helm_api,
+        watch_config.clone(),
+        controller_config.clone(),
+        ctx.clone(),
+        helm_repository::reconcile,
+    );
 
     readiness.set(true);
     info!(
@@ -95,7 +104,7 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
     );
     let shutdown = shutdown_signal();
     tokio::select! {
-        _ = git => {},
+        _ = futures::future::join(git, helm) => {},
         _ = shutdown => info!("shutting down"),
         _ = lost_leadership => {
             readiness.set(false);
@@ -136,6 +145,39 @@ async fn git_repository_controller(
             git_repository::includers_of(&changed, &includers_store.state())
         })
         .run(git_repository::reconcile, error_policy, ctx)
+        .for_each(|_| futures::future::ready(()))
+        .await;
+}
+
+/// A controller for a kind whose objects depend only on themselves.
+async fn simple_controller<K, F, Fut>(
+    api: Api<K>,
+    watch_config: watcher::Config,
+    config: ControllerConfig,
+    ctx: Arc<Context>,
+    reconcile: F,
+) where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+    F: FnMut(Arc<K>, Arc<Context>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<kube::runtime::controller::Action, Error>>
+        + Send
+        + 'static,
+{
+    let (reader, writer) = reflector::store::<K>();
+    let trigger = watcher(api, watch_config)
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(needs_reconcile, PredicateConfig::default());
+    Controller::for_stream(trigger, reader)
+        .with_config(config)
+        .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
 }

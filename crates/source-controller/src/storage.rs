@@ -190,6 +190,26 @@ impl ArtifactStore {
         })
     }
 
+    /// Points the link `name` beside `target` (a relative path) at it, replacing
+    /// any previous link atomically; returns the link's URL.
+    pub fn link_latest(&self, target: &str, name: &str) -> Result<String, Error> {
+        let target_path = self.local_path(target)?;
+        let dir = target_path.parent().ok_or_else(|| {
+            Error::InvalidPath(format!("artifact path '{target}' has no directory"))
+        })?;
+        let file_name = target_path.file_name().ok_or_else(|| {
+            Error::InvalidPath(format!("artifact path '{target}' has no file name"))
+        })?;
+        let temp = dir.join(format!("{TEMP_PREFIX}link-{name}"));
+        let _ = std::fs::remove_file(&temp);
+        std::os::unix::fs::symlink(file_name, &temp)
+            .map_err(Error::io(format!("linking {name}")))?;
+        std::fs::rename(&temp, dir.join(name))
+            .map_err(Error::io(format!("renaming link {name}")))?;
+        let rel_dir = target.rsplit_once('/').map_or("", |(d, _)| d);
+        Ok(self.url(&format!("{rel_dir}/{name}")))
+    }
+
     /// Removes superseded artifacts of the object owning `current` (a relative
     /// path): those beyond the retention count, those older than the retention
     /// TTL, and leftover temporary files. Returns the removed paths.

@@ -1,0 +1,248 @@
+//! What every source kind does around its own fetch-and-store step: record
+//! the reconcile request, turn the outcome into Flux's conditions, write the
+//! status once (nothing when nothing changed), publish events and pick the
+//! next requeue.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use api::meta::{Artifact, condition_type, reason};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+use runtime::conditions::Conditions;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::controller::{CONTROLLER_NAME, Context};
+use crate::{Error, Failure};
+
+/// A source kind's object and the status fields the shared steps touch.
+pub trait SourceObject:
+    Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+    + Clone
+    + DeserializeOwned
+    + Serialize
+    + Debug
+    + Send
+    + Sync
+    + 'static
+{
+    /// The kind's status type.
+    type Status: Clone + Default + Serialize + Send + Sync;
+
+    /// The object's status, if any.
+    fn status(&self) -> Option<&Self::Status>;
+    /// The reconciliation interval.
+    fn interval(&self) -> Option<Duration>;
+    /// `status.conditions`.
+    fn conditions(status: &mut Self::Status) -> &mut Option<Vec<Condition>>;
+    /// `status.observedGeneration`.
+    fn observed_generation(status: &mut Self::Status) -> &mut Option<i64>;
+    /// `status.artifact`.
+    fn artifact(status: &mut Self::Status) -> &mut Option<Artifact>;
+    /// `status.lastHandledReconcileAt`.
+    fn last_handled_reconcile_at(status: &mut Self::Status) -> &mut Option<String>;
+}
+
+/// What a successful pass produced; the message goes on `Ready`.
+pub enum Outcome {
+    /// The stored artifact is still current.
+    UpToDate {
+        /// `Ready` message.
+        message: String,
+    },
+    /// A new artifact was stored.
+    Stored {
+        /// `Ready` message and event note.
+        message: String,
+    },
+}
+
+/// The status as read (for the patch) and the one being built, with the
+/// reconcile request recorded.
+pub fn begin<K: SourceObject>(obj: &K) -> (K::Status, K::Status) {
+    let current = obj.status().cloned().unwrap_or_default();
+    let mut status = current.clone();
+    let handled = K::last_handled_reconcile_at(&mut status).clone();
+    if let Some(token) = runtime::reconcile_request::pending_request(obj.meta(), handled.as_deref())
+    {
+        *K::last_handled_reconcile_at(&mut status) = Some(token.to_string());
+    }
+    (current, status)
+}
+
+/// Turns `result` into conditions, writes the status if it changed, emits
+/// events, and returns what the controller should do next.
+pub async fn finish<K: SourceObject>(
+    obj: &K,
+    ctx: &Context,
+    current: K::Status,
+    mut status: K::Status,
+    result: Result<Outcome, Error>,
+) -> Result<Action, Error> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+    let mut conditions = Conditions::new(
+        K::conditions(&mut status).take().unwrap_or_default(),
+        obj.meta().generation,
+    );
+    let previous_ready = conditions
+        .get(condition_type::READY)
+        .map(|c| c.message.clone());
+
+    // The artifact in storage, whatever happened this time.
+    let stored = K::artifact(&mut status)
+        .as_ref()
+        .filter(|a| ctx.store.exists(&a.path))
+        .cloned();
+    match &stored {
+        Some(artifact) => conditions.mark_true(
+            condition_type::ARTIFACT_IN_STORAGE,
+            reason::SUCCEEDED,
+            format!("stored artifact for revision '{}'", artifact.revision),
+        ),
+        None => {
+            *K::artifact(&mut status) = None;
+            conditions.delete(condition_type::ARTIFACT_IN_STORAGE);
+        }
+    }
+    let negative = [
+        condition_type::FETCH_FAILED,
+        condition_type::STORAGE_OPERATION_FAILED,
+        condition_type::INCLUDE_UNAVAILABLE,
+        condition_type::BUILD_FAILED,
+        condition_type::ARTIFACT_OUTDATED,
+    ];
+    match &result {
+        Ok(Outcome::UpToDate { message } | Outcome::Stored { message }) => {
+            for stale in negative {
+                conditions.delete(stale);
+            }
+            conditions.mark_ready(reason::SUCCEEDED, message.clone());
+        }
+        Err(err) => {
+            let Failure {
+                condition,
+                reason,
+                stalled,
+                ..
+            } = err.failure();
+            let message = err.to_string();
+            for other in negative {
+                if Some(other) != condition {
+                    conditions.delete(other);
+                }
+            }
+            if let Some(condition) = condition {
+                conditions.mark_true(condition, reason, message.clone());
+            }
+            if stalled {
+                conditions.mark_stalled(reason, message);
+            } else {
+                conditions.mark_failed_retrying(reason, message);
+            }
+        }
+    }
+    if conditions.is_settled() {
+        *K::observed_generation(&mut status) = obj.meta().generation;
+    }
+    let ready = conditions
+        .get(condition_type::READY)
+        .map(|c| c.message.clone());
+    *K::conditions(&mut status) = Some(conditions.into_items());
+    runtime::status::patch_status(
+        &api,
+        CONTROLLER_NAME,
+        &obj.name_any(),
+        Some(&current),
+        &status,
+    )
+    .await?;
+
+    match result {
+        Ok(outcome) => {
+            if let Outcome::Stored { message } = &outcome {
+                ctx.recorder.normal(obj, "NewArtifact", message).await;
+            }
+            Ok(match obj.interval() {
+                Some(interval) => ctx.requeue_after(interval),
+                None => Action::await_change(),
+            })
+        }
+        Err(err) => {
+            // Repeating the same failure adds nothing; a new one is worth an event.
+            if ready != previous_ready {
+                ctx.recorder
+                    .warning(obj, err.failure().reason, &err.to_string())
+                    .await;
+            }
+            if err.failure().stalled {
+                // Nothing changes until the spec does.
+                Ok(Action::await_change())
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
+macro_rules! source_object {
+    ($kind:ty, $status:ty) => {
+        impl SourceObject for $kind {
+            type Status = $status;
+
+            fn status(&self) -> Option<&Self::Status> {
+                self.status.as_ref()
+            }
+
+            fn interval(&self) -> Option<Duration> {
+                interval_of(&self.spec.interval)
+            }
+
+            fn conditions(status: &mut Self::Status) -> &mut Option<Vec<Condition>> {
+                &mut status.conditions
+            }
+
+            fn observed_generation(status: &mut Self::Status) -> &mut Option<i64> {
+                &mut status.observed_generation
+            }
+
+            fn artifact(status: &mut Self::Status) -> &mut Option<Artifact> {
+                &mut status.artifact
+            }
+
+            fn last_handled_reconcile_at(status: &mut Self::Status) -> &mut Option<String> {
+                &mut status.reconcile_request.last_handled_reconcile_at
+            }
+        }
+    };
+}
+
+/// The interval of a spec, whether required or optional there.
+trait IntervalField {
+    fn get(&self) -> Option<&api::Duration>;
+}
+
+impl IntervalField for api::Duration {
+    fn get(&self) -> Option<&api::Duration> {
+        Some(self)
+    }
+}
+
+impl IntervalField for Option<api::Duration> {
+    fn get(&self) -> Option<&api::Duration> {
+        self.as_ref()
+    }
+}
+
+fn interval_of(field: &impl IntervalField) -> Option<Duration> {
+    field.get().and_then(|d| d.to_std().ok())
+}
+
+source_object!(api::source::GitRepository, api::source::GitRepositoryStatus);
+source_object!(
+    api::source::HelmRepository,
+    api::source::HelmRepositoryStatus
+);
