@@ -2,7 +2,8 @@
 //! kstatus [`conditions`], [`status`] patching, Kubernetes [`events`],
 //! Prometheus [`metrics`] and the [`admin`] endpoints, [`leader`] election,
 //! the `requestedAt` [`reconcile_request`] handling, common controller
-//! [`options`] and logging ([`telemetry`]), and the server-side apply,
+//! [`options`], logging ([`telemetry`]), downloading and safely unpacking
+//! source [`artifact`]s, and the server-side apply,
 //! prune and health-check engine ([`ssa`]).
 
 pub mod admin;
