@@ -1,0 +1,477 @@
+//! Kustomization end to end: the real source-controller and
+//! kustomize-controller binaries against the real control plane and Git
+//! server.
+
+mod fixture;
+
+use anyhow::{Context, Result, ensure};
+use api::kustomize::Kustomization;
+use fixture::{Env, condition, sops_fixture};
+use kube::api::{DeleteParams, Patch, PatchParams};
+use serde_json::json;
+
+const CONFIGMAP: &str =
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app-config\ndata:\n  greeting: hello\n";
+const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata:\n  name: app\nspec:\n  ports:\n  - port: 80\n  selector:\n    app: app\n";
+const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: app\nspec:\n  replicas: 0\n  selector:\n    matchLabels:\n      app: app\n  template:\n    metadata:\n      labels:\n        app: app\n    spec:\n      containers:\n      - name: app\n        image: nginx:1.27\n";
+
+fn label<'a>(object: &'a serde_json::Value, key: &str) -> Option<&'a str> {
+    object["metadata"]["labels"][key].as_str()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn applies_updates_and_prunes_only_owned_objects() -> Result<()> {
+    let env = Env::start(
+        "ks-apply",
+        &[
+            ("deploy/configmap.yaml", CONFIGMAP),
+            ("deploy/service.yaml", SERVICE),
+            ("deploy/deployment.yaml", DEPLOYMENT),
+            ("README.md", "not a manifest\n"),
+        ],
+        &[],
+    )
+    .await?;
+    env.kustomization("app", json!({"path": "./deploy", "wait": true}))
+        .await?;
+    let first = env.head()?;
+    let ks = env.ready("app", &first).await?;
+    let status = ks.status.clone().context("status")?;
+    let ready = condition(status.conditions.as_ref(), "Ready").context("Ready")?;
+    ensure!(ready.reason == "ReconciliationSucceeded", "{ready:?}");
+    ensure!(
+        ready.message == format!("Applied revision: {first}"),
+        "{ready:?}"
+    );
+    let healthy = condition(status.conditions.as_ref(), "Healthy").context("Healthy")?;
+    ensure!(
+        healthy.status == "True" && healthy.reason == "Succeeded",
+        "{healthy:?}"
+    );
+    ensure!(status.last_attempted_revision.as_deref() == Some(first.as_str()));
+    let mut ids: Vec<String> = status
+        .inventory
+        .context("inventory")?
+        .entries
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    ids.sort();
+    let ns = env.ns();
+    ensure!(
+        ids == [
+            format!("{ns}_app-config__ConfigMap"),
+            format!("{ns}_app__Service"),
+            format!("{ns}_app_apps_Deployment"),
+        ],
+        "{ids:?}"
+    );
+    let history = status.history.context("history")?;
+    ensure!(history.len() == 1 && history[0].last_reconciled_status == "ReconciliationSucceeded");
+    let configmap = env
+        .get("v1", "ConfigMap", "app-config")
+        .await?
+        .context("configmap")?;
+    ensure!(label(&configmap, "kustomize.toolkit.fluxcd.io/name") == Some("app"));
+    ensure!(label(&configmap, "kustomize.toolkit.fluxcd.io/namespace") == Some(ns));
+
+    // Someone else takes the Deployment over: without the owner labels it
+    // must survive being removed from the source.
+    env.api::<k8s_openapi::api::apps::v1::Deployment>()
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {
+                "kustomize.toolkit.fluxcd.io/name": null, "kustomize.toolkit.fluxcd.io/namespace": null}}})),
+        )
+        .await?;
+
+    let second = env
+        .commit(
+            &[(
+                "deploy/configmap.yaml",
+                &CONFIGMAP.replace("hello", "goodbye"),
+            )],
+            &["deploy/service.yaml", "deploy/deployment.yaml"],
+            "update config, drop service and deployment",
+        )
+        .await?;
+    let ks = env.ready("app", &second).await?;
+    let configmap = env
+        .get("v1", "ConfigMap", "app-config")
+        .await?
+        .context("configmap")?;
+    ensure!(configmap["data"]["greeting"] == "goodbye", "{configmap}");
+    ensure!(
+        env.get("v1", "Service", "app").await?.is_none(),
+        "the Service was not pruned"
+    );
+    ensure!(
+        env.get("apps/v1", "Deployment", "app").await?.is_some(),
+        "the unowned Deployment was pruned"
+    );
+    let entries = ks
+        .status
+        .context("status")?
+        .inventory
+        .context("inventory")?
+        .entries;
+    ensure!(entries.len() == 1, "{entries:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drift_is_corrected_on_request() -> Result<()> {
+    let env = Env::start("ks-drift", &[("configmap.yaml", CONFIGMAP)], &[]).await?;
+    env.kustomization("app", json!({})).await?;
+    let head = env.head()?;
+    env.ready("app", &head).await?;
+    env.api::<k8s_openapi::api::core::v1::ConfigMap>()
+        .patch(
+            "app-config",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"greeting": "edited by hand", "extra": "x"}})),
+        )
+        .await?;
+    let token = env.request_reconcile::<Kustomization>("app").await?;
+    env.wait_for::<Kustomization, _>("app", |ks| {
+        (ks.status
+            .as_ref()?
+            .reconcile_request
+            .last_handled_reconcile_at
+            .as_deref()
+            == Some(token.as_str()))
+        .then_some(())
+    })
+    .await?;
+    let configmap = env
+        .get("v1", "ConfigMap", "app-config")
+        .await?
+        .context("configmap")?;
+    ensure!(configmap["data"]["greeting"] == "hello", "{configmap}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn substitutes_variables_and_decrypts_sops_secrets() -> Result<()> {
+    let env = Env::start(
+        "ks-postbuild",
+        &[
+            (
+                "app/configmap.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  greeting: ${greeting}\n  region: ${region:=eu-west-1}\n  shared: ${from_configmap}\n  literal: $${not_a_var}\n",
+            ),
+            (
+                "app/replicas.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: scaled\nspec:\n  replicas: ${replicas}\n  selector:\n    matchLabels:\n      app: scaled\n  template:\n    metadata:\n      labels:\n        app: scaled\n    spec:\n      containers:\n      - name: app\n        image: nginx:1.27\n",
+            ),
+            ("app/secret.yaml", &sops_fixture("encrypted/secret.yaml")),
+        ],
+        &[],
+    )
+    .await?;
+    env.secret(
+        "sops-age",
+        &[("identity.agekey", &sops_fixture("age.agekey"))],
+    )
+    .await?;
+    env.apply(
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "vars"},
+        "data": {"from_configmap": "shared-value", "replicas": "1"}}),
+    )
+    .await?;
+    env.kustomization(
+        "app",
+        json!({
+            "path": "./app",
+            "postBuild": {"substitute": {"greeting": "hi", "replicas": "0"},
+                "substituteFrom": [{"kind": "ConfigMap", "name": "vars"}, {"kind": "Secret", "name": "absent", "optional": true}]},
+            "decryption": {"provider": "sops", "secretRef": {"name": "sops-age"}},
+        }),
+    )
+    .await?;
+    env.ready("app", &env.head()?).await?;
+    let settings = env
+        .get("v1", "ConfigMap", "settings")
+        .await?
+        .context("configmap")?;
+    ensure!(
+        settings["data"]
+            == json!({"greeting": "hi", "region": "eu-west-1", "shared": "shared-value", "literal": "${not_a_var}"}),
+        "{settings}"
+    );
+    let deployment = env
+        .get("apps/v1", "Deployment", "scaled")
+        .await?
+        .context("deployment")?;
+    ensure!(
+        deployment["spec"]["replicas"] == 0,
+        "inline variables override substituteFrom: {deployment}"
+    );
+    let secret = env
+        .get("v1", "Secret", "app-credentials")
+        .await?
+        .context("secret")?;
+    let password = secret["data"]["password"].as_str().context("password")?;
+    use base64::Engine as _;
+    let password = base64::engine::general_purpose::STANDARD.decode(password)?;
+    ensure!(password == b"s3cr3t-p@ss:word", "{secret}");
+    ensure!(secret["metadata"]["namespace"] == env.ns());
+    ensure!(secret.get("sops").is_none());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_report_flux_reasons_and_keep_what_was_applied() -> Result<()> {
+    let env = Env::start(
+        "ks-fail",
+        &[
+            ("good/configmap.yaml", CONFIGMAP),
+            ("vars/configmap.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: v\ndata:\n  a: ${undefined_var}\n"),
+            ("sops/secret.yaml", &sops_fixture("encrypted/secret-other-key.yaml")),
+        ],
+        &[],
+    )
+    .await?;
+    let head = env.head()?;
+    env.secret(
+        "sops-age",
+        &[("identity.agekey", &sops_fixture("age.agekey"))],
+    )
+    .await?;
+    env.kustomization("missing-path", json!({"path": "./nope"}))
+        .await?;
+    env.kustomization(
+        "undefined-var",
+        json!({"path": "./vars", "postBuild": {"substitute": {"defined": "x"}}}),
+    )
+    .await?;
+    env.kustomization("sops-no-decryption", json!({"path": "./sops"}))
+        .await?;
+    env.kustomization(
+        "sops-wrong-key",
+        json!({"path": "./sops", "decryption": {"provider": "sops", "secretRef": {"name": "sops-age"}}}),
+    )
+    .await?;
+    env.kustomization(
+        "missing-source",
+        json!({"sourceRef": {"kind": "GitRepository", "name": "nope"}}),
+    )
+    .await?;
+    env.kustomization("good", json!({"path": "./good"})).await?;
+
+    let (_, message) = env.failing("missing-path", "ArtifactFailed").await?;
+    ensure!(
+        message.starts_with("kustomization path not found"),
+        "{message}"
+    );
+    let (_, message) = env.failing("undefined-var", "BuildFailed").await?;
+    ensure!(
+        message.contains("variable not set (strict mode): \"undefined_var\""),
+        "{message}"
+    );
+    let (_, message) = env.failing("sops-no-decryption", "BuildFailed").await?;
+    ensure!(
+        message.contains("is SOPS encrypted, configuring decryption is required"),
+        "{message}"
+    );
+    let (_, message) = env.failing("sops-wrong-key", "BuildFailed").await?;
+    let other = sops_fixture("other.agekey");
+    let recipient = other
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: "))
+        .context("recipient")?;
+    ensure!(message.contains(recipient), "{message}");
+    let (ks, message) = env.failing("missing-source", "ArtifactFailed").await?;
+    ensure!(
+        message.contains(&format!(
+            "Source 'GitRepository/{}/nope' not found",
+            env.ns()
+        )),
+        "{message}"
+    );
+    ensure!(ks.status.and_then(|s| s.last_attempted_revision).is_none());
+
+    // An object the API server rejects: nothing of the new revision is applied.
+    env.ready("good", &head).await?;
+    let bad_service = "apiVersion: v1\nkind: Service\nmetadata:\n  name: broken\nspec:\n  ports:\n  - port: 99999\n";
+    let second = env
+        .commit(
+            &[
+                (
+                    "good/configmap.yaml",
+                    &CONFIGMAP.replace("hello", "changed"),
+                ),
+                ("good/service.yaml", bad_service),
+            ],
+            &[],
+            "invalid service",
+        )
+        .await?;
+    let (ks, message) = env.failing("good", "ReconciliationFailed").await?;
+    ensure!(
+        message.contains("Service/") && message.contains("broken"),
+        "{message}"
+    );
+    let status = ks.status.context("status")?;
+    ensure!(status.last_attempted_revision.as_deref() == Some(second.as_str()));
+    ensure!(status.last_applied_revision.as_deref() == Some(head.as_str()));
+    let configmap = env
+        .get("v1", "ConfigMap", "app-config")
+        .await?
+        .context("configmap")?;
+    ensure!(
+        configmap["data"]["greeting"] == "hello",
+        "a half-applied revision: {configmap}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn depends_on_waits_for_the_dependency() -> Result<()> {
+    let env = Env::start(
+        "ks-deps",
+        &[
+            ("infra/configmap.yaml", CONFIGMAP),
+            ("apps/service.yaml", SERVICE),
+        ],
+        &[],
+    )
+    .await?;
+    let head = env.head()?;
+    env.kustomization("infra", json!({"path": "./infra", "suspend": true}))
+        .await?;
+    env.kustomization(
+        "apps",
+        json!({"path": "./apps", "dependsOn": [{"name": "infra"}]}),
+    )
+    .await?;
+    let (_, message) = env.failing("apps", "DependencyNotReady").await?;
+    ensure!(
+        message == format!("dependency '{}/infra' is not ready", env.ns()),
+        "{message}"
+    );
+    ensure!(env.get("v1", "Service", "app").await?.is_none());
+    env.patch_kustomization("infra", json!({"suspend": false}))
+        .await?;
+    env.ready("infra", &head).await?;
+    env.ready("apps", &head).await?;
+    ensure!(env.get("v1", "Service", "app").await?.is_some());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn impersonation_is_denied_without_rbac_and_allowed_with_it() -> Result<()> {
+    let env = Env::start("ks-sa", &[("configmap.yaml", CONFIGMAP)], &[]).await?;
+    env.apply(
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "deployer"}}),
+    )
+    .await?;
+    env.kustomization("app", json!({"serviceAccountName": "deployer"}))
+        .await?;
+    let (_, message) = env.failing("app", "ReconciliationFailed").await?;
+    ensure!(message.contains("forbidden"), "{message}");
+    ensure!(
+        message.contains(&format!("system:serviceaccount:{}:deployer", env.ns())),
+        "{message}"
+    );
+    ensure!(env.get("v1", "ConfigMap", "app-config").await?.is_none());
+
+    env.apply(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "deployer"},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["*"]}]}))
+        .await?;
+    env.apply(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "deployer"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "deployer"},
+        "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": env.ns()}]}))
+        .await?;
+    env.request_reconcile::<Kustomization>("app").await?;
+    env.ready("app", &env.head()?).await?;
+    ensure!(env.get("v1", "ConfigMap", "app-config").await?.is_some());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_then_restart_converges_and_deletion_prunes() -> Result<()> {
+    let mut env = Env::start(
+        "ks-kill",
+        &[
+            ("configmap.yaml", CONFIGMAP),
+            ("service.yaml", SERVICE),
+            ("deployment.yaml", DEPLOYMENT),
+        ],
+        &[],
+    )
+    .await?;
+    env.kustomization("app", json!({"wait": true})).await?;
+    // Kill the controller while it works on the first reconciliation.
+    env.wait_for::<Kustomization, _>("app", |ks| {
+        ks.metadata
+            .finalizers
+            .as_ref()
+            .filter(|f| !f.is_empty())
+            .map(|_| ())
+    })
+    .await?;
+    env.kill_kustomize_controller();
+    env.start_kustomize_controller()?;
+    let head = env.head()?;
+    let ks = env.ready("app", &head).await?;
+    ensure!(
+        ks.status
+            .context("status")?
+            .inventory
+            .context("inventory")?
+            .entries
+            .len()
+            == 3
+    );
+
+    // And once more while already converged: nothing is lost or duplicated.
+    env.kill_kustomize_controller();
+    env.start_kustomize_controller()?;
+    let token = env.request_reconcile::<Kustomization>("app").await?;
+    let ks = env
+        .wait_for::<Kustomization, _>("app", |ks| {
+            let status = ks.status.as_ref()?;
+            (status
+                .reconcile_request
+                .last_handled_reconcile_at
+                .as_deref()
+                == Some(token.as_str())
+                && condition(status.conditions.as_ref(), "Ready")?.status == "True")
+                .then(|| ks.clone())
+        })
+        .await?;
+    ensure!(
+        ks.status
+            .context("status")?
+            .inventory
+            .context("inventory")?
+            .entries
+            .len()
+            == 3
+    );
+
+    // Deleting the Kustomization (prune: true, MirrorPrune) deletes its objects.
+    env.api::<Kustomization>()
+        .delete("app", &DeleteParams::default())
+        .await?;
+    let deadline = std::time::Instant::now() + fixture::WAIT;
+    while env.api::<Kustomization>().get_opt("app").await?.is_some() {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the finalizer was not removed\n{}",
+            env.logs(40)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    ensure!(
+        env.get("v1", "ConfigMap", "app-config").await?.is_none(),
+        "ConfigMap left behind"
+    );
+    ensure!(
+        env.get("v1", "Service", "app").await?.is_none(),
+        "Service left behind"
+    );
+    Ok(())
+}
