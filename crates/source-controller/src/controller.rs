@@ -34,6 +34,8 @@ pub struct Settings {
     pub artifact_max_size: Option<u64>,
     /// `--helm-index-max-size`.
     pub helm_index_max_size: u64,
+    /// `--helm-chart-max-size`.
+    pub helm_chart_max_size: u64,
 }
 
 impl Default for Settings {
@@ -45,6 +47,7 @@ impl Default for Settings {
             max_retry_delay: Duration::from_secs(15 * 60),
             artifact_max_size: None,
             helm_index_max_size: 50 * 1024 * 1024,
+            helm_chart_max_size: 10 * 1024 * 1024,
         }
     }
 }

@@ -93,26 +93,7 @@ async fn sync(
     };
 
     // Fetch: credentials and TLS settings, then the index itself.
-    let mut client = reqwest::Client::builder().timeout(timeout);
-    let mut basic = None;
-    if let Some(secret_ref) = &spec.secret_ref {
-        let data = read_secret(ctx, &namespace, &secret_ref.name).await?;
-        let text = |key: &str| {
-            data.get(key)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-        };
-        if let Some(username) = text("username").filter(|u| !u.is_empty()) {
-            basic = Some((username, text("password").unwrap_or_default()));
-        }
-        client = with_tls(client, &data)?;
-    }
-    if let Some(cert_ref) = &spec.cert_secret_ref {
-        let data = read_secret(ctx, &namespace, &cert_ref.name).await?;
-        client = with_tls(client, &data)?;
-    }
-    let client = client
-        .build()
-        .map_err(|e| Error::Index(format!("cannot build the HTTP client: {e}")))?;
+    let (client, basic) = repository_client(ctx, &namespace, obj, timeout).await?;
     let index_url = format!("{url}/index.yaml");
     let mut request = client.get(&index_url);
     if let Some((username, password)) = &basic {
@@ -203,6 +184,37 @@ async fn sync(
     })
 }
 
+/// An HTTP client for a HelmRepository (its CA and client certificate) and
+/// its basic-auth credentials, if any.
+pub async fn repository_client(
+    ctx: &Context,
+    namespace: &str,
+    repo: &HelmRepository,
+    timeout: Duration,
+) -> Result<(reqwest::Client, Option<(String, String)>), Error> {
+    let mut client = reqwest::Client::builder().timeout(timeout);
+    let mut basic = None;
+    if let Some(secret_ref) = &repo.spec.secret_ref {
+        let data = read_secret(ctx, namespace, &secret_ref.name).await?;
+        let text = |key: &str| {
+            data.get(key)
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        };
+        if let Some(username) = text("username").filter(|u| !u.is_empty()) {
+            basic = Some((username, text("password").unwrap_or_default()));
+        }
+        client = with_tls(client, &data)?;
+    }
+    if let Some(cert_ref) = &repo.spec.cert_secret_ref {
+        let data = read_secret(ctx, namespace, &cert_ref.name).await?;
+        client = with_tls(client, &data)?;
+    }
+    let client = client
+        .build()
+        .map_err(|e| Error::Index(format!("cannot build the HTTP client: {e}")))?;
+    Ok((client, basic))
+}
+
 fn stored_message(revision: &str) -> String {
     format!("stored artifact: revision '{revision}'")
 }
@@ -235,7 +247,7 @@ fn with_tls(
     Ok(client)
 }
 
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(inner) = source {

@@ -6,6 +6,7 @@
 pub mod archive;
 pub mod controller;
 pub mod git_repository;
+pub mod helm_chart;
 pub mod helm_repository;
 pub mod manager;
 pub mod options;
@@ -102,6 +103,12 @@ pub enum Error {
     /// A Helm repository index could not be fetched or is not valid.
     #[error("{0}")]
     Index(String),
+    /// The source of a HelmChart is missing or has no artifact yet.
+    #[error("{0}")]
+    SourceUnavailable(String),
+    /// A chart could not be found or downloaded.
+    #[error("{0}")]
+    ChartPull(String),
     /// Storing the artifact failed.
     #[error("unable to archive artifact to storage: {0}")]
     Archive(#[source] Box<Error>),
@@ -159,6 +166,18 @@ impl Error {
             Error::InvalidSemver { .. } => fetch(reason::GIT_OPERATION_FAILED, true),
             Error::NoMatchingTag(_) => fetch(reason::GIT_OPERATION_FAILED, false),
             Error::Index(_) => fetch(reason::INDEXATION_FAILED, false),
+            Error::SourceUnavailable(_) => Failure {
+                condition: Some(condition_type::FETCH_FAILED),
+                reason: "SourceUnavailable",
+                stalled: false,
+                waiting: true,
+            },
+            Error::ChartPull(_) => Failure {
+                condition: Some(condition_type::BUILD_FAILED),
+                reason: "ChartPullError",
+                stalled: false,
+                waiting: false,
+            },
             Error::Include { reason, .. } => Failure {
                 condition: Some(condition_type::INCLUDE_UNAVAILABLE),
                 reason,

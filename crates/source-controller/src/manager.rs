@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use api::source::{GitRepository, HelmRepository};
+use api::source::{GitRepository, HelmChart, HelmRepository};
 use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
@@ -19,7 +19,7 @@ use crate::Error;
 use crate::controller::{Context, Settings, error_policy, needs_reconcile};
 use crate::options::Flags;
 use crate::storage::{ArtifactStore, Retention, advertised_base_url};
-use crate::{git_repository, helm_repository};
+use crate::{git_repository, helm_chart, helm_repository};
 
 /// Runs the controller until SIGTERM/SIGINT, or until leadership is lost.
 pub async fn run(flags: Flags) -> Result<(), Error> {
@@ -70,6 +70,7 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         max_retry_delay: flags.max_retry_delay,
         artifact_max_size: flags.artifact_size_limit(),
         helm_index_max_size: flags.helm_index_max_size,
+        helm_chart_max_size: flags.helm_chart_max_size,
     };
     let ctx = Arc::new(Context::new(client.clone(), store, metrics, settings));
 
@@ -95,6 +96,15 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         ctx.clone(),
         helm_repository::reconcile,
     );
+    let charts_api: Api<HelmChart> = namespaced_or_all(&client, namespace);
+    let repos_api: Api<HelmRepository> = namespaced_or_all(&client, namespace);
+    let charts = helm_chart_controller(
+        charts_api,
+        repos_api,
+        watch_config.clone(),
+        controller_config.clone(),
+        ctx.clone(),
+    );
 
     readiness.set(true);
     info!(
@@ -104,7 +114,7 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
     );
     let shutdown = shutdown_signal();
     tokio::select! {
-        _ = futures::future::join(git, helm) => {},
+        _ = futures::future::join3(git, helm, charts) => {},
         _ = shutdown => info!("shutting down"),
         _ = lost_leadership => {
             readiness.set(false);
@@ -145,6 +155,31 @@ async fn git_repository_controller(
             git_repository::includers_of(&changed, &includers_store.state())
         })
         .run(git_repository::reconcile, error_policy, ctx)
+        .for_each(|_| futures::future::ready(()))
+        .await;
+}
+
+async fn helm_chart_controller(
+    api: Api<HelmChart>,
+    repos: Api<HelmRepository>,
+    watch_config: watcher::Config,
+    config: ControllerConfig,
+    ctx: Arc<Context>,
+) {
+    let (reader, writer) = reflector::store::<HelmChart>();
+    let trigger = watcher(api, watch_config.clone())
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(needs_reconcile, PredicateConfig::default());
+    let users_store = reader.clone();
+    Controller::for_stream(trigger, reader)
+        .with_config(config)
+        // A new index of the repository may hold a newer matching version.
+        .watches(repos, watch_config, move |repo: HelmRepository| {
+            helm_chart::users_of(&repo, &users_store.state())
+        })
+        .run(helm_chart::reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
 }

@@ -246,3 +246,4 @@ source_object!(
     api::source::HelmRepository,
     api::source::HelmRepositoryStatus
 );
+source_object!(api::source::HelmChart, api::source::HelmChartStatus);
