@@ -475,3 +475,71 @@ async fn kill_9_then_restart_converges_and_deletion_prunes() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_health_check_fails_fast_with_the_object_named() -> Result<()> {
+    // No node runs the pod, and a one-second progress deadline makes the
+    // Deployment controller declare the rollout failed.
+    let stuck = DEPLOYMENT
+        .replace("replicas: 0", "replicas: 1\n  progressDeadlineSeconds: 1")
+        .replace("name: app\nspec", "name: stuck\nspec");
+    let env = Env::start(
+        "ks-health",
+        &[("configmap.yaml", CONFIGMAP), ("deployment.yaml", &stuck)],
+        &[],
+    )
+    .await?;
+    env.kustomization("app", json!({"wait": true, "timeout": "2m"}))
+        .await?;
+    let (ks, message) = env.failing("app", "HealthCheckFailed").await?;
+    ensure!(
+        message.contains("Deployment/") && message.contains("stuck"),
+        "{message}"
+    );
+    let status = ks.status.context("status")?;
+    let healthy = condition(status.conditions.as_ref(), "Healthy").context("Healthy")?;
+    ensure!(
+        healthy.status == "False" && healthy.reason == "HealthCheckFailed",
+        "{healthy:?}"
+    );
+    // Applied, but not healthy: the revision is not recorded as applied.
+    ensure!(status.last_applied_revision.is_none());
+    ensure!(status.history.context("history")?[0].last_reconciled_status == "HealthCheckFailed");
+    ensure!(env.get("v1", "ConfigMap", "app-config").await?.is_some());
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cross_namespace_sources_are_refused_when_disabled() -> Result<()> {
+    let env = Env::start(
+        "ks-xns",
+        &[("configmap.yaml", CONFIGMAP)],
+        &["--no-cross-namespace-refs=true"],
+    )
+    .await?;
+    env.kustomization(
+        "app",
+        json!({"sourceRef": {"kind": "GitRepository", "name": "repo", "namespace": "flux-system"}}),
+    )
+    .await?;
+    let ks = env
+        .wait_for::<Kustomization, _>("app", |ks| {
+            let status = ks.status.as_ref()?;
+            condition(status.conditions.as_ref(), "Stalled").map(|_| ks.clone())
+        })
+        .await?;
+    let status = ks.status.context("status")?;
+    let stalled = condition(status.conditions.as_ref(), "Stalled").context("Stalled")?;
+    let ready = condition(status.conditions.as_ref(), "Ready").context("Ready")?;
+    ensure!(
+        stalled.reason == "AccessDenied" && ready.status == "False",
+        "{stalled:?} {ready:?}"
+    );
+    ensure!(
+        ready
+            .message
+            .contains("cross-namespace references have been blocked"),
+        "{ready:?}"
+    );
+    Ok(())
+}
