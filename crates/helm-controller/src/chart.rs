@@ -208,7 +208,10 @@ pub async fn delete_helm_chart(client: &Client, namespaced_name: &str) -> Result
 }
 
 fn api_resource(kind: &str) -> ApiResource {
-    let plural = format!("{}s", kind.to_ascii_lowercase());
+    let plural = match kind {
+        "OCIRepository" => "ocirepositories".to_string(),
+        other => format!("{}s", other.to_ascii_lowercase()),
+    };
     ApiResource {
         group: SOURCE_GROUP.to_string(),
         version: SOURCE_VERSION.to_string(),

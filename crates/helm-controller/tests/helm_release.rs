@@ -1,0 +1,766 @@
+//! HelmReleases reconciled end to end by the helm-controller binary, with
+//! the real helm v4 against the harness control plane.
+//!
+//! The charts come from an OCIRepository whose `.status.artifact` the test
+//! writes itself, playing source-controller's part (that controller does not
+//! serve OCI charts yet): helm-controller only ever reads a source's status,
+//! so this is the same contract. The artifact files are served by the
+//! harness's chart repository (lighttpd). No kubelet runs Pods here, so the
+//! charts are made of ConfigMaps, ready as soon as they exist; the only Job is
+//! a hook meant never to finish.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use api::helm::HelmRelease;
+use api::source::OCIRepository;
+use e2e::chart_repo::{ChartRepo, ChartSpec};
+use helm_controller::storage::ReleaseStorage;
+use k8s_openapi::api::core::v1::{ConfigMap, Event};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+/// A passing test hook: helm counts a created ConfigMap as a passed test.
+const PASSING_TEST: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-test\n  annotations:\n    helm.sh/hook: test\ndata:\n  ok: \"yes\"\n";
+/// A hook the API server refuses (ConfigMap data must be strings).
+const FAILING_HOOK: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-bad-hook\n  annotations:\n    helm.sh/hook: post-install,post-upgrade\ndata:\n  count: 1\n";
+/// A post-upgrade Job that never completes without a kubelet.
+const ENDLESS_HOOK: &str = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{ .Release.Name }}-wait\n  annotations:\n    helm.sh/hook: post-upgrade\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: wait\n        image: busybox\n        command: [\"true\"]\n";
+
+/// The controller binary running against one test namespace.
+struct Controller {
+    child: Child,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Controller {
+    fn start(kubeconfig: &Path, namespace: &str) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let log = dir.path().join("controller.log");
+        let out = std::fs::File::create(&log)?;
+        let child = Command::new(env!("CARGO_BIN_EXE_helm-controller"))
+            .args([
+                "--watch-all-namespaces=false",
+                "--metrics-addr=127.0.0.1:0",
+                "--health-addr=127.0.0.1:0",
+                "--log-encoding=console",
+                "--requeue-dependency=2s",
+                "--min-retry-delay=500ms",
+                "--max-retry-delay=5s",
+            ])
+            .arg("--helm-path")
+            .arg(e2e::packages::helm()?)
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .arg("--chart-cache-dir")
+            .arg(dir.path().join("charts"))
+            .env("RUNTIME_NAMESPACE", namespace)
+            .env("KUBECONFIG", kubeconfig)
+            .env("RUST_LOG", "info,helm_controller=debug")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .context("starting helm-controller")?;
+        Ok(Self {
+            child,
+            log,
+            _dir: dir,
+        })
+    }
+
+    /// SIGKILL, like `kill -9`.
+    fn kill(&mut self) -> Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One test's world: a namespace, the controller, a chart repository.
+struct World {
+    client: kube::Client,
+    namespace: e2e::cluster::TestNamespace,
+    controller: Controller,
+    repo: ChartRepo,
+    kubeconfig: PathBuf,
+}
+
+impl World {
+    async fn new(name: &str) -> Result<Self> {
+        let cluster = e2e::cluster::shared().await?;
+        let namespace = cluster.test_namespace(name).await?;
+        let kubeconfig = cluster.kubeconfig_path().to_path_buf();
+        let controller = Controller::start(&kubeconfig, namespace.name())?;
+        Ok(Self {
+            client: cluster.client().await?,
+            namespace,
+            controller,
+            repo: ChartRepo::start(false)?,
+            kubeconfig,
+        })
+    }
+
+    fn ns(&self) -> &str {
+        self.namespace.name()
+    }
+
+    fn releases(&self) -> Api<HelmRelease> {
+        Api::namespaced(self.client.clone(), self.ns())
+    }
+
+    fn config_maps(&self) -> Api<ConfigMap> {
+        Api::namespaced(self.client.clone(), self.ns())
+    }
+
+    /// Publishes `chart` and points the OCIRepository `name` at it, the way
+    /// source-controller would after pulling it.
+    async fn publish(&self, name: &str, chart: &ChartSpec) -> Result<()> {
+        let tgz = self.repo.add_chart(chart)?;
+        let bytes = std::fs::read(&tgz)?;
+        let digest = runtime::artifact::sha256_digest(&bytes);
+        let file = tgz
+            .file_name()
+            .and_then(|f| f.to_str())
+            .context("chart file name")?
+            .to_string();
+        let api: Api<OCIRepository> = Api::namespaced(self.client.clone(), self.ns());
+        if api.get_opt(name).await?.is_none() {
+            let repository: OCIRepository = serde_json::from_value(json!({
+                "apiVersion": "source.toolkit.fluxcd.io/v1",
+                "kind": "OCIRepository",
+                "metadata": {"name": name},
+                "spec": {"url": format!("oci://127.0.0.1:5000/charts/{name}"), "interval": "10m"}
+            }))?;
+            api.create(&PostParams::default(), &repository).await?;
+        }
+        let generation = api.get(name).await?.metadata.generation;
+        let manifest_digest = format!("sha256:{}", &digest["sha256:".len()..]);
+        let status = json!({"status": {
+            "observedGeneration": generation,
+            "conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded",
+                "message": "stored artifact", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+            "artifact": {
+                "url": format!("{}/{file}", self.repo.url()),
+                "path": format!("ocirepository/{}/{name}/{file}", self.ns()),
+                "revision": format!("{}@{manifest_digest}", chart.version()),
+                "digest": digest,
+                "lastUpdateTime": "2026-01-01T00:00:00Z",
+                "size": bytes.len(),
+            }
+        }});
+        api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+            .await?;
+        Ok(())
+    }
+
+    async fn create_release(&self, name: &str, spec: Value) -> Result<()> {
+        let hr: HelmRelease = serde_json::from_value(json!({
+            "apiVersion": "helm.toolkit.fluxcd.io/v2",
+            "kind": "HelmRelease",
+            "metadata": {"name": name},
+            "spec": spec,
+        }))?;
+        self.releases().create(&PostParams::default(), &hr).await?;
+        Ok(())
+    }
+
+    async fn patch_spec(&self, name: &str, spec: Value) -> Result<()> {
+        self.releases()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"spec": spec})),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Waits until `check` accepts the HelmRelease.
+    async fn wait_for(
+        &self,
+        name: &str,
+        what: &str,
+        check: impl Fn(&HelmRelease) -> bool,
+    ) -> Result<HelmRelease> {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let hr = self.releases().get(name).await?;
+            if check(&hr) {
+                return Ok(hr);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "timed out waiting for {what}; status:\n{}\ncontroller log:\n{}",
+                    serde_json::to_string_pretty(&hr.status).unwrap_or_default(),
+                    self.controller.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    async fn events(&self) -> Result<Vec<(String, String)>> {
+        let api: Api<Event> = Api::namespaced(self.client.clone(), self.ns());
+        Ok(api
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .map(|e| (e.reason.unwrap_or_default(), e.message.unwrap_or_default()))
+            .collect())
+    }
+}
+
+fn condition<'a>(
+    hr: &'a HelmRelease,
+    type_: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    hr.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)
+}
+
+fn has(hr: &HelmRelease, type_: &str, status: &str, reason: &str) -> bool {
+    condition(hr, type_).is_some_and(|c| c.status == status && c.reason == reason)
+}
+
+/// Ready with `message`, and settled (no reconciliation under way).
+fn ready_with(hr: &HelmRelease, message: &str) -> bool {
+    condition(hr, "Ready").is_some_and(|c| c.status == "True" && c.message == message)
+        && condition(hr, "Reconciling").is_none()
+        && hr.status.as_ref().and_then(|s| s.observed_generation) == hr.metadata.generation
+}
+
+#[tokio::test]
+async fn install_upgrade_on_values_and_chart_then_uninstall_on_delete() -> Result<()> {
+    let world = World::new("hr-lifecycle").await?;
+    let ns = world.ns().to_string();
+    world
+        .publish(
+            "demo",
+            &ChartSpec::config_maps("demo", "1.0.0").app_version("1.0"),
+        )
+        .await?;
+    // Values from a watched ConfigMap, placed with a targetPath.
+    let values_cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "extra", "labels": {"reconcile.fluxcd.io/watch": "Enabled"}},
+        "data": {"level": "one"}
+    }))?;
+    world
+        .config_maps()
+        .create(&PostParams::default(), &values_cm)
+        .await?;
+    world
+        .create_release(
+            "demo",
+            json!({
+                "interval": "10m",
+                "chartRef": {"kind": "OCIRepository", "name": "demo"},
+                "values": {"data": {"greeting": "hi"}},
+                "valuesFrom": [{"kind": "ConfigMap", "name": "extra", "valuesKey": "level", "targetPath": "data.level"}]
+            }),
+        )
+        .await?;
+    let installed =
+        format!("Helm install succeeded for release {ns}/demo.v1 with chart demo@1.0.0");
+    let hr = world
+        .wait_for("demo", "the install", |hr| ready_with(hr, &installed))
+        .await?;
+    let status = hr.status.clone().unwrap_or_default();
+    assert!(has(&hr, "Released", "True", "InstallSucceeded"));
+    let history = status.history.clone().unwrap_or_default();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        (history[0].version, history[0].status.as_str()),
+        (1, "deployed")
+    );
+    assert_eq!(history[0].app_version.as_deref(), Some("1.0"));
+    assert!(
+        history[0]
+            .oci_digest
+            .as_deref()
+            .is_some_and(|d| d.starts_with("sha256:"))
+    );
+    assert_eq!(status.storage_namespace.as_deref(), Some(ns.as_str()));
+    assert_eq!(status.last_attempted_revision.as_deref(), Some("1.0.0"));
+    assert_eq!(
+        status.last_attempted_config_digest.as_deref(),
+        Some(history[0].config_digest.as_str())
+    );
+    let inventory = status.inventory.clone().unwrap_or_default();
+    assert_eq!(inventory.entries.len(), 1, "{inventory:?}");
+    assert_eq!(
+        inventory.entries[0].id,
+        format!("{ns}_demo-demo__ConfigMap")
+    );
+    let cm = world.config_maps().get("demo-demo").await?;
+    let data = cm.data.clone().unwrap_or_default();
+    assert_eq!(data["greeting"], "hi");
+    assert_eq!(data["level"], "one");
+    let labels = cm.metadata.labels.unwrap_or_default();
+    assert_eq!(labels["helm.toolkit.fluxcd.io/name"], "demo");
+    assert_eq!(labels["helm.toolkit.fluxcd.io/namespace"], ns);
+
+    // A change of the referenced ConfigMap upgrades the release.
+    world
+        .config_maps()
+        .patch(
+            "extra",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"data": {"level": "two"}})),
+        )
+        .await?;
+    let upgraded = format!("Helm upgrade succeeded for release {ns}/demo.v2 with chart demo@1.0.0");
+    world
+        .wait_for("demo", "the values upgrade", |hr| ready_with(hr, &upgraded))
+        .await?;
+    assert_eq!(
+        world
+            .config_maps()
+            .get("demo-demo")
+            .await?
+            .data
+            .unwrap_or_default()["level"],
+        "two"
+    );
+
+    // A new chart version upgrades the release.
+    world
+        .publish("demo", &ChartSpec::config_maps("demo", "2.0.0"))
+        .await?;
+    let upgraded = format!("Helm upgrade succeeded for release {ns}/demo.v3 with chart demo@2.0.0");
+    let hr = world
+        .wait_for("demo", "the chart upgrade", |hr| ready_with(hr, &upgraded))
+        .await?;
+    let history = hr
+        .status
+        .clone()
+        .unwrap_or_default()
+        .history
+        .unwrap_or_default();
+    assert_eq!(
+        history
+            .iter()
+            .map(|s| (s.version, s.status.as_str()))
+            .collect::<Vec<_>>(),
+        [(3, "deployed"), (2, "superseded")],
+        "history is kept back to the previous successful release"
+    );
+    assert_eq!(
+        world
+            .config_maps()
+            .get("demo-demo")
+            .await?
+            .data
+            .unwrap_or_default()["chartVersion"],
+        "2.0.0"
+    );
+    // helm itself sees what the controller did.
+    let storage = ReleaseStorage::new(world.client.clone());
+    assert_eq!(storage.revisions(&ns, "demo").await?.len(), 3);
+
+    // Deletion uninstalls the release.
+    world
+        .releases()
+        .delete("demo", &DeleteParams::default())
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while world.releases().get_opt("demo").await?.is_some() {
+        if Instant::now() > deadline {
+            bail!("HelmRelease not deleted; log:\n{}", world.controller.log());
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert!(world.config_maps().get_opt("demo-demo").await?.is_none());
+    assert!(storage.revisions(&ns, "demo").await?.is_empty());
+    let _ = &world.kubeconfig;
+    Ok(())
+}
+
+#[tokio::test]
+async fn tests_run_and_failed_upgrades_roll_back_until_retries_run_out() -> Result<()> {
+    let world = World::new("hr-remediation").await?;
+    let ns = world.ns().to_string();
+    world
+        .publish(
+            "app",
+            &ChartSpec::config_maps("app", "1.0.0").template("test.yaml", PASSING_TEST),
+        )
+        .await?;
+    world
+        .create_release(
+            "app",
+            json!({
+                "interval": "10m",
+                "chartRef": {"kind": "OCIRepository", "name": "app"},
+                "test": {"enable": true},
+                "upgrade": {"remediation": {"retries": 1}}
+            }),
+        )
+        .await?;
+    let tested = format!(
+        "Helm test succeeded for release {ns}/app.v1 with chart app@1.0.0: 1 test hook completed successfully"
+    );
+    let hr = world
+        .wait_for("app", "install and tests", |hr| ready_with(hr, &tested))
+        .await?;
+    assert!(has(&hr, "TestSuccess", "True", "TestSucceeded"));
+    assert!(has(&hr, "Released", "True", "InstallSucceeded"));
+    let history = hr
+        .status
+        .clone()
+        .unwrap_or_default()
+        .history
+        .unwrap_or_default();
+    let hooks = history[0].test_hooks.clone().unwrap_or_default();
+    assert_eq!(hooks["app-test"].phase.as_deref(), Some("Succeeded"));
+
+    // Version 2 has a hook the API server refuses: the upgrade fails, is
+    // rolled back, retried once, rolled back again, then stalls.
+    world
+        .publish(
+            "app",
+            &ChartSpec::config_maps("app", "2.0.0")
+                .template("test.yaml", PASSING_TEST)
+                .template("hook.yaml", FAILING_HOOK),
+        )
+        .await?;
+    let hr = world
+        .wait_for("app", "retries to run out", |hr| {
+            has(hr, "Stalled", "True", "RetriesExceeded")
+        })
+        .await?;
+    let status = hr.status.clone().unwrap_or_default();
+    assert_eq!(status.upgrade_failures, Some(2));
+    let ready = condition(&hr, "Ready").context("Ready")?;
+    assert_eq!(ready.status, "False");
+    assert_eq!(ready.reason, "RetriesExceeded");
+    assert_eq!(ready.message, "Failed to upgrade after 2 attempt(s)");
+    assert!(has(&hr, "Remediated", "True", "RollbackSucceeded"));
+    let history = status.history.unwrap_or_default();
+    assert_eq!(
+        history[0].chart_version, "1.0.0",
+        "rolled back: {history:?}"
+    );
+    assert_eq!(history[0].status, "deployed");
+    let events = world.events().await?;
+    assert!(
+        events
+            .iter()
+            .any(|(reason, message)| reason == "UpgradeFailed"
+                && message.starts_with(&format!(
+                    "Helm upgrade failed for release {ns}/app with chart app@2.0.0: "
+                ))),
+        "{events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(reason, _)| reason == "RollbackSucceeded"),
+        "{events:?}"
+    );
+    assert_eq!(
+        world
+            .config_maps()
+            .get("app-app")
+            .await?
+            .data
+            .unwrap_or_default()["chartVersion"],
+        "1.0.0"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn failed_installs_are_uninstalled_and_bad_input_is_reported() -> Result<()> {
+    let world = World::new("hr-failures").await?;
+    let ns = world.ns().to_string();
+    world
+        .publish(
+            "broken",
+            &ChartSpec::config_maps("broken", "1.0.0").template("hook.yaml", FAILING_HOOK),
+        )
+        .await?;
+    world
+        .create_release(
+            "broken",
+            json!({
+                "interval": "10m",
+                "chartRef": {"kind": "OCIRepository", "name": "broken"},
+                "install": {"remediation": {"retries": 1}}
+            }),
+        )
+        .await?;
+    let hr = world
+        .wait_for("broken", "install retries to run out", |hr| {
+            has(hr, "Stalled", "True", "RetriesExceeded")
+        })
+        .await?;
+    assert_eq!(
+        condition(&hr, "Ready").map(|c| c.message.as_str()),
+        Some("Failed to install after 2 attempt(s)")
+    );
+    let events = world.events().await?;
+    assert!(
+        events
+            .iter()
+            .any(|(reason, message)| reason == "UninstallSucceeded"
+                && message.starts_with(&format!(
+                    "Helm uninstall remediation for release {ns}/broken.v1"
+                ))),
+        "{events:?}"
+    );
+    // The last failure is left as helm left it.
+    let latest = ReleaseStorage::new(world.client.clone())
+        .latest(&ns, "broken")
+        .await?
+        .context("kept")?;
+    assert_eq!(latest.release.info.status, "failed");
+
+    // Values that break the chart's schema.
+    let schema = r#"{"type":"object","properties":{"data":{"type":"object","additionalProperties":{"type":"string"}}}}"#;
+    world
+        .publish(
+            "strict",
+            &ChartSpec::config_maps("strict", "1.0.0").values_schema(schema),
+        )
+        .await?;
+    world
+        .create_release(
+            "strict",
+            json!({
+                "interval": "10m",
+                "chartRef": {"kind": "OCIRepository", "name": "strict"},
+                "values": {"data": {"greeting": 5}}
+            }),
+        )
+        .await?;
+    let hr = world
+        .wait_for("strict", "the schema failure", |hr| {
+            has(hr, "Ready", "False", "InstallFailed")
+        })
+        .await?;
+    let message = condition(&hr, "Ready")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.starts_with(&format!(
+            "Helm install failed for release {ns}/strict with chart strict@1.0.0: "
+        )) && message.contains("values don't meet the specifications of the schema"),
+        "{message}"
+    );
+
+    // A missing valuesFrom ConfigMap; an optional one is fine.
+    world
+        .create_release(
+            "novalues",
+            json!({
+                "interval": "10m",
+                "chartRef": {"kind": "OCIRepository", "name": "strict"},
+                "valuesFrom": [{"kind": "ConfigMap", "name": "absent"}]
+            }),
+        )
+        .await?;
+    let hr = world
+        .wait_for("novalues", "the values error", |hr| {
+            has(hr, "Ready", "False", "ValuesError")
+        })
+        .await?;
+    assert_eq!(
+        condition(&hr, "Ready")
+            .map(|c| c.message.clone())
+            .unwrap_or_default(),
+        format!(
+            "could not resolve ConfigMap chart values reference '{ns}/absent' with key 'values.yaml': resource not found"
+        )
+    );
+    world
+        .patch_spec(
+            "novalues",
+            json!({"valuesFrom": [{"kind": "ConfigMap", "name": "absent", "optional": true}]}),
+        )
+        .await?;
+    let installed =
+        format!("Helm install succeeded for release {ns}/novalues.v1 with chart strict@1.0.0");
+    world
+        .wait_for("novalues", "the optional values install", |hr| {
+            ready_with(hr, &installed)
+        })
+        .await?;
+
+    // A source without an artifact.
+    world
+        .create_release(
+            "nosource",
+            json!({"interval": "10m", "chartRef": {"kind": "OCIRepository", "name": "missing"}}),
+        )
+        .await?;
+    let hr = world
+        .wait_for("nosource", "the source error", |hr| {
+            has(hr, "Ready", "False", "ArtifactFailed")
+        })
+        .await?;
+    assert!(
+        condition(&hr, "Ready")
+            .is_some_and(|c| c.message.starts_with("could not get Source object")),
+        "{:?}",
+        condition(&hr, "Ready")
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn drift_is_detected_and_corrected() -> Result<()> {
+    let world = World::new("hr-drift").await?;
+    let ns = world.ns().to_string();
+    world
+        .publish("drifty", &ChartSpec::config_maps("drifty", "1.0.0"))
+        .await?;
+    world
+        .create_release(
+            "drifty",
+            json!({
+                "interval": "10m",
+                "chartRef": {"kind": "OCIRepository", "name": "drifty"},
+                "driftDetection": {"mode": "enabled"}
+            }),
+        )
+        .await?;
+    let installed =
+        format!("Helm install succeeded for release {ns}/drifty.v1 with chart drifty@1.0.0");
+    world
+        .wait_for("drifty", "the install", |hr| ready_with(hr, &installed))
+        .await?;
+    // Someone edits the release's ConfigMap by hand.
+    world
+        .config_maps()
+        .patch(
+            "drifty-drifty",
+            &PatchParams::apply("someone").force(),
+            &Patch::Apply(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "drifty-drifty"}, "data": {"greeting": "tampered"}})),
+        )
+        .await?;
+    world
+        .releases()
+        .patch(
+            "drifty",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "drift-1"}}})),
+        )
+        .await?;
+    world
+        .wait_for("drifty", "drift correction", |hr| {
+            hr.status
+                .as_ref()
+                .and_then(|s| s.reconcile_request.last_handled_reconcile_at.as_deref())
+                == Some("drift-1")
+                && has(hr, "Drifted", "False", "NoDriftDetected")
+        })
+        .await?;
+    assert_eq!(
+        world
+            .config_maps()
+            .get("drifty-drifty")
+            .await?
+            .data
+            .unwrap_or_default()["greeting"],
+        "hello"
+    );
+    let events = world.events().await?;
+    assert!(
+        events.iter().any(|(reason, _)| reason == "DriftDetected"),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|(reason, _)| reason == "DriftCorrected"),
+        "{events:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn killed_controller_leaves_pending_upgrade_unlocked_on_restart() -> Result<()> {
+    let mut world = World::new("hr-kill").await?;
+    let ns = world.ns().to_string();
+    world
+        .publish("locked", &ChartSpec::config_maps("locked", "1.0.0"))
+        .await?;
+    world
+        .create_release(
+            "locked",
+            json!({"interval": "10m", "chartRef": {"kind": "OCIRepository", "name": "locked"}}),
+        )
+        .await?;
+    let installed =
+        format!("Helm install succeeded for release {ns}/locked.v1 with chart locked@1.0.0");
+    world
+        .wait_for("locked", "the install", |hr| ready_with(hr, &installed))
+        .await?;
+    // Version 2's post-upgrade Job never completes: helm waits mid-upgrade.
+    world
+        .publish(
+            "locked",
+            &ChartSpec::config_maps("locked", "2.0.0").template("hook.yaml", ENDLESS_HOOK),
+        )
+        .await?;
+    let storage = ReleaseStorage::new(world.client.clone());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(latest) = storage.latest(&ns, "locked").await?
+            && latest.is_pending()
+        {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("no pending upgrade; log:\n{}", world.controller.log());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    world.controller.kill()?;
+    // helm dies with the controller: the release stays locked.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stuck = storage.latest(&ns, "locked").await?.context("stored")?;
+    assert_eq!(stuck.release.info.status, "pending-upgrade");
+
+    // A fixed chart is published; the restarted controller unlocks and retries.
+    world
+        .publish("locked", &ChartSpec::config_maps("locked", "3.0.0"))
+        .await?;
+    world.controller = Controller::start(&world.kubeconfig, &ns)?;
+    let upgraded =
+        format!("Helm upgrade succeeded for release {ns}/locked.v3 with chart locked@3.0.0");
+    world
+        .wait_for("locked", "recovery", |hr| ready_with(hr, &upgraded))
+        .await?;
+    let revisions = storage.revisions(&ns, "locked").await?;
+    assert_eq!(revisions[1].release.info.status, "failed");
+    assert_eq!(
+        revisions[1].release.info.description,
+        "Release unlocked from stale 'pending-upgrade' state"
+    );
+    let events = world.events().await?;
+    assert!(
+        events.iter().any(|(reason, message)| reason == "PendingRelease"
+            && message == &format!("Unlocked Helm release {ns}/locked.v2 with chart locked@2.0.0 in pending-upgrade state")),
+        "{events:?}"
+    );
+    Ok(())
+}
