@@ -83,6 +83,9 @@ pub fn start(
                  # Buffer request bodies before handing them on: with streaming,\n\
                  # git pushes over 1 MiB (chunked) fail with 411.\n\
                  server.stream-request-body = 0\n\
+                 # Tests rewrite files (index.yaml) and read them back within a\n\
+                 # second; a cached stat would serve the old length and ETag.\n\
+                 server.stat-cache-engine = \"disable\"\n\
                  mimetype.assign = (\".yaml\" => \"text/yaml\", \".tgz\" => \"application/gzip\", \"\" => \"application/octet-stream\")\n\
                  {site}\n",
                 root = document_root.display(),
