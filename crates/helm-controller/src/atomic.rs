@@ -222,10 +222,14 @@ impl Run<'_> {
                 .revisions(&req.release.namespace, &req.release.name)
                 .await?;
             let stored = revisions.last();
+            let desired = Desired {
+                post_renderers_changed: self.post_renderers_changed(req),
+                ..req.desired.clone()
+            };
             let state = determine_state(
                 stored.map(|s| &s.release),
                 self.status.history.as_deref().unwrap_or_default(),
-                &req.desired,
+                &desired,
                 self.spec(),
                 &self.status,
             );
@@ -569,7 +573,26 @@ impl Run<'_> {
         Ok(())
     }
 
-    async fn release_success(&mut self, action: ReleaseAction) {
+    /// Whether the post-renderers or common metadata differ from those of
+    /// the last successful release.
+    fn post_renderers_changed(&self, req: &Request<'_>) -> bool {
+        let differs = |observed: &Option<String>, now: String| {
+            observed.as_ref().is_some_and(|digest| *digest != now)
+        };
+        differs(
+            &self.status.observed_post_renderers_digest,
+            req.post_render.renderers_digest(),
+        ) || differs(
+            &self.status.observed_common_metadata_digest,
+            req.post_render.common_metadata_digest(),
+        )
+    }
+
+    async fn release_success(&mut self, req: &Request<'_>, action: ReleaseAction) {
+        // The release now carries the current post-renderers.
+        self.status.observed_post_renderers_digest = Some(req.post_render.renderers_digest());
+        self.status.observed_common_metadata_digest =
+            Some(req.post_render.common_metadata_digest());
         let Some(current) = self.current() else {
             return;
         };
@@ -635,7 +658,7 @@ impl Run<'_> {
             .is_some_and(|r| before.is_none_or(|v| r.release.version > v));
         match result {
             Ok(()) => {
-                self.release_success(ReleaseAction::Install).await;
+                self.release_success(req, ReleaseAction::Install).await;
                 Ok(())
             }
             Err(err) => {
@@ -678,7 +701,7 @@ impl Run<'_> {
             .is_some_and(|r| before.is_none_or(|v| r.release.version > v));
         match result {
             Ok(()) => {
-                self.release_success(ReleaseAction::Upgrade).await;
+                self.release_success(req, ReleaseAction::Upgrade).await;
                 Ok(())
             }
             Err(err) => {

@@ -462,6 +462,13 @@ mod tests {
     }
 
     #[test]
+    fn plural_names_of_source_kinds() {
+        assert_eq!(api_resource("OCIRepository").plural, "ocirepositories");
+        assert_eq!(api_resource("HelmChart").plural, "helmcharts");
+        assert_eq!(api_resource("ExternalArtifact").plural, "externalartifacts");
+    }
+
+    #[test]
     fn sources_must_be_ready() {
         let source = SourceRef {
             kind: "OCIRepository",

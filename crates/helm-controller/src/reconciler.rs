@@ -251,10 +251,10 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Sets `Ready=False` with `reason`, records an event, writes status.
+    /// Sets `Ready=False` with `reason` (and `Reconciling` to retrying),
+    /// records an event, writes status.
     async fn not_ready(&mut self, reason: &str, message: &str, warn: bool) -> Result<(), Error> {
-        self.conditions
-            .mark_false(condition_type::READY, reason, message);
+        self.conditions.mark_failed_retrying(reason, message);
         if warn {
             self.ctx.recorder.warning(self.hr, reason, message).await;
         }
@@ -350,8 +350,13 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
         run.status.force_request.last_handled_force_at.as_deref(),
     );
 
-    run.conditions
-        .mark_reconciling(reason::PROGRESSING, "Fulfilling prerequisites");
+    // Only Reconciling: Ready keeps telling the last result meanwhile, so
+    // dependents and `kubectl wait` do not see it flap on every interval.
+    run.conditions.mark_true(
+        condition_type::RECONCILING,
+        reason::PROGRESSING,
+        "Fulfilling prerequisites",
+    );
     run.patch().await?;
 
     if let Some(message) = unsupported(hr) {
@@ -433,16 +438,8 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
         chart_version: loaded.metadata.version.clone(),
         config_digest: config_digest.clone(),
         oci_digest: loaded.oci_digest.clone(),
-        post_renderers_changed: run
-            .status
-            .observed_post_renderers_digest
-            .as_ref()
-            .is_some_and(|d| *d != post_render.renderers_digest())
-            || run
-                .status
-                .observed_common_metadata_digest
-                .as_ref()
-                .is_some_and(|d| *d != post_render.common_metadata_digest()),
+        // Decided in the release loop from the observed digests.
+        post_renderers_changed: false,
     };
 
     // A new desired state starts with a clean failure count.

@@ -764,3 +764,346 @@ async fn killed_controller_leaves_pending_upgrade_unlocked_on_restart() -> Resul
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn chart_templates_become_helm_charts() -> Result<()> {
+    let world = World::new("hr-template").await?;
+    let ns = world.ns().to_string();
+    world
+        .create_release(
+            "web",
+            json!({
+                "interval": "10m",
+                "chart": {
+                    "metadata": {"labels": {"team": "web"}},
+                    "spec": {"chart": "web", "version": "1.x", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}
+                }
+            }),
+        )
+        .await?;
+    let chart_name = format!("{ns}-web");
+    let hr = world
+        .wait_for("web", "the HelmChart", |hr| {
+            has(hr, "Ready", "False", "SourceNotReady")
+        })
+        .await?;
+    assert_eq!(
+        hr.status.as_ref().and_then(|s| s.helm_chart.clone()),
+        Some(format!("{ns}/{chart_name}"))
+    );
+    assert_eq!(
+        condition(&hr, "Ready").map(|c| c.message.clone()),
+        Some(format!(
+            "HelmChart '{ns}/{chart_name}' is not ready: latest generation of object has not been reconciled"
+        ))
+    );
+    let charts: Api<api::source::HelmChart> = Api::namespaced(world.client.clone(), &ns);
+    let chart = charts.get(&chart_name).await?;
+    assert_eq!(chart.spec.chart, "web");
+    assert_eq!(chart.spec.version.as_deref(), Some("1.x"));
+    assert_eq!(chart.spec.interval.as_str(), "10m");
+    let labels = chart.metadata.labels.clone().unwrap_or_default();
+    assert_eq!(labels["team"], "web");
+    assert_eq!(labels["helm.toolkit.fluxcd.io/name"], "web");
+
+    // Playing source-controller: the HelmChart gets its artifact.
+    let tgz = world
+        .repo
+        .add_chart(&ChartSpec::config_maps("web", "1.2.0"))?;
+    let bytes = std::fs::read(&tgz)?;
+    let file = tgz
+        .file_name()
+        .and_then(|f| f.to_str())
+        .context("file")?
+        .to_string();
+    let status = json!({"status": {
+        "observedGeneration": chart.metadata.generation,
+        "artifact": {
+            "url": format!("{}/{file}", world.repo.url()),
+            "path": format!("helmchart/{ns}/{chart_name}/{file}"),
+            "revision": "1.2.0",
+            "digest": runtime::artifact::sha256_digest(&bytes),
+            "lastUpdateTime": "2026-01-01T00:00:00Z",
+        }
+    }});
+    charts
+        .patch_status(&chart_name, &PatchParams::default(), &Patch::Merge(&status))
+        .await?;
+    let installed = format!("Helm install succeeded for release {ns}/web.v1 with chart web@1.2.0");
+    world
+        .wait_for("web", "the install", |hr| ready_with(hr, &installed))
+        .await?;
+
+    // Deleting the HelmRelease deletes its HelmChart.
+    world
+        .releases()
+        .delete("web", &DeleteParams::default())
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while charts.get_opt(&chart_name).await?.is_some() {
+        if Instant::now() > deadline {
+            bail!("HelmChart not deleted; log:\n{}", world.controller.log());
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn post_renderers_common_metadata_and_force_requests() -> Result<()> {
+    let world = World::new("hr-postrender").await?;
+    let ns = world.ns().to_string();
+    world
+        .publish("shaped", &ChartSpec::config_maps("shaped", "1.0.0"))
+        .await?;
+    world
+        .create_release(
+            "shaped",
+            json!({
+                "interval": "10m",
+                "chartRef": {"kind": "OCIRepository", "name": "shaped"},
+                "commonMetadata": {"labels": {"team": "a"}, "annotations": {"owner": "ops"}},
+                "postRenderers": [{"kustomize": {"patches": [{
+                    "target": {"kind": "ConfigMap"},
+                    "patch": "- op: add\n  path: /data/patched\n  value: \"yes\"\n"
+                }]}}]
+            }),
+        )
+        .await?;
+    let installed =
+        format!("Helm install succeeded for release {ns}/shaped.v1 with chart shaped@1.0.0");
+    world
+        .wait_for("shaped", "the install", |hr| ready_with(hr, &installed))
+        .await?;
+    let cm = world.config_maps().get("shaped-shaped").await?;
+    assert_eq!(cm.data.clone().unwrap_or_default()["patched"], "yes");
+    assert_eq!(cm.metadata.labels.clone().unwrap_or_default()["team"], "a");
+    assert_eq!(
+        cm.metadata.annotations.clone().unwrap_or_default()["owner"],
+        "ops"
+    );
+
+    // A new post-renderer makes a new release.
+    world
+        .patch_spec(
+            "shaped",
+            json!({"postRenderers": [{"kustomize": {"patches": [{
+                "target": {"kind": "ConfigMap"},
+                "patch": "- op: add\n  path: /data/patched\n  value: \"again\"\n"
+            }]}}]}),
+        )
+        .await?;
+    let upgraded =
+        format!("Helm upgrade succeeded for release {ns}/shaped.v2 with chart shaped@1.0.0");
+    world
+        .wait_for("shaped", "the post-renderer upgrade", |hr| {
+            ready_with(hr, &upgraded)
+        })
+        .await?;
+    assert_eq!(
+        world
+            .config_maps()
+            .get("shaped-shaped")
+            .await?
+            .data
+            .unwrap_or_default()["patched"],
+        "again"
+    );
+
+    // forceAt (with the same requestedAt token) upgrades an in-sync release.
+    world
+        .releases()
+        .patch(
+            "shaped",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"annotations": {
+                "reconcile.fluxcd.io/requestedAt": "force-1",
+                "reconcile.fluxcd.io/forceAt": "force-1"
+            }}})),
+        )
+        .await?;
+    let forced =
+        format!("Helm upgrade succeeded for release {ns}/shaped.v3 with chart shaped@1.0.0");
+    let hr = world
+        .wait_for("shaped", "the forced upgrade", |hr| ready_with(hr, &forced))
+        .await?;
+    assert_eq!(
+        hr.status
+            .and_then(|s| s.force_request.last_handled_force_at),
+        Some("force-1".to_string())
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn dependencies_suspension_and_impersonation() -> Result<()> {
+    let world = World::new("hr-deps").await?;
+    let ns = world.ns().to_string();
+    world
+        .publish("base", &ChartSpec::config_maps("base", "1.0.0"))
+        .await?;
+    world
+        .publish("top", &ChartSpec::config_maps("top", "1.0.0"))
+        .await?;
+    world
+        .create_release(
+            "top",
+            json!({
+                "interval": "10m",
+                "chartRef": {"kind": "OCIRepository", "name": "top"},
+                "dependsOn": [{"name": "base"}],
+                "serviceAccountName": "deployer"
+            }),
+        )
+        .await?;
+    let hr = world
+        .wait_for("top", "the dependency wait", |hr| {
+            has(hr, "Ready", "False", "DependencyNotReady")
+        })
+        .await?;
+    assert!(
+        condition(&hr, "Ready").is_some_and(|c| c.message.contains(&format!("'{ns}/base'"))),
+        "{:?}",
+        condition(&hr, "Ready")
+    );
+    world
+        .create_release(
+            "base",
+            json!({"interval": "10m", "chartRef": {"kind": "OCIRepository", "name": "base"}}),
+        )
+        .await?;
+    let installed =
+        format!("Helm install succeeded for release {ns}/base.v1 with chart base@1.0.0");
+    world
+        .wait_for("base", "the dependency", |hr| ready_with(hr, &installed))
+        .await?;
+
+    // The dependent acts as ServiceAccount `deployer`, which may do nothing yet.
+    let hr = world
+        .wait_for("top", "the forbidden install", |hr| {
+            has(hr, "Ready", "False", "InstallFailed")
+        })
+        .await?;
+    let message = condition(&hr, "Ready")
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.contains(&format!("system:serviceaccount:{ns}:deployer"))
+            && message.contains("forbidden"),
+        "{message}"
+    );
+    let rbac = [
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "deployer"}}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "deployer"},
+               "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "deployer"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "deployer"},
+               "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": ns}]}),
+    ];
+    for object in rbac {
+        let object: kube::api::DynamicObject = serde_json::from_value(object)?;
+        let gvk = kube::api::GroupVersionKind::try_from(object.types.as_ref().context("types")?)?;
+        let (resource, _) = kube::discovery::pinned_kind(&world.client, &gvk).await?;
+        let api: Api<kube::api::DynamicObject> =
+            Api::namespaced_with(world.client.clone(), &ns, &resource);
+        api.create(&PostParams::default(), &object).await?;
+    }
+    let installed = format!("Helm install succeeded for release {ns}/top.v1 with chart top@1.0.0");
+    world
+        .wait_for("top", "the permitted install", |hr| {
+            ready_with(hr, &installed)
+        })
+        .await?;
+
+    // Suspended: spec changes wait until resumed.
+    world
+        .patch_spec(
+            "base",
+            json!({"suspend": true, "values": {"data": {"greeting": "later"}}}),
+        )
+        .await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        world
+            .config_maps()
+            .get("base-base")
+            .await?
+            .data
+            .unwrap_or_default()["greeting"],
+        "hello"
+    );
+    world.patch_spec("base", json!({"suspend": false})).await?;
+    let upgraded = format!("Helm upgrade succeeded for release {ns}/base.v2 with chart base@1.0.0");
+    world
+        .wait_for("base", "the resumed upgrade", |hr| {
+            ready_with(hr, &upgraded)
+        })
+        .await?;
+    assert_eq!(
+        world
+            .config_maps()
+            .get("base-base")
+            .await?
+            .data
+            .unwrap_or_default()["greeting"],
+        "later"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn retry_on_failure_retries_without_remediation() -> Result<()> {
+    let world = World::new("hr-retry").await?;
+    let ns = world.ns().to_string();
+    world
+        .publish("flaky", &ChartSpec::config_maps("flaky", "1.0.0"))
+        .await?;
+    world
+        .create_release(
+            "flaky",
+            json!({
+                "interval": "10m",
+                "chartRef": {"kind": "OCIRepository", "name": "flaky"},
+                "upgrade": {"strategy": {"name": "RetryOnFailure", "retryInterval": "2s"}}
+            }),
+        )
+        .await?;
+    let installed =
+        format!("Helm install succeeded for release {ns}/flaky.v1 with chart flaky@1.0.0");
+    world
+        .wait_for("flaky", "the install", |hr| ready_with(hr, &installed))
+        .await?;
+    world
+        .publish(
+            "flaky",
+            &ChartSpec::config_maps("flaky", "2.0.0").template("hook.yaml", FAILING_HOOK),
+        )
+        .await?;
+    let hr = world
+        .wait_for("flaky", "repeated upgrade attempts", |hr| {
+            hr.status
+                .as_ref()
+                .and_then(|s| s.upgrade_failures)
+                .unwrap_or(0)
+                >= 2
+        })
+        .await?;
+    assert!(has(&hr, "Ready", "False", "UpgradeFailed"));
+    assert!(
+        condition(&hr, "Stalled").is_none(),
+        "RetryOnFailure never stalls"
+    );
+    assert!(condition(&hr, "Remediated").is_none(), "nor remediates");
+    world
+        .publish("flaky", &ChartSpec::config_maps("flaky", "3.0.0"))
+        .await?;
+    let hr = world
+        .wait_for("flaky", "recovery", |hr| {
+            condition(hr, "Ready").is_some_and(|c| {
+                c.status == "True" && c.message.ends_with("with chart flaky@3.0.0")
+            }) && condition(hr, "Reconciling").is_none()
+        })
+        .await?;
+    assert_eq!(hr.status.and_then(|s| s.upgrade_failures), None);
+    Ok(())
+}
