@@ -188,6 +188,17 @@ fn action_timeout(action: &Action, hr: &HelmRelease) -> Duration {
     timeout_of(own, hr)
 }
 
+fn bump(counter: &mut Option<i64>) {
+    *counter = Some(counter.unwrap_or(0) + 1);
+}
+
+/// Whether the storage holds a revision newer than `before`.
+fn wrote_revision(revisions: &[StoredRelease], before: Option<i64>) -> bool {
+    revisions
+        .last()
+        .is_some_and(|r| before.is_none_or(|v| r.release.version > v))
+}
+
 fn cause(err: &HelmError) -> String {
     match err {
         HelmError::Failed { cause, .. } => cause.clone(),
@@ -534,43 +545,26 @@ impl Run<'_> {
         format!("{}@{}", req.chart.metadata.name, req.chart.metadata.version)
     }
 
-    async fn release_failure(
-        &mut self,
-        req: &Request<'_>,
-        action: ReleaseAction,
-        err: &HelmError,
-        stored_new: bool,
-    ) -> Result<(), Error> {
-        let (verb, reason) = match action {
-            ReleaseAction::Install => ("install", INSTALL_FAILED),
-            ReleaseAction::Upgrade => ("upgrade", UPGRADE_FAILED),
-        };
-        let message = format!(
-            "Helm {verb} failed for release {}/{} with chart {}: {}",
-            req.release.namespace,
-            req.release.name,
-            Self::chart_label(req),
-            cause(err)
-        );
-        self.status.failures = Some(self.status.failures.unwrap_or(0) + 1);
-        self.conditions
-            .mark_false(condition_type::RELEASED, reason, message.clone());
+    /// Records a successful action: `type_=True` with `reason`, and an event.
+    async fn succeeded(&mut self, type_: &str, reason: &str, message: String) {
+        self.conditions.mark_true(type_, reason, message.clone());
+        self.ctx.recorder.normal(self.hr, reason, &message).await;
+    }
+
+    /// Records a failed action: one more failure, `type_=False` with
+    /// `reason`, and a warning event.
+    async fn failed(&mut self, type_: &str, reason: &str, message: String) {
+        bump(&mut self.status.failures);
+        self.conditions.mark_false(type_, reason, message.clone());
         self.ctx.recorder.warning(self.hr, reason, &message).await;
-        // Only a failure that left a release behind counts towards the
-        // remediation: without one there is nothing to remediate, and the
-        // action is simply retried.
-        if !stored_new {
-            return Err(Error::Release(message));
-        }
+    }
+
+    /// Counts a failure against the remediation of `action`.
+    fn count_failure(&mut self, action: ReleaseAction) {
         match action {
-            ReleaseAction::Install => {
-                self.status.install_failures = Some(self.status.install_failures.unwrap_or(0) + 1);
-            }
-            ReleaseAction::Upgrade => {
-                self.status.upgrade_failures = Some(self.status.upgrade_failures.unwrap_or(0) + 1);
-            }
+            ReleaseAction::Install => bump(&mut self.status.install_failures),
+            ReleaseAction::Upgrade => bump(&mut self.status.upgrade_failures),
         }
-        Ok(())
     }
 
     /// Whether the post-renderers or common metadata differ from those of
@@ -588,34 +582,53 @@ impl Run<'_> {
         )
     }
 
-    async fn release_success(&mut self, req: &Request<'_>, action: ReleaseAction) {
+    /// Runs an install or upgrade and records its outcome. Only a failure
+    /// that left a release behind counts towards the remediation: without
+    /// one there is nothing to remediate, and the action is simply retried.
+    async fn release_action(
+        &mut self,
+        req: &Request<'_>,
+        action: ReleaseAction,
+        before: Option<i64>,
+        result: Result<(), HelmError>,
+        started: Instant,
+    ) -> Result<(), Error> {
+        self.status.last_attempted_release_action_duration =
+            Some(api::Duration::from_std(started.elapsed()));
+        let revisions = self.observe(req, before).await?;
+        let (verb, succeeded, failed) = match action {
+            ReleaseAction::Install => ("install", INSTALL_SUCCEEDED, INSTALL_FAILED),
+            ReleaseAction::Upgrade => ("upgrade", UPGRADE_SUCCEEDED, UPGRADE_FAILED),
+        };
+        if let Err(err) = result {
+            let message = format!(
+                "Helm {verb} failed for release {}/{} with chart {}: {}",
+                req.release.namespace,
+                req.release.name,
+                Self::chart_label(req),
+                cause(&err)
+            );
+            self.failed(condition_type::RELEASED, failed, message.clone())
+                .await;
+            if !wrote_revision(&revisions, before) {
+                return Err(Error::Release(message));
+            }
+            self.count_failure(action);
+            return Ok(());
+        }
         // The release now carries the current post-renderers.
         self.status.observed_post_renderers_digest = Some(req.post_render.renderers_digest());
         self.status.observed_common_metadata_digest =
             Some(req.post_render.common_metadata_digest());
         let Some(current) = self.current() else {
-            return;
+            return Ok(());
         };
-        let (verb, reason) = match action {
-            ReleaseAction::Install => ("install", INSTALL_SUCCEEDED),
-            ReleaseAction::Upgrade => ("upgrade", UPGRADE_SUCCEEDED),
-        };
-        let message = format!(
-            "Helm {verb} succeeded for release {} with chart {}",
-            snapshot_full_name(&current),
-            snapshot_chart(&current)
-        );
-        self.conditions
-            .mark_true(condition_type::RELEASED, reason, message.clone());
+        let (full, chart) = (snapshot_full_name(&current), snapshot_chart(&current));
         if tests_enabled(self.spec()) && !has_been_tested(&current) {
             self.conditions.mark_unknown(
                 condition_type::TEST_SUCCESS,
                 "AwaitingTests",
-                format!(
-                    "Helm release {} with chart {} is awaiting tests",
-                    snapshot_full_name(&current),
-                    snapshot_chart(&current)
-                ),
+                format!("Helm release {full} with chart {chart} is awaiting tests"),
             );
         }
         if retries_on_failure(self.spec(), action) {
@@ -623,7 +636,10 @@ impl Run<'_> {
             self.status.install_failures = None;
             self.status.upgrade_failures = None;
         }
-        self.ctx.recorder.normal(self.hr, reason, &message).await;
+        let message = format!("Helm {verb} succeeded for release {full} with chart {chart}");
+        self.succeeded(condition_type::RELEASED, succeeded, message)
+            .await;
+        Ok(())
     }
 
     async fn install(
@@ -650,22 +666,8 @@ impl Run<'_> {
                 &install_options(self.hr, replace),
             )
             .await;
-        self.status.last_attempted_release_action_duration =
-            Some(api::Duration::from_std(started.elapsed()));
-        let revisions = self.observe(req, before).await?;
-        let stored_new = revisions
-            .last()
-            .is_some_and(|r| before.is_none_or(|v| r.release.version > v));
-        match result {
-            Ok(()) => {
-                self.release_success(req, ReleaseAction::Install).await;
-                Ok(())
-            }
-            Err(err) => {
-                self.release_failure(req, ReleaseAction::Install, &err, stored_new)
-                    .await
-            }
-        }
+        self.release_action(req, ReleaseAction::Install, before, result, started)
+            .await
     }
 
     async fn upgrade(&mut self, req: &Request<'_>, clear_history: bool) -> Result<(), Error> {
@@ -693,22 +695,8 @@ impl Run<'_> {
                 &upgrade_options(self.hr),
             )
             .await;
-        self.status.last_attempted_release_action_duration =
-            Some(api::Duration::from_std(started.elapsed()));
-        let revisions = self.observe(req, before).await?;
-        let stored_new = revisions
-            .last()
-            .is_some_and(|r| before.is_none_or(|v| r.release.version > v));
-        match result {
-            Ok(()) => {
-                self.release_success(req, ReleaseAction::Upgrade).await;
-                Ok(())
-            }
-            Err(err) => {
-                self.release_failure(req, ReleaseAction::Upgrade, &err, stored_new)
-                    .await
-            }
-        }
+        self.release_action(req, ReleaseAction::Upgrade, before, result, started)
+            .await
     }
 
     async fn test(&mut self, req: &Request<'_>) -> Result<(), Error> {
@@ -734,68 +722,35 @@ impl Run<'_> {
         {
             entry.test_hooks = Some(stored.release.test_hooks());
         }
-        let tested = self.current().is_some_and(|s| has_been_tested(&s));
-        let full = snapshot_full_name(&current);
-        let chart = snapshot_chart(&current);
-        match result {
-            Ok(()) => {
-                let hooks = self
-                    .current()
-                    .and_then(|s| s.test_hooks)
-                    .map_or(0, |h| h.len());
-                let detail = match hooks {
-                    0 => "no test hooks".to_string(),
-                    1 => "1 test hook completed successfully".to_string(),
-                    n => format!("{n} test hooks completed successfully"),
-                };
-                let message =
-                    format!("Helm test succeeded for release {full} with chart {chart}: {detail}");
-                self.conditions.mark_true(
-                    condition_type::TEST_SUCCESS,
-                    TEST_SUCCEEDED,
-                    message.clone(),
-                );
-                self.ctx
-                    .recorder
-                    .normal(self.hr, TEST_SUCCEEDED, &message)
-                    .await;
-                Ok(())
+        let tested = self.current().and_then(|s| s.test_hooks);
+        let (full, chart) = (snapshot_full_name(&current), snapshot_chart(&current));
+        if let Err(err) = result {
+            let message = format!(
+                "Helm test failed for release {full} with chart {chart}: {}",
+                cause(&err)
+            );
+            self.failed(condition_type::TEST_SUCCESS, TEST_FAILED, message.clone())
+                .await;
+            if tested.is_none() {
+                return Err(Error::Release(message));
             }
-            Err(err) => {
-                let message = format!(
-                    "Helm test failed for release {full} with chart {chart}: {}",
-                    cause(&err)
-                );
-                self.status.failures = Some(self.status.failures.unwrap_or(0) + 1);
-                self.conditions.mark_false(
-                    condition_type::TEST_SUCCESS,
-                    TEST_FAILED,
-                    message.clone(),
-                );
-                self.ctx
-                    .recorder
-                    .warning(self.hr, TEST_FAILED, &message)
-                    .await;
-                if !tested {
-                    return Err(Error::Release(message));
-                }
-                if let Some(remediation) = active_remediation(self.spec(), &self.status)
-                    && !remediation.ignore_test_failures
-                {
-                    match remediation.action {
-                        ReleaseAction::Install => {
-                            self.status.install_failures =
-                                Some(self.status.install_failures.unwrap_or(0) + 1);
-                        }
-                        ReleaseAction::Upgrade => {
-                            self.status.upgrade_failures =
-                                Some(self.status.upgrade_failures.unwrap_or(0) + 1);
-                        }
-                    }
-                }
-                Ok(())
+            if let Some(remediation) = active_remediation(self.spec(), &self.status)
+                && !remediation.ignore_test_failures
+            {
+                self.count_failure(remediation.action);
             }
+            return Ok(());
         }
+        let detail = match tested.map_or(0, |hooks| hooks.len()) {
+            0 => "no test hooks".to_string(),
+            1 => "1 test hook completed successfully".to_string(),
+            n => format!("{n} test hooks completed successfully"),
+        };
+        let message =
+            format!("Helm test succeeded for release {full} with chart {chart}: {detail}");
+        self.succeeded(condition_type::TEST_SUCCESS, TEST_SUCCEEDED, message)
+            .await;
+        Ok(())
     }
 
     async fn unlock(&mut self, req: &Request<'_>) -> Result<(), Error> {
@@ -825,6 +780,7 @@ impl Run<'_> {
         self.observe(req, Some(stored.release.version)).await?;
         match result {
             Ok(_) => {
+                // Released=False: the pending action did not complete.
                 let message =
                     format!("Unlocked Helm release {full} with chart {chart} in {status} state");
                 self.conditions.mark_false(
@@ -842,15 +798,7 @@ impl Run<'_> {
                 let message = format!(
                     "Unlock of Helm release {full} with chart {chart} in {status} state failed: {err}"
                 );
-                self.status.failures = Some(self.status.failures.unwrap_or(0) + 1);
-                self.conditions.mark_false(
-                    condition_type::RELEASED,
-                    PENDING_RELEASE,
-                    message.clone(),
-                );
-                self.ctx
-                    .recorder
-                    .warning(self.hr, PENDING_RELEASE, &message)
+                self.failed(condition_type::RELEASED, PENDING_RELEASE, message)
                     .await;
                 Err(err.into())
             }
@@ -869,56 +817,29 @@ impl Run<'_> {
             .rollback(&req.release, &rollback_options(self.hr, to_version))
             .await;
         let revisions = self.observe(req, before).await?;
-        let full = snapshot_full_name(&target);
-        let chart = snapshot_chart(&target);
-        match result {
-            Ok(()) => {
-                // The new revision carries the target's chart, not the one
-                // that failed.
-                if let Some(history) = self.status.history.as_mut()
-                    && let Some(newest) = history.first_mut()
-                {
-                    newest.oci_digest = target.oci_digest.clone();
-                }
-                let message = format!(
-                    "Helm rollback to previous release {full} with chart {chart} succeeded"
-                );
-                self.conditions.mark_true(
-                    condition_type::REMEDIATED,
-                    ROLLBACK_SUCCEEDED,
-                    message.clone(),
-                );
-                self.ctx
-                    .recorder
-                    .normal(self.hr, ROLLBACK_SUCCEEDED, &message)
-                    .await;
+        let (full, chart) = (snapshot_full_name(&target), snapshot_chart(&target));
+        if let Err(err) = result {
+            let message = format!(
+                "Helm rollback to previous release {full} with chart {chart} failed: {}",
+                cause(&err)
+            );
+            self.failed(condition_type::REMEDIATED, ROLLBACK_FAILED, message.clone())
+                .await;
+            return if wrote_revision(&revisions, before) {
                 Ok(())
-            }
-            Err(err) => {
-                let message = format!(
-                    "Helm rollback to previous release {full} with chart {chart} failed: {}",
-                    cause(&err)
-                );
-                self.status.failures = Some(self.status.failures.unwrap_or(0) + 1);
-                self.conditions.mark_false(
-                    condition_type::REMEDIATED,
-                    ROLLBACK_FAILED,
-                    message.clone(),
-                );
-                self.ctx
-                    .recorder
-                    .warning(self.hr, ROLLBACK_FAILED, &message)
-                    .await;
-                let stored_new = revisions
-                    .last()
-                    .is_some_and(|r| before.is_none_or(|v| r.release.version > v));
-                if stored_new {
-                    Ok(())
-                } else {
-                    Err(Error::Release(message))
-                }
-            }
+            } else {
+                Err(Error::Release(message))
+            };
         }
+        // The new revision carries the target's chart, not the failed one's.
+        if let Some(newest) = self.status.history.as_mut().and_then(|h| h.first_mut()) {
+            newest.oci_digest = target.oci_digest.clone();
+        }
+        let message =
+            format!("Helm rollback to previous release {full} with chart {chart} succeeded");
+        self.succeeded(condition_type::REMEDIATED, ROLLBACK_SUCCEEDED, message)
+            .await;
+        Ok(())
     }
 
     async fn uninstall_remediation(&mut self, req: &Request<'_>) -> Result<(), Error> {
@@ -927,59 +848,44 @@ impl Run<'_> {
                 "no latest release: required to uninstall".into(),
             ));
         };
-        let full = snapshot_full_name(&current);
-        let chart = snapshot_chart(&current);
+        let (full, chart) = (snapshot_full_name(&current), snapshot_chart(&current));
         let result = self
             .ctx
             .helm
             .uninstall(&req.release, &uninstall_options(self.hr))
             .await;
         let revisions = self.observe(req, Some(current.version)).await?;
-        if result.is_ok()
-            && !revisions
-                .iter()
-                .any(|r| r.release.version == current.version)
-            && let Some(history) = self.status.history.as_mut()
-            && let Some(entry) = history.iter_mut().find(|s| s.version == current.version)
+        if let Err(err) = result {
+            let message = format!(
+                "Helm uninstall remediation for release {full} with chart {chart} failed: {}",
+                cause(&err)
+            );
+            self.failed(
+                condition_type::REMEDIATED,
+                UNINSTALL_FAILED,
+                message.clone(),
+            )
+            .await;
+            return Err(Error::Release(message));
+        }
+        if !revisions
+            .iter()
+            .any(|r| r.release.version == current.version)
+            && let Some(entry) = self
+                .status
+                .history
+                .as_mut()
+                .and_then(|h| h.iter_mut().find(|s| s.version == current.version))
         {
             // Purged from storage: record the uninstall on the entry.
             entry.status = "uninstalled".to_string();
             entry.deleted = Some(now());
         }
-        match result {
-            Ok(()) => {
-                let message = format!(
-                    "Helm uninstall remediation for release {full} with chart {chart} succeeded"
-                );
-                self.conditions.mark_true(
-                    condition_type::REMEDIATED,
-                    UNINSTALL_SUCCEEDED,
-                    message.clone(),
-                );
-                self.ctx
-                    .recorder
-                    .normal(self.hr, UNINSTALL_SUCCEEDED, &message)
-                    .await;
-                Ok(())
-            }
-            Err(err) => {
-                let message = format!(
-                    "Helm uninstall remediation for release {full} with chart {chart} failed: {}",
-                    cause(&err)
-                );
-                self.status.failures = Some(self.status.failures.unwrap_or(0) + 1);
-                self.conditions.mark_false(
-                    condition_type::REMEDIATED,
-                    UNINSTALL_FAILED,
-                    message.clone(),
-                );
-                self.ctx
-                    .recorder
-                    .warning(self.hr, UNINSTALL_FAILED, &message)
-                    .await;
-                Err(Error::Release(message))
-            }
-        }
+        let message =
+            format!("Helm uninstall remediation for release {full} with chart {chart} succeeded");
+        self.succeeded(condition_type::REMEDIATED, UNINSTALL_SUCCEEDED, message)
+            .await;
+        Ok(())
     }
 
     /// `(detect, correct)` from `driftDetection.mode` and the feature gates.

@@ -441,28 +441,26 @@ impl HelmCli {
     ) -> Result<(), HelmError> {
         let files = CallFiles::new()?;
         let mut args = release_args("install", release);
-        args.push(chart.into());
-        args.push("-f".into());
-        args.push(files.write_json("values.json", values)?.into());
-        push_duration(&mut args, "--timeout", options.timeout);
-        push_wait(&mut args, options.wait, options.wait_for_jobs);
-        push_flag(&mut args, "--take-ownership", options.take_ownership);
+        self.push_chart_action(
+            &mut args,
+            &files,
+            ChartAction {
+                chart,
+                values,
+                post_render,
+                timeout: options.timeout,
+                wait: options.wait,
+                wait_for_jobs: options.wait_for_jobs,
+                take_ownership: options.take_ownership,
+                disable_hooks: options.disable_hooks,
+                disable_openapi_validation: options.disable_openapi_validation,
+                skip_schema_validation: options.skip_schema_validation,
+            },
+        )?;
         push_flag(&mut args, "--create-namespace", options.create_namespace);
         push_flag(&mut args, "--skip-crds", options.skip_crds);
-        push_flag(&mut args, "--no-hooks", options.disable_hooks);
-        push_flag(
-            &mut args,
-            "--disable-openapi-validation",
-            options.disable_openapi_validation,
-        );
-        push_flag(
-            &mut args,
-            "--skip-schema-validation",
-            options.skip_schema_validation,
-        );
         push_flag(&mut args, "--replace", options.replace);
         args.push(format!("--server-side={}", options.server_side).into());
-        self.push_post_render(&mut args, &files, post_render)?;
         self.run("install", args, process_limit(options.timeout))
             .await
             .map(drop)
@@ -480,9 +478,22 @@ impl HelmCli {
     ) -> Result<(), HelmError> {
         let files = CallFiles::new()?;
         let mut args = release_args("upgrade", release);
-        args.push(chart.into());
-        args.push("-f".into());
-        args.push(files.write_json("values.json", values)?.into());
+        self.push_chart_action(
+            &mut args,
+            &files,
+            ChartAction {
+                chart,
+                values,
+                post_render,
+                timeout: options.timeout,
+                wait: options.wait,
+                wait_for_jobs: options.wait_for_jobs,
+                take_ownership: options.take_ownership,
+                disable_hooks: options.disable_hooks,
+                disable_openapi_validation: options.disable_openapi_validation,
+                skip_schema_validation: options.skip_schema_validation,
+            },
+        )?;
         // Flux's semantics: the values of a release are exactly the values
         // given, unless the previous ones are explicitly preserved.
         args.push(if options.preserve_values {
@@ -490,28 +501,41 @@ impl HelmCli {
         } else {
             "--reset-values".into()
         });
-        push_duration(&mut args, "--timeout", options.timeout);
-        push_wait(&mut args, options.wait, options.wait_for_jobs);
-        push_flag(&mut args, "--take-ownership", options.take_ownership);
-        push_flag(&mut args, "--no-hooks", options.disable_hooks);
-        push_flag(
-            &mut args,
-            "--disable-openapi-validation",
-            options.disable_openapi_validation,
-        );
-        push_flag(
-            &mut args,
-            "--skip-schema-validation",
-            options.skip_schema_validation,
-        );
         push_flag(&mut args, "--force-replace", options.force);
         push_flag(&mut args, "--cleanup-on-fail", options.cleanup_on_fail);
         args.push(format!("--history-max={}", options.history_max).into());
         args.push(format!("--server-side={}", options.server_side.value()).into());
-        self.push_post_render(&mut args, &files, post_render)?;
         self.run("upgrade", args, process_limit(options.timeout))
             .await
             .map(drop)
+    }
+
+    /// The arguments install and upgrade share: chart, values, timeout,
+    /// wait, ownership, hooks, validation and post-rendering.
+    fn push_chart_action(
+        &self,
+        args: &mut Vec<OsString>,
+        files: &CallFiles,
+        action: ChartAction<'_>,
+    ) -> Result<(), HelmError> {
+        args.push(action.chart.into());
+        args.push("-f".into());
+        args.push(files.write_json("values.json", action.values)?.into());
+        push_duration(args, "--timeout", action.timeout);
+        push_wait(args, action.wait, action.wait_for_jobs);
+        push_flag(args, "--take-ownership", action.take_ownership);
+        push_flag(args, "--no-hooks", action.disable_hooks);
+        push_flag(
+            args,
+            "--disable-openapi-validation",
+            action.disable_openapi_validation,
+        );
+        push_flag(
+            args,
+            "--skip-schema-validation",
+            action.skip_schema_validation,
+        );
+        self.push_post_render(args, files, action.post_render)
     }
 
     /// `helm test`.
@@ -739,6 +763,20 @@ impl HelmCli {
             stderr,
         })
     }
+}
+
+/// What install and upgrade have in common.
+struct ChartAction<'a> {
+    chart: &'a Path,
+    values: &'a serde_json::Value,
+    post_render: Option<&'a PostRenderSpec>,
+    timeout: Duration,
+    wait: Wait,
+    wait_for_jobs: bool,
+    take_ownership: bool,
+    disable_hooks: bool,
+    disable_openapi_validation: bool,
+    skip_schema_validation: bool,
 }
 
 /// `<action> <name> --namespace <ns>` plus identity flags.
