@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use api::helm::{HelmRelease, ReleaseAction, Snapshot, WaitStrategyName};
+use api::helm::{CRDsPolicy, HelmRelease, ReleaseAction, Snapshot, WaitStrategyName};
 use api::meta::{ResourceInventory, condition_type, reason};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::DynamicObject;
@@ -105,21 +105,38 @@ fn history_max(hr: &HelmRelease) -> u32 {
     u32::try_from(hr.spec.max_history.unwrap_or(5)).unwrap_or(0)
 }
 
+/// The CRDs policy of installs: `install.crds`, else `Skip` with the
+/// deprecated `skipCRDs`, else `Create`.
+pub fn install_crds_policy(hr: &HelmRelease) -> CRDsPolicy {
+    let spec = hr.spec.install.clone().unwrap_or_default();
+    spec.crds.unwrap_or(if spec.skip_crds.unwrap_or(false) {
+        CRDsPolicy::Skip
+    } else {
+        CRDsPolicy::Create
+    })
+}
+
+/// The CRDs policy of upgrades: `upgrade.crds`, else `Skip`.
+pub fn upgrade_crds_policy(hr: &HelmRelease) -> CRDsPolicy {
+    hr.spec
+        .upgrade
+        .as_ref()
+        .and_then(|u| u.crds)
+        .unwrap_or(CRDsPolicy::Skip)
+}
+
 /// `helm install` settings of a HelmRelease.
 pub fn install_options(hr: &HelmRelease, replace: bool) -> InstallOptions {
     let spec = hr.spec.install.clone().unwrap_or_default();
-    let crds = spec.crds.unwrap_or(if spec.skip_crds.unwrap_or(false) {
-        api::helm::CRDsPolicy::Skip
-    } else {
-        api::helm::CRDsPolicy::Create
-    });
+    // helm creates missing CRDs itself; any other policy is the controller's.
+    let crds = install_crds_policy(hr);
     InstallOptions {
         timeout: timeout_of(spec.timeout.as_ref(), hr),
         wait: wait_of(hr, spec.disable_wait),
         wait_for_jobs: !spec.disable_wait_for_jobs.unwrap_or(false),
         take_ownership: !spec.disable_take_ownership.unwrap_or(false),
         create_namespace: spec.create_namespace.unwrap_or(false),
-        skip_crds: crds == api::helm::CRDsPolicy::Skip,
+        skip_crds: crds != CRDsPolicy::Create,
         disable_hooks: spec.disable_hooks.unwrap_or(false),
         disable_openapi_validation: spec.disable_openapi_validation.unwrap_or(false),
         skip_schema_validation: spec.disable_schema_validation.unwrap_or(false),
@@ -567,6 +584,41 @@ impl Run<'_> {
         }
     }
 
+    /// Applies the chart's CRDs per `policy` before helm runs; a failure is
+    /// a failed release attempt that left nothing in the storage.
+    async fn apply_chart_crds(
+        &mut self,
+        req: &Request<'_>,
+        policy: CRDsPolicy,
+    ) -> Result<(), Error> {
+        if policy == CRDsPolicy::Skip {
+            return Ok(());
+        }
+        let files = crate::chart::read_crd_files(&req.chart.path)?;
+        let applied = match crate::crds::parse_crds(&files) {
+            Ok(crds) => {
+                crate::crds::apply(
+                    &self.ctx.client,
+                    policy,
+                    &crds,
+                    crate::reconciler::CONTROLLER_NAME,
+                )
+                .await
+            }
+            Err(err) => Err(err),
+        };
+        if let Err(err) = applied {
+            let message = format!(
+                "failed to apply CustomResourceDefinitions of chart {}: {err}",
+                Self::chart_label(req)
+            );
+            self.failed(condition_type::RELEASED, "CRDsFailed", message.clone())
+                .await;
+            return Err(Error::Release(message));
+        }
+        Ok(())
+    }
+
     /// Whether the post-renderers or common metadata differ from those of
     /// the last successful release.
     fn post_renderers_changed(&self, req: &Request<'_>) -> bool {
@@ -655,6 +707,10 @@ impl Run<'_> {
         let before = stored.map(|s| s.release.version);
         let replace = stored.is_some_and(|s| s.release.info.status == "uninstalled");
         let started = Instant::now();
+        if install_crds_policy(self.hr) == CRDsPolicy::CreateReplace {
+            self.apply_chart_crds(req, CRDsPolicy::CreateReplace)
+                .await?;
+        }
         let result = self
             .ctx
             .helm
@@ -684,6 +740,8 @@ impl Run<'_> {
             .await?
             .map(|s| s.release.version);
         let started = Instant::now();
+        self.apply_chart_crds(req, upgrade_crds_policy(self.hr))
+            .await?;
         let result = self
             .ctx
             .helm

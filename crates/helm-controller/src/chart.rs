@@ -361,6 +361,45 @@ impl ChartCache {
     }
 }
 
+/// The files of a packaged chart's `crds/` directories (its own and those
+/// of subcharts kept as directories under `charts/`), in archive order.
+/// Subcharts packaged as nested archives are not looked into.
+pub fn read_crd_files(path: &Path) -> Result<Vec<(String, String)>, ChartError> {
+    let invalid = |why: String| ChartError::Invalid(format!("{}: {why}", path.display()));
+    let file = std::fs::File::open(path).map_err(|e| invalid(e.to_string()))?;
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(file));
+    let mut files = Vec::new();
+    for entry in archive.entries().map_err(|e| invalid(e.to_string()))? {
+        let entry = entry.map_err(|e| invalid(e.to_string()))?;
+        let entry_path = entry
+            .path()
+            .map_err(|e| invalid(e.to_string()))?
+            .into_owned();
+        let parts: Vec<String> = entry_path
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        let in_crds = match parts.as_slice() {
+            [_, crds, _] => crds == "crds",
+            [_, charts, _, crds, _] => charts == "charts" && crds == "crds",
+            _ => false,
+        };
+        let yaml_or_json = entry_path
+            .extension()
+            .is_some_and(|x| x == "yaml" || x == "yml" || x == "json");
+        if !in_crds || !yaml_or_json {
+            continue;
+        }
+        let mut text = String::new();
+        entry
+            .take(MAX_CHART_YAML)
+            .read_to_string(&mut text)
+            .map_err(|e| invalid(e.to_string()))?;
+        files.push((entry_path.display().to_string(), text));
+    }
+    Ok(files)
+}
+
 /// `Chart.yaml` of a packaged chart (`<chart>/Chart.yaml` in the archive).
 pub fn read_chart_metadata(path: &Path) -> Result<ChartMetadata, ChartError> {
     let invalid = |why: String| ChartError::Invalid(format!("{}: {why}", path.display()));

@@ -15,6 +15,7 @@
 
 pub mod atomic;
 pub mod chart;
+pub mod crds;
 pub mod helm_cli;
 pub mod manager;
 pub mod names;

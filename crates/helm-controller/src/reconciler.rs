@@ -410,9 +410,18 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
     let release = release_ref(hr, &ctx.settings);
     let post_render = PostRenderSpec::for_release(&hr.name_any(), &namespace, &hr.spec);
 
-    // A release moved to another name or namespace: remove the old one first.
+    // A release moved to another name or namespace, or (unless upgraded in
+    // place) to another chart: remove the old one first, then install anew.
+    let reinstall_on_rename = hr
+        .spec
+        .upgrade
+        .as_ref()
+        .and_then(|u| u.chart_name_change_strategy)
+        != Some(api::helm::ChartNameChangeStrategy::InPlaceUpdate);
     if let Some(previous) = crate::state::latest(run.status.history.as_deref().unwrap_or_default())
-        && (previous.name != release.name || previous.namespace != release.namespace)
+        && (previous.name != release.name
+            || previous.namespace != release.namespace
+            || (reinstall_on_rename && previous.chart_name != loaded.metadata.name))
     {
         let old = ReleaseRef {
             name: previous.name.clone(),

@@ -1107,3 +1107,97 @@ async fn retry_on_failure_retries_without_remediation() -> Result<()> {
     assert_eq!(hr.status.and_then(|s| s.upgrade_failures), None);
     Ok(())
 }
+
+/// A CRD of the `crds/` directory, at `version` (v1, or v1 and v2).
+fn widget_crd(versions: &[&str]) -> String {
+    let versions: Vec<String> = versions
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            format!(
+                "  - name: {v}\n    served: true\n    storage: {}\n    schema:\n      openAPIV3Schema:\n        type: object\n        x-kubernetes-preserve-unknown-fields: true\n",
+                i == 0
+            )
+        })
+        .collect();
+    format!(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.{0}.example.com\nspec:\n  group: {0}.example.com\n  names:\n    kind: Widget\n    plural: widgets\n  scope: Namespaced\n  versions:\n{1}",
+        "WIDGET_GROUP",
+        versions.concat()
+    )
+}
+
+#[tokio::test]
+async fn crds_policies_and_chart_renames() -> Result<()> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let world = World::new("hr-crds").await?;
+    let ns = world.ns().to_string();
+    // A group per test namespace: CRDs are cluster-wide.
+    let group = ns.clone();
+    let crd = |versions: &[&str]| widget_crd(versions).replace("WIDGET_GROUP", &group);
+    world
+        .publish(
+            "kit",
+            &ChartSpec::config_maps("kit", "1.0.0").file("crds/widgets.yaml", &crd(&["v1"])),
+        )
+        .await?;
+    world
+        .create_release(
+            "kit",
+            json!({
+                "interval": "10m",
+                "chartRef": {"kind": "OCIRepository", "name": "kit"},
+                "upgrade": {"crds": "CreateReplace"}
+            }),
+        )
+        .await?;
+    let installed = format!("Helm install succeeded for release {ns}/kit.v1 with chart kit@1.0.0");
+    world
+        .wait_for("kit", "the install", |hr| ready_with(hr, &installed))
+        .await?;
+    let crds: Api<CustomResourceDefinition> = Api::all(world.client.clone());
+    let name = format!("widgets.{group}.example.com");
+    let served = |crd: &CustomResourceDefinition| {
+        crd.spec
+            .versions
+            .iter()
+            .map(|v| v.name.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        served(&crds.get(&name).await?),
+        ["v1"],
+        "helm created the CRD"
+    );
+
+    // CreateReplace on upgrade replaces it with the chart's new version.
+    world
+        .publish(
+            "kit",
+            &ChartSpec::config_maps("kit", "2.0.0").file("crds/widgets.yaml", &crd(&["v1", "v2"])),
+        )
+        .await?;
+    let upgraded = format!("Helm upgrade succeeded for release {ns}/kit.v2 with chart kit@2.0.0");
+    world
+        .wait_for("kit", "the upgrade", |hr| ready_with(hr, &upgraded))
+        .await?;
+    assert_eq!(served(&crds.get(&name).await?), ["v1", "v2"]);
+
+    // Another chart name: the release is uninstalled and installed anew.
+    world
+        .publish("kit", &ChartSpec::config_maps("kit2", "1.0.0"))
+        .await?;
+    let reinstalled =
+        format!("Helm install succeeded for release {ns}/kit.v1 with chart kit2@1.0.0");
+    world
+        .wait_for("kit", "the reinstall", |hr| ready_with(hr, &reinstalled))
+        .await?;
+    assert!(world.config_maps().get_opt("kit-kit").await?.is_none());
+    assert!(world.config_maps().get_opt("kit-kit2").await?.is_some());
+    assert!(
+        crds.get_opt(&name).await?.is_some(),
+        "CRDs are never deleted"
+    );
+    crds.delete(&name, &DeleteParams::default()).await?;
+    Ok(())
+}
