@@ -165,9 +165,10 @@ pub fn merge_maps(base: &mut Map<String, Value>, overlay: Map<String, Value>) {
     }
 }
 
-/// `sha256:<hex>` of the values, written as JSON with object keys sorted at
-/// every level, so the digest depends only on content. Empty values digest
-/// to the hash of nothing, like Flux's.
+/// `sha256:<hex>` of the values as Flux digests them: encoded as YAML the
+/// way go-yaml v2 writes a JSON object (keys sorted at every level), so the
+/// digests equal Flux's `configDigest`. Empty values digest to the hash of
+/// nothing.
 pub fn config_digest(values: &Value) -> String {
     let empty = match values {
         Value::Null => true,
@@ -177,38 +178,25 @@ pub fn config_digest(values: &Value) -> String {
     if empty {
         return runtime::artifact::sha256_digest(b"");
     }
-    let mut canonical = String::new();
-    write_canonical(values, &mut canonical);
-    runtime::artifact::sha256_digest(canonical.as_bytes())
+    let sorted = sorted_keys(values);
+    runtime::artifact::sha256_digest(kustomize::yaml::to_yaml_document(&sorted).as_bytes())
 }
 
-fn write_canonical(value: &Value, out: &mut String) {
+/// A copy of `value` with object keys in byte order at every level.
+fn sorted_keys(value: &Value) -> Value {
     match value {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_canonical(&map[key], out);
-            }
-            out.push('}');
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), sorted_keys(v)))
+                    .collect(),
+            )
         }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
+        Value::Array(items) => Value::Array(items.iter().map(sorted_keys).collect()),
+        scalar => scalar.clone(),
     }
 }
 
@@ -377,5 +365,29 @@ mod tests {
         );
         assert_eq!(config_digest(&Value::Null), config_digest(&json!({})));
         assert!(config_digest(&a).starts_with("sha256:"));
+    }
+
+    #[test]
+    fn digests_equal_fluxs() {
+        // Vectors of fluxcd/pkg chartutil's DigestValues tests.
+        let values = json!({
+            "replicas": 3,
+            "image": {"tag": "latest", "repository": "nginx"},
+            "ports": [{"protocol": "TCP", "port": 8080}, {"port": 9090, "protocol": "UDP"}]
+        });
+        assert_eq!(
+            config_digest(&values),
+            "sha256:fcdc2b0de1581a3633ada4afee3f918f6eaa5b5ab38c3fef03d5b48d3f85d9f6"
+        );
+        let numeric_keys = json!({"replicas": 3, "test": {
+            "632bd82398e71231a98004b6": "value4",
+            "632bd817c559818a52307da2": "value3",
+            "632bd80ddf416cf32fd50679": "value2",
+            "632bd80235a05f4192aefade": "value1"
+        }});
+        assert_eq!(
+            config_digest(&numeric_keys),
+            "sha256:8a980fcbeadd6f05818f07e8aec14070c22250ca3d96af1fcd5f93b3e85b4d70"
+        );
     }
 }
