@@ -9,18 +9,17 @@
 //! charts are made of ConfigMaps, ready as soon as they exist; the only Job is
 //! a hook meant never to finish.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod support;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use api::helm::HelmRelease;
-use api::source::OCIRepository;
-use e2e::chart_repo::{ChartRepo, ChartSpec};
+use e2e::chart_repo::ChartSpec;
 use helm_controller::storage::ReleaseStorage;
-use k8s_openapi::api::core::v1::{ConfigMap, Event};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use serde_json::{Value, json};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::json;
+use support::{Controller, World, condition, has, ready_with};
 
 /// A passing test hook: helm counts a created ConfigMap as a passed test.
 const PASSING_TEST: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-test\n  annotations:\n    helm.sh/hook: test\ndata:\n  ok: \"yes\"\n";
@@ -28,226 +27,6 @@ const PASSING_TEST: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: 
 const FAILING_HOOK: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-bad-hook\n  annotations:\n    helm.sh/hook: post-install,post-upgrade\ndata:\n  count: 1\n";
 /// A post-upgrade Job that never completes without a kubelet.
 const ENDLESS_HOOK: &str = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {{ .Release.Name }}-wait\n  annotations:\n    helm.sh/hook: post-upgrade\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: wait\n        image: busybox\n        command: [\"true\"]\n";
-
-/// The controller binary running against one test namespace.
-struct Controller {
-    child: Child,
-    log: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Controller {
-    fn start(kubeconfig: &Path, namespace: &str) -> Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let log = dir.path().join("controller.log");
-        let out = std::fs::File::create(&log)?;
-        let child = Command::new(env!("CARGO_BIN_EXE_helm-controller"))
-            .args([
-                "--watch-all-namespaces=false",
-                "--metrics-addr=127.0.0.1:0",
-                "--health-addr=127.0.0.1:0",
-                "--log-encoding=console",
-                "--requeue-dependency=2s",
-                "--min-retry-delay=500ms",
-                "--max-retry-delay=5s",
-            ])
-            .arg("--helm-path")
-            .arg(e2e::packages::helm()?)
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .arg("--chart-cache-dir")
-            .arg(dir.path().join("charts"))
-            .env("RUNTIME_NAMESPACE", namespace)
-            .env("KUBECONFIG", kubeconfig)
-            .env("RUST_LOG", "info,helm_controller=debug")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone()?)
-            .stderr(out)
-            .spawn()
-            .context("starting helm-controller")?;
-        Ok(Self {
-            child,
-            log,
-            _dir: dir,
-        })
-    }
-
-    /// SIGKILL, like `kill -9`.
-    fn kill(&mut self) -> Result<()> {
-        self.child.kill()?;
-        self.child.wait()?;
-        Ok(())
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// One test's world: a namespace, the controller, a chart repository.
-struct World {
-    client: kube::Client,
-    namespace: e2e::cluster::TestNamespace,
-    controller: Controller,
-    repo: ChartRepo,
-    kubeconfig: PathBuf,
-}
-
-impl World {
-    async fn new(name: &str) -> Result<Self> {
-        let cluster = e2e::cluster::shared().await?;
-        let namespace = cluster.test_namespace(name).await?;
-        let kubeconfig = cluster.kubeconfig_path().to_path_buf();
-        let controller = Controller::start(&kubeconfig, namespace.name())?;
-        Ok(Self {
-            client: cluster.client().await?,
-            namespace,
-            controller,
-            repo: ChartRepo::start(false)?,
-            kubeconfig,
-        })
-    }
-
-    fn ns(&self) -> &str {
-        self.namespace.name()
-    }
-
-    fn releases(&self) -> Api<HelmRelease> {
-        Api::namespaced(self.client.clone(), self.ns())
-    }
-
-    fn config_maps(&self) -> Api<ConfigMap> {
-        Api::namespaced(self.client.clone(), self.ns())
-    }
-
-    /// Publishes `chart` and points the OCIRepository `name` at it, the way
-    /// source-controller would after pulling it.
-    async fn publish(&self, name: &str, chart: &ChartSpec) -> Result<()> {
-        let tgz = self.repo.add_chart(chart)?;
-        let bytes = std::fs::read(&tgz)?;
-        let digest = runtime::artifact::sha256_digest(&bytes);
-        let file = tgz
-            .file_name()
-            .and_then(|f| f.to_str())
-            .context("chart file name")?
-            .to_string();
-        let api: Api<OCIRepository> = Api::namespaced(self.client.clone(), self.ns());
-        if api.get_opt(name).await?.is_none() {
-            let repository: OCIRepository = serde_json::from_value(json!({
-                "apiVersion": "source.toolkit.fluxcd.io/v1",
-                "kind": "OCIRepository",
-                "metadata": {"name": name},
-                "spec": {"url": format!("oci://127.0.0.1:5000/charts/{name}"), "interval": "10m"}
-            }))?;
-            api.create(&PostParams::default(), &repository).await?;
-        }
-        let generation = api.get(name).await?.metadata.generation;
-        let manifest_digest = format!("sha256:{}", &digest["sha256:".len()..]);
-        let status = json!({"status": {
-            "observedGeneration": generation,
-            "conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded",
-                "message": "stored artifact", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
-            "artifact": {
-                "url": format!("{}/{file}", self.repo.url()),
-                "path": format!("ocirepository/{}/{name}/{file}", self.ns()),
-                "revision": format!("{}@{manifest_digest}", chart.version()),
-                "digest": digest,
-                "lastUpdateTime": "2026-01-01T00:00:00Z",
-                "size": bytes.len(),
-            }
-        }});
-        api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
-            .await?;
-        Ok(())
-    }
-
-    async fn create_release(&self, name: &str, spec: Value) -> Result<()> {
-        let hr: HelmRelease = serde_json::from_value(json!({
-            "apiVersion": "helm.toolkit.fluxcd.io/v2",
-            "kind": "HelmRelease",
-            "metadata": {"name": name},
-            "spec": spec,
-        }))?;
-        self.releases().create(&PostParams::default(), &hr).await?;
-        Ok(())
-    }
-
-    async fn patch_spec(&self, name: &str, spec: Value) -> Result<()> {
-        self.releases()
-            .patch(
-                name,
-                &PatchParams::default(),
-                &Patch::Merge(&json!({"spec": spec})),
-            )
-            .await?;
-        Ok(())
-    }
-
-    /// Waits until `check` accepts the HelmRelease.
-    async fn wait_for(
-        &self,
-        name: &str,
-        what: &str,
-        check: impl Fn(&HelmRelease) -> bool,
-    ) -> Result<HelmRelease> {
-        let deadline = Instant::now() + Duration::from_secs(180);
-        loop {
-            let hr = self.releases().get(name).await?;
-            if check(&hr) {
-                return Ok(hr);
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "timed out waiting for {what}; status:\n{}\ncontroller log:\n{}",
-                    serde_json::to_string_pretty(&hr.status).unwrap_or_default(),
-                    self.controller.log()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-    }
-
-    async fn events(&self) -> Result<Vec<(String, String)>> {
-        let api: Api<Event> = Api::namespaced(self.client.clone(), self.ns());
-        Ok(api
-            .list(&ListParams::default())
-            .await?
-            .items
-            .into_iter()
-            .map(|e| (e.reason.unwrap_or_default(), e.message.unwrap_or_default()))
-            .collect())
-    }
-}
-
-fn condition<'a>(
-    hr: &'a HelmRelease,
-    type_: &str,
-) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-    hr.status
-        .as_ref()?
-        .conditions
-        .as_ref()?
-        .iter()
-        .find(|c| c.type_ == type_)
-}
-
-fn has(hr: &HelmRelease, type_: &str, status: &str, reason: &str) -> bool {
-    condition(hr, type_).is_some_and(|c| c.status == status && c.reason == reason)
-}
-
-/// Ready with `message`, and settled (no reconciliation under way).
-fn ready_with(hr: &HelmRelease, message: &str) -> bool {
-    condition(hr, "Ready").is_some_and(|c| c.status == "True" && c.message == message)
-        && condition(hr, "Reconciling").is_none()
-        && hr.status.as_ref().and_then(|s| s.observed_generation) == hr.metadata.generation
-}
 
 #[tokio::test]
 async fn install_upgrade_on_values_and_chart_then_uninstall_on_delete() -> Result<()> {
@@ -734,7 +513,7 @@ async fn killed_controller_leaves_pending_upgrade_unlocked_on_restart() -> Resul
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    world.controller.kill()?;
+    world.controller.kill();
     // helm dies with the controller: the release stays locked.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let stuck = storage.latest(&ns, "locked").await?.context("stored")?;

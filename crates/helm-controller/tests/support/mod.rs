@@ -1,0 +1,222 @@
+//! What the HelmRelease e2e tests share: a namespace per test on the shared
+//! control plane, the helm-controller binary watching only it, a chart
+//! repository, and helpers to publish charts and wait for conditions.
+
+#![allow(dead_code)] // Each test binary uses a different subset.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use api::helm::HelmRelease;
+use api::source::OCIRepository;
+use e2e::chart_repo::{ChartRepo, ChartSpec};
+use k8s_openapi::api::core::v1::{ConfigMap, Event};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
+
+/// The controller binary running against one test namespace; killed when
+/// dropped and when the test process dies.
+pub struct Controller {
+    service: e2e::process::Service,
+    _dir: tempfile::TempDir,
+}
+
+impl Controller {
+    pub fn start(kubeconfig: &Path, namespace: &str) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let health = e2e::paths::free_port()?;
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_helm-controller"));
+        cmd.args([
+            "--watch-all-namespaces=false",
+            "--metrics-addr=127.0.0.1:0",
+            "--log-encoding=console",
+            "--requeue-dependency=2s",
+            "--min-retry-delay=500ms",
+            "--max-retry-delay=5s",
+        ])
+        .arg(format!("--health-addr=127.0.0.1:{health}"))
+        .arg("--helm-path")
+        .arg(e2e::packages::helm()?)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--chart-cache-dir")
+        .arg(dir.path().join("charts"))
+        .env("RUNTIME_NAMESPACE", namespace)
+        .env("KUBECONFIG", kubeconfig)
+        .env("NO_COLOR", "1")
+        .env("RUST_LOG", "info,helm_controller=debug,kube=warn");
+        let mut service =
+            e2e::process::start("helm-controller", cmd, &dir.path().join("controller.log"))?;
+        service.wait_for_port(health, Duration::from_secs(60))?;
+        Ok(Self { service, _dir: dir })
+    }
+
+    /// SIGKILL, like `kill -9`.
+    pub fn kill(&mut self) {
+        self.service.kill();
+    }
+
+    pub fn log(&self) -> String {
+        e2e::process::tail(self.service.log_path(), 200)
+    }
+}
+
+/// One test's world: a namespace, the controller, a chart repository.
+pub struct World {
+    pub client: kube::Client,
+    pub namespace: e2e::cluster::TestNamespace,
+    pub controller: Controller,
+    pub repo: ChartRepo,
+    pub kubeconfig: PathBuf,
+}
+
+impl World {
+    pub async fn new(name: &str) -> Result<Self> {
+        let cluster = e2e::cluster::shared().await?;
+        let namespace = cluster.test_namespace(name).await?;
+        let kubeconfig = cluster.kubeconfig_path().to_path_buf();
+        let controller = Controller::start(&kubeconfig, namespace.name())?;
+        Ok(Self {
+            client: cluster.client().await?,
+            namespace,
+            controller,
+            repo: ChartRepo::start(false)?,
+            kubeconfig,
+        })
+    }
+
+    pub fn ns(&self) -> &str {
+        self.namespace.name()
+    }
+
+    pub fn releases(&self) -> Api<HelmRelease> {
+        Api::namespaced(self.client.clone(), self.ns())
+    }
+
+    pub fn config_maps(&self) -> Api<ConfigMap> {
+        Api::namespaced(self.client.clone(), self.ns())
+    }
+
+    /// Publishes `chart` and points the OCIRepository `name` at it, the way
+    /// source-controller would after pulling it.
+    pub async fn publish(&self, name: &str, chart: &ChartSpec) -> Result<()> {
+        let tgz = self.repo.add_chart(chart)?;
+        let bytes = std::fs::read(&tgz)?;
+        let digest = runtime::artifact::sha256_digest(&bytes);
+        let file = tgz
+            .file_name()
+            .and_then(|f| f.to_str())
+            .context("chart file name")?
+            .to_string();
+        let api: Api<OCIRepository> = Api::namespaced(self.client.clone(), self.ns());
+        if api.get_opt(name).await?.is_none() {
+            let repository: OCIRepository = serde_json::from_value(json!({
+                "apiVersion": "source.toolkit.fluxcd.io/v1",
+                "kind": "OCIRepository",
+                "metadata": {"name": name},
+                "spec": {"url": format!("oci://127.0.0.1:5000/charts/{name}"), "interval": "10m"}
+            }))?;
+            api.create(&PostParams::default(), &repository).await?;
+        }
+        let generation = api.get(name).await?.metadata.generation;
+        let manifest_digest = format!("sha256:{}", &digest["sha256:".len()..]);
+        let status = json!({"status": {
+            "observedGeneration": generation,
+            "conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded",
+                "message": "stored artifact", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+            "artifact": {
+                "url": format!("{}/{file}", self.repo.url()),
+                "path": format!("ocirepository/{}/{name}/{file}", self.ns()),
+                "revision": format!("{}@{manifest_digest}", chart.version()),
+                "digest": digest,
+                "lastUpdateTime": "2026-01-01T00:00:00Z",
+                "size": bytes.len(),
+            }
+        }});
+        api.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
+            .await?;
+        Ok(())
+    }
+
+    pub async fn create_release(&self, name: &str, spec: Value) -> Result<()> {
+        let hr: HelmRelease = serde_json::from_value(json!({
+            "apiVersion": "helm.toolkit.fluxcd.io/v2",
+            "kind": "HelmRelease",
+            "metadata": {"name": name},
+            "spec": spec,
+        }))?;
+        self.releases().create(&PostParams::default(), &hr).await?;
+        Ok(())
+    }
+
+    pub async fn patch_spec(&self, name: &str, spec: Value) -> Result<()> {
+        self.releases()
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"spec": spec})),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Waits until `check` accepts the HelmRelease.
+    pub async fn wait_for(
+        &self,
+        name: &str,
+        what: &str,
+        check: impl Fn(&HelmRelease) -> bool,
+    ) -> Result<HelmRelease> {
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let hr = self.releases().get(name).await?;
+            if check(&hr) {
+                return Ok(hr);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "timed out waiting for {what}; status:\n{}\ncontroller log:\n{}",
+                    serde_json::to_string_pretty(&hr.status).unwrap_or_default(),
+                    self.controller.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    pub async fn events(&self) -> Result<Vec<(String, String)>> {
+        let api: Api<Event> = Api::namespaced(self.client.clone(), self.ns());
+        Ok(api
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .map(|e| (e.reason.unwrap_or_default(), e.message.unwrap_or_default()))
+            .collect())
+    }
+}
+
+pub fn condition<'a>(
+    hr: &'a HelmRelease,
+    type_: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    hr.status
+        .as_ref()?
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == type_)
+}
+
+pub fn has(hr: &HelmRelease, type_: &str, status: &str, reason: &str) -> bool {
+    condition(hr, type_).is_some_and(|c| c.status == status && c.reason == reason)
+}
+
+/// Ready with `message`, and settled (no reconciliation under way).
+pub fn ready_with(hr: &HelmRelease, message: &str) -> bool {
+    condition(hr, "Ready").is_some_and(|c| c.status == "True" && c.message == message)
+        && condition(hr, "Reconciling").is_none()
+        && hr.status.as_ref().and_then(|s| s.observed_generation) == hr.metadata.generation
+}
