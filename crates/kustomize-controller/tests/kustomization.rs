@@ -260,7 +260,9 @@ async fn failures_report_flux_reasons_and_keep_what_was_applied() -> Result<()> 
     .await?;
     env.kustomization("good", json!({"path": "./good"})).await?;
 
-    let (_, message) = env.failing("missing-path", "ArtifactFailed").await?;
+    let (_, message) = env
+        .failing_with("missing-path", "ArtifactFailed", "kustomization path")
+        .await?;
     ensure!(
         message.starts_with("kustomization path not found"),
         "{message}"
@@ -282,7 +284,9 @@ async fn failures_report_flux_reasons_and_keep_what_was_applied() -> Result<()> 
         .find_map(|l| l.strip_prefix("# public key: "))
         .context("recipient")?;
     ensure!(message.contains(recipient), "{message}");
-    let (ks, message) = env.failing("missing-source", "ArtifactFailed").await?;
+    let (ks, message) = env
+        .failing_with("missing-source", "ArtifactFailed", "Source 'GitRepository/")
+        .await?;
     ensure!(
         message.contains(&format!(
             "Source 'GitRepository/{}/nope' not found",
