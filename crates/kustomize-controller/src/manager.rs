@@ -205,19 +205,13 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
     let config = kube::Config::infer().await?;
     let client = Client::try_from(config.clone())?;
     let runtime_namespace = runtime::options::ControllerOptions::runtime_namespace();
-    let lost_leadership: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
-        if flags.common.enable_leader_election {
-            Box::pin(
-                runtime::leader::acquire(
-                    client.clone(),
-                    &runtime_namespace,
-                    &flags.leader_election_id,
-                )
-                .await?,
-            )
-        } else {
-            Box::pin(std::future::pending())
-        };
+    let lost_leadership = runtime::leader::leadership(
+        client.clone(),
+        flags.common.enable_leader_election,
+        &runtime_namespace,
+        &flags.leader_election_id,
+    )
+    .await?;
 
     let fetcher = ArtifactFetcher::new(
         flags.http_timeout,
@@ -311,7 +305,7 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
     );
     tokio::select! {
         _ = controller => {},
-        _ = shutdown_signal() => info!("shutting down"),
+        _ = runtime::shutdown::signal() => info!("shutting down"),
         _ = lost_leadership => {
             readiness.set(false);
             error!("leadership lost, exiting");
@@ -319,21 +313,6 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         }
     }
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = terminate => {},
-    }
 }
 
 #[cfg(test)]

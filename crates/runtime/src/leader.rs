@@ -3,6 +3,7 @@
 //! carrying on would let two replicas write the same objects.
 
 use std::future::Future;
+use std::pin::Pin;
 
 use kube::Client;
 use kube_lease_manager::LeaseManagerBuilder;
@@ -51,4 +52,20 @@ pub async fn acquire(
         task.abort();
         tracing::error!(%lease, "lost leadership");
     })
+}
+
+/// A future that completes when this process must stop reconciling because
+/// it lost the lease. With election disabled the process leads alone, so the
+/// future never completes; with it enabled this first waits for the lease.
+pub async fn leadership(
+    client: Client,
+    enabled: bool,
+    namespace: &str,
+    name: &str,
+) -> Result<Pin<Box<dyn Future<Output = ()> + Send>>, Error> {
+    if enabled {
+        Ok(Box::pin(acquire(client, namespace, name).await?))
+    } else {
+        Ok(Box::pin(std::future::pending()))
+    }
 }

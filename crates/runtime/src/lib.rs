@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod options;
 pub mod reconcile_request;
 pub mod semver;
+pub mod shutdown;
 pub mod ssa;
 pub mod status;
 pub mod telemetry;

@@ -36,19 +36,13 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
     let client = Client::try_default().await?;
     let runtime_namespace = runtime::options::ControllerOptions::runtime_namespace();
 
-    let lost_leadership: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
-        if flags.common.enable_leader_election {
-            Box::pin(
-                runtime::leader::acquire(
-                    client.clone(),
-                    &runtime_namespace,
-                    &flags.leader_election_id,
-                )
-                .await?,
-            )
-        } else {
-            Box::pin(std::future::pending())
-        };
+    let lost_leadership = runtime::leader::leadership(
+        client.clone(),
+        flags.common.enable_leader_election,
+        &runtime_namespace,
+        &flags.leader_election_id,
+    )
+    .await?;
 
     let base_url = advertised_base_url(&flags.storage_addr, &flags.storage_adv_addr);
     let store = ArtifactStore::new(
@@ -112,7 +106,7 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         concurrent = flags.concurrent,
         "starting controllers"
     );
-    let shutdown = shutdown_signal();
+    let shutdown = runtime::shutdown::signal();
     tokio::select! {
         _ = futures::future::join3(git, helm, charts) => {},
         _ = shutdown => info!("shutting down"),
@@ -215,19 +209,4 @@ async fn simple_controller<K, F, Fut>(
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
-}
-
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = terminate => {},
-    }
 }
