@@ -83,8 +83,10 @@ pub fn start(
                  # Buffer request bodies before handing them on: with streaming,\n\
                  # git pushes over 1 MiB (chunked) fail with 411.\n\
                  server.stream-request-body = 0\n\
-                 # Tests rewrite files (index.yaml) and read them back within a\n\
-                 # second; a cached stat would serve the old length and ETag.\n\
+                 # Tests replace files (helm repo index renames a new index.yaml\n\
+                 # over the old one) and read them back at once. The default\n\
+                 # \"simple\" engine re-checks a path at most once a second and\n\
+                 # until then serves the old file from its cached descriptor.\n\
                  server.stat-cache-engine = \"disable\"\n\
                  mimetype.assign = (\".yaml\" => \"text/yaml\", \".tgz\" => \"application/gzip\", \"\" => \"application/octet-stream\")\n\
                  {site}\n",

@@ -40,7 +40,6 @@ async fn failing(env: &Env, name: &str, reason: &str) -> Result<String> {
     .await
 }
 
-#[ignore = "failed once in a full `cargo xtask test` run: after a new chart is added the re-requested HelmRepository kept the old index for 60s; lighttpd's stat cache is now disabled (suspected cause) but this is unconfirmed; re-enable once it passes repeatedly in full runs (issue 3 note)"]
 #[tokio::test(flavor = "multi_thread")]
 async fn index_with_basic_auth_is_stored_and_follows_new_charts() -> Result<()> {
     let env = Env::start("helmrepo", &[]).await?;
@@ -149,7 +148,6 @@ async fn bad_credentials_malformed_index_and_oci_type() -> Result<()> {
     Ok(())
 }
 
-#[ignore = "failed once in a full `cargo xtask test` run: after a new chart is added the re-requested HelmRepository kept the old index for 60s; lighttpd's stat cache is now disabled (suspected cause) but this is unconfirmed; re-enable once it passes repeatedly in full runs (issue 3 note)"]
 #[tokio::test(flavor = "multi_thread")]
 async fn chart_from_http_repository_follows_semver_range() -> Result<()> {
     use api::source::HelmChart;
