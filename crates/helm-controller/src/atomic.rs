@@ -17,7 +17,7 @@ use runtime::ssa::{ApplyOptions, DriftState, Engine, ObjectRef, Owner};
 use crate::Error;
 use crate::chart::LoadedChart;
 use crate::helm_cli::{
-    HelmError, InstallOptions, ReleaseRef, RollbackOptions, ServerSide, TestOptions,
+    ChartOptions, HelmError, InstallOptions, ReleaseRef, RollbackOptions, ServerSide, TestOptions,
     UpgradeOptions, Wait,
 };
 use crate::post_render::PostRenderSpec;
@@ -125,21 +125,31 @@ pub fn upgrade_crds_policy(hr: &HelmRelease) -> CRDsPolicy {
         .unwrap_or(CRDsPolicy::Skip)
 }
 
+/// The settings install and upgrade share, from `spec.install` or
+/// `spec.upgrade` (different types with the same field names).
+macro_rules! chart_options {
+    ($hr:expr, $spec:expr) => {
+        ChartOptions {
+            timeout: timeout_of($spec.timeout.as_ref(), $hr),
+            wait: wait_of($hr, $spec.disable_wait),
+            wait_for_jobs: !$spec.disable_wait_for_jobs.unwrap_or(false),
+            take_ownership: !$spec.disable_take_ownership.unwrap_or(false),
+            disable_hooks: $spec.disable_hooks.unwrap_or(false),
+            disable_openapi_validation: $spec.disable_openapi_validation.unwrap_or(false),
+            skip_schema_validation: $spec.disable_schema_validation.unwrap_or(false),
+        }
+    };
+}
+
 /// `helm install` settings of a HelmRelease.
 pub fn install_options(hr: &HelmRelease, replace: bool) -> InstallOptions {
     let spec = hr.spec.install.clone().unwrap_or_default();
     // helm creates missing CRDs itself; any other policy is the controller's.
     let crds = install_crds_policy(hr);
     InstallOptions {
-        timeout: timeout_of(spec.timeout.as_ref(), hr),
-        wait: wait_of(hr, spec.disable_wait),
-        wait_for_jobs: !spec.disable_wait_for_jobs.unwrap_or(false),
-        take_ownership: !spec.disable_take_ownership.unwrap_or(false),
+        chart: chart_options!(hr, spec),
         create_namespace: spec.create_namespace.unwrap_or(false),
         skip_crds: crds != CRDsPolicy::Create,
-        disable_hooks: spec.disable_hooks.unwrap_or(false),
-        disable_openapi_validation: spec.disable_openapi_validation.unwrap_or(false),
-        skip_schema_validation: spec.disable_schema_validation.unwrap_or(false),
         replace: replace || spec.replace.unwrap_or(false),
         server_side: spec.server_side_apply.unwrap_or(true),
     }
@@ -149,13 +159,7 @@ pub fn install_options(hr: &HelmRelease, replace: bool) -> InstallOptions {
 pub fn upgrade_options(hr: &HelmRelease) -> UpgradeOptions {
     let spec = hr.spec.upgrade.clone().unwrap_or_default();
     UpgradeOptions {
-        timeout: timeout_of(spec.timeout.as_ref(), hr),
-        wait: wait_of(hr, spec.disable_wait),
-        wait_for_jobs: !spec.disable_wait_for_jobs.unwrap_or(false),
-        take_ownership: !spec.disable_take_ownership.unwrap_or(false),
-        disable_hooks: spec.disable_hooks.unwrap_or(false),
-        disable_openapi_validation: spec.disable_openapi_validation.unwrap_or(false),
-        skip_schema_validation: spec.disable_schema_validation.unwrap_or(false),
+        chart: chart_options!(hr, spec),
         force: spec.force.unwrap_or(false),
         preserve_values: spec.preserve_values.unwrap_or(false),
         cleanup_on_fail: spec.cleanup_on_fail.unwrap_or(false),

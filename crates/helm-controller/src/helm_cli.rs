@@ -12,8 +12,12 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets_range};
+use prometheus_client::registry::Registry;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -160,9 +164,9 @@ pub struct ReleaseRef {
     pub identity: Identity,
 }
 
-/// Settings of `helm install`.
+/// Settings `helm install` and `helm upgrade` share.
 #[derive(Clone, Debug)]
-pub struct InstallOptions {
+pub struct ChartOptions {
     /// Timeout of each Kubernetes operation.
     pub timeout: Duration,
     /// How to wait.
@@ -171,16 +175,37 @@ pub struct InstallOptions {
     pub wait_for_jobs: bool,
     /// Adopt existing objects that belong to no release (`--take-ownership`).
     pub take_ownership: bool,
-    /// Create the namespace when missing.
-    pub create_namespace: bool,
-    /// Do not install the chart's `crds/`.
-    pub skip_crds: bool,
     /// `--no-hooks`.
     pub disable_hooks: bool,
     /// `--disable-openapi-validation`.
     pub disable_openapi_validation: bool,
     /// `--skip-schema-validation`.
     pub skip_schema_validation: bool,
+}
+
+impl Default for ChartOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(300),
+            wait: Wait::Watcher,
+            wait_for_jobs: true,
+            take_ownership: true,
+            disable_hooks: false,
+            disable_openapi_validation: false,
+            skip_schema_validation: false,
+        }
+    }
+}
+
+/// Settings of `helm install`.
+#[derive(Clone, Debug)]
+pub struct InstallOptions {
+    /// What install shares with upgrade.
+    pub chart: ChartOptions,
+    /// Create the namespace when missing.
+    pub create_namespace: bool,
+    /// Do not install the chart's `crds/`.
+    pub skip_crds: bool,
     /// `--replace`.
     pub replace: bool,
     /// Server-side apply (`--server-side`).
@@ -190,15 +215,9 @@ pub struct InstallOptions {
 impl Default for InstallOptions {
     fn default() -> Self {
         Self {
-            timeout: Duration::from_secs(300),
-            wait: Wait::Watcher,
-            wait_for_jobs: true,
-            take_ownership: true,
+            chart: ChartOptions::default(),
             create_namespace: false,
             skip_crds: false,
-            disable_hooks: false,
-            disable_openapi_validation: false,
-            skip_schema_validation: false,
             replace: false,
             server_side: true,
         }
@@ -208,20 +227,8 @@ impl Default for InstallOptions {
 /// Settings of `helm upgrade` (never with `--install`).
 #[derive(Clone, Debug)]
 pub struct UpgradeOptions {
-    /// Timeout of each Kubernetes operation.
-    pub timeout: Duration,
-    /// How to wait.
-    pub wait: Wait,
-    /// Also wait for Jobs.
-    pub wait_for_jobs: bool,
-    /// `--take-ownership`.
-    pub take_ownership: bool,
-    /// `--no-hooks`.
-    pub disable_hooks: bool,
-    /// `--disable-openapi-validation`.
-    pub disable_openapi_validation: bool,
-    /// `--skip-schema-validation`.
-    pub skip_schema_validation: bool,
+    /// What upgrade shares with install.
+    pub chart: ChartOptions,
     /// `--force-replace`.
     pub force: bool,
     /// Reuse the previous release's values (`--reuse-values`) instead of
@@ -238,13 +245,7 @@ pub struct UpgradeOptions {
 impl Default for UpgradeOptions {
     fn default() -> Self {
         Self {
-            timeout: Duration::from_secs(300),
-            wait: Wait::Watcher,
-            wait_for_jobs: true,
-            take_ownership: true,
-            disable_hooks: false,
-            disable_openapi_validation: false,
-            skip_schema_validation: false,
+            chart: ChartOptions::default(),
             force: false,
             preserve_values: false,
             cleanup_on_fail: false,
@@ -378,6 +379,17 @@ pub struct HelmCliConfig {
     pub post_renderer: Option<PathBuf>,
 }
 
+/// Labels of [`HELM_DURATION_METRIC`].
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: &'static str,
+}
+
+/// Wall time of helm child processes (spawn to exit), by helm subcommand.
+/// Its sum, set against `gotk_reconcile_duration_seconds`, tells the
+/// controller's own share of a reconciliation from helm's.
+pub const HELM_DURATION_METRIC: &str = "helm_controller_helm_process_duration_seconds";
+
 /// Runs helm. Cheap to share: it only holds paths.
 #[derive(Debug)]
 pub struct HelmCli {
@@ -386,6 +398,8 @@ pub struct HelmCli {
     /// helm's config/cache/data/plugins directories, private to this driver.
     home: tempfile::TempDir,
     post_render: bool,
+    /// Where helm process times go, once registered.
+    durations: Option<Family<ActionLabels, Histogram>>,
 }
 
 impl HelmCli {
@@ -409,7 +423,23 @@ impl HelmCli {
             kubeconfig: config.kubeconfig,
             home,
             post_render,
+            durations: None,
         })
+    }
+
+    /// Records the wall time of every helm process in `registry` as
+    /// [`HELM_DURATION_METRIC`].
+    pub fn register_metrics(&mut self, registry: &mut Registry) {
+        // Reconciliation's buckets, so both histograms line up.
+        let durations = Family::<ActionLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets_range(0.01, 1800.0, 10))
+        });
+        registry.register(
+            HELM_DURATION_METRIC,
+            "The duration in seconds of helm child processes, by helm subcommand",
+            durations.clone(),
+        );
+        self.durations = Some(durations);
     }
 
     /// The helm binary in use.
@@ -444,24 +474,16 @@ impl HelmCli {
         self.push_chart_action(
             &mut args,
             &files,
-            ChartAction {
-                chart,
-                values,
-                post_render,
-                timeout: options.timeout,
-                wait: options.wait,
-                wait_for_jobs: options.wait_for_jobs,
-                take_ownership: options.take_ownership,
-                disable_hooks: options.disable_hooks,
-                disable_openapi_validation: options.disable_openapi_validation,
-                skip_schema_validation: options.skip_schema_validation,
-            },
+            chart,
+            values,
+            post_render,
+            &options.chart,
         )?;
         push_flag(&mut args, "--create-namespace", options.create_namespace);
         push_flag(&mut args, "--skip-crds", options.skip_crds);
         push_flag(&mut args, "--replace", options.replace);
         args.push(format!("--server-side={}", options.server_side).into());
-        self.run("install", args, process_limit(options.timeout))
+        self.run("install", args, process_limit(options.chart.timeout))
             .await
             .map(drop)
     }
@@ -481,18 +503,10 @@ impl HelmCli {
         self.push_chart_action(
             &mut args,
             &files,
-            ChartAction {
-                chart,
-                values,
-                post_render,
-                timeout: options.timeout,
-                wait: options.wait,
-                wait_for_jobs: options.wait_for_jobs,
-                take_ownership: options.take_ownership,
-                disable_hooks: options.disable_hooks,
-                disable_openapi_validation: options.disable_openapi_validation,
-                skip_schema_validation: options.skip_schema_validation,
-            },
+            chart,
+            values,
+            post_render,
+            &options.chart,
         )?;
         // Flux's semantics: the values of a release are exactly the values
         // given, unless the previous ones are explicitly preserved.
@@ -505,7 +519,7 @@ impl HelmCli {
         push_flag(&mut args, "--cleanup-on-fail", options.cleanup_on_fail);
         args.push(format!("--history-max={}", options.history_max).into());
         args.push(format!("--server-side={}", options.server_side.value()).into());
-        self.run("upgrade", args, process_limit(options.timeout))
+        self.run("upgrade", args, process_limit(options.chart.timeout))
             .await
             .map(drop)
     }
@@ -516,26 +530,29 @@ impl HelmCli {
         &self,
         args: &mut Vec<OsString>,
         files: &CallFiles,
-        action: ChartAction<'_>,
+        chart: &Path,
+        values: &serde_json::Value,
+        post_render: Option<&PostRenderSpec>,
+        options: &ChartOptions,
     ) -> Result<(), HelmError> {
-        args.push(action.chart.into());
+        args.push(chart.into());
         args.push("-f".into());
-        args.push(files.write_json("values.json", action.values)?.into());
-        push_duration(args, "--timeout", action.timeout);
-        push_wait(args, action.wait, action.wait_for_jobs);
-        push_flag(args, "--take-ownership", action.take_ownership);
-        push_flag(args, "--no-hooks", action.disable_hooks);
+        args.push(files.write_json("values.json", values)?.into());
+        push_duration(args, "--timeout", options.timeout);
+        push_wait(args, options.wait, options.wait_for_jobs);
+        push_flag(args, "--take-ownership", options.take_ownership);
+        push_flag(args, "--no-hooks", options.disable_hooks);
         push_flag(
             args,
             "--disable-openapi-validation",
-            action.disable_openapi_validation,
+            options.disable_openapi_validation,
         );
         push_flag(
             args,
             "--skip-schema-validation",
-            action.skip_schema_validation,
+            options.skip_schema_validation,
         );
-        self.push_post_render(args, files, action.post_render)
+        self.push_post_render(args, files, post_render)
     }
 
     /// `helm test`.
@@ -737,13 +754,19 @@ impl HelmCli {
             .kill_on_drop(true);
         die_with_parent(&mut command);
         tracing::debug!(action, ?args, "running helm");
+        let started = Instant::now();
         let child = command.spawn().map_err(|source| HelmError::Spawn {
             binary: self.binary.display().to_string(),
             source,
         })?;
         // Dropping the child on timeout kills it (kill_on_drop).
-        let output = tokio::time::timeout(limit, child.wait_with_output())
-            .await
+        let output = tokio::time::timeout(limit, child.wait_with_output()).await;
+        if let Some(durations) = &self.durations {
+            durations
+                .get_or_create(&ActionLabels { action })
+                .observe(started.elapsed().as_secs_f64());
+        }
+        let output = output
             .map_err(|_| HelmError::Timeout { action, limit })?
             .map_err(|source| HelmError::Spawn {
                 binary: self.binary.display().to_string(),
@@ -763,20 +786,6 @@ impl HelmCli {
             stderr,
         })
     }
-}
-
-/// What install and upgrade have in common.
-struct ChartAction<'a> {
-    chart: &'a Path,
-    values: &'a serde_json::Value,
-    post_render: Option<&'a PostRenderSpec>,
-    timeout: Duration,
-    wait: Wait,
-    wait_for_jobs: bool,
-    take_ownership: bool,
-    disable_hooks: bool,
-    disable_openapi_validation: bool,
-    skip_schema_validation: bool,
 }
 
 /// `<action> <name> --namespace <ns>` plus identity flags.

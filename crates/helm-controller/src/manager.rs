@@ -33,7 +33,19 @@ use crate::reconciler::{Context, Settings, error_policy, reconcile};
 
 /// Runs the controller until SIGTERM/SIGINT, or until leadership is lost.
 pub async fn run(flags: Flags) -> Result<(), Error> {
-    let metrics = Arc::new(Metrics::new());
+    // The post-renderer is this very binary in `post-render` mode.
+    let program = std::env::current_exe().map_err(|source| Error::Io {
+        context: "locating the helm-controller binary".into(),
+        source,
+    })?;
+    let mut helm = HelmCli::new(HelmCliConfig {
+        helm_path: flags.helm_path.clone(),
+        kubeconfig: flags.kubeconfig.clone(),
+        post_renderer: Some(program),
+    })?;
+    let mut metrics = Metrics::new();
+    helm.register_metrics(metrics.registry_mut());
+    let metrics = Arc::new(metrics);
     let readiness = Readiness::default();
     runtime::admin::serve(
         flags.common.metrics_socket()?,
@@ -42,34 +54,17 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         readiness.clone(),
     )
     .await?;
-
-    // The post-renderer is this very binary in `post-render` mode.
-    let program = std::env::current_exe().map_err(|source| Error::Io {
-        context: "locating the helm-controller binary".into(),
-        source,
-    })?;
-    let helm = HelmCli::new(HelmCliConfig {
-        helm_path: flags.helm_path.clone(),
-        kubeconfig: flags.kubeconfig.clone(),
-        post_renderer: Some(program),
-    })?;
     info!(helm = %helm.binary().display(), version = %helm.version().await?, "using helm");
 
     let client = Client::try_default().await?;
     let runtime_namespace = runtime::options::ControllerOptions::runtime_namespace();
-    let lost_leadership: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
-        if flags.common.enable_leader_election {
-            Box::pin(
-                runtime::leader::acquire(
-                    client.clone(),
-                    &runtime_namespace,
-                    &flags.leader_election_id,
-                )
-                .await?,
-            )
-        } else {
-            Box::pin(std::future::pending())
-        };
+    let lost_leadership = runtime::leader::leadership(
+        client.clone(),
+        flags.common.enable_leader_election,
+        &runtime_namespace,
+        &flags.leader_election_id,
+    )
+    .await?;
 
     let fetcher = ArtifactFetcher::new(
         flags.http_timeout,
@@ -124,7 +119,7 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
     );
     tokio::select! {
         _ = controller => {},
-        _ = shutdown_signal() => info!("shutting down"),
+        _ = runtime::shutdown::signal() => info!("shutting down"),
         _ = lost_leadership => {
             readiness.set(false);
             error!("leadership lost, exiting");
@@ -284,21 +279,6 @@ async fn helm_release_controller(
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
-}
-
-async fn shutdown_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = terminate => {},
-    }
 }
 
 #[cfg(test)]

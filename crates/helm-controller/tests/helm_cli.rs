@@ -11,8 +11,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use e2e::chart_repo::{ChartSpec, package_chart};
 use helm_controller::helm_cli::{
-    HelmCli, HelmCliConfig, HelmError, InstallOptions, ReleaseRef, RollbackOptions, ServerSide,
-    TestOptions, UninstallOptions, UpgradeOptions, Wait,
+    ChartOptions, HelmCli, HelmCliConfig, HelmError, InstallOptions, ReleaseRef, RollbackOptions,
+    ServerSide, TestOptions, UninstallOptions, UpgradeOptions, Wait,
 };
 use helm_controller::post_render::{Origin, PostRenderSpec};
 use helm_controller::storage::ReleaseStorage;
@@ -43,15 +43,21 @@ fn release(name: &str, namespace: &str) -> ReleaseRef {
 /// Options that do not wait for readiness (nothing would make Pods ready).
 fn install_options() -> InstallOptions {
     InstallOptions {
-        timeout: Duration::from_secs(60),
-        wait: Wait::Watcher,
+        chart: ChartOptions {
+            timeout: Duration::from_secs(60),
+            wait: Wait::Watcher,
+            ..ChartOptions::default()
+        },
         ..InstallOptions::default()
     }
 }
 
 fn upgrade_options() -> UpgradeOptions {
     UpgradeOptions {
-        timeout: Duration::from_secs(60),
+        chart: ChartOptions {
+            timeout: Duration::from_secs(60),
+            ..ChartOptions::default()
+        },
         ..UpgradeOptions::default()
     }
 }

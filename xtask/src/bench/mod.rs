@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+mod helm_controller;
 mod kustomize;
 
 /// What to benchmark.
@@ -19,11 +20,18 @@ mod kustomize;
 pub enum Target {
     /// `ferroflux kustomize build` against `kubectl kustomize`: wall time and peak RSS.
     Kustomize,
+    /// N HelmReleases from creation to all Ready: time, peak RSS, overhead beyond helm.
+    HelmController {
+        /// Only this many HelmReleases (default: 100, then 1,000).
+        #[arg(long)]
+        count: Option<usize>,
+    },
 }
 
 pub fn run(target: Target) -> Result<()> {
     match target {
         Target::Kustomize => kustomize::run(),
+        Target::HelmController { count } => helm_controller::run(count),
     }
 }
 
