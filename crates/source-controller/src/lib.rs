@@ -9,6 +9,7 @@ pub mod git_repository;
 pub mod helm_chart;
 pub mod helm_repository;
 pub mod manager;
+pub mod oci_repository;
 pub mod options;
 pub mod server;
 pub mod source_ignore;
@@ -109,6 +110,18 @@ pub enum Error {
     /// A chart could not be found or downloaded.
     #[error("{0}")]
     ChartPull(String),
+    /// An OCI registry operation failed.
+    #[error("{context}: {source}")]
+    Oci {
+        /// What was being done (Flux's message prefix).
+        context: String,
+        /// The registry error.
+        #[source]
+        source: oci::Error,
+    },
+    /// The selected layer of an OCI artifact is missing or cannot be unpacked.
+    #[error("{0}")]
+    OciLayer(String),
     /// Storing the artifact failed.
     #[error("unable to archive artifact to storage: {0}")]
     Archive(#[source] Box<Error>),
@@ -166,6 +179,23 @@ impl Error {
             Error::InvalidSemver { .. } => fetch(reason::GIT_OPERATION_FAILED, true),
             Error::NoMatchingTag(_) => fetch(reason::GIT_OPERATION_FAILED, false),
             Error::Index(_) => fetch(reason::INDEXATION_FAILED, false),
+            Error::Oci { source, .. } => match source {
+                oci::Error::InvalidUrl { .. } => fetch(reason::URL_INVALID, true),
+                oci::Error::Authentication { .. } | oci::Error::InvalidCredentials(_) => {
+                    fetch(reason::AUTHENTICATION_FAILED, false)
+                }
+                oci::Error::InvalidSemver { .. }
+                | oci::Error::InvalidFilter { .. }
+                | oci::Error::InvalidDigest(_) => fetch(reason::OCI_ARTIFACT_PULL_FAILED, true),
+                oci::Error::Io { .. } => Failure {
+                    condition: Some(condition_type::STORAGE_OPERATION_FAILED),
+                    reason: reason::ARCHIVE_OPERATION_FAILED,
+                    stalled: false,
+                    waiting: false,
+                },
+                _ => fetch(reason::OCI_ARTIFACT_PULL_FAILED, false),
+            },
+            Error::OciLayer(_) => fetch(reason::OCI_ARTIFACT_LAYER_OPERATION_FAILED, false),
             Error::SourceUnavailable(_) => Failure {
                 condition: Some(condition_type::FETCH_FAILED),
                 reason: "SourceUnavailable",

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use api::source::{GitRepository, HelmChart, HelmRepository};
+use api::source::{GitRepository, HelmChart, HelmRepository, OCIRepository};
 use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
@@ -19,7 +19,7 @@ use crate::Error;
 use crate::controller::{Context, Settings, error_policy, needs_reconcile};
 use crate::options::Flags;
 use crate::storage::{ArtifactStore, Retention, advertised_base_url};
-use crate::{git_repository, helm_chart, helm_repository};
+use crate::{git_repository, helm_chart, helm_repository, oci_repository};
 
 /// Runs the controller until SIGTERM/SIGINT, or until leadership is lost.
 pub async fn run(flags: Flags) -> Result<(), Error> {
@@ -100,6 +100,15 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         ctx.clone(),
     );
 
+    let oci_api: Api<OCIRepository> = namespaced_or_all(&client, namespace);
+    let oci = simple_controller(
+        oci_api,
+        watch_config.clone(),
+        controller_config.clone(),
+        ctx.clone(),
+        oci_repository::reconcile,
+    );
+
     readiness.set(true);
     info!(
         namespaces = namespace.unwrap_or("*"),
@@ -108,7 +117,7 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
     );
     let shutdown = runtime::shutdown::signal();
     tokio::select! {
-        _ = futures::future::join3(git, helm, charts) => {},
+        _ = futures::future::join4(git, helm, charts, oci) => {},
         _ = shutdown => info!("shutting down"),
         _ = lost_leadership => {
             readiness.set(false);

@@ -247,3 +247,4 @@ source_object!(
     api::source::HelmRepositoryStatus
 );
 source_object!(api::source::HelmChart, api::source::HelmChartStatus);
+source_object!(api::source::OCIRepository, api::source::OCIRepositoryStatus);

@@ -1,0 +1,423 @@
+//! OCIRepository: resolve the reference (digest, semver range over the tags,
+//! or tag) to a manifest digest, pull the selected layer and store it, as
+//! Flux does: `extract` unpacks the layer and re-archives it with the ignore
+//! rules, `copy` stores the compressed layer unchanged.
+//!
+//! The reconciliation reads top to bottom: credentials, resolve the digest
+//! with a HEAD request, decide (the stored artifact has that revision and the
+//! spec asks for the same content: nothing is pulled and nothing written),
+//! act (pull manifest and layer, store, record).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::meta::{Artifact, FINALIZER};
+use api::source::{
+    CloudProvider, OCILayerOperation, OCIRepository, OCIRepositoryRef, OCIRepositorySpec,
+    OCIRepositoryStatus,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use tracing::{debug, info, warn};
+
+use crate::Error;
+use crate::controller::{Context, instrumented, read_secret};
+use crate::source_ignore::SourceIgnore;
+use crate::source_status::{self, Outcome};
+use crate::storage::ArtifactStore;
+
+/// Kind name used in storage paths, metrics and events.
+pub const KIND: &str = "OCIRepository";
+/// Flux's default timeout for registry operations.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// The link beside the artifacts that `status.url` points at.
+const LATEST_LINK: &str = "latest.tar.gz";
+
+/// Reconciles one OCIRepository.
+pub async fn reconcile(obj: Arc<OCIRepository>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let namespace = obj
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let api: Api<OCIRepository> = Api::namespaced(ctx.client.clone(), &namespace);
+    let handle = obj.clone();
+    instrumented(handle.as_ref(), &ctx, async {
+        finalizer(&api, FINALIZER, obj, |event| async {
+            match event {
+                FinalizerEvent::Apply(obj) => apply(obj, &ctx).await,
+                FinalizerEvent::Cleanup(obj) => {
+                    let namespace = obj.namespace().unwrap_or_default();
+                    if ctx.store.remove_object(KIND, &namespace, &obj.name_any())? {
+                        info!(namespace, name = %obj.name_any(), "garbage collected artifacts for deleted resource");
+                    }
+                    Ok(Action::await_change())
+                }
+            }
+        })
+        .await
+        .map_err(Error::from_finalizer)
+    })
+    .await
+}
+
+async fn apply(obj: Arc<OCIRepository>, ctx: &Context) -> Result<Action, Error> {
+    if obj.spec.suspend == Some(true) {
+        debug!(name = %obj.name_any(), "reconciliation is suspended");
+        return Ok(Action::await_change());
+    }
+    let (current, mut status) = source_status::begin(obj.as_ref());
+    let result = sync(&obj, ctx, &mut status).await;
+    source_status::finish(obj.as_ref(), ctx, current, status, result).await
+}
+
+/// Fetch, decide, act. Updates `status` (artifact and observations) only when
+/// a new artifact was stored.
+async fn sync(
+    obj: &OCIRepository,
+    ctx: &Context,
+    status: &mut OCIRepositoryStatus,
+) -> Result<Outcome, Error> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let name = obj.name_any();
+    let spec = &obj.spec;
+
+    // Fetch: what the spec asks for, credentials, the current digest.
+    check_supported(spec)?;
+    let (host, _) = oci::parse_url(&spec.url).map_err(|e| match e {
+        oci::Error::InvalidUrl { url, reason } => Error::InvalidUrl { url, reason },
+        other => oci_error("URL validation failed", other),
+    })?;
+    let timeout = match &spec.timeout {
+        Some(t) => t
+            .to_std()
+            .map_err(|e| Error::InvalidDuration(e.to_string()))?,
+        None => DEFAULT_TIMEOUT,
+    };
+    let credentials = match &spec.secret_ref {
+        Some(secret_ref) => {
+            credentials_from_secret(ctx, &namespace, &secret_ref.name, &host).await?
+        }
+        None => oci::Credentials::Anonymous,
+    };
+    let options = oci::Options {
+        insecure: spec.insecure.unwrap_or(false),
+        timeout,
+    };
+    let repository = oci::Repository::new(&spec.url, &credentials, &options)
+        .map_err(|e| oci_error("failed to create the registry client", e))?;
+    let resolved = repository
+        .resolve(&selector(spec.r#ref.as_ref()))
+        .await
+        .map_err(|e| oci_error("failed to determine artifact digest", e))?;
+    let revision = resolved.revision();
+
+    // Decide: is the stored artifact still what the spec and the registry ask for?
+    let same_config = status.observed_ignore == spec.ignore
+        && status.observed_layer_selector == spec.layer_selector;
+    if same_config
+        && status
+            .artifact
+            .as_ref()
+            .is_some_and(|a| a.revision == revision && ctx.store.exists(&a.path))
+    {
+        debug!(%namespace, %name, %revision, "artifact up-to-date");
+        return Ok(Outcome::UpToDate {
+            message: stored_message(&revision),
+        });
+    }
+
+    // Act: pull the manifest and the selected layer, store, record.
+    let manifest = repository
+        .pull_manifest(&resolved.digest)
+        .await
+        .map_err(|e| oci_error(&format!("failed to pull artifact from '{}'", spec.url), e))?;
+    let selector = spec.layer_selector.clone().unwrap_or_default();
+    let layer = manifest
+        .layer(selector.media_type.as_deref())
+        .ok_or_else(|| {
+            Error::OciLayer(match &selector.media_type {
+                Some(media_type) => {
+                    format!("failed to find layer with media type '{media_type}' in artifact")
+                }
+                None => "no layers found in artifact".to_string(),
+            })
+        })?
+        .clone();
+    let work = tempfile::Builder::new()
+        .prefix("ocirepository-")
+        .tempdir()
+        .map_err(Error::io("creating a working directory"))?;
+    let blob = work.path().join("layer");
+    let max_size = ctx.settings.artifact_max_size.unwrap_or(u64::MAX);
+    repository
+        .pull_blob_to(&layer, &blob, max_size)
+        .await
+        .map_err(|e| oci_error(&format!("failed to pull artifact from '{}'", spec.url), e))?;
+    info!(%namespace, %name, url = %spec.url, %revision, media_type = %layer.media_type, "pulled artifact layer");
+
+    let hex = resolved.digest.trim_start_matches("sha256:");
+    let path = ArtifactStore::artifact_path(KIND, &namespace, &name, &format!("{hex}.tar.gz"));
+    let operation = selector.operation.unwrap_or(OCILayerOperation::Extract);
+    let stored = match operation {
+        OCILayerOperation::Extract => {
+            let content = work.path().join("content");
+            extract(&blob, &content, ctx.settings.artifact_max_size).await?;
+            let ignore = SourceIgnore::load(&content, spec.ignore.as_deref())?;
+            ctx.store
+                .archive_dir(&path, &content, ignore, ctx.settings.artifact_max_size)
+                .await
+        }
+        OCILayerOperation::Copy => copy_into_store(&ctx.store, &path, &blob).await,
+    }
+    .map_err(|e| Error::Archive(Box::new(e)))?;
+
+    status.artifact = Some(Artifact {
+        url: stored.url,
+        path: stored.path.clone(),
+        revision: revision.clone(),
+        digest: stored.digest,
+        last_update_time: Time(k8s_openapi::jiff::Timestamp::now()),
+        size: Some(stored.size),
+        metadata: (!manifest.annotations.is_empty()).then(|| manifest.annotations.clone()),
+    });
+    status.observed_ignore = spec.ignore.clone();
+    status.observed_layer_selector = spec.layer_selector.clone();
+    match ctx.store.link_latest(&stored.path, LATEST_LINK) {
+        Ok(link) => status.url = Some(link),
+        Err(err) => {
+            warn!(%namespace, %name, error = %err, "failed to update the {LATEST_LINK} link")
+        }
+    }
+    match ctx.store.garbage_collect(&stored.path) {
+        Ok(removed) if !removed.is_empty() => {
+            debug!(%namespace, %name, ?removed, "garbage collected old artifacts")
+        }
+        Ok(_) => {}
+        Err(err) => {
+            warn!(%namespace, %name, error = %err, "garbage collection of old artifacts failed")
+        }
+    }
+    Ok(Outcome::Stored {
+        message: stored_message(&revision),
+    })
+}
+
+fn stored_message(revision: &str) -> String {
+    format!("stored artifact for digest '{revision}'")
+}
+
+fn oci_error(context: &str, source: oci::Error) -> Error {
+    Error::Oci {
+        context: context.to_string(),
+        source,
+    }
+}
+
+/// Refuses what this controller does not implement, rather than ignoring it.
+fn check_supported(spec: &OCIRepositorySpec) -> Result<(), Error> {
+    if let Some(provider) = spec.provider
+        && provider != CloudProvider::Generic
+    {
+        return Err(Error::Unsupported(format!(
+            "provider '{}' is not supported; use 'generic' with a secretRef",
+            serde_json::to_value(provider)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        )));
+    }
+    let unsupported = [
+        (spec.verify.is_some(), "verify (signature verification)"),
+        (spec.service_account_name.is_some(), "serviceAccountName"),
+        (spec.cert_secret_ref.is_some(), "certSecretRef"),
+        (spec.proxy_secret_ref.is_some(), "proxySecretRef"),
+    ];
+    match unsupported.iter().find(|(set, _)| *set) {
+        Some((_, field)) => Err(Error::Unsupported(format!(
+            "{field} is not supported by this source-controller"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Flux's precedence: digest, then semver (with its filter), then tag, then `latest`.
+fn selector(reference: Option<&OCIRepositoryRef>) -> oci::Selector {
+    let empty = OCIRepositoryRef::default();
+    let r = reference.unwrap_or(&empty);
+    let non_empty = |s: &Option<String>| s.as_ref().filter(|v| !v.is_empty()).cloned();
+    if let Some(digest) = non_empty(&r.digest) {
+        return oci::Selector::Digest(digest);
+    }
+    if let Some(range) = non_empty(&r.semver) {
+        return oci::Selector::Semver {
+            range,
+            filter: non_empty(&r.semver_filter),
+        };
+    }
+    oci::Selector::Tag(non_empty(&r.tag).unwrap_or_else(|| "latest".to_string()))
+}
+
+/// The registry credentials for `host` in the `kubernetes.io/dockerconfigjson` Secret.
+async fn credentials_from_secret(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+    host: &str,
+) -> Result<oci::Credentials, Error> {
+    let data = read_secret(ctx, namespace, name).await?;
+    let secret_error = |message: String| Error::Secret {
+        namespace: namespace.to_string(),
+        name: name.to_string(),
+        message,
+    };
+    let json = data.get(oci::DOCKER_CONFIG_JSON_KEY).ok_or_else(|| {
+        secret_error(format!(
+            "the secret has no '{}' key",
+            oci::DOCKER_CONFIG_JSON_KEY
+        ))
+    })?;
+    oci::Credentials::from_docker_config_json(json, host).map_err(|e| secret_error(e.to_string()))
+}
+
+/// Unpacks the pulled layer (a tar.gz) under the consumers' hardening rules.
+async fn extract(blob: &Path, dir: &Path, max_size: Option<u64>) -> Result<(), Error> {
+    let blob = blob.to_path_buf();
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::File::open(&blob).map_err(Error::io("opening the pulled layer"))?;
+        runtime::artifact::untar_gz(
+            std::io::BufReader::new(file),
+            &dir,
+            runtime::artifact::UntarOptions {
+                max_size,
+                skip_symlinks: true,
+            },
+        )
+        .map_err(|e| {
+            Error::OciLayer(format!(
+                "failed to extract layer contents from artifact: {e}"
+            ))
+        })
+    })
+    .await
+    .map_err(|e| Error::Io {
+        context: "extracting the layer".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?
+}
+
+/// Stores the pulled layer as it is.
+async fn copy_into_store(
+    store: &ArtifactStore,
+    path: &str,
+    blob: &Path,
+) -> Result<crate::storage::StoredFile, Error> {
+    let store = store.clone();
+    let path = path.to_string();
+    let blob = blob.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        store.write_atomically(&path, |out| {
+            let mut file =
+                std::fs::File::open(&blob).map_err(Error::io("opening the pulled layer"))?;
+            std::io::copy(&mut file, out).map_err(Error::io("copying the layer"))?;
+            Ok(())
+        })
+    })
+    .await
+    .map_err(|e| Error::Io {
+        context: "copying the layer".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reference(json: serde_json::Value) -> OCIRepositoryRef {
+        serde_json::from_value(json).expect("ref")
+    }
+
+    #[test]
+    fn reference_precedence_is_fluxs() {
+        assert_eq!(selector(None), oci::Selector::Tag("latest".into()));
+        assert_eq!(
+            selector(Some(&reference(serde_json::json!({"tag": "v1"})))),
+            oci::Selector::Tag("v1".into())
+        );
+        assert_eq!(
+            selector(Some(&reference(
+                serde_json::json!({"tag": "v1", "semver": ">=1.0.0", "semverFilter": "^1"})
+            ))),
+            oci::Selector::Semver {
+                range: ">=1.0.0".into(),
+                filter: Some("^1".into())
+            }
+        );
+        assert_eq!(
+            selector(Some(&reference(
+                serde_json::json!({"tag": "v1", "semver": "1.x", "digest": "sha256:abc"})
+            ))),
+            oci::Selector::Digest("sha256:abc".into())
+        );
+    }
+
+    #[test]
+    fn unsupported_fields_stall() {
+        let spec: OCIRepositorySpec = serde_json::from_value(serde_json::json!({
+            "url": "oci://ghcr.io/a/b",
+            "interval": "1m",
+            "verify": {"provider": "cosign"}
+        }))
+        .expect("spec");
+        let err = check_supported(&spec).unwrap_err();
+        assert!(err.failure().stalled);
+        assert_eq!(err.failure().reason, "InvalidProviderConfiguration");
+        let mut generic = spec.clone();
+        generic.verify = None;
+        generic.provider = Some(CloudProvider::Generic);
+        assert!(check_supported(&generic).is_ok());
+        generic.provider = Some(CloudProvider::Aws);
+        assert!(check_supported(&generic).is_err());
+    }
+
+    #[test]
+    fn failures_map_to_flux_reasons() {
+        let auth = oci_error(
+            "failed to determine artifact digest",
+            oci::Error::Authentication {
+                host: "h".into(),
+                message: "401".into(),
+            },
+        );
+        assert_eq!(auth.failure().reason, "AuthenticationFailed");
+        assert!(!auth.failure().stalled);
+        let missing = oci_error(
+            "failed to determine artifact digest",
+            oci::Error::NotFound {
+                reference: "h/r:t".into(),
+                message: "m".into(),
+            },
+        );
+        assert_eq!(missing.failure().reason, "OCIArtifactPullFailed");
+        assert_eq!(missing.failure().condition, Some("FetchFailed"));
+        assert!(
+            missing
+                .to_string()
+                .starts_with("failed to determine artifact digest: ")
+        );
+        let semver = oci_error(
+            "failed to determine artifact digest",
+            oci::Error::InvalidSemver {
+                range: "x".into(),
+                message: "m".into(),
+            },
+        );
+        assert!(semver.failure().stalled);
+        let layer = Error::OciLayer("failed to find layer".into());
+        assert_eq!(layer.failure().reason, "OCIArtifactLayerOperationFailed");
+    }
+}
