@@ -1,27 +1,40 @@
-//! HelmChart from an HTTP HelmRepository: pick the newest chart version in the
-//! repository's stored index that satisfies `spec.version`, download the
-//! chart (with the repository's credentials, its index digest checked), and
-//! store it as `<chart>-<version>.tgz`, revision = the chart version.
+//! HelmChart: a chart from an HTTP HelmRepository (the newest version in the
+//! repository's stored index that satisfies `spec.version`, downloaded with
+//! the repository's credentials and checked against the index digest) or
+//! from a path inside a GitRepository artifact (packaged here, its missing
+//! dependencies added), with `valuesFiles` merged into its `values.yaml`,
+//! stored as `<chart>-<version>.tgz`; the revision is the chart version, with
+//! build metadata as Flux adds it (`+<commit>` for `reconcileStrategy:
+//! Revision`, `+<generation>` with values files).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
 use api::meta::{Artifact, FINALIZER};
 use api::source::{
-    HelmChart, HelmChartSourceKind, HelmChartStatus, HelmRepository, HelmRepositoryType,
+    GitRepository, HelmChart, HelmChartSourceKind, HelmChartStatus, HelmRepository,
+    HelmRepositoryType, ReconcileStrategy,
 };
-use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tracing::{debug, info, warn};
 
 use crate::Error;
+use crate::chart_dependencies::{self, ChartLocation};
+use crate::chart_package::{
+    BuildReason, Chart, clean_relative, effective_values_files, merge_values, parse_values,
+    with_build_metadata,
+};
+use crate::chart_repository::{ChartRepositoryClient, select_version};
 use crate::controller::{Context, instrumented};
-use crate::helm_repository::{error_chain, repository_client};
 use crate::source_status::{self, Outcome};
 use crate::storage::ArtifactStore;
 
@@ -72,17 +85,80 @@ async fn sync(
     ctx: &Context,
     status: &mut HelmChartStatus,
 ) -> Result<Outcome, Error> {
-    let namespace = obj.namespace().unwrap_or_default();
-    let name = obj.name_any();
-    let spec = &obj.spec;
-    if spec.source_ref.kind != HelmChartSourceKind::HelmRepository {
-        return Err(Error::Unsupported(format!(
-            "charts from a {:?} source are not supported yet",
-            spec.source_ref.kind
-        )));
+    match obj.spec.source_ref.kind {
+        HelmChartSourceKind::HelmRepository => from_helm_repository(obj, ctx, status).await,
+        HelmChartSourceKind::GitRepository => from_git_repository(obj, ctx, status).await,
+        HelmChartSourceKind::Bucket => Err(Error::Unsupported(
+            "charts from Bucket sources are not supported: ferroflux has no Bucket source".into(),
+        )),
     }
+}
 
-    // Fetch: the repository, its stored index, the matching version.
+/// A chart ready to store.
+struct Build {
+    /// The chart's name.
+    name: String,
+    /// The version, build metadata included; the artifact revision.
+    version: String,
+    /// The `.tgz`.
+    archive: Vec<u8>,
+    /// Packaged here rather than stored as pulled.
+    packaged: bool,
+    /// The values files merged into `values.yaml`.
+    values_files: Vec<String>,
+}
+
+/// Flux's summary of a build, the `Ready` message.
+fn summary(name: &str, version: &str, packaged: bool, values_files: &[String]) -> String {
+    let action = if packaged { "packaged" } else { "pulled" };
+    let mut text = format!("{action} '{name}' chart with version '{version}'");
+    if !values_files.is_empty() {
+        text.push_str(&format!(
+            " and merged values files [{}]",
+            values_files.join(" ")
+        ));
+    }
+    text
+}
+
+/// The stored artifact already is `name` at `version` for this generation.
+fn is_current(
+    obj: &HelmChart,
+    ctx: &Context,
+    status: &HelmChartStatus,
+    name: &str,
+    version: &str,
+) -> bool {
+    status
+        .artifact
+        .as_ref()
+        .is_some_and(|a| ctx.store.exists(&a.path) && a.revision == version)
+        && status.observed_chart_name.as_deref() == Some(name)
+        && status.observed_generation == obj.metadata.generation
+}
+
+/// The `Ready` message for an unchanged artifact: the last summary when it
+/// was about this version.
+fn unchanged_message(status: &HelmChartStatus, fallback: String, version: &str) -> String {
+    status
+        .conditions
+        .as_ref()
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c.type_ == api::meta::condition_type::READY)
+        })
+        .filter(|ready| ready.status == "True" && ready.message.contains(&format!("'{version}'")))
+        .map(|ready| ready.message.clone())
+        .unwrap_or(fallback)
+}
+
+async fn from_helm_repository(
+    obj: &HelmChart,
+    ctx: &Context,
+    status: &mut HelmChartStatus,
+) -> Result<Outcome, Error> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let spec = &obj.spec;
     let repos: Api<HelmRepository> = Api::namespaced(ctx.client.clone(), &namespace);
     let Some(repo) = repos.get_opt(&spec.source_ref.name).await? else {
         return Err(Error::SourceUnavailable(format!(
@@ -97,127 +173,368 @@ async fn sync(
     }
     let Some(index_artifact) = repo.status.as_ref().and_then(|s| s.artifact.clone()) else {
         return Err(Error::SourceUnavailable(format!(
-            "HelmRepository '{}' has no artifact yet",
+            "no artifact available for HelmRepository source '{}'",
             spec.source_ref.name
         )));
     };
     let index = read_index(ctx, &index_artifact)?;
-    let range_text = spec
-        .version
-        .clone()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| "*".into());
-    let range = runtime::semver::Range::parse(&range_text).map_err(|e| Error::InvalidSemver {
-        range: range_text.clone(),
-        message: e.to_string(),
-    })?;
-    let entries = index["entries"][&spec.chart]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    if entries.is_empty() {
-        return Err(Error::ChartPull(format!(
-            "no chart name found in index: '{}'",
-            spec.chart
-        )));
-    }
-    let versions: Vec<&str> = entries
-        .iter()
-        .filter_map(|e| e["version"].as_str())
-        .collect();
-    let (version, _) = range.highest(versions.iter().copied()).ok_or_else(|| {
-        Error::ChartPull(format!(
-            "no '{}' chart with version matching '{range_text}' found",
-            spec.chart
-        ))
-    })?;
-    let version = version.to_string();
-    let entry = entries
-        .iter()
-        .find(|e| e["version"].as_str() == Some(version.as_str()))
-        .cloned()
-        .unwrap_or(Value::Null);
-
-    // Decide: the stored chart is the chosen version of the same chart.
-    if let Some(artifact) = status
-        .artifact
-        .as_ref()
-        .filter(|a| ctx.store.exists(&a.path))
-        && artifact.revision == version
-        && status.observed_chart_name.as_deref() == Some(spec.chart.as_str())
-    {
-        status.observed_source_artifact_revision = Some(index_artifact.revision.clone());
+    let entry = select_version(&index, &spec.chart, spec.version.as_deref().unwrap_or(""))?;
+    let values_files = effective_values_files(spec.values_files.as_deref().unwrap_or(&[]));
+    // Merged values change the chart without changing its version: the
+    // generation in the build metadata lets consumers notice.
+    let version = if values_files.is_empty() {
+        entry.version.clone()
+    } else {
+        with_build_metadata(
+            &entry.version,
+            &obj.metadata.generation.unwrap_or_default().to_string(),
+        )?
+    };
+    status.observed_source_artifact_revision = Some(index_artifact.revision.clone());
+    if is_current(obj, ctx, status, &spec.chart, &version) {
+        let merged = status
+            .observed_values_files
+            .clone()
+            .unwrap_or_else(|| values_files.to_vec());
+        let fallback = summary(&spec.chart, &version, !values_files.is_empty(), &merged);
         return Ok(Outcome::UpToDate {
-            message: pulled_message(&spec.chart, &version),
+            message: unchanged_message(status, fallback, &version),
         });
     }
 
-    // Act: download, check, store.
-    let chart_url = entry["urls"][0].as_str().ok_or_else(|| {
-        Error::ChartPull(format!(
-            "chart '{}' version '{version}' has no URL",
+    let client =
+        ChartRepositoryClient::for_repository(ctx, &namespace, &repo, DOWNLOAD_TIMEOUT).await?;
+    let limit = ctx.settings.helm_chart_max_size;
+    let pulled = client.download(&entry, limit).await.map_err(|e| {
+        BuildReason::ChartPull.error(format!(
+            "failed to download chart for remote reference: {e}"
+        ))
+    })?;
+    let build = if values_files.is_empty() {
+        Build {
+            name: spec.chart.clone(),
+            version,
+            archive: pulled,
+            packaged: false,
+            values_files: Vec::new(),
+        }
+    } else {
+        let mut chart = Chart::from_archive(&pulled, limit)?;
+        let name = chart.metadata()?.name;
+        chart.set_version(&version)?;
+        let merged = merge_chart_values(
+            &mut chart,
+            values_files,
+            spec.ignore_missing_values_files == Some(true),
+        )?;
+        Build {
+            archive: chart.package(&name)?,
+            name,
+            version,
+            packaged: true,
+            values_files: merged,
+        }
+    };
+    store(obj, ctx, status, build).await
+}
+
+/// Merges values files found inside the chart (paths relative to its root,
+/// `values.yaml` being its own values) into its `values.yaml`; returns the
+/// files merged.
+fn merge_chart_values(
+    chart: &mut Chart,
+    files: &[String],
+    ignore_missing: bool,
+) -> Result<Vec<String>, Error> {
+    let mut merged = serde_json::Map::new();
+    let mut used = Vec::new();
+    for file in files {
+        let values = match clean_relative(file) {
+            Some(path) if path == "values.yaml" => chart.values()?,
+            Some(path) if chart.file(&path).is_some() => {
+                parse_values(chart.file(&path).unwrap_or_default(), file)?
+            }
+            _ if ignore_missing => continue,
+            _ => {
+                return Err(BuildReason::ValuesFiles
+                    .error(format!("no values file found at path '{file}'")));
+            }
+        };
+        merge_values(&mut merged, values);
+        used.push(file.clone());
+    }
+    chart.replace_values(&merged)?;
+    Ok(used)
+}
+
+async fn from_git_repository(
+    obj: &HelmChart,
+    ctx: &Context,
+    status: &mut HelmChartStatus,
+) -> Result<Outcome, Error> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let spec = &obj.spec;
+    let sources: Api<GitRepository> = Api::namespaced(ctx.client.clone(), &namespace);
+    let Some(source) = sources.get_opt(&spec.source_ref.name).await? else {
+        return Err(Error::SourceUnavailable(format!(
+            "failed to get source: GitRepository '{}' not found",
+            spec.source_ref.name
+        )));
+    };
+    let Some(artifact) = source
+        .status
+        .as_ref()
+        .and_then(|s| s.artifact.clone())
+        .filter(|a| ctx.store.exists(&a.path))
+    else {
+        return Err(Error::SourceUnavailable(format!(
+            "no artifact available for GitRepository source '{}'",
+            spec.source_ref.name
+        )));
+    };
+    // Nothing to do when neither the source nor the spec changed.
+    if status.observed_source_artifact_revision.as_deref() == Some(artifact.revision.as_str())
+        && let Some(stored) = status.artifact.as_ref()
+        && let Some(name) = status.observed_chart_name.clone()
+        && is_current(obj, ctx, status, &name, &stored.revision.clone())
+    {
+        let version = stored.revision.clone();
+        let fallback = summary(&name, &version, true, &[]);
+        return Ok(Outcome::UpToDate {
+            message: unchanged_message(status, fallback, &version),
+        });
+    }
+
+    let work = unpack_source(ctx, &artifact).await?;
+    let root = work.path();
+    let chart_path = clean_relative(&spec.chart).ok_or_else(|| {
+        BuildReason::ChartReference.error(format!(
+            "chart path '{}' is not a relative path inside the source",
             spec.chart
         ))
     })?;
-    let chart_url = absolute_url(&repo.spec.url, chart_url)?;
-    let (client, basic) = repository_client(ctx, &namespace, &repo, DOWNLOAD_TIMEOUT).await?;
-    let mut request = client.get(&chart_url);
-    // Credentials go only to the repository's own host, unless passCredentials.
-    if let Some((username, password)) = &basic
-        && (repo.spec.pass_credentials == Some(true) || same_host(&repo.spec.url, &chart_url))
-    {
-        request = request.basic_auth(username, Some(password));
+    let on_disk = root.join(&chart_path);
+    let limit = ctx.settings.helm_chart_max_size;
+    let (mut chart, is_dir) = if on_disk.is_dir() {
+        (Chart::from_dir(&on_disk, limit)?, true)
+    } else if on_disk.is_file() {
+        let bytes = std::fs::read(&on_disk)
+            .map_err(|e| BuildReason::ChartReference.error(format!("reading {chart_path}: {e}")))?;
+        (Chart::from_archive(&bytes, limit)?, false)
+    } else {
+        return Err(BuildReason::ChartReference.error(format!(
+            "stat {chart_path}: no such file or directory in GitRepository artifact '{}'",
+            artifact.revision
+        )));
+    };
+    let metadata = chart.metadata()?;
+
+    let values_files = effective_values_files(spec.values_files.as_deref().unwrap_or(&[]));
+    let mut build_metadata = Vec::new();
+    if spec.reconcile_strategy == Some(ReconcileStrategy::Revision) {
+        build_metadata.push(short_commit(&artifact.revision));
     }
-    let response = request
-        .send()
-        .await
-        .map_err(|e| Error::ChartPull(format!("failed to download chart: {}", error_chain(&e))))?;
-    if !response.status().is_success() {
-        return Err(Error::ChartPull(format!(
-            "failed to download chart from {chart_url}: HTTP status {}",
-            response.status()
+    if !values_files.is_empty() {
+        build_metadata.push(obj.metadata.generation.unwrap_or_default().to_string());
+    }
+    let version = if build_metadata.is_empty() {
+        metadata.version.clone()
+    } else {
+        with_build_metadata(&metadata.version, &build_metadata.join("."))?
+    };
+    status.observed_source_artifact_revision = Some(artifact.revision.clone());
+    // As Flux: a new source revision alone makes no new artifact while the
+    // chart version stays the same (unless reconcileStrategy is Revision).
+    if is_current(obj, ctx, status, &metadata.name, &version) {
+        let fallback = summary(&metadata.name, &version, true, values_files);
+        return Ok(Outcome::UpToDate {
+            message: unchanged_message(status, fallback, &version),
+        });
+    }
+
+    let merged = merge_source_values(
+        root,
+        values_files,
+        spec.ignore_missing_values_files == Some(true),
+    )?;
+    let mut values_merged = Vec::new();
+    if let Some((values, files)) = merged {
+        chart.replace_values(&values)?;
+        values_merged = files;
+    }
+    chart.set_version(&version)?;
+    if is_dir {
+        let chart_dir = std::path::PathBuf::from(&chart_path);
+        let location = ChartLocation {
+            source_root: root,
+            chart_dir: &chart_dir,
+            namespace: &namespace,
+        };
+        chart_dependencies::add_missing(ctx, &location, &mut chart).await?;
+    }
+    let archive = chart.package(&metadata.name)?;
+    if archive.len() as u64 > limit {
+        return Err(BuildReason::ChartPackage.error(format!(
+            "the packaged chart exceeds the size limit of {limit} bytes"
         )));
     }
-    let limit = ctx.settings.helm_chart_max_size;
-    let mut bytes = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk =
-            chunk.map_err(|e| Error::ChartPull(format!("failed to download chart: {e}")))?;
-        bytes.extend_from_slice(&chunk);
-        if bytes.len() as u64 > limit {
-            return Err(Error::ChartPull(format!(
-                "chart exceeds the size limit of {limit} bytes"
+    let build = Build {
+        name: metadata.name,
+        version,
+        archive,
+        packaged: true,
+        values_files: values_merged,
+    };
+    store(obj, ctx, status, build).await
+}
+
+/// Merges values files of the source (paths relative to its root); `None`
+/// when there are none to merge.
+#[allow(clippy::type_complexity)]
+fn merge_source_values(
+    root: &Path,
+    files: &[String],
+    ignore_missing: bool,
+) -> Result<Option<(serde_json::Map<String, serde_json::Value>, Vec<String>)>, Error> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    let mut merged = serde_json::Map::new();
+    let mut used = Vec::new();
+    for file in files {
+        let path = clean_relative(file);
+        let bytes = path
+            .as_ref()
+            .filter(|p| root.join(p).is_file())
+            .and_then(|p| std::fs::read(root.join(p)).ok());
+        let Some(bytes) = bytes else {
+            if ignore_missing {
+                continue;
+            }
+            return Err(BuildReason::ValuesFiles.error(format!(
+                "no values file found at path '/{}' (reference '{file}')",
+                path.as_deref().unwrap_or(file.trim_start_matches('/'))
+            )));
+        };
+        merge_values(&mut merged, parse_values(&bytes, file)?);
+        used.push(file.clone());
+    }
+    Ok(Some((merged, used)))
+}
+
+/// The first 12 characters of the commit in a GitRepository revision
+/// (`main@sha1:<commit>`, `sha1:<commit>`).
+fn short_commit(revision: &str) -> String {
+    let hash = revision
+        .rsplit_once(':')
+        .map(|(_, hash)| hash)
+        .or_else(|| revision.rsplit_once('/').map(|(_, hash)| hash))
+        .unwrap_or(revision);
+    hash.chars().take(12).collect()
+}
+
+/// The source artifact from our own store, its digest checked, unpacked
+/// into a temporary directory under the same rules as any consumer's.
+async fn unpack_source(ctx: &Context, artifact: &Artifact) -> Result<tempfile::TempDir, Error> {
+    let path = ctx.store.local_path(&artifact.path)?;
+    let digest = artifact.digest.clone();
+    let max_size = ctx
+        .settings
+        .artifact_max_size
+        .unwrap_or(runtime::artifact::DEFAULT_MAX_UNTAR_SIZE);
+    tokio::task::spawn_blocking(move || {
+        let unavailable =
+            |what: String| Error::SourceUnavailable(format!("source artifact {what}"));
+        let mut file = std::fs::File::open(&path).map_err(|e| unavailable(e.to_string()))?;
+        let mut hasher = Sha256::new();
+        let mut buffer = vec![0u8; 64 * 1024];
+        loop {
+            let read = file
+                .read(&mut buffer)
+                .map_err(|e| unavailable(e.to_string()))?;
+            if read == 0 {
+                break;
+            }
+            hasher.update(&buffer[..read]);
+        }
+        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        if actual != digest {
+            return Err(unavailable(format!(
+                "does not match its digest: expected {digest}, got {actual}"
             )));
         }
-    }
-    if let Some(expected) = entry["digest"].as_str().filter(|d| !d.is_empty()) {
-        runtime::artifact::verify_digest(&bytes, &format!("sha256:{expected}"))
-            .map_err(|e| Error::ChartPull(format!("chart does not match the index: {e}")))?;
-    }
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| unavailable(e.to_string()))?;
+        let work = tempfile::Builder::new()
+            .prefix("helmchart-")
+            .tempdir()
+            .map_err(Error::io("creating a work directory"))?;
+        runtime::artifact::untar_gz(
+            file,
+            work.path(),
+            runtime::artifact::UntarOptions {
+                max_size: Some(max_size),
+                skip_symlinks: true,
+            },
+        )
+        .map_err(|e| unavailable(format!("cannot be unpacked: {e}")))?;
+        Ok(work)
+    })
+    .await
+    .map_err(|e| Error::Io {
+        context: "unpacking the source artifact".into(),
+        source: std::io::Error::other(e.to_string()),
+    })?
+}
+
+/// Stores a build as `<name>-<version>.tgz` (nothing is written when the
+/// stored artifact has the same content) and records it in the status.
+async fn store(
+    obj: &HelmChart,
+    ctx: &Context,
+    status: &mut HelmChartStatus,
+    build: Build,
+) -> Result<Outcome, Error> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let name = obj.name_any();
+    let message = summary(
+        &build.name,
+        &build.version,
+        build.packaged,
+        &build.values_files,
+    );
     let path = ArtifactStore::artifact_path(
         KIND,
         &namespace,
         &name,
-        &format!("{}-{version}.tgz", spec.chart),
+        &format!("{}-{}.tgz", build.name, build.version),
     );
+    let digest = runtime::artifact::sha256_digest(&build.archive);
+    let same = status
+        .artifact
+        .as_ref()
+        .is_some_and(|a| a.path == path && a.digest == digest && ctx.store.exists(&a.path));
+    status.observed_chart_name = Some(build.name.clone());
+    status.observed_values_files =
+        (obj.spec.ignore_missing_values_files == Some(true)).then(|| build.values_files.clone());
+    if same {
+        return Ok(Outcome::UpToDate { message });
+    }
     let stored = ctx
         .store
-        .store_bytes(&path, bytes)
+        .store_bytes(&path, build.archive)
         .await
         .map_err(|e| Error::Archive(Box::new(e)))?;
-    info!(%namespace, %name, chart = %spec.chart, %version, "pulled chart");
+    info!(%namespace, %name, chart = %build.name, version = %build.version, "stored chart");
     status.artifact = Some(Artifact {
         url: stored.url,
         path: stored.path.clone(),
-        revision: version.clone(),
+        revision: build.version.clone(),
         digest: stored.digest,
         last_update_time: Time(k8s_openapi::jiff::Timestamp::now()),
         size: Some(stored.size),
         metadata: None,
     });
-    status.observed_chart_name = Some(spec.chart.clone());
-    status.observed_source_artifact_revision = Some(index_artifact.revision.clone());
     match ctx.store.link_latest(&stored.path, "latest.tar.gz") {
         Ok(link) => status.url = Some(link),
         Err(err) => {
@@ -227,13 +544,7 @@ async fn sync(
     if let Err(err) = ctx.store.garbage_collect(&stored.path) {
         warn!(%namespace, %name, error = %err, "garbage collection of old artifacts failed");
     }
-    Ok(Outcome::Stored {
-        message: pulled_message(&spec.chart, &version),
-    })
-}
-
-fn pulled_message(chart: &str, version: &str) -> String {
-    format!("pulled '{chart}' chart with version '{version}'")
+    Ok(Outcome::Stored { message })
 }
 
 /// The repository's stored (normalised) index, read from our own store with
@@ -248,43 +559,33 @@ fn read_index(ctx: &Context, artifact: &Artifact) -> Result<Value, Error> {
         .map_err(|e| Error::Index(format!("stored repository index does not parse: {e}")))
 }
 
-/// A chart URL from an index, made absolute against the repository URL.
-fn absolute_url(repo_url: &str, chart_url: &str) -> Result<String, Error> {
-    if chart_url.contains("://") {
-        return Ok(chart_url.to_string());
-    }
-    let base =
-        reqwest::Url::parse(&format!("{}/", repo_url.trim_end_matches('/'))).map_err(|e| {
-            Error::InvalidUrl {
-                url: repo_url.to_string(),
-                reason: e.to_string(),
-            }
-        })?;
-    base.join(chart_url)
-        .map(|u| u.to_string())
-        .map_err(|e| Error::ChartPull(format!("invalid chart URL '{chart_url}': {e}")))
-}
-
-fn same_host(a: &str, b: &str) -> bool {
-    match (reqwest::Url::parse(a), reqwest::Url::parse(b)) {
-        (Ok(a), Ok(b)) => {
-            a.host_str() == b.host_str() && a.port_or_known_default() == b.port_or_known_default()
-        }
-        _ => false,
-    }
-}
-
 /// The HelmCharts that use `repo`, to reconcile when its index changes.
 pub fn users_of(
     repo: &HelmRepository,
     all: &[Arc<HelmChart>],
 ) -> Vec<kube::runtime::reflector::ObjectRef<HelmChart>> {
-    let namespace = repo.namespace();
-    let name = repo.name_any();
+    users_of_source(HelmChartSourceKind::HelmRepository, repo, all)
+}
+
+/// The HelmCharts built from `repo`, to reconcile when its artifact changes.
+pub fn users_of_git(
+    repo: &GitRepository,
+    all: &[Arc<HelmChart>],
+) -> Vec<kube::runtime::reflector::ObjectRef<HelmChart>> {
+    users_of_source(HelmChartSourceKind::GitRepository, repo, all)
+}
+
+fn users_of_source<K: kube::Resource>(
+    kind: HelmChartSourceKind,
+    source: &K,
+    all: &[Arc<HelmChart>],
+) -> Vec<kube::runtime::reflector::ObjectRef<HelmChart>> {
+    let namespace = source.meta().namespace.clone();
+    let name = source.meta().name.clone().unwrap_or_default();
     all.iter()
         .filter(|chart| {
             chart.namespace() == namespace
-                && chart.spec.source_ref.kind == HelmChartSourceKind::HelmRepository
+                && chart.spec.source_ref.kind == kind
                 && chart.spec.source_ref.name == name
         })
         .map(|chart| kube::runtime::reflector::ObjectRef::from(chart.as_ref()))
@@ -296,20 +597,67 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chart_urls() {
+    fn build_summaries_and_short_commits() {
         assert_eq!(
-            absolute_url("http://127.0.0.1:8080", "podinfo-6.0.0.tgz").unwrap(),
-            "http://127.0.0.1:8080/podinfo-6.0.0.tgz"
+            summary(
+                "podinfo",
+                "6.0.3+4e5cbb7b97d0",
+                true,
+                &["a.yaml".into(), "b.yaml".into()]
+            ),
+            "packaged 'podinfo' chart with version '6.0.3+4e5cbb7b97d0' and merged values files [a.yaml b.yaml]"
         );
         assert_eq!(
-            absolute_url("https://charts.example/sub/", "pkg/a-1.0.0.tgz").unwrap(),
-            "https://charts.example/sub/pkg/a-1.0.0.tgz"
+            summary("podinfo", "6.0.3", false, &[]),
+            "pulled 'podinfo' chart with version '6.0.3'"
         );
         assert_eq!(
-            absolute_url("https://charts.example", "https://cdn.example/a-1.tgz").unwrap(),
-            "https://cdn.example/a-1.tgz"
+            short_commit("main@sha1:4e5cbb7b97d00a9bd5e5b8a7b4a46b3e1c6b0a11"),
+            "4e5cbb7b97d0"
         );
-        assert!(same_host("http://h:1/x", "http://h:1/y/z.tgz"));
-        assert!(!same_host("http://h:1/x", "http://other:1/z.tgz"));
+        assert_eq!(short_commit("sha1:0123456789abcdef"), "0123456789ab");
+    }
+
+    #[test]
+    fn values_files_of_a_source_merge_in_order() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("charts/app")).unwrap();
+        std::fs::write(
+            root.path().join("charts/app/values.yaml"),
+            "a: 1
+b: {x: 1}
+",
+        )
+        .unwrap();
+        std::fs::write(
+            root.path().join("prod.yaml"),
+            "b: {y: 2}
+a: 3
+",
+        )
+        .unwrap();
+        let files = vec![
+            "charts/app/values.yaml".to_string(),
+            "./prod.yaml".to_string(),
+        ];
+        let (values, used) = merge_source_values(root.path(), &files, false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            serde_json::Value::Object(values),
+            serde_json::json!({"a": 3, "b": {"x": 1, "y": 2}})
+        );
+        assert_eq!(used, files);
+        let missing = vec!["prod.yaml".to_string(), "missing.yaml".to_string()];
+        let err = merge_source_values(root.path(), &missing, false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "values files merge error: no values file found at path '/missing.yaml' (reference 'missing.yaml')"
+        );
+        assert!(matches!(err.failure().reason, "ValuesFilesError"));
+        let (_, used) = merge_source_values(root.path(), &missing, true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(used, vec!["prod.yaml".to_string()]);
     }
 }

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use api::meta::{Artifact, FINALIZER};
 use api::source::{HelmRepository, HelmRepositoryStatus, HelmRepositoryType};
-use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::Api;
@@ -99,46 +98,30 @@ async fn sync(
     if let Some((username, password)) = &basic {
         request = request.basic_auth(username, Some(password));
     }
-    let response = request.send().await.map_err(|e| {
-        Error::Index(format!(
-            "failed to fetch Helm repository index: {}",
-            error_chain(&e)
-        ))
-    })?;
-    let status_code = response.status();
-    if status_code == reqwest::StatusCode::UNAUTHORIZED
-        || status_code == reqwest::StatusCode::FORBIDDEN
-    {
-        return Err(Error::Secret {
-            namespace: namespace.clone(),
-            name: spec
-                .secret_ref
-                .as_ref()
-                .map(|s| s.name.clone())
-                .unwrap_or_default(),
-            message: format!(
-                "the repository at {index_url} refused the credentials ({status_code})"
-            ),
-        });
-    }
-    if !status_code.is_success() {
-        return Err(Error::Index(format!(
-            "failed to fetch Helm repository index from {index_url}: HTTP status {status_code}"
-        )));
-    }
-    let limit = ctx.settings.helm_index_max_size;
-    let mut body = Vec::new();
-    let mut stream = response.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk
-            .map_err(|e| Error::Index(format!("failed to read Helm repository index: {e}")))?;
-        body.extend_from_slice(&chunk);
-        if body.len() as u64 > limit {
-            return Err(Error::Index(format!(
-                "Helm repository index exceeds the size limit of {limit} bytes"
-            )));
-        }
-    }
+    let body = crate::chart_repository::read_body(request, ctx.settings.helm_index_max_size)
+        .await
+        .map_err(|e| match e.status {
+            Some(code)
+                if code == reqwest::StatusCode::UNAUTHORIZED
+                    || code == reqwest::StatusCode::FORBIDDEN =>
+            {
+                Error::Secret {
+                    namespace: namespace.clone(),
+                    name: spec
+                        .secret_ref
+                        .as_ref()
+                        .map(|s| s.name.clone())
+                        .unwrap_or_default(),
+                    message: format!(
+                        "the repository at {index_url} refused the credentials ({code})"
+                    ),
+                }
+            }
+            _ => Error::Index(format!(
+                "failed to fetch Helm repository index from {index_url}: {}",
+                e.message
+            )),
+        })?;
     let normalised = normalise_index(&body)?;
     let digest = runtime::artifact::sha256_digest(&normalised);
     let hex = digest.trim_start_matches("sha256:").to_string();
@@ -298,7 +281,8 @@ pub fn normalise_index(bytes: &[u8]) -> Result<Vec<u8>, Error> {
         .map_err(|e| Error::Index(format!("failed to render the index: {e}")))
 }
 
-fn sort_keys(value: Value) -> Value {
+/// `value` with the keys of every object in sorted order.
+pub(crate) fn sort_keys(value: Value) -> Value {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<(String, Value)> = map.into_iter().collect();

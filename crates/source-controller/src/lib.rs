@@ -4,6 +4,9 @@
 //! status, conditions, events and metrics Flux's source-controller reports.
 
 pub mod archive;
+pub mod chart_dependencies;
+pub mod chart_package;
+pub mod chart_repository;
 pub mod controller;
 pub mod git_repository;
 pub mod helm_chart;
@@ -107,9 +110,14 @@ pub enum Error {
     /// The source of a HelmChart is missing or has no artifact yet.
     #[error("{0}")]
     SourceUnavailable(String),
-    /// A chart could not be found or downloaded.
-    #[error("{0}")]
-    ChartPull(String),
+    /// A chart could not be resolved, fetched or built.
+    #[error("{}: {message}", reason.summary())]
+    Chart {
+        /// Flux's build error reason.
+        reason: chart_package::BuildReason,
+        /// What went wrong.
+        message: String,
+    },
     /// An OCI registry operation failed.
     #[error("{context}: {source}")]
     Oci {
@@ -202,10 +210,10 @@ impl Error {
                 stalled: false,
                 waiting: true,
             },
-            Error::ChartPull(_) => Failure {
-                condition: Some(condition_type::BUILD_FAILED),
-                reason: "ChartPullError",
-                stalled: false,
+            Error::Chart { reason, .. } => Failure {
+                condition: Some(reason.condition()),
+                reason: reason.as_str(),
+                stalled: reason.is_persistent(),
                 waiting: false,
             },
             Error::Include { reason, .. } => Failure {

@@ -92,9 +92,11 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
     );
     let charts_api: Api<HelmChart> = namespaced_or_all(&client, namespace);
     let repos_api: Api<HelmRepository> = namespaced_or_all(&client, namespace);
+    let chart_sources_api: Api<GitRepository> = namespaced_or_all(&client, namespace);
     let charts = helm_chart_controller(
         charts_api,
         repos_api,
+        chart_sources_api,
         watch_config.clone(),
         controller_config.clone(),
         ctx.clone(),
@@ -165,6 +167,7 @@ async fn git_repository_controller(
 async fn helm_chart_controller(
     api: Api<HelmChart>,
     repos: Api<HelmRepository>,
+    git_sources: Api<GitRepository>,
     watch_config: watcher::Config,
     config: ControllerConfig,
     ctx: Arc<Context>,
@@ -176,11 +179,16 @@ async fn helm_chart_controller(
         .applied_objects()
         .predicate_filter(needs_reconcile, PredicateConfig::default());
     let users_store = reader.clone();
+    let git_users_store = reader.clone();
     Controller::for_stream(trigger, reader)
         .with_config(config)
         // A new index of the repository may hold a newer matching version.
-        .watches(repos, watch_config, move |repo: HelmRepository| {
+        .watches(repos, watch_config.clone(), move |repo: HelmRepository| {
             helm_chart::users_of(&repo, &users_store.state())
+        })
+        // A new artifact of a Git source may hold a new chart.
+        .watches(git_sources, watch_config, move |repo: GitRepository| {
+            helm_chart::users_of_git(&repo, &git_users_store.state())
         })
         .run(helm_chart::reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))

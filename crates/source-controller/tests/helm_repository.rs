@@ -207,7 +207,7 @@ async fn chart_from_http_repository_follows_semver_range() -> Result<()> {
     let message = env
         .wait_for::<HelmChart, _>("missing", WAIT, |obj| {
             let ready = condition(obj.status.as_ref()?.conditions.as_ref(), "Ready")?;
-            (ready.status == "False" && ready.reason == "ChartPullError")
+            (ready.status == "False" && ready.reason == "ChartReferenceError")
                 .then(|| ready.message.clone())
         })
         .await?;
