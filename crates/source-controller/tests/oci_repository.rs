@@ -1,0 +1,511 @@
+//! OCIRepository end to end: the real source-controller binary against the
+//! real control plane and a real registry (Debian's docker-registry), with
+//! artifacts pushed over the registry's /v2 API the way `flux push artifact`
+//! does.
+
+mod fixture;
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use api::source::OCIRepository;
+use e2e::registry::{FLUX_CONFIG, FLUX_CONTENT, Registry, sha256_digest};
+use fixture::{Env, condition, download, fetch_artifact, files_under};
+use kube::api::DeleteParams;
+use serde_json::json;
+
+const WAIT: Duration = Duration::from_secs(90);
+const HELM_CHART_CONTENT: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+
+/// The registries all tests of this binary share: one open, one behind
+/// htpasswd basic auth. Each test uses repositories named after its namespace.
+async fn registry(auth: bool) -> Result<&'static Registry> {
+    static OPEN: OnceLock<std::result::Result<Registry, String>> = OnceLock::new();
+    static AUTH: OnceLock<std::result::Result<Registry, String>> = OnceLock::new();
+    let slot = if auth { &AUTH } else { &OPEN };
+    if slot.get().is_none() {
+        let started = tokio::task::spawn_blocking(move || {
+            Registry::start(auth).map_err(|e| format!("{e:#}"))
+        })
+        .await?;
+        // A parallel test may have won the race; its registry is as good as ours.
+        let _ = slot.set(started);
+    }
+    slot.get()
+        .context("registry slot is empty")?
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("the registry did not start: {e}"))
+}
+
+fn oci_repository(name: &str, spec: serde_json::Value) -> serde_json::Value {
+    json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": "OCIRepository",
+        "metadata": {"name": name},
+        "spec": spec,
+    })
+}
+
+/// Waits until Ready=True at the current generation with `revision`.
+async fn ready_at(env: &Env, name: &str, revision: &str) -> Result<OCIRepository> {
+    env.wait_for::<OCIRepository, _>(name, WAIT, |repo| {
+        let status = repo.status.as_ref()?;
+        let ready = condition(status.conditions.as_ref(), "Ready")?;
+        (ready.status == "True"
+            && status.observed_generation == repo.metadata.generation
+            && status.artifact.as_ref()?.revision == revision)
+            .then(|| repo.clone())
+    })
+    .await
+}
+
+/// Waits until Ready=False with `reason` and a message containing `message`.
+async fn failing(env: &Env, name: &str, reason: &str, message: &str) -> Result<OCIRepository> {
+    env.wait_for::<OCIRepository, _>(name, WAIT, |repo| {
+        let status = repo.status.as_ref()?;
+        let ready = condition(status.conditions.as_ref(), "Ready")?;
+        (ready.status == "False" && ready.reason == reason && ready.message.contains(message))
+            .then(|| repo.clone())
+    })
+    .await
+}
+
+const APP_YAML: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tag_pull_serves_the_artifact_and_follows_the_tag() -> Result<()> {
+    let env = Env::start("oci-tag", &[]).await?;
+    let registry = registry(false).await?;
+    let repo = format!("{}/app", env.ns());
+    let first = registry.push_flux_artifact(
+        &repo,
+        "latest",
+        [("deploy/app.yaml", APP_YAML), ("README.md", "hello\n")],
+    )?;
+    env.create::<OCIRepository>(oci_repository(
+        "app",
+        json!({"url": registry.oci_url(&repo), "interval": "1h", "insecure": true}),
+    ))
+    .await?;
+
+    let revision = format!("latest@{first}");
+    let obj = ready_at(&env, "app", &revision).await?;
+    let status = obj.status.clone().context("status")?;
+    let artifact = status.artifact.clone().context("artifact")?;
+    let ready = condition(status.conditions.as_ref(), "Ready").context("Ready")?;
+    ensure!(ready.reason == "Succeeded", "{ready:?}");
+    ensure!(
+        ready.message == format!("stored artifact for digest '{revision}'"),
+        "{ready:?}"
+    );
+    ensure!(
+        condition(status.conditions.as_ref(), "ArtifactInStorage")
+            .is_some_and(|c| c.status == "True")
+    );
+    let hex = first.trim_start_matches("sha256:");
+    ensure!(
+        artifact.path == format!("ocirepository/{}/app/{hex}.tar.gz", env.ns()),
+        "{artifact:?}"
+    );
+    ensure!(
+        status.url
+            == Some(format!(
+                "http://127.0.0.1:{}/ocirepository/{}/app/latest.tar.gz",
+                env.controller.storage_port,
+                env.ns()
+            )),
+        "{:?}",
+        status.url
+    );
+    let metadata = artifact.metadata.clone().context("artifact metadata")?;
+    ensure!(
+        metadata.get("org.opencontainers.image.revision") == Some(&"latest".to_string()),
+        "{metadata:?}"
+    );
+    ensure!(metadata.contains_key("org.opencontainers.image.source"));
+    ensure!(metadata.contains_key("org.opencontainers.image.created"));
+
+    // What consumers see: the served file hashes to the announced digest.
+    let bytes = download(&artifact.url).await?;
+    ensure!(sha256_digest(&bytes) == artifact.digest, "digest mismatch");
+    ensure!(artifact.size == Some(bytes.len() as i64));
+    ensure!(download(status.url.as_deref().context("url")?).await? == bytes);
+    let unpacked = fetch_artifact(&artifact.url, &artifact.digest).await?;
+    ensure!(
+        files_under(unpacked.path()) == ["README.md", "deploy/app.yaml"],
+        "{:?}",
+        files_under(unpacked.path())
+    );
+
+    // Nothing changed upstream: a reconcile request is handled without a new artifact.
+    let token = env.request_reconcile::<OCIRepository>("app").await?;
+    let obj = env
+        .wait_for::<OCIRepository, _>("app", WAIT, |repo| {
+            let status = repo.status.as_ref()?;
+            (status
+                .reconcile_request
+                .last_handled_reconcile_at
+                .as_deref()
+                == Some(token.as_str()))
+            .then(|| repo.clone())
+        })
+        .await?;
+    ensure!(
+        obj.status.as_ref().and_then(|s| s.artifact.as_ref()) == Some(&artifact),
+        "the artifact changed although the digest did not"
+    );
+
+    // A new push to the tag is picked up on a reconcile request, long before the interval.
+    let second = registry.push_flux_artifact(
+        &repo,
+        "latest",
+        [
+            ("deploy/app.yaml", APP_YAML),
+            ("deploy/extra.yaml", "kind: Namespace\n"),
+        ],
+    )?;
+    ensure!(second != first);
+    let token = env.request_reconcile::<OCIRepository>("app").await?;
+    let obj = ready_at(&env, "app", &format!("latest@{second}")).await?;
+    let status = obj.status.context("status")?;
+    ensure!(
+        status
+            .reconcile_request
+            .last_handled_reconcile_at
+            .as_deref()
+            == Some(token.as_str()),
+        "{:?}",
+        status.reconcile_request
+    );
+    let artifact = status.artifact.context("artifact")?;
+    let unpacked = fetch_artifact(&artifact.url, &artifact.digest).await?;
+    ensure!(
+        files_under(unpacked.path()) == ["deploy/app.yaml", "deploy/extra.yaml"],
+        "{:?}",
+        files_under(unpacked.path())
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn semver_filter_and_digest_references() -> Result<()> {
+    let env = Env::start("oci-semver", &[]).await?;
+    let registry = registry(false).await?;
+    let repo = format!("{}/manifests", env.ns());
+    let mut digests = std::collections::BTreeMap::new();
+    for tag in ["1.0.0", "1.1.0", "1.2.0-rc.1", "2.0.0", "latest"] {
+        let digest =
+            registry.push_flux_artifact(&repo, tag, [("version.txt", format!("{tag}\n"))])?;
+        digests.insert(tag, digest);
+    }
+    let url = registry.oci_url(&repo);
+    env.create::<OCIRepository>(oci_repository(
+        "range",
+        json!({"url": url, "interval": "1h", "insecure": true, "ref": {"semver": ">=1.0.0 <2.0.0", "tag": "2.0.0"}}),
+    ))
+    .await?;
+    env.create::<OCIRepository>(oci_repository(
+        "filtered",
+        json!({"url": url, "interval": "1h", "insecure": true, "ref": {"semver": "*", "semverFilter": "^1\\.0"}}),
+    ))
+    .await?;
+    env.create::<OCIRepository>(oci_repository(
+        "pinned",
+        json!({"url": url, "interval": "1h", "insecure": true, "ref": {"digest": digests["2.0.0"], "tag": "1.0.0"}}),
+    ))
+    .await?;
+    env.create::<OCIRepository>(oci_repository(
+        "bad-range",
+        json!({"url": url, "interval": "1h", "insecure": true, "ref": {"semver": "not a range"}}),
+    ))
+    .await?;
+    env.create::<OCIRepository>(oci_repository(
+        "no-match",
+        json!({"url": url, "interval": "1h", "insecure": true, "ref": {"semver": ">=3.0.0"}}),
+    ))
+    .await?;
+
+    ready_at(&env, "range", &format!("1.1.0@{}", digests["1.1.0"])).await?;
+    ready_at(&env, "filtered", &format!("1.0.0@{}", digests["1.0.0"])).await?;
+    let pinned = ready_at(&env, "pinned", &digests["2.0.0"]).await?;
+    let artifact = pinned
+        .status
+        .and_then(|s| s.artifact)
+        .context("pinned artifact")?;
+    let unpacked = fetch_artifact(&artifact.url, &artifact.digest).await?;
+    ensure!(std::fs::read_to_string(unpacked.path().join("version.txt"))? == "2.0.0\n");
+
+    let bad = failing(&env, "bad-range", "OCIArtifactPullFailed", "not a range").await?;
+    let status = bad.status.context("status")?;
+    ensure!(
+        condition(status.conditions.as_ref(), "Stalled").is_some_and(|c| c.status == "True"),
+        "an invalid range cannot succeed without a spec change: {:?}",
+        status.conditions
+    );
+    failing(
+        &env,
+        "no-match",
+        "OCIArtifactPullFailed",
+        "failed to determine artifact digest: no match found for semver: >=3.0.0",
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn dockerconfigjson_credentials_and_refused_ones() -> Result<()> {
+    let env = Env::start("oci-auth", &[]).await?;
+    let registry = registry(true).await?;
+    let repo = format!("{}/private", env.ns());
+    let digest = registry.push_flux_artifact(&repo, "v1", [("app.yaml", APP_YAML)])?;
+    let wrong = json!({"auths": {registry.host(): {"username": "flux", "password": "wrong"}}});
+    env.secret(
+        "registry-auth",
+        &[(".dockerconfigjson", &wrong.to_string())],
+    )
+    .await?;
+    env.create::<OCIRepository>(oci_repository(
+        "private",
+        json!({"url": registry.oci_url(&repo), "interval": "1h", "insecure": true,
+               "ref": {"tag": "v1"}, "secretRef": {"name": "registry-auth"}}),
+    ))
+    .await?;
+    env.create::<OCIRepository>(oci_repository(
+        "anonymous",
+        json!({"url": registry.oci_url(&repo), "interval": "1h", "insecure": true, "ref": {"tag": "v1"}}),
+    ))
+    .await?;
+
+    let refused = failing(&env, "private", "AuthenticationFailed", "authentication to").await?;
+    let status = refused.status.context("status")?;
+    ensure!(
+        condition(status.conditions.as_ref(), "FetchFailed")
+            .is_some_and(|c| c.status == "True" && c.reason == "AuthenticationFailed"),
+        "{:?}",
+        status.conditions
+    );
+    ensure!(status.artifact.is_none());
+    failing(
+        &env,
+        "anonymous",
+        "AuthenticationFailed",
+        "authentication to",
+    )
+    .await?;
+
+    // The right credentials (as `kubectl create secret docker-registry` writes them) recover it.
+    env.secret(
+        "registry-auth",
+        &[(".dockerconfigjson", &registry.docker_config_json())],
+    )
+    .await?;
+    env.request_reconcile::<OCIRepository>("private").await?;
+    let obj = ready_at(&env, "private", &format!("v1@{digest}")).await?;
+    let status = obj.status.context("status")?;
+    ensure!(
+        condition(status.conditions.as_ref(), "FetchFailed").is_none(),
+        "{:?}",
+        status.conditions
+    );
+    let artifact = status.artifact.context("artifact")?;
+    let unpacked = fetch_artifact(&artifact.url, &artifact.digest).await?;
+    ensure!(files_under(unpacked.path()) == ["app.yaml"]);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_artifacts_and_missing_tags_keep_the_last_good_artifact() -> Result<()> {
+    let env = Env::start("oci-faults", &[]).await?;
+    let registry = registry(false).await?;
+    let repo = format!("{}/app", env.ns());
+    let good = registry.push_flux_artifact(&repo, "stable", [("app.yaml", APP_YAML)])?;
+    let url = registry.oci_url(&repo);
+    env.create::<OCIRepository>(oci_repository(
+        "app",
+        json!({"url": url, "interval": "1h", "insecure": true, "ref": {"tag": "stable"},
+               "layerSelector": {"mediaType": FLUX_CONTENT}}),
+    ))
+    .await?;
+    env.create::<OCIRepository>(oci_repository(
+        "missing",
+        json!({"url": url, "interval": "1h", "insecure": true, "ref": {"tag": "nope"}}),
+    ))
+    .await?;
+    let obj = ready_at(&env, "app", &format!("stable@{good}")).await?;
+    let good_artifact = obj
+        .status
+        .and_then(|s| s.artifact)
+        .context("good artifact")?;
+
+    failing(
+        &env,
+        "missing",
+        "OCIArtifactPullFailed",
+        &format!(
+            "failed to determine artifact digest: '{}:nope' not found",
+            registry.oci_url(&repo).trim_start_matches("oci://")
+        ),
+    )
+    .await?;
+
+    // The tag moves to a Helm chart: not the layer this object selects.
+    let chart = e2e::registry::gzip(&e2e::registry::tar_of([("chart/Chart.yaml", "name: x\n")])?)?;
+    registry.push_manifest_of(
+        &repo,
+        "stable",
+        ("application/vnd.cncf.helm.config.v1+json", b"{}"),
+        &[(HELM_CHART_CONTENT, &chart)],
+        None,
+    )?;
+    env.request_reconcile::<OCIRepository>("app").await?;
+    let failed = failing(
+        &env,
+        "app",
+        "OCIArtifactLayerOperationFailed",
+        &format!("failed to find layer with media type '{FLUX_CONTENT}' in artifact"),
+    )
+    .await?;
+    let status = failed.status.context("status")?;
+    ensure!(
+        status.artifact.as_ref() == Some(&good_artifact),
+        "{status:?}"
+    );
+    ensure!(
+        condition(status.conditions.as_ref(), "ArtifactInStorage")
+            .is_some_and(|c| c.status == "True")
+    );
+    ensure!(sha256_digest(&download(&good_artifact.url).await?) == good_artifact.digest);
+
+    // The tag moves to something with the right media type that is no tarball.
+    registry.push_manifest_of(
+        &repo,
+        "stable",
+        (FLUX_CONFIG, b"{}"),
+        &[(FLUX_CONTENT, b"this is not gzip")],
+        None,
+    )?;
+    env.request_reconcile::<OCIRepository>("app").await?;
+    let failed = failing(
+        &env,
+        "app",
+        "OCIArtifactLayerOperationFailed",
+        "failed to extract layer contents from artifact",
+    )
+    .await?;
+    ensure!(failed.status.and_then(|s| s.artifact).as_ref() == Some(&good_artifact));
+
+    // A good artifact again: back to Ready.
+    let fixed = registry.push_flux_artifact(&repo, "stable", [("fixed.yaml", APP_YAML)])?;
+    env.request_reconcile::<OCIRepository>("app").await?;
+    ready_at(&env, "app", &format!("stable@{fixed}")).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn copy_stores_the_layer_as_is_and_deletion_removes_artifacts() -> Result<()> {
+    let env = Env::start("oci-copy", &[]).await?;
+    let registry = registry(false).await?;
+    let repo = format!("{}/bundle", env.ns());
+    let digest = registry.push_flux_artifact(
+        &repo,
+        "v1",
+        [
+            ("deploy/app.yaml", APP_YAML),
+            ("logo.png", "not really a png"),
+        ],
+    )?;
+    let (_, manifest) = registry.manifest(&repo, "v1")?;
+    let layer_digest = manifest["layers"][0]["digest"]
+        .as_str()
+        .context("layer digest")?
+        .to_string();
+    let selector = json!({"mediaType": FLUX_CONTENT, "operation": "copy"});
+    env.create::<OCIRepository>(oci_repository(
+        "bundle",
+        json!({"url": registry.oci_url(&repo), "interval": "1h", "insecure": true,
+               "ref": {"tag": "v1"}, "layerSelector": selector}),
+    ))
+    .await?;
+    let obj = ready_at(&env, "bundle", &format!("v1@{digest}")).await?;
+    let status = obj.status.context("status")?;
+    let artifact = status.artifact.context("artifact")?;
+    ensure!(
+        artifact.digest == layer_digest,
+        "copy stores the layer unchanged: {} != {layer_digest}",
+        artifact.digest
+    );
+    ensure!(sha256_digest(&download(&artifact.url).await?) == layer_digest);
+    ensure!(
+        serde_json::to_value(&status.observed_layer_selector)? == selector,
+        "{:?}",
+        status.observed_layer_selector
+    );
+    // Unchanged: the default excludes (*.png) apply only when re-archiving.
+    let unpacked = fetch_artifact(&artifact.url, &artifact.digest).await?;
+    ensure!(files_under(unpacked.path()) == ["deploy/app.yaml", "logo.png"]);
+
+    let dir = env
+        .controller
+        .storage_root()
+        .join(format!("ocirepository/{}/bundle", env.ns()));
+    ensure!(
+        dir.join(artifact.path.rsplit('/').next().context("file")?)
+            .is_file()
+    );
+    env.api::<OCIRepository>()
+        .delete("bundle", &DeleteParams::default())
+        .await?;
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let gone = env
+            .api::<OCIRepository>()
+            .get_opt("bundle")
+            .await?
+            .is_none();
+        if gone && !dir.exists() {
+            break;
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "artifacts not removed (object gone: {gone}, {} exists)\n{}",
+            dir.display(),
+            env.controller.log_tail(40)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn extract_applies_ignore_rules() -> Result<()> {
+    let env = Env::start("oci-ignore", &[]).await?;
+    let registry = registry(false).await?;
+    let repo = format!("{}/site", env.ns());
+    let digest = registry.push_flux_artifact(
+        &repo,
+        "v1",
+        [
+            ("deploy/app.yaml", APP_YAML),
+            ("deploy/secret.enc.yaml", "sops: {}\n"),
+            ("docs/README.md", "docs\n"),
+        ],
+    )?;
+    env.create::<OCIRepository>(oci_repository(
+        "site",
+        json!({"url": registry.oci_url(&repo), "interval": "1h", "insecure": true,
+               "ref": {"tag": "v1"}, "ignore": "docs/\n*.enc.yaml\n"}),
+    ))
+    .await?;
+    let obj = ready_at(&env, "site", &format!("v1@{digest}")).await?;
+    let status = obj.status.context("status")?;
+    ensure!(status.observed_ignore.as_deref() == Some("docs/\n*.enc.yaml\n"));
+    let artifact = status.artifact.context("artifact")?;
+    let unpacked = fetch_artifact(&artifact.url, &artifact.digest).await?;
+    ensure!(
+        files_under(unpacked.path()) == ["deploy/app.yaml"],
+        "{:?}",
+        files_under(unpacked.path())
+    );
+    Ok(())
+}
