@@ -277,14 +277,7 @@ impl Run<'_> {
                 Err(Halt::RetriesExhausted(action)) => {
                     let failures =
                         active_remediation(self.spec(), &self.status).map_or(0, |r| r.failures);
-                    let message = format!("Failed to {action} after {failures} attempt(s)");
-                    self.conditions
-                        .mark_stalled("RetriesExceeded", message.clone());
-                    self.ctx
-                        .recorder
-                        .warning(self.hr, "RetriesExceeded", &message)
-                        .await;
-                    return Ok(Outcome::Stalled);
+                    return Ok(self.retries_exceeded(action, failures).await);
                 }
                 Err(Halt::MissingRollbackTarget) => {
                     self.conditions.mark_stalled(
@@ -393,6 +386,12 @@ impl Run<'_> {
             self.conditions.delete(condition_type::RECONCILING);
             return Outcome::RetryAfter(self.retry_interval(action));
         }
+        self.retry_soon()
+    }
+
+    /// Another attempt follows at once: Reconciling says so, with the
+    /// failure Ready carries.
+    fn retry_soon(&mut self) -> Outcome {
         let message = self
             .conditions
             .get(condition_type::READY)
@@ -406,36 +405,29 @@ impl Run<'_> {
         Outcome::RequeueSoon
     }
 
+    /// The remediation retries of `action` are used up: Stalled, and a
+    /// warning event.
+    async fn retries_exceeded(&mut self, action: impl std::fmt::Display, failures: i64) -> Outcome {
+        let message = format!("Failed to {action} after {failures} attempt(s)");
+        self.conditions
+            .mark_stalled("RetriesExceeded", message.clone());
+        self.ctx
+            .recorder
+            .warning(self.hr, "RetriesExceeded", &message)
+            .await;
+        Outcome::Stalled
+    }
+
     async fn after_remediation(&mut self) -> Outcome {
-        let remediation = active_remediation(self.spec(), &self.status);
-        match remediation {
+        match active_remediation(self.spec(), &self.status) {
             Some(r) if r.retries_exhausted() => {
                 let action = match r.action {
                     ReleaseAction::Install => "install",
                     ReleaseAction::Upgrade => "upgrade",
                 };
-                let message = format!("Failed to {action} after {} attempt(s)", r.failures);
-                self.conditions
-                    .mark_stalled("RetriesExceeded", message.clone());
-                self.ctx
-                    .recorder
-                    .warning(self.hr, "RetriesExceeded", &message)
-                    .await;
-                Outcome::Stalled
+                self.retries_exceeded(action, r.failures).await
             }
-            _ => {
-                let message = self
-                    .conditions
-                    .get(condition_type::READY)
-                    .map(|c| c.message.clone())
-                    .unwrap_or_default();
-                self.conditions.mark_true(
-                    condition_type::RECONCILING,
-                    reason::PROGRESSING_WITH_RETRY,
-                    message,
-                );
-                Outcome::RequeueSoon
-            }
+            _ => self.retry_soon(),
         }
     }
 

@@ -469,23 +469,18 @@ impl HelmCli {
         post_render: Option<&PostRenderSpec>,
         options: &InstallOptions,
     ) -> Result<(), HelmError> {
-        let files = CallFiles::new()?;
-        let mut args = release_args("install", release);
-        self.push_chart_action(
-            &mut args,
-            &files,
+        let mut own = Vec::new();
+        push_flag(&mut own, "--create-namespace", options.create_namespace);
+        push_flag(&mut own, "--skip-crds", options.skip_crds);
+        push_flag(&mut own, "--replace", options.replace);
+        own.push(format!("--server-side={}", options.server_side).into());
+        let input = ChartInput {
             chart,
             values,
             post_render,
-            &options.chart,
-        )?;
-        push_flag(&mut args, "--create-namespace", options.create_namespace);
-        push_flag(&mut args, "--skip-crds", options.skip_crds);
-        push_flag(&mut args, "--replace", options.replace);
-        args.push(format!("--server-side={}", options.server_side).into());
-        self.run("install", args, process_limit(options.chart.timeout))
+        };
+        self.chart_action("install", release, input, &options.chart, own)
             .await
-            .map(drop)
     }
 
     /// `helm upgrade` (without `--install`) of `release` to the chart archive
@@ -498,61 +493,62 @@ impl HelmCli {
         post_render: Option<&PostRenderSpec>,
         options: &UpgradeOptions,
     ) -> Result<(), HelmError> {
-        let files = CallFiles::new()?;
-        let mut args = release_args("upgrade", release);
-        self.push_chart_action(
-            &mut args,
-            &files,
-            chart,
-            values,
-            post_render,
-            &options.chart,
-        )?;
         // Flux's semantics: the values of a release are exactly the values
         // given, unless the previous ones are explicitly preserved.
-        args.push(if options.preserve_values {
+        let mut own: Vec<OsString> = vec![if options.preserve_values {
             "--reuse-values".into()
         } else {
             "--reset-values".into()
-        });
-        push_flag(&mut args, "--force-replace", options.force);
-        push_flag(&mut args, "--cleanup-on-fail", options.cleanup_on_fail);
-        args.push(format!("--history-max={}", options.history_max).into());
-        args.push(format!("--server-side={}", options.server_side.value()).into());
-        self.run("upgrade", args, process_limit(options.chart.timeout))
+        }];
+        push_flag(&mut own, "--force-replace", options.force);
+        push_flag(&mut own, "--cleanup-on-fail", options.cleanup_on_fail);
+        own.push(format!("--history-max={}", options.history_max).into());
+        own.push(format!("--server-side={}", options.server_side.value()).into());
+        let input = ChartInput {
+            chart,
+            values,
+            post_render,
+        };
+        self.chart_action("upgrade", release, input, &options.chart, own)
             .await
-            .map(drop)
     }
 
-    /// The arguments install and upgrade share: chart, values, timeout,
-    /// wait, ownership, hooks, validation and post-rendering.
-    fn push_chart_action(
+    /// Runs install or upgrade: the arguments both share (chart, values,
+    /// timeout, wait, ownership, hooks, validation, post-rendering), then
+    /// the action's `own`.
+    async fn chart_action(
         &self,
-        args: &mut Vec<OsString>,
-        files: &CallFiles,
-        chart: &Path,
-        values: &serde_json::Value,
-        post_render: Option<&PostRenderSpec>,
+        action: &'static str,
+        release: &ReleaseRef,
+        input: ChartInput<'_>,
         options: &ChartOptions,
+        own: Vec<OsString>,
     ) -> Result<(), HelmError> {
-        args.push(chart.into());
+        // Deleted when the call is over.
+        let files = CallFiles::new()?;
+        let mut args = release_args(action, release);
+        args.push(input.chart.into());
         args.push("-f".into());
-        args.push(files.write_json("values.json", values)?.into());
-        push_duration(args, "--timeout", options.timeout);
-        push_wait(args, options.wait, options.wait_for_jobs);
-        push_flag(args, "--take-ownership", options.take_ownership);
-        push_flag(args, "--no-hooks", options.disable_hooks);
+        args.push(files.write_json("values.json", input.values)?.into());
+        push_duration(&mut args, "--timeout", options.timeout);
+        push_wait(&mut args, options.wait, options.wait_for_jobs);
+        push_flag(&mut args, "--take-ownership", options.take_ownership);
+        push_flag(&mut args, "--no-hooks", options.disable_hooks);
         push_flag(
-            args,
+            &mut args,
             "--disable-openapi-validation",
             options.disable_openapi_validation,
         );
         push_flag(
-            args,
+            &mut args,
             "--skip-schema-validation",
             options.skip_schema_validation,
         );
-        self.push_post_render(args, files, post_render)
+        self.push_post_render(&mut args, &files, input.post_render)?;
+        args.extend(own);
+        self.run(action, args, process_limit(options.timeout))
+            .await
+            .map(drop)
     }
 
     /// `helm test`.
@@ -786,6 +782,13 @@ impl HelmCli {
             stderr,
         })
     }
+}
+
+/// The chart and values of an install or upgrade.
+struct ChartInput<'a> {
+    chart: &'a Path,
+    values: &'a serde_json::Value,
+    post_render: Option<&'a PostRenderSpec>,
 }
 
 /// `<action> <name> --namespace <ns>` plus identity flags.

@@ -980,3 +980,170 @@ async fn crds_policies_and_chart_renames() -> Result<()> {
     crds.delete(&name, &DeleteParams::default()).await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn template_errors_and_unreadable_values_are_reported() -> Result<()> {
+    let world = World::new("hr-bad-input").await?;
+    let ns = world.ns().to_string();
+
+    // A template error: helm's cause in the message, nothing installed.
+    world
+        .publish(
+            "tmpl",
+            &ChartSpec::config_maps("tmpl", "1.0.0")
+                .template("bad.yaml", "{{ .Values.nope.deeper }}\n"),
+        )
+        .await?;
+    world
+        .create_release(
+            "tmpl",
+            json!({"interval": "10m", "chartRef": {"kind": "OCIRepository", "name": "tmpl"}}),
+        )
+        .await?;
+    let prefix = format!("Helm install failed for release {ns}/tmpl with chart tmpl@1.0.0: ");
+    world
+        .wait_for("tmpl", "the template failure", |hr| {
+            // Released keeps helm's message whether or not Ready moved on
+            // to the exhausted retries.
+            has(hr, "Released", "False", "InstallFailed")
+                && condition(hr, "Released").is_some_and(|c| {
+                    c.message.starts_with(&prefix) && c.message.contains("nil pointer evaluating")
+                })
+        })
+        .await?;
+    assert!(world.config_maps().get_opt("tmpl-tmpl").await?.is_none());
+
+    // valuesFrom documents that are not values, and a missing key.
+    for (name, data) in [
+        ("list-values", json!({"values.yaml": "- a\n- b\n"})),
+        ("broken-values", json!({"values.yaml": "data: [unclosed\n"})),
+        ("other-key", json!({"something.yaml": "data: {}\n"})),
+    ] {
+        let cm: ConfigMap = serde_json::from_value(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}),
+        )?;
+        world
+            .config_maps()
+            .create(&PostParams::default(), &cm)
+            .await?;
+    }
+    world
+        .publish("plain", &ChartSpec::config_maps("plain", "1.0.0"))
+        .await?;
+    for (release, source, reason) in [
+        (
+            "listed",
+            "list-values",
+            "failed to read values data: the document is not a map",
+        ),
+        ("keyless", "other-key", "key not found"),
+    ] {
+        world
+            .create_release(
+                release,
+                json!({
+                    "interval": "10m",
+                    "chartRef": {"kind": "OCIRepository", "name": "plain"},
+                    "valuesFrom": [{"kind": "ConfigMap", "name": source}]
+                }),
+            )
+            .await?;
+        let expected = format!(
+            "could not resolve ConfigMap chart values reference '{ns}/{source}' with key 'values.yaml': {reason}"
+        );
+        world
+            .wait_for(release, "the values error", |hr| {
+                has(hr, "Ready", "False", "ValuesError")
+                    && condition(hr, "Ready").is_some_and(|c| c.message == expected)
+            })
+            .await?;
+    }
+    world
+        .create_release(
+            "unparsable",
+            json!({
+                "interval": "10m",
+                "chartRef": {"kind": "OCIRepository", "name": "plain"},
+                "valuesFrom": [{"kind": "ConfigMap", "name": "broken-values"}]
+            }),
+        )
+        .await?;
+    let prefix = format!(
+        "could not resolve ConfigMap chart values reference '{ns}/broken-values' with key 'values.yaml': failed to read values data: "
+    );
+    world
+        .wait_for("unparsable", "the YAML error", |hr| {
+            has(hr, "Ready", "False", "ValuesError")
+                && condition(hr, "Ready").is_some_and(|c| c.message.starts_with(&prefix))
+        })
+        .await?;
+
+    // An optional reference to a missing key is skipped.
+    world
+        .patch_spec(
+            "keyless",
+            json!({"valuesFrom": [{"kind": "ConfigMap", "name": "other-key", "optional": true}]}),
+        )
+        .await?;
+    let installed =
+        format!("Helm install succeeded for release {ns}/keyless.v1 with chart plain@1.0.0");
+    world
+        .wait_for("keyless", "the install without the optional key", |hr| {
+            ready_with(hr, &installed)
+        })
+        .await?;
+    Ok(())
+}
+
+/// The controller refuses to start without helm, saying where it looked.
+#[test]
+fn missing_helm_stops_the_controller_with_a_clear_message() -> Result<()> {
+    for (helm_path, path_env, expected) in [
+        (
+            Some("/nonexistent/helm"),
+            None,
+            "helm binary not found: /nonexistent/helm does not exist or is not executable (set --helm-path)",
+        ),
+        (
+            None,
+            Some("/nonexistent-bin"),
+            "helm binary not found: no executable 'helm' on PATH (install helm v4 or set --helm-path)",
+        ),
+    ] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_helm-controller"));
+        cmd.args([
+            "--metrics-addr=127.0.0.1:0",
+            "--health-addr=127.0.0.1:0",
+            "--log-encoding=console",
+        ])
+        .env_remove("HELM_PATH")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+        if let Some(helm_path) = helm_path {
+            cmd.arg(format!("--helm-path={helm_path}"));
+        }
+        if let Some(path) = path_env {
+            cmd.env("PATH", path);
+        }
+        let mut child = cmd.spawn()?;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while child.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                child.kill()?;
+                bail!("helm-controller kept running without helm");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let output = child.wait_with_output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!output.status.success(), "{text}");
+        assert!(text.contains(expected), "{text}");
+    }
+    Ok(())
+}
