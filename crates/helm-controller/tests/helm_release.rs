@@ -19,7 +19,7 @@ use helm_controller::storage::ReleaseStorage;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-use support::{Controller, World, condition, has, ready_with};
+use support::{Controller, World, condition, has, message, ready_with};
 
 /// A passing test hook: helm counts a created ConfigMap as a passed test.
 const PASSING_TEST: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-test\n  annotations:\n    helm.sh/hook: test\ndata:\n  ok: \"yes\"\n";
@@ -58,8 +58,7 @@ async fn install_upgrade_on_values_and_chart_then_uninstall_on_delete() -> Resul
             }),
         )
         .await?;
-    let installed =
-        format!("Helm install succeeded for release {ns}/demo.v1 with chart demo@1.0.0");
+    let installed = world.succeeded("install", "demo", 1, "demo@1.0.0");
     let hr = world
         .wait_for("demo", "the install", |hr| ready_with(hr, &installed))
         .await?;
@@ -107,25 +106,17 @@ async fn install_upgrade_on_values_and_chart_then_uninstall_on_delete() -> Resul
             &Patch::Merge(&json!({"data": {"level": "two"}})),
         )
         .await?;
-    let upgraded = format!("Helm upgrade succeeded for release {ns}/demo.v2 with chart demo@1.0.0");
+    let upgraded = world.succeeded("upgrade", "demo", 2, "demo@1.0.0");
     world
         .wait_for("demo", "the values upgrade", |hr| ready_with(hr, &upgraded))
         .await?;
-    assert_eq!(
-        world
-            .config_maps()
-            .get("demo-demo")
-            .await?
-            .data
-            .unwrap_or_default()["level"],
-        "two"
-    );
+    assert_eq!(world.config_value("demo-demo", "level").await?, "two");
 
     // A new chart version upgrades the release.
     world
         .publish("demo", &ChartSpec::config_maps("demo", "2.0.0"))
         .await?;
-    let upgraded = format!("Helm upgrade succeeded for release {ns}/demo.v3 with chart demo@2.0.0");
+    let upgraded = world.succeeded("upgrade", "demo", 3, "demo@2.0.0");
     let hr = world
         .wait_for("demo", "the chart upgrade", |hr| ready_with(hr, &upgraded))
         .await?;
@@ -144,12 +135,7 @@ async fn install_upgrade_on_values_and_chart_then_uninstall_on_delete() -> Resul
         "history is kept back to the previous successful release"
     );
     assert_eq!(
-        world
-            .config_maps()
-            .get("demo-demo")
-            .await?
-            .data
-            .unwrap_or_default()["chartVersion"],
+        world.config_value("demo-demo", "chartVersion").await?,
         "2.0.0"
     );
     // helm itself sees what the controller did.
@@ -257,12 +243,7 @@ async fn tests_run_and_failed_upgrades_roll_back_until_retries_run_out() -> Resu
         "{events:?}"
     );
     assert_eq!(
-        world
-            .config_maps()
-            .get("app-app")
-            .await?
-            .data
-            .unwrap_or_default()["chartVersion"],
+        world.config_value("app-app", "chartVersion").await?,
         "1.0.0"
     );
     Ok(())
@@ -337,14 +318,12 @@ async fn failed_installs_are_uninstalled_and_bad_input_is_reported() -> Result<(
             has(hr, "Ready", "False", "InstallFailed")
         })
         .await?;
-    let message = condition(&hr, "Ready")
-        .map(|c| c.message.clone())
-        .unwrap_or_default();
+    let ready = message(&hr, "Ready");
     assert!(
-        message.starts_with(&format!(
+        ready.starts_with(&format!(
             "Helm install failed for release {ns}/strict with chart strict@1.0.0: "
-        )) && message.contains("values don't meet the specifications of the schema"),
-        "{message}"
+        )) && ready.contains("values don't meet the specifications of the schema"),
+        "{ready}"
     );
 
     // A missing valuesFrom ConfigMap; an optional one is fine.
@@ -364,9 +343,7 @@ async fn failed_installs_are_uninstalled_and_bad_input_is_reported() -> Result<(
         })
         .await?;
     assert_eq!(
-        condition(&hr, "Ready")
-            .map(|c| c.message.clone())
-            .unwrap_or_default(),
+        message(&hr, "Ready"),
         format!(
             "could not resolve ConfigMap chart values reference '{ns}/absent' with key 'values.yaml': resource not found"
         )
@@ -377,8 +354,7 @@ async fn failed_installs_are_uninstalled_and_bad_input_is_reported() -> Result<(
             json!({"valuesFrom": [{"kind": "ConfigMap", "name": "absent", "optional": true}]}),
         )
         .await?;
-    let installed =
-        format!("Helm install succeeded for release {ns}/novalues.v1 with chart strict@1.0.0");
+    let installed = world.succeeded("install", "novalues", 1, "strict@1.0.0");
     world
         .wait_for("novalues", "the optional values install", |hr| {
             ready_with(hr, &installed)
@@ -409,24 +385,12 @@ async fn failed_installs_are_uninstalled_and_bad_input_is_reported() -> Result<(
 #[tokio::test]
 async fn drift_is_detected_and_corrected() -> Result<()> {
     let world = World::new("hr-drift").await?;
-    let ns = world.ns().to_string();
     world
-        .publish("drifty", &ChartSpec::config_maps("drifty", "1.0.0"))
-        .await?;
-    world
-        .create_release(
+        .install(
             "drifty",
-            json!({
-                "interval": "10m",
-                "chartRef": {"kind": "OCIRepository", "name": "drifty"},
-                "driftDetection": {"mode": "enabled"}
-            }),
+            &ChartSpec::config_maps("drifty", "1.0.0"),
+            json!({"driftDetection": {"mode": "enabled"}}),
         )
-        .await?;
-    let installed =
-        format!("Helm install succeeded for release {ns}/drifty.v1 with chart drifty@1.0.0");
-    world
-        .wait_for("drifty", "the install", |hr| ready_with(hr, &installed))
         .await?;
     // Someone edits the release's ConfigMap by hand.
     world
@@ -455,12 +419,7 @@ async fn drift_is_detected_and_corrected() -> Result<()> {
         })
         .await?;
     assert_eq!(
-        world
-            .config_maps()
-            .get("drifty-drifty")
-            .await?
-            .data
-            .unwrap_or_default()["greeting"],
+        world.config_value("drifty-drifty", "greeting").await?,
         "hello"
     );
     let events = world.events().await?;
@@ -480,18 +439,11 @@ async fn killed_controller_leaves_pending_upgrade_unlocked_on_restart() -> Resul
     let mut world = World::new("hr-kill").await?;
     let ns = world.ns().to_string();
     world
-        .publish("locked", &ChartSpec::config_maps("locked", "1.0.0"))
-        .await?;
-    world
-        .create_release(
+        .install(
             "locked",
-            json!({"interval": "10m", "chartRef": {"kind": "OCIRepository", "name": "locked"}}),
+            &ChartSpec::config_maps("locked", "1.0.0"),
+            json!({}),
         )
-        .await?;
-    let installed =
-        format!("Helm install succeeded for release {ns}/locked.v1 with chart locked@1.0.0");
-    world
-        .wait_for("locked", "the install", |hr| ready_with(hr, &installed))
         .await?;
     // Version 2's post-upgrade Job never completes: helm waits mid-upgrade.
     world
@@ -524,8 +476,7 @@ async fn killed_controller_leaves_pending_upgrade_unlocked_on_restart() -> Resul
         .publish("locked", &ChartSpec::config_maps("locked", "3.0.0"))
         .await?;
     world.controller = Controller::start(&world.kubeconfig, &ns)?;
-    let upgraded =
-        format!("Helm upgrade succeeded for release {ns}/locked.v3 with chart locked@3.0.0");
+    let upgraded = world.succeeded("upgrade", "locked", 3, "locked@3.0.0");
     world
         .wait_for("locked", "recovery", |hr| ready_with(hr, &upgraded))
         .await?;
@@ -608,7 +559,7 @@ async fn chart_templates_become_helm_charts() -> Result<()> {
     charts
         .patch_status(&chart_name, &PatchParams::default(), &Patch::Merge(&status))
         .await?;
-    let installed = format!("Helm install succeeded for release {ns}/web.v1 with chart web@1.2.0");
+    let installed = world.succeeded("install", "web", 1, "web@1.2.0");
     world
         .wait_for("web", "the install", |hr| ready_with(hr, &installed))
         .await?;
@@ -631,16 +582,11 @@ async fn chart_templates_become_helm_charts() -> Result<()> {
 #[tokio::test]
 async fn post_renderers_common_metadata_and_force_requests() -> Result<()> {
     let world = World::new("hr-postrender").await?;
-    let ns = world.ns().to_string();
     world
-        .publish("shaped", &ChartSpec::config_maps("shaped", "1.0.0"))
-        .await?;
-    world
-        .create_release(
+        .install(
             "shaped",
+            &ChartSpec::config_maps("shaped", "1.0.0"),
             json!({
-                "interval": "10m",
-                "chartRef": {"kind": "OCIRepository", "name": "shaped"},
                 "commonMetadata": {"labels": {"team": "a"}, "annotations": {"owner": "ops"}},
                 "postRenderers": [{"kustomize": {"patches": [{
                     "target": {"kind": "ConfigMap"},
@@ -648,11 +594,6 @@ async fn post_renderers_common_metadata_and_force_requests() -> Result<()> {
                 }]}}]
             }),
         )
-        .await?;
-    let installed =
-        format!("Helm install succeeded for release {ns}/shaped.v1 with chart shaped@1.0.0");
-    world
-        .wait_for("shaped", "the install", |hr| ready_with(hr, &installed))
         .await?;
     let cm = world.config_maps().get("shaped-shaped").await?;
     assert_eq!(cm.data.clone().unwrap_or_default()["patched"], "yes");
@@ -672,20 +613,14 @@ async fn post_renderers_common_metadata_and_force_requests() -> Result<()> {
             }]}}]}),
         )
         .await?;
-    let upgraded =
-        format!("Helm upgrade succeeded for release {ns}/shaped.v2 with chart shaped@1.0.0");
+    let upgraded = world.succeeded("upgrade", "shaped", 2, "shaped@1.0.0");
     world
         .wait_for("shaped", "the post-renderer upgrade", |hr| {
             ready_with(hr, &upgraded)
         })
         .await?;
     assert_eq!(
-        world
-            .config_maps()
-            .get("shaped-shaped")
-            .await?
-            .data
-            .unwrap_or_default()["patched"],
+        world.config_value("shaped-shaped", "patched").await?,
         "again"
     );
 
@@ -701,8 +636,7 @@ async fn post_renderers_common_metadata_and_force_requests() -> Result<()> {
             }}})),
         )
         .await?;
-    let forced =
-        format!("Helm upgrade succeeded for release {ns}/shaped.v3 with chart shaped@1.0.0");
+    let forced = world.succeeded("upgrade", "shaped", 3, "shaped@1.0.0");
     let hr = world
         .wait_for("shaped", "the forced upgrade", |hr| ready_with(hr, &forced))
         .await?;
@@ -751,8 +685,7 @@ async fn dependencies_suspension_and_impersonation() -> Result<()> {
             json!({"interval": "10m", "chartRef": {"kind": "OCIRepository", "name": "base"}}),
         )
         .await?;
-    let installed =
-        format!("Helm install succeeded for release {ns}/base.v1 with chart base@1.0.0");
+    let installed = world.succeeded("install", "base", 1, "base@1.0.0");
     world
         .wait_for("base", "the dependency", |hr| ready_with(hr, &installed))
         .await?;
@@ -763,13 +696,11 @@ async fn dependencies_suspension_and_impersonation() -> Result<()> {
             has(hr, "Ready", "False", "InstallFailed")
         })
         .await?;
-    let message = condition(&hr, "Ready")
-        .map(|c| c.message.clone())
-        .unwrap_or_default();
+    let ready = message(&hr, "Ready");
     assert!(
-        message.contains(&format!("system:serviceaccount:{ns}:deployer"))
-            && message.contains("forbidden"),
-        "{message}"
+        ready.contains(&format!("system:serviceaccount:{ns}:deployer"))
+            && ready.contains("forbidden"),
+        "{ready}"
     );
     let rbac = [
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "deployer"}}),
@@ -787,7 +718,7 @@ async fn dependencies_suspension_and_impersonation() -> Result<()> {
             Api::namespaced_with(world.client.clone(), &ns, &resource);
         api.create(&PostParams::default(), &object).await?;
     }
-    let installed = format!("Helm install succeeded for release {ns}/top.v1 with chart top@1.0.0");
+    let installed = world.succeeded("install", "top", 1, "top@1.0.0");
     world
         .wait_for("top", "the permitted install", |hr| {
             ready_with(hr, &installed)
@@ -802,55 +733,27 @@ async fn dependencies_suspension_and_impersonation() -> Result<()> {
         )
         .await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        world
-            .config_maps()
-            .get("base-base")
-            .await?
-            .data
-            .unwrap_or_default()["greeting"],
-        "hello"
-    );
+    assert_eq!(world.config_value("base-base", "greeting").await?, "hello");
     world.patch_spec("base", json!({"suspend": false})).await?;
-    let upgraded = format!("Helm upgrade succeeded for release {ns}/base.v2 with chart base@1.0.0");
+    let upgraded = world.succeeded("upgrade", "base", 2, "base@1.0.0");
     world
         .wait_for("base", "the resumed upgrade", |hr| {
             ready_with(hr, &upgraded)
         })
         .await?;
-    assert_eq!(
-        world
-            .config_maps()
-            .get("base-base")
-            .await?
-            .data
-            .unwrap_or_default()["greeting"],
-        "later"
-    );
+    assert_eq!(world.config_value("base-base", "greeting").await?, "later");
     Ok(())
 }
 
 #[tokio::test]
 async fn retry_on_failure_retries_without_remediation() -> Result<()> {
     let world = World::new("hr-retry").await?;
-    let ns = world.ns().to_string();
     world
-        .publish("flaky", &ChartSpec::config_maps("flaky", "1.0.0"))
-        .await?;
-    world
-        .create_release(
+        .install(
             "flaky",
-            json!({
-                "interval": "10m",
-                "chartRef": {"kind": "OCIRepository", "name": "flaky"},
-                "upgrade": {"strategy": {"name": "RetryOnFailure", "retryInterval": "2s"}}
-            }),
+            &ChartSpec::config_maps("flaky", "1.0.0"),
+            json!({"upgrade": {"strategy": {"name": "RetryOnFailure", "retryInterval": "2s"}}}),
         )
-        .await?;
-    let installed =
-        format!("Helm install succeeded for release {ns}/flaky.v1 with chart flaky@1.0.0");
-    world
-        .wait_for("flaky", "the install", |hr| ready_with(hr, &installed))
         .await?;
     world
         .publish(
@@ -915,24 +818,11 @@ async fn crds_policies_and_chart_renames() -> Result<()> {
     let group = ns.clone();
     let crd = |versions: &[&str]| widget_crd(versions).replace("WIDGET_GROUP", &group);
     world
-        .publish(
+        .install(
             "kit",
             &ChartSpec::config_maps("kit", "1.0.0").file("crds/widgets.yaml", &crd(&["v1"])),
+            json!({"upgrade": {"crds": "CreateReplace"}}),
         )
-        .await?;
-    world
-        .create_release(
-            "kit",
-            json!({
-                "interval": "10m",
-                "chartRef": {"kind": "OCIRepository", "name": "kit"},
-                "upgrade": {"crds": "CreateReplace"}
-            }),
-        )
-        .await?;
-    let installed = format!("Helm install succeeded for release {ns}/kit.v1 with chart kit@1.0.0");
-    world
-        .wait_for("kit", "the install", |hr| ready_with(hr, &installed))
         .await?;
     let crds: Api<CustomResourceDefinition> = Api::all(world.client.clone());
     let name = format!("widgets.{group}.example.com");
@@ -956,7 +846,7 @@ async fn crds_policies_and_chart_renames() -> Result<()> {
             &ChartSpec::config_maps("kit", "2.0.0").file("crds/widgets.yaml", &crd(&["v1", "v2"])),
         )
         .await?;
-    let upgraded = format!("Helm upgrade succeeded for release {ns}/kit.v2 with chart kit@2.0.0");
+    let upgraded = world.succeeded("upgrade", "kit", 2, "kit@2.0.0");
     world
         .wait_for("kit", "the upgrade", |hr| ready_with(hr, &upgraded))
         .await?;
@@ -966,8 +856,7 @@ async fn crds_policies_and_chart_renames() -> Result<()> {
     world
         .publish("kit", &ChartSpec::config_maps("kit2", "1.0.0"))
         .await?;
-    let reinstalled =
-        format!("Helm install succeeded for release {ns}/kit.v1 with chart kit2@1.0.0");
+    let reinstalled = world.succeeded("install", "kit", 1, "kit2@1.0.0");
     world
         .wait_for("kit", "the reinstall", |hr| ready_with(hr, &reinstalled))
         .await?;
@@ -1085,8 +974,7 @@ async fn template_errors_and_unreadable_values_are_reported() -> Result<()> {
             json!({"valuesFrom": [{"kind": "ConfigMap", "name": "other-key", "optional": true}]}),
         )
         .await?;
-    let installed =
-        format!("Helm install succeeded for release {ns}/keyless.v1 with chart plain@1.0.0");
+    let installed = world.succeeded("install", "keyless", 1, "plain@1.0.0");
     world
         .wait_for("keyless", "the install without the optional key", |hr| {
             ready_with(hr, &installed)

@@ -186,6 +186,48 @@ impl World {
         }
     }
 
+    /// `Helm <action> succeeded for release <ns>/<release>.v<revision> with
+    /// chart <chart>`: the message of a successful action.
+    pub fn succeeded(&self, action: &str, release: &str, revision: u32, chart: &str) -> String {
+        format!(
+            "Helm {action} succeeded for release {}/{release}.v{revision} with chart {chart}",
+            self.ns()
+        )
+    }
+
+    /// Publishes `chart` as the OCIRepository `name`, creates the
+    /// HelmRelease `name` from it (plus `spec`) and waits for its install.
+    pub async fn install(&self, name: &str, chart: &ChartSpec, spec: Value) -> Result<HelmRelease> {
+        self.publish(name, chart).await?;
+        let mut full = json!({
+            "interval": "10m",
+            "chartRef": {"kind": "OCIRepository", "name": name}
+        });
+        if let (Some(full), Value::Object(extra)) = (full.as_object_mut(), spec) {
+            full.extend(extra);
+        }
+        self.create_release(name, full).await?;
+        let installed = self.succeeded(
+            "install",
+            name,
+            1,
+            &format!("{}@{}", chart.name(), chart.version()),
+        );
+        self.wait_for(name, "the install", |hr| ready_with(hr, &installed))
+            .await
+    }
+
+    /// The value of `key` in ConfigMap `name`.
+    pub async fn config_value(&self, name: &str, key: &str) -> Result<String> {
+        self.config_maps()
+            .get(name)
+            .await?
+            .data
+            .unwrap_or_default()
+            .remove(key)
+            .with_context(|| format!("ConfigMap {name} has no {key}"))
+    }
+
     pub async fn events(&self) -> Result<Vec<(String, String)>> {
         let api: Api<Event> = Api::namespaced(self.client.clone(), self.ns());
         Ok(api
@@ -208,6 +250,13 @@ pub fn condition<'a>(
         .as_ref()?
         .iter()
         .find(|c| c.type_ == type_)
+}
+
+/// The message of condition `type_` (empty when absent).
+pub fn message(hr: &HelmRelease, type_: &str) -> String {
+    condition(hr, type_)
+        .map(|c| c.message.clone())
+        .unwrap_or_default()
 }
 
 pub fn has(hr: &HelmRelease, type_: &str, status: &str, reason: &str) -> bool {
