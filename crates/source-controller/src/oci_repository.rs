@@ -12,20 +12,18 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::meta::{Artifact, FINALIZER};
+use api::meta::Artifact;
 use api::source::{
     CloudProvider, OCILayerOperation, OCIRepository, OCIRepositoryRef, OCIRepositorySpec,
     OCIRepositoryStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
-use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use tracing::{debug, info, warn};
 
 use crate::Error;
-use crate::controller::{Context, instrumented, read_secret};
+use crate::controller::{Context, read_secret};
 use crate::source_ignore::SourceIgnore;
 use crate::source_status::{self, Outcome};
 use crate::storage::ArtifactStore;
@@ -39,38 +37,11 @@ const LATEST_LINK: &str = "latest.tar.gz";
 
 /// Reconciles one OCIRepository.
 pub async fn reconcile(obj: Arc<OCIRepository>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let namespace = obj
-        .namespace()
-        .ok_or(Error::MissingField("metadata.namespace"))?;
-    let api: Api<OCIRepository> = Api::namespaced(ctx.client.clone(), &namespace);
-    let handle = obj.clone();
-    instrumented(handle.as_ref(), &ctx, async {
-        finalizer(&api, FINALIZER, obj, |event| async {
-            match event {
-                FinalizerEvent::Apply(obj) => apply(obj, &ctx).await,
-                FinalizerEvent::Cleanup(obj) => {
-                    let namespace = obj.namespace().unwrap_or_default();
-                    if ctx.store.remove_object(KIND, &namespace, &obj.name_any())? {
-                        info!(namespace, name = %obj.name_any(), "garbage collected artifacts for deleted resource");
-                    }
-                    Ok(Action::await_change())
-                }
-            }
-        })
-        .await
-        .map_err(Error::from_finalizer)
+    let suspended = obj.spec.suspend == Some(true);
+    source_status::reconcile_source(obj, ctx, KIND, suspended, |obj, ctx, status| {
+        Box::pin(sync(obj, ctx, status))
     })
     .await
-}
-
-async fn apply(obj: Arc<OCIRepository>, ctx: &Context) -> Result<Action, Error> {
-    if obj.spec.suspend == Some(true) {
-        debug!(name = %obj.name_any(), "reconciliation is suspended");
-        return Ok(Action::await_change());
-    }
-    let (current, mut status) = source_status::begin(obj.as_ref());
-    let result = sync(&obj, ctx, &mut status).await;
-    source_status::finish(obj.as_ref(), ctx, current, status, result).await
 }
 
 /// Fetch, decide, act. Updates `status` (artifact and observations) only when

@@ -188,6 +188,59 @@ pub async fn finish<K: SourceObject>(
     }
 }
 
+/// A kind's own fetch-decide-act step: fills the status being built and says
+/// what it produced.
+pub type SyncFn<K> = for<'a> fn(
+    &'a K,
+    &'a Context,
+    &'a mut <K as SourceObject>::Status,
+) -> std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Outcome, Error>> + Send + 'a>,
+>;
+
+/// The whole reconciliation of a source kind around its `sync` step: the
+/// `finalizers.fluxcd.io` finalizer (cleanup removes the object's artifacts
+/// from the store), nothing while `suspended`, otherwise [`begin`], `sync`,
+/// [`finish`], with metrics.
+pub async fn reconcile_source<K: SourceObject>(
+    obj: std::sync::Arc<K>,
+    ctx: std::sync::Arc<Context>,
+    kind: &'static str,
+    suspended: bool,
+    sync: SyncFn<K>,
+) -> Result<Action, Error> {
+    use kube::runtime::finalizer::{Event, finalizer};
+    let namespace = obj
+        .namespace()
+        .ok_or(Error::MissingField("metadata.namespace"))?;
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+    let handle = obj.clone();
+    crate::controller::instrumented(handle.as_ref(), &ctx, async {
+        finalizer(&api, api::meta::FINALIZER, obj, |event| async {
+            match event {
+                Event::Apply(obj) if suspended => {
+                    tracing::debug!(name = %obj.name_any(), "reconciliation is suspended");
+                    Ok(Action::await_change())
+                }
+                Event::Apply(obj) => {
+                    let (current, mut status) = begin(obj.as_ref());
+                    let result = sync(obj.as_ref(), &ctx, &mut status).await;
+                    finish(obj.as_ref(), &ctx, current, status, result).await
+                }
+                Event::Cleanup(obj) => {
+                    if ctx.store.remove_object(kind, &namespace, &obj.name_any())? {
+                        tracing::info!(namespace, name = %obj.name_any(), "garbage collected artifacts for deleted resource");
+                    }
+                    Ok(Action::await_change())
+                }
+            }
+        })
+        .await
+        .map_err(Error::from_finalizer)
+    })
+    .await
+}
+
 macro_rules! source_object {
     ($kind:ty, $status:ty) => {
         impl SourceObject for $kind {
