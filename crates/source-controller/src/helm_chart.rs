@@ -1,6 +1,7 @@
 //! HelmChart: a chart from an HTTP HelmRepository (the newest version in the
 //! repository's stored index that satisfies `spec.version`, downloaded with
-//! the repository's credentials and checked against the index digest) or
+//! the repository's credentials and checked against the index digest), from
+//! an OCI HelmRepository (the newest matching tag, pulled by digest) or
 //! from a path inside a GitRepository artifact (packaged here, its missing
 //! dependencies added), with `valuesFiles` merged into its `values.yaml`,
 //! stored as `<chart>-<version>.tgz`; the revision is the chart version, with
@@ -35,6 +36,7 @@ use crate::chart_package::{
 };
 use crate::chart_repository::{ChartRepositoryClient, select_version};
 use crate::controller::{Context, instrumented};
+use crate::oci_chart::OciChartRepository;
 use crate::source_status::{self, Outcome};
 use crate::storage::ArtifactStore;
 
@@ -166,10 +168,19 @@ async fn from_helm_repository(
             spec.source_ref.name
         )));
     };
+    let requested = spec.version.as_deref().unwrap_or("");
+    let limit = ctx.settings.helm_chart_max_size;
     if repo.spec.r#type == Some(HelmRepositoryType::Oci) {
-        return Err(Error::Unsupported(
-            "charts from OCI HelmRepositories are not supported yet".into(),
-        ));
+        // A data container: no artifact, the registry is asked directly.
+        let registry = OciChartRepository::for_repository(ctx, &namespace, &repo).await?;
+        let chart_version = registry.resolve_version(&spec.chart, requested).await?;
+        status.observed_source_artifact_revision = None;
+        let Some(version) = needed_version(obj, ctx, status, &chart_version)? else {
+            return unchanged(obj, status, &chart_version);
+        };
+        let pulled = registry.pull(&spec.chart, &chart_version, limit).await?;
+        let build = repository_build(obj, version, pulled, limit)?;
+        return store(obj, ctx, status, build).await;
     }
     let Some(index_artifact) = repo.status.as_ref().and_then(|s| s.artifact.clone()) else {
         return Err(Error::SourceUnavailable(format!(
@@ -178,64 +189,100 @@ async fn from_helm_repository(
         )));
     };
     let index = read_index(ctx, &index_artifact)?;
-    let entry = select_version(&index, &spec.chart, spec.version.as_deref().unwrap_or(""))?;
-    let values_files = effective_values_files(spec.values_files.as_deref().unwrap_or(&[]));
-    // Merged values change the chart without changing its version: the
-    // generation in the build metadata lets consumers notice.
-    let version = if values_files.is_empty() {
-        entry.version.clone()
-    } else {
-        with_build_metadata(
-            &entry.version,
-            &obj.metadata.generation.unwrap_or_default().to_string(),
-        )?
-    };
+    let entry = select_version(&index, &spec.chart, requested)?;
     status.observed_source_artifact_revision = Some(index_artifact.revision.clone());
-    if is_current(obj, ctx, status, &spec.chart, &version) {
-        let merged = status
-            .observed_values_files
-            .clone()
-            .unwrap_or_else(|| values_files.to_vec());
-        let fallback = summary(&spec.chart, &version, !values_files.is_empty(), &merged);
-        return Ok(Outcome::UpToDate {
-            message: unchanged_message(status, fallback, &version),
-        });
-    }
-
+    let Some(version) = needed_version(obj, ctx, status, &entry.version)? else {
+        return unchanged(obj, status, &entry.version);
+    };
     let client =
         ChartRepositoryClient::for_repository(ctx, &namespace, &repo, DOWNLOAD_TIMEOUT).await?;
-    let limit = ctx.settings.helm_chart_max_size;
     let pulled = client.download(&entry, limit).await.map_err(|e| {
         BuildReason::ChartPull.error(format!(
             "failed to download chart for remote reference: {e}"
         ))
     })?;
-    let build = if values_files.is_empty() {
-        Build {
+    let build = repository_build(obj, version, pulled, limit)?;
+    store(obj, ctx, status, build).await
+}
+
+/// The artifact version of a repository chart at `chart_version`: with
+/// values files, the generation as build metadata (merged values change the
+/// chart without changing its version, and consumers must notice).
+fn repository_version(obj: &HelmChart, chart_version: &str) -> Result<String, Error> {
+    let values_files = effective_values_files(obj.spec.values_files.as_deref().unwrap_or(&[]));
+    if values_files.is_empty() {
+        Ok(chart_version.to_string())
+    } else {
+        with_build_metadata(
+            chart_version,
+            &obj.metadata.generation.unwrap_or_default().to_string(),
+        )
+    }
+}
+
+/// The version to build, or `None` when the stored artifact already is it.
+fn needed_version(
+    obj: &HelmChart,
+    ctx: &Context,
+    status: &HelmChartStatus,
+    chart_version: &str,
+) -> Result<Option<String>, Error> {
+    let version = repository_version(obj, chart_version)?;
+    Ok((!is_current(obj, ctx, status, &obj.spec.chart, &version)).then_some(version))
+}
+
+/// The outcome for a repository chart whose stored artifact is current.
+fn unchanged(
+    obj: &HelmChart,
+    status: &HelmChartStatus,
+    chart_version: &str,
+) -> Result<Outcome, Error> {
+    let version = repository_version(obj, chart_version)?;
+    let values_files = effective_values_files(obj.spec.values_files.as_deref().unwrap_or(&[]));
+    let merged = status
+        .observed_values_files
+        .clone()
+        .unwrap_or_else(|| values_files.to_vec());
+    let fallback = summary(&obj.spec.chart, &version, !values_files.is_empty(), &merged);
+    Ok(Outcome::UpToDate {
+        message: unchanged_message(status, fallback, &version),
+    })
+}
+
+/// A pulled repository chart as it is stored: as pulled, or repackaged with
+/// its values files merged and `version`.
+fn repository_build(
+    obj: &HelmChart,
+    version: String,
+    pulled: Vec<u8>,
+    limit: u64,
+) -> Result<Build, Error> {
+    let spec = &obj.spec;
+    let values_files = effective_values_files(spec.values_files.as_deref().unwrap_or(&[]));
+    if values_files.is_empty() {
+        return Ok(Build {
             name: spec.chart.clone(),
             version,
             archive: pulled,
             packaged: false,
             values_files: Vec::new(),
-        }
-    } else {
-        let mut chart = Chart::from_archive(&pulled, limit)?;
-        let name = chart.metadata()?.name;
-        chart.set_version(&version)?;
-        let merged = merge_chart_values(
-            &mut chart,
-            values_files,
-            spec.ignore_missing_values_files == Some(true),
-        )?;
-        Build {
-            archive: chart.package(&name)?,
-            name,
-            version,
-            packaged: true,
-            values_files: merged,
-        }
-    };
-    store(obj, ctx, status, build).await
+        });
+    }
+    let mut chart = Chart::from_archive(&pulled, limit)?;
+    let name = chart.metadata()?.name;
+    chart.set_version(&version)?;
+    let merged = merge_chart_values(
+        &mut chart,
+        values_files,
+        spec.ignore_missing_values_files == Some(true),
+    )?;
+    Ok(Build {
+        archive: chart.package(&name)?,
+        name,
+        version,
+        packaged: true,
+        values_files: merged,
+    })
 }
 
 /// Merges values files found inside the chart (paths relative to its root,

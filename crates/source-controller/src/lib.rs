@@ -12,6 +12,7 @@ pub mod git_repository;
 pub mod helm_chart;
 pub mod helm_repository;
 pub mod manager;
+pub mod oci_chart;
 pub mod oci_repository;
 pub mod options;
 pub mod server;

@@ -415,3 +415,80 @@ async fn values_files_on_a_repository_chart() -> Result<()> {
     .await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chart_from_oci_repository_picks_the_newest_matching_tag() -> Result<()> {
+    let env = Env::start("hc-oci", &[]).await?;
+    let registry = tokio::task::spawn_blocking(|| e2e::registry::Registry::start(true)).await??;
+    let push = |registry: &e2e::registry::Registry, version: &str| -> Result<()> {
+        let work = tempfile::tempdir()?;
+        let tgz = e2e::chart_repo::package_chart(
+            &ChartSpec::config_maps("podinfo", version)
+                .file("values-prod.yaml", "data:\n  size: large\n"),
+            work.path(),
+        )?;
+        registry.push_chart(&tgz)?;
+        Ok(())
+    };
+    for version in ["6.0.0", "6.1.0", "6.2.0-rc.1", "7.0.0"] {
+        push(&registry, version)?;
+    }
+    env.secret(
+        "registry-auth",
+        &[(".dockerconfigjson", registry.docker_config_json().as_str())],
+    )
+    .await?;
+    env.create::<HelmRepository>(object(
+        "HelmRepository",
+        "oci-charts",
+        json!({"url": registry.oci_url("charts"), "type": "oci", "insecure": true,
+               "interval": "1h", "secretRef": {"name": "registry-auth"}}),
+    ))
+    .await?;
+    let chart = |version: &str, values: serde_json::Value| {
+        json!({"chart": "podinfo", "version": version, "interval": "1h",
+               "sourceRef": {"kind": "HelmRepository", "name": "oci-charts"},
+               "valuesFiles": values})
+    };
+    env.create::<HelmChart>(object("HelmChart", "podinfo", chart("6.x", json!([]))))
+        .await?;
+    env.create::<HelmChart>(object(
+        "HelmChart",
+        "exact-with-values",
+        chart("7.0.0", json!(["values.yaml", "values-prod.yaml"])),
+    ))
+    .await?;
+    env.create::<HelmChart>(object("HelmChart", "missing", chart("9.x", json!([]))))
+        .await?;
+
+    // Pre-releases do not satisfy a plain range.
+    let status = ready_at(&env, "podinfo", "6.1.0").await?;
+    ensure!(ready_message(&status) == Some("pulled 'podinfo' chart with version '6.1.0'"));
+    let artifact = status.artifact.clone().context("artifact")?;
+    ensure!(artifact.path == format!("helmchart/{}/podinfo/podinfo-6.1.0.tgz", env.ns()));
+    // Stored as pulled: the served file is the pushed layer, digest checked.
+    served_archive(&status).await?;
+    let unpacked = fetch_artifact(&artifact.url, &artifact.digest).await?;
+    let meta = parse_yaml(&std::fs::read(unpacked.path().join("podinfo/Chart.yaml"))?)?;
+    ensure!(meta["version"] == "6.1.0", "{meta}");
+
+    let status = ready_at(&env, "exact-with-values", "7.0.0+1").await?;
+    let archive = served_archive(&status).await?;
+    let rendered = tokio::task::spawn_blocking(move || helm_template(&archive)).await??;
+    ensure!(rendered.contains("size: \"large\""), "{rendered}");
+    ensure!(rendered.contains("chartVersion: \"7.0.0+1\""), "{rendered}");
+
+    failing(
+        &env,
+        "missing",
+        "ChartReferenceError",
+        "chart reference error: failed to get chart version for remote reference: could not locate a version matching provided version string 9.x",
+    )
+    .await?;
+
+    // A newer matching version is picked up on the next reconciliation.
+    push(&registry, "6.3.0")?;
+    env.request_reconcile::<HelmChart>("podinfo").await?;
+    ready_at(&env, "podinfo", "6.3.0").await?;
+    Ok(())
+}
