@@ -361,6 +361,12 @@ impl Repository {
 
     /// Every tag of the repository, following the registry's pages.
     pub async fn list_tags(&self) -> Result<Vec<String>, Error> {
+        self.list_tags_paged(TAGS_PAGE_SIZE).await
+    }
+
+    /// [`list_tags`](Self::list_tags), asking for `page_size` tags per request.
+    pub async fn list_tags_paged(&self, page_size: usize) -> Result<Vec<String>, Error> {
+        let page_size = page_size.max(1);
         let name = self.name();
         self.bounded("listing tags of", &name, async {
             let reference = self.tag_reference("latest");
@@ -369,15 +375,10 @@ impl Repository {
             for _ in 0..MAX_TAG_PAGES {
                 let page = self
                     .client
-                    .list_tags(
-                        &reference,
-                        &self.auth,
-                        Some(TAGS_PAGE_SIZE),
-                        last.as_deref(),
-                    )
+                    .list_tags(&reference, &self.auth, Some(page_size), last.as_deref())
                     .await
                     .map_err(|e| self.map_err("listing tags of", &name, e))?;
-                let full = page.tags.len() >= TAGS_PAGE_SIZE;
+                let full = page.tags.len() >= page_size;
                 let next = page.tags.last().cloned();
                 // A registry ignoring `last` would repeat the first page forever.
                 if next.is_some() && next == last {
