@@ -15,7 +15,7 @@ fn insecure() -> Options {
 }
 
 async fn start(auth: bool) -> Result<Registry> {
-    Ok(tokio::task::spawn_blocking(move || Registry::start(auth)).await??)
+    tokio::task::spawn_blocking(move || Registry::start(auth)).await?
 }
 
 #[tokio::test(flavor = "multi_thread")]
