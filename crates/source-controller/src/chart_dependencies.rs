@@ -1,8 +1,9 @@
 //! The dependencies of a chart built from a source that `charts/` does not
 //! already hold, added as Flux adds them: `file://` paths from the same
-//! source artifact (never outside it) and charts from HTTP repositories, with
-//! the credentials of the HelmRepository object in the namespace that has the
-//! same URL (anonymously when there is none).
+//! source artifact (never outside it), charts from HTTP repositories and from
+//! OCI registries (`oci://`), with the credentials (and `insecure`) of the
+//! HelmRepository object in the namespace that has the same URL (anonymously
+//! when there is none).
 
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -14,6 +15,7 @@ use crate::Error;
 use crate::chart_package::{BuildReason, Chart, Dependency};
 use crate::chart_repository::{ChartRepositoryClient, select_version};
 use crate::controller::Context;
+use crate::oci_chart::OciChartRepository;
 
 /// Timeout for a dependency's index or chart download.
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -120,15 +122,29 @@ async fn remote(
             "repository alias '{repository}' is not supported: use the repository URL"
         ));
     }
+    let requested = dependency.version.as_deref().unwrap_or("");
+    let limit = ctx.settings.helm_chart_max_size;
     if repository.starts_with("oci://") {
-        return Err(format!(
-            "OCI repository '{repository}' dependencies are not supported yet"
-        ));
+        let registry = match repository_object(ctx, namespace, repository, true).await? {
+            Some(repo) => OciChartRepository::for_repository(ctx, namespace, &repo)
+                .await
+                .map_err(|e| e.to_string())?,
+            None => OciChartRepository::anonymous(repository),
+        };
+        let version = registry
+            .resolve_version(&dependency.name, requested)
+            .await
+            .map_err(|e| e.to_string())?;
+        let archive = registry
+            .pull(&dependency.name, &version, limit)
+            .await
+            .map_err(|e| e.to_string())?;
+        return Ok((version, archive));
     }
     if !(repository.starts_with("http://") || repository.starts_with("https://")) {
         return Err(format!("unsupported repository URL '{repository}'"));
     }
-    let client = match repository_object(ctx, namespace, repository).await? {
+    let client = match repository_object(ctx, namespace, repository, false).await? {
         Some(repo) => {
             ChartRepositoryClient::for_repository(ctx, namespace, &repo, DOWNLOAD_TIMEOUT)
                 .await
@@ -138,23 +154,18 @@ async fn remote(
             .map_err(|e| e.to_string())?,
     };
     let index = client.index(ctx.settings.helm_index_max_size).await?;
-    let entry = select_version(
-        &index,
-        &dependency.name,
-        dependency.version.as_deref().unwrap_or(""),
-    )
-    .map_err(|e| e.to_string())?;
-    let archive = client
-        .download(&entry, ctx.settings.helm_chart_max_size)
-        .await?;
+    let entry = select_version(&index, &dependency.name, requested).map_err(|e| e.to_string())?;
+    let archive = client.download(&entry, limit).await?;
     Ok((entry.version, archive))
 }
 
-/// The HelmRepository in `namespace` whose URL is `url`, if any.
+/// The HelmRepository (of `type: oci` when `oci`) in `namespace` whose URL
+/// is `url`, if any.
 async fn repository_object(
     ctx: &Context,
     namespace: &str,
     url: &str,
+    oci: bool,
 ) -> Result<Option<HelmRepository>, String> {
     let api: Api<HelmRepository> = Api::namespaced(ctx.client.clone(), namespace);
     let repos = api
@@ -163,7 +174,7 @@ async fn repository_object(
         .map_err(|e| format!("listing HelmRepositories: {e}"))?;
     let wanted = url.trim_end_matches('/');
     Ok(repos.items.into_iter().find(|repo| {
-        repo.spec.r#type != Some(HelmRepositoryType::Oci)
+        (repo.spec.r#type == Some(HelmRepositoryType::Oci)) == oci
             && repo.spec.url.trim_end_matches('/') == wanted
     }))
 }

@@ -86,6 +86,18 @@ impl OciChartRepository {
         })
     }
 
+    /// A registry no HelmRepository describes: anonymous, over HTTPS.
+    pub fn anonymous(url: &str) -> OciChartRepository {
+        OciChartRepository {
+            url: url.trim_end_matches('/').to_string(),
+            credentials: oci::Credentials::Anonymous,
+            options: oci::Options {
+                insecure: false,
+                timeout: DEFAULT_TIMEOUT,
+            },
+        }
+    }
+
     fn chart_repository(&self, chart: &str) -> Result<oci::Repository, Error> {
         oci::Repository::new(
             &format!("{}/{chart}", self.url),

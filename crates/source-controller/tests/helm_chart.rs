@@ -1,6 +1,6 @@
 //! HelmChart end to end: charts built from a path in a GitRepository (with a
-//! local and a remote dependency, values files merged, reconcileStrategy
-//! Revision), values files on charts from an HTTP HelmRepository, charts from
+//! local, an HTTP-repository and an OCI dependency, values files merged,
+//! reconcileStrategy Revision), values files on charts from an HTTP HelmRepository, charts from
 //! an OCI HelmRepository, and the failures Flux reports with its reasons. The
 //! served archives are checked by digest and rendered with the real helm.
 
@@ -131,10 +131,33 @@ async fn chart_from_git_with_dependencies_and_values_follows_revisions() -> Resu
         json!({"url": charts.url(), "interval": "1h", "secretRef": {"name": "repo-auth"}}),
     ))
     .await?;
+    // And one from an OCI registry, through a `type: oci` HelmRepository.
+    let registry = tokio::task::spawn_blocking(|| e2e::registry::Registry::start(true)).await??;
+    for version in ["0.2.0", "0.3.0"] {
+        let work = tempfile::tempdir()?;
+        let tgz = e2e::chart_repo::package_chart(
+            &ChartSpec::config_maps("ocidep", version),
+            work.path(),
+        )?;
+        registry.push_chart(&tgz)?;
+    }
+    env.secret(
+        "registry-auth",
+        &[(".dockerconfigjson", registry.docker_config_json().as_str())],
+    )
+    .await?;
+    env.create::<HelmRepository>(object(
+        "HelmRepository",
+        "oci-charts",
+        json!({"url": registry.oci_url("charts"), "type": "oci", "insecure": true,
+               "interval": "1h", "secretRef": {"name": "registry-auth"}}),
+    ))
+    .await?;
 
     let chart_yaml = format!(
-        "{APP_CHART}dependencies:\n- name: lib\n  version: \"~0.1.0\"\n  repository: file://../lib\n- name: remote\n  version: \"1.x\"\n  repository: {}/\n",
-        charts.url()
+        "{APP_CHART}dependencies:\n- name: lib\n  version: \"~0.1.0\"\n  repository: file://../lib\n- name: remote\n  version: \"1.x\"\n  repository: {}/\n- name: ocidep\n  version: \"0.x\"\n  repository: {}\n",
+        charts.url(),
+        registry.oci_url("charts")
     );
     let repo = git_source(
         &env,
@@ -195,11 +218,13 @@ async fn chart_from_git_with_dependencies_and_values_follows_revisions() -> Resu
     ensure!(chart_meta["version"] == revision.as_str(), "{chart_meta}");
     ensure!(root.join("charts/lib-0.1.2.tgz").is_file());
     ensure!(root.join("charts/remote-1.2.0.tgz").is_file());
+    ensure!(root.join("charts/ocidep-0.3.0.tgz").is_file());
     // The real helm loads it: the local library and the remote chart render.
     let rendered = tokio::task::spawn_blocking(move || helm_template(&archive)).await??;
     ensure!(rendered.contains("size: \"large\""), "{rendered}");
     ensure!(rendered.contains("label: \"from-lib\""), "{rendered}");
     ensure!(rendered.contains("name: release-remote"), "{rendered}");
+    ensure!(rendered.contains("name: release-ocidep"), "{rendered}");
 
     // A new commit is a new artifact with reconcileStrategy Revision, picked
     // up through the GitRepository alone.
