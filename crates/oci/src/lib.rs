@@ -459,7 +459,8 @@ impl Repository {
     }
 
     /// Streams the blob `layer` into `file` (created or truncated), at most
-    /// `max_size` bytes, and checks its digest. On error the file holds
+    /// `max_size` bytes and never more than the descriptor declares, and
+    /// checks its digest. On error the file holds
     /// partial content; callers write to a temporary path.
     pub async fn pull_blob_to(
         &self,
@@ -468,7 +469,8 @@ impl Repository {
         max_size: u64,
     ) -> Result<PulledBlob, Error> {
         check_digest(&layer.digest)?;
-        if u64::try_from(layer.size).is_ok_and(|size| size > max_size) {
+        let declared = u64::try_from(layer.size).ok();
+        if declared.is_some_and(|size| size > max_size) {
             return Err(Error::SizeLimit {
                 digest: layer.digest.clone(),
                 limit: max_size,
@@ -515,6 +517,17 @@ impl Repository {
                     return Err(Error::SizeLimit {
                         digest: layer.digest.clone(),
                         limit: max_size,
+                    });
+                }
+                // More than the manifest promised can only be wrong; stop
+                // before a hostile registry fills the disk.
+                if declared.is_some_and(|declared| size > declared) {
+                    return Err(Error::Registry {
+                        operation: format!("pulling blob '{whole}'"),
+                        message: format!(
+                            "the blob is larger than the {} bytes its descriptor declares",
+                            layer.size
+                        ),
                     });
                 }
                 hasher.update(&chunk);

@@ -98,6 +98,11 @@ async fn lists_every_page_resolves_and_pulls_verified_blobs() -> Result<()> {
     understated.size = 5;
     let capped = repository.pull_blob_to(&understated, &file, 10).await;
     ensure!(matches!(capped, Err(Error::SizeLimit { .. })), "{capped:?}");
+    let overlong = repository.pull_blob_to(&understated, &file, 1 << 20).await;
+    ensure!(
+        matches!(&overlong, Err(Error::Registry { message, .. }) if message.contains("declares")),
+        "{overlong:?}"
+    );
     Ok(())
 }
 
