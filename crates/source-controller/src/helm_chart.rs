@@ -154,6 +154,23 @@ fn unchanged_message(status: &HelmChartStatus, fallback: String, version: &str) 
         .unwrap_or(fallback)
 }
 
+/// The source object `name`, or Flux's `SourceUnavailable` failure.
+async fn source<K>(ctx: &Context, namespace: &str, name: &str) -> Result<K, Error>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
+    api.get_opt(name).await?.ok_or_else(|| {
+        Error::SourceUnavailable(format!(
+            "failed to get source: {} '{name}' not found",
+            K::kind(&())
+        ))
+    })
+}
+
 async fn from_helm_repository(
     obj: &HelmChart,
     ctx: &Context,
@@ -161,13 +178,7 @@ async fn from_helm_repository(
 ) -> Result<Outcome, Error> {
     let namespace = obj.namespace().unwrap_or_default();
     let spec = &obj.spec;
-    let repos: Api<HelmRepository> = Api::namespaced(ctx.client.clone(), &namespace);
-    let Some(repo) = repos.get_opt(&spec.source_ref.name).await? else {
-        return Err(Error::SourceUnavailable(format!(
-            "failed to get source: HelmRepository '{}' not found",
-            spec.source_ref.name
-        )));
-    };
+    let repo: HelmRepository = source(ctx, &namespace, &spec.source_ref.name).await?;
     let requested = spec.version.as_deref().unwrap_or("");
     let limit = ctx.settings.helm_chart_max_size;
     if repo.spec.r#type == Some(HelmRepositoryType::Oci) {
@@ -321,13 +332,7 @@ async fn from_git_repository(
 ) -> Result<Outcome, Error> {
     let namespace = obj.namespace().unwrap_or_default();
     let spec = &obj.spec;
-    let sources: Api<GitRepository> = Api::namespaced(ctx.client.clone(), &namespace);
-    let Some(source) = sources.get_opt(&spec.source_ref.name).await? else {
-        return Err(Error::SourceUnavailable(format!(
-            "failed to get source: GitRepository '{}' not found",
-            spec.source_ref.name
-        )));
-    };
+    let source: GitRepository = source(ctx, &namespace, &spec.source_ref.name).await?;
     let Some(artifact) = source
         .status
         .as_ref()

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use api::source::{GitRepository, HelmChart, HelmChartStatus, HelmRepository};
 use e2e::chart_repo::{ChartRepo, ChartSpec};
+use e2e::registry::Registry;
 use fixture::{Env, condition, download, fetch_artifact, git_server};
 use serde_json::json;
 
@@ -83,6 +84,33 @@ const APP_TEMPLATE: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: 
 const LIB_CHART: &str = "apiVersion: v2\nname: lib\nversion: 0.1.2\ntype: library\n";
 const LIB_HELPER: &str = "{{- define \"lib.label\" -}}from-lib{{- end -}}\n";
 
+/// A registry with auth and the `type: oci` HelmRepository "oci-charts" for
+/// its `charts` repository (dockerconfigjson Secret, plain HTTP).
+async fn oci_charts(env: &Env) -> Result<Registry> {
+    let registry = tokio::task::spawn_blocking(|| Registry::start(true)).await??;
+    env.secret(
+        "registry-auth",
+        &[(".dockerconfigjson", registry.docker_config_json().as_str())],
+    )
+    .await?;
+    env.create::<HelmRepository>(object(
+        "HelmRepository",
+        "oci-charts",
+        json!({"url": registry.oci_url("charts"), "type": "oci", "insecure": true,
+               "interval": "1h", "secretRef": {"name": "registry-auth"}}),
+    ))
+    .await?;
+    Ok(registry)
+}
+
+/// Packages `chart` with helm and pushes it with `helm push`.
+fn push_chart(registry: &Registry, chart: &ChartSpec) -> Result<()> {
+    let work = tempfile::tempdir()?;
+    let tgz = e2e::chart_repo::package_chart(chart, work.path())?;
+    registry.push_chart(&tgz)?;
+    Ok(())
+}
+
 async fn git_source(
     env: &Env,
     name: &str,
@@ -132,27 +160,10 @@ async fn chart_from_git_with_dependencies_and_values_follows_revisions() -> Resu
     ))
     .await?;
     // And one from an OCI registry, through a `type: oci` HelmRepository.
-    let registry = tokio::task::spawn_blocking(|| e2e::registry::Registry::start(true)).await??;
+    let registry = oci_charts(&env).await?;
     for version in ["0.2.0", "0.3.0"] {
-        let work = tempfile::tempdir()?;
-        let tgz = e2e::chart_repo::package_chart(
-            &ChartSpec::config_maps("ocidep", version),
-            work.path(),
-        )?;
-        registry.push_chart(&tgz)?;
+        push_chart(&registry, &ChartSpec::config_maps("ocidep", version))?;
     }
-    env.secret(
-        "registry-auth",
-        &[(".dockerconfigjson", registry.docker_config_json().as_str())],
-    )
-    .await?;
-    env.create::<HelmRepository>(object(
-        "HelmRepository",
-        "oci-charts",
-        json!({"url": registry.oci_url("charts"), "type": "oci", "insecure": true,
-               "interval": "1h", "secretRef": {"name": "registry-auth"}}),
-    ))
-    .await?;
 
     let chart_yaml = format!(
         "{APP_CHART}dependencies:\n- name: lib\n  version: \"~0.1.0\"\n  repository: file://../lib\n- name: remote\n  version: \"1.x\"\n  repository: {}/\n- name: ocidep\n  version: \"0.x\"\n  repository: {}\n",
@@ -444,32 +455,17 @@ async fn values_files_on_a_repository_chart() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn chart_from_oci_repository_picks_the_newest_matching_tag() -> Result<()> {
     let env = Env::start("hc-oci", &[]).await?;
-    let registry = tokio::task::spawn_blocking(|| e2e::registry::Registry::start(true)).await??;
-    let push = |registry: &e2e::registry::Registry, version: &str| -> Result<()> {
-        let work = tempfile::tempdir()?;
-        let tgz = e2e::chart_repo::package_chart(
+    let registry = oci_charts(&env).await?;
+    let push = |registry: &Registry, version: &str| {
+        push_chart(
+            registry,
             &ChartSpec::config_maps("podinfo", version)
                 .file("values-prod.yaml", "data:\n  size: large\n"),
-            work.path(),
-        )?;
-        registry.push_chart(&tgz)?;
-        Ok(())
+        )
     };
     for version in ["6.0.0", "6.1.0", "6.2.0-rc.1", "7.0.0"] {
         push(&registry, version)?;
     }
-    env.secret(
-        "registry-auth",
-        &[(".dockerconfigjson", registry.docker_config_json().as_str())],
-    )
-    .await?;
-    env.create::<HelmRepository>(object(
-        "HelmRepository",
-        "oci-charts",
-        json!({"url": registry.oci_url("charts"), "type": "oci", "insecure": true,
-               "interval": "1h", "secretRef": {"name": "registry-auth"}}),
-    ))
-    .await?;
     let chart = |version: &str, values: serde_json::Value| {
         json!({"chart": "podinfo", "version": version, "interval": "1h",
                "sourceRef": {"kind": "HelmRepository", "name": "oci-charts"},
