@@ -87,6 +87,13 @@ async fn sync(
     ctx: &Context,
     status: &mut HelmChartStatus,
 ) -> Result<Outcome, Error> {
+    if obj.spec.verify.is_some() {
+        // Refused rather than ignored: an unverified chart must not pass as verified.
+        return Err(Error::Unsupported(
+            "verify (chart signature verification) is not supported by this source-controller"
+                .into(),
+        ));
+    }
     match obj.spec.source_ref.kind {
         HelmChartSourceKind::HelmRepository => from_helm_repository(obj, ctx, status).await,
         HelmChartSourceKind::GitRepository => from_git_repository(obj, ctx, status).await,
