@@ -193,9 +193,11 @@ impl Error {
                 oci::Error::Authentication { .. } | oci::Error::InvalidCredentials(_) => {
                     fetch(reason::AUTHENTICATION_FAILED, false)
                 }
-                oci::Error::InvalidSemver { .. }
-                | oci::Error::InvalidFilter { .. }
-                | oci::Error::InvalidDigest(_) => fetch(reason::OCI_ARTIFACT_PULL_FAILED, true),
+                oci::Error::InvalidSemver { .. } | oci::Error::InvalidFilter { .. } => {
+                    fetch(reason::READ_OPERATION_FAILED, true)
+                }
+                oci::Error::NoMatchingTag(_) => fetch(reason::READ_OPERATION_FAILED, false),
+                oci::Error::InvalidDigest(_) => fetch(reason::OCI_ARTIFACT_PULL_FAILED, true),
                 oci::Error::Io { .. } => Failure {
                     condition: Some(condition_type::STORAGE_OPERATION_FAILED),
                     reason: reason::ARCHIVE_OPERATION_FAILED,

@@ -79,8 +79,24 @@ async fn sync(
     };
     let repository = oci::Repository::new(&spec.url, &credentials, &options)
         .map_err(|e| oci_error("failed to create the registry client", e))?;
+    let selector = match selector(spec.r#ref.as_ref()) {
+        // Flux words failures to pick the tag apart from failures to resolve it.
+        oci::Selector::Semver { range, filter } => {
+            let tag_error = |e| {
+                oci_error(
+                    &format!("failed to determine the artifact tag for '{}'", spec.url),
+                    e,
+                )
+            };
+            let tags = repository.list_tags().await.map_err(tag_error)?;
+            oci::Selector::Tag(
+                oci::highest_matching(&tags, &range, filter.as_deref()).map_err(tag_error)?,
+            )
+        }
+        other => other,
+    };
     let resolved = repository
-        .resolve(&selector(spec.r#ref.as_ref()))
+        .resolve(&selector)
         .await
         .map_err(|e| oci_error("failed to determine artifact digest", e))?;
     let revision = resolved.revision();
@@ -105,11 +121,11 @@ async fn sync(
         .pull_manifest(&resolved.digest)
         .await
         .map_err(|e| oci_error(&format!("failed to pull artifact from '{}'", spec.url), e))?;
-    let selector = spec.layer_selector.clone().unwrap_or_default();
+    let layer_selector = spec.layer_selector.clone().unwrap_or_default();
     let layer = manifest
-        .layer(selector.media_type.as_deref())
+        .layer(layer_selector.media_type.as_deref())
         .ok_or_else(|| {
-            Error::OciLayer(match &selector.media_type {
+            Error::OciLayer(match &layer_selector.media_type {
                 Some(media_type) => {
                     format!("failed to find layer with media type '{media_type}' in artifact")
                 }
@@ -129,9 +145,16 @@ async fn sync(
         .map_err(|e| oci_error(&format!("failed to pull artifact from '{}'", spec.url), e))?;
     info!(%namespace, %name, url = %spec.url, %revision, media_type = %layer.media_type, "pulled artifact layer");
 
-    let hex = resolved.digest.trim_start_matches("sha256:");
-    let path = ArtifactStore::artifact_path(KIND, &namespace, &name, &format!("{hex}.tar.gz"));
-    let operation = selector.operation.unwrap_or(OCILayerOperation::Extract);
+    // Flux names the file after the whole digest, algorithm included.
+    let path = ArtifactStore::artifact_path(
+        KIND,
+        &namespace,
+        &name,
+        &format!("{}.tar.gz", resolved.digest),
+    );
+    let operation = layer_selector
+        .operation
+        .unwrap_or(OCILayerOperation::Extract);
     let stored = match operation {
         OCILayerOperation::Extract => {
             let content = work.path().join("content");
@@ -176,7 +199,8 @@ async fn sync(
     })
 }
 
-fn stored_message(revision: &str) -> String {
+/// Flux's `ArtifactInStorage` (and `Ready`) message for an OCIRepository.
+pub fn stored_message(revision: &str) -> String {
     format!("stored artifact for digest '{revision}'")
 }
 

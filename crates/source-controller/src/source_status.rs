@@ -44,6 +44,10 @@ pub trait SourceObject:
     fn artifact(status: &mut Self::Status) -> &mut Option<Artifact>;
     /// `status.lastHandledReconcileAt`.
     fn last_handled_reconcile_at(status: &mut Self::Status) -> &mut Option<String>;
+    /// The `ArtifactInStorage` message for a stored `revision` (Flux words it per kind).
+    fn stored_message(revision: &str) -> String {
+        format!("stored artifact for revision '{revision}'")
+    }
 }
 
 /// What a successful pass produced; the message goes on `Ready`.
@@ -101,7 +105,7 @@ pub async fn finish<K: SourceObject>(
         Some(artifact) => conditions.mark_true(
             condition_type::ARTIFACT_IN_STORAGE,
             reason::SUCCEEDED,
-            format!("stored artifact for revision '{}'", artifact.revision),
+            K::stored_message(&artifact.revision),
         ),
         None => {
             *K::artifact(&mut status) = None;
@@ -243,8 +247,13 @@ pub async fn reconcile_source<K: SourceObject>(
 
 macro_rules! source_object {
     ($kind:ty, $status:ty) => {
+        source_object!($kind, $status, {});
+    };
+    ($kind:ty, $status:ty, { $($extra:item)* }) => {
         impl SourceObject for $kind {
             type Status = $status;
+
+            $($extra)*
 
             fn status(&self) -> Option<&Self::Status> {
                 self.status.as_ref()
@@ -300,4 +309,12 @@ source_object!(
     api::source::HelmRepositoryStatus
 );
 source_object!(api::source::HelmChart, api::source::HelmChartStatus);
-source_object!(api::source::OCIRepository, api::source::OCIRepositoryStatus);
+source_object!(
+    api::source::OCIRepository,
+    api::source::OCIRepositoryStatus,
+    {
+        fn stored_message(revision: &str) -> String {
+            crate::oci_repository::stored_message(revision)
+        }
+    }
+);

@@ -103,9 +103,8 @@ async fn tag_pull_serves_the_artifact_and_follows_the_tag() -> Result<()> {
         condition(status.conditions.as_ref(), "ArtifactInStorage")
             .is_some_and(|c| c.status == "True")
     );
-    let hex = first.trim_start_matches("sha256:");
     ensure!(
-        artifact.path == format!("ocirepository/{}/app/{hex}.tar.gz", env.ns()),
+        artifact.path == format!("ocirepository/{}/app/{first}.tar.gz", env.ns()),
         "{artifact:?}"
     );
     ensure!(
@@ -236,7 +235,15 @@ async fn semver_filter_and_digest_references() -> Result<()> {
     let unpacked = fetch_artifact(&artifact.url, &artifact.digest).await?;
     ensure!(std::fs::read_to_string(unpacked.path().join("version.txt"))? == "2.0.0\n");
 
-    let bad = failing(&env, "bad-range", "OCIArtifactPullFailed", "not a range").await?;
+    let bad = failing(
+        &env,
+        "bad-range",
+        "ReadOperationFailed",
+        &format!(
+            "failed to determine the artifact tag for '{url}': semver 'not a range' parse error"
+        ),
+    )
+    .await?;
     let status = bad.status.context("status")?;
     ensure!(
         condition(status.conditions.as_ref(), "Stalled").is_some_and(|c| c.status == "True"),
@@ -246,8 +253,10 @@ async fn semver_filter_and_digest_references() -> Result<()> {
     failing(
         &env,
         "no-match",
-        "OCIArtifactPullFailed",
-        "failed to determine artifact digest: no match found for semver: >=3.0.0",
+        "ReadOperationFailed",
+        &format!(
+            "failed to determine the artifact tag for '{url}': no match found for semver: >=3.0.0"
+        ),
     )
     .await?;
     Ok(())
