@@ -374,12 +374,13 @@ async fn from_git_repository(
     })?;
     let on_disk = root.join(&chart_path);
     let limit = ctx.settings.helm_chart_max_size;
-    let (mut chart, is_dir) = if on_disk.is_dir() {
-        (Chart::from_dir(&on_disk, limit)?, true)
+    // A packaged chart in the source, kept as it is when nothing changes it.
+    let (mut chart, packaged_file) = if on_disk.is_dir() {
+        (Chart::from_dir(&on_disk, limit)?, None)
     } else if on_disk.is_file() {
         let bytes = std::fs::read(&on_disk)
             .map_err(|e| BuildReason::ChartReference.error(format!("reading {chart_path}: {e}")))?;
-        (Chart::from_archive(&bytes, limit)?, false)
+        (Chart::from_archive(&bytes, limit)?, Some(bytes))
     } else {
         return Err(BuildReason::ChartReference.error(format!(
             "stat {chart_path}: no such file or directory in GitRepository artifact '{}'",
@@ -411,6 +412,19 @@ async fn from_git_repository(
         });
     }
 
+    if let Some(archive) = packaged_file.clone()
+        && build_metadata.is_empty()
+        && values_files.is_empty()
+    {
+        let build = Build {
+            name: metadata.name,
+            version,
+            archive,
+            packaged: false,
+            values_files: Vec::new(),
+        };
+        return store(obj, ctx, status, build).await;
+    }
     let merged = merge_source_values(
         root,
         values_files,
@@ -422,7 +436,7 @@ async fn from_git_repository(
         values_merged = files;
     }
     chart.set_version(&version)?;
-    if is_dir {
+    if packaged_file.is_none() {
         let chart_dir = std::path::PathBuf::from(&chart_path);
         let location = ChartLocation {
             source_root: root,

@@ -114,12 +114,12 @@ fn push_chart(registry: &Registry, chart: &ChartSpec) -> Result<()> {
 async fn git_source(
     env: &Env,
     name: &str,
-    files: &[(&str, String)],
+    files: &[(&str, Vec<u8>)],
 ) -> Result<e2e::git_server::Repo> {
     let git = git_server().await?;
     let repo = git.create_repo(
         &format!("{}-{name}", env.ns()),
-        files.iter().map(|(p, c)| (*p, c.as_bytes())),
+        files.iter().map(|(p, c)| (*p, c.as_slice())),
     )?;
     env.secret(
         "git-auth",
@@ -174,7 +174,7 @@ async fn chart_from_git_with_dependencies_and_values_follows_revisions() -> Resu
         &env,
         "source",
         &[
-            ("charts/app/Chart.yaml", chart_yaml),
+            ("charts/app/Chart.yaml", chart_yaml.into()),
             (
                 "charts/app/values.yaml",
                 "greeting: hello\nnested:\n  size: small\n  colour: red\n".into(),
@@ -260,7 +260,7 @@ async fn chart_failures_carry_flux_reasons() -> Result<()> {
         &[
             (
                 "charts/app/Chart.yaml",
-                format!("{APP_CHART}dependencies:\n- name: lib\n  version: \"~0.1.0\"\n  repository: file://../lib\n"),
+                format!("{APP_CHART}dependencies:\n- name: lib\n  version: \"~0.1.0\"\n  repository: file://../lib\n").into(),
             ),
             (
                 "charts/app/values.yaml",
@@ -376,6 +376,72 @@ async fn chart_failures_carry_flux_reasons() -> Result<()> {
     ensure!(unpacked.path().join("app/charts/lib-0.1.2.tgz").is_file());
     let rendered = tokio::task::spawn_blocking(move || helm_template(&archive)).await??;
     ensure!(rendered.contains("greeting: \"prod\""), "{rendered}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn chart_version_strategy_and_packaged_charts_from_git() -> Result<()> {
+    let env = Env::start("hc-strategy", &[]).await?;
+    let work = tempfile::tempdir()?;
+    let packaged =
+        e2e::chart_repo::package_chart(&ChartSpec::config_maps("pkg", "0.5.0"), work.path())?;
+    let packaged = std::fs::read(packaged)?;
+    let repo = git_source(
+        &env,
+        "source",
+        &[
+            ("charts/lib/Chart.yaml", LIB_CHART.into()),
+            ("charts/lib/templates/_helpers.tpl", LIB_HELPER.into()),
+            ("packaged/pkg-0.5.0.tgz", packaged.clone()),
+        ],
+    )
+    .await?;
+    let git_chart = |chart: &str| {
+        json!({"chart": chart, "interval": "1h",
+               "sourceRef": {"kind": "GitRepository", "name": "source"}})
+    };
+    env.create::<HelmChart>(object("HelmChart", "lib", git_chart("charts/lib")))
+        .await?;
+    env.create::<HelmChart>(object(
+        "HelmChart",
+        "packaged",
+        git_chart("packaged/pkg-0.5.0.tgz"),
+    ))
+    .await?;
+
+    // A packaged chart nothing changes is served as it is in the source.
+    let status = ready_at(&env, "packaged", "0.5.0").await?;
+    ensure!(ready_message(&status) == Some("pulled 'pkg' chart with version '0.5.0'"));
+    ensure!(served_archive(&status).await? == packaged);
+
+    // reconcileStrategy ChartVersion: a new commit that keeps the chart
+    // version is observed, but makes no new artifact.
+    let first = ready_at(&env, "lib", "0.1.2").await?;
+    ensure!(
+        ready_message(&first) == Some("packaged 'lib' chart with version '0.1.2'"),
+        "{first:?}"
+    );
+    let first_artifact = first.artifact.clone().context("artifact")?;
+    let second = repo.commit([("charts/lib/README.md", "docs\n")], &[], "docs")?;
+    env.request_reconcile::<GitRepository>("source").await?;
+    let observed = format!("main@sha1:{second}");
+    let status = env
+        .wait_for::<HelmChart, _>("lib", WAIT, |chart| {
+            let status = chart.status.as_ref()?;
+            (status.observed_source_artifact_revision.as_deref() == Some(observed.as_str()))
+                .then(|| status.clone())
+        })
+        .await?;
+    ensure!(status.artifact == Some(first_artifact), "{status:?}");
+    // A new chart version does.
+    repo.commit(
+        [("charts/lib/Chart.yaml", LIB_CHART.replace("0.1.2", "0.1.3"))],
+        &[],
+        "bump",
+    )?;
+    env.request_reconcile::<GitRepository>("source").await?;
+    let status = ready_at(&env, "lib", "0.1.3").await?;
+    served_archive(&status).await?;
     Ok(())
 }
 
