@@ -204,6 +204,31 @@ pub fn stored_message(revision: &str) -> String {
     format!("stored artifact for digest '{revision}'")
 }
 
+/// Flux's `NewArtifact` event note: the revision and URL, plus where the
+/// content came from when the artifact's annotations say so.
+pub fn new_artifact_note(obj: &OCIRepository, artifact: &Artifact) -> String {
+    let note = format!(
+        "stored artifact with revision '{}' from '{}'",
+        artifact.revision, obj.spec.url
+    );
+    let annotation = |key| {
+        artifact
+            .metadata
+            .as_ref()
+            .and_then(|m| m.get(key))
+            .filter(|v| !v.is_empty())
+    };
+    match (
+        annotation(oci::ANNOTATION_SOURCE),
+        annotation(oci::ANNOTATION_REVISION),
+    ) {
+        (Some(source), Some(revision)) => {
+            format!("{note}, origin source '{source}', origin revision '{revision}'")
+        }
+        _ => note,
+    }
+}
+
 fn oci_error(context: &str, source: oci::Error) -> Error {
     Error::Oci {
         context: context.to_string(),

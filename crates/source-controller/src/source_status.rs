@@ -48,6 +48,11 @@ pub trait SourceObject:
     fn stored_message(revision: &str) -> String {
         format!("stored artifact for revision '{revision}'")
     }
+    /// The note of the `NewArtifact` event for `artifact`; the `Ready` message
+    /// unless the kind words it otherwise.
+    fn new_artifact_note(&self, _artifact: &Artifact, ready_message: &str) -> String {
+        ready_message.to_string()
+    }
 }
 
 /// What a successful pass produced; the message goes on `Ready`.
@@ -168,7 +173,11 @@ pub async fn finish<K: SourceObject>(
     match result {
         Ok(outcome) => {
             if let Outcome::Stored { message } = &outcome {
-                ctx.recorder.normal(obj, "NewArtifact", message).await;
+                let note = match K::artifact(&mut status) {
+                    Some(artifact) => obj.new_artifact_note(artifact, message),
+                    None => message.clone(),
+                };
+                ctx.recorder.normal(obj, "NewArtifact", &note).await;
             }
             Ok(match obj.interval() {
                 Some(interval) => ctx.requeue_after(interval),
@@ -315,6 +324,10 @@ source_object!(
     {
         fn stored_message(revision: &str) -> String {
             crate::oci_repository::stored_message(revision)
+        }
+
+        fn new_artifact_note(&self, artifact: &Artifact, _ready_message: &str) -> String {
+            crate::oci_repository::new_artifact_note(self, artifact)
         }
     }
 );

@@ -71,6 +71,31 @@ async fn failing(env: &Env, name: &str, reason: &str, message: &str) -> Result<O
     .await
 }
 
+/// Waits for an event with `reason` and exactly `note` in the test namespace.
+async fn wait_for_event(env: &Env, reason: &str, note: &str) -> Result<()> {
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> = env.api();
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let list = events.list(&Default::default()).await?;
+        if list
+            .items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some(reason) && e.note.as_deref() == Some(note))
+        {
+            return Ok(());
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "no {reason} event '{note}'; events: {:?}",
+            list.items
+                .iter()
+                .map(|e| (e.reason.clone(), e.note.clone()))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 const APP_YAML: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n";
 
 #[tokio::test(flavor = "multi_thread")]
@@ -136,6 +161,17 @@ async fn tag_pull_serves_the_artifact_and_follows_the_tag() -> Result<()> {
         "{:?}",
         files_under(unpacked.path())
     );
+
+    // Flux's NewArtifact event, with where the content came from.
+    wait_for_event(
+        &env,
+        "NewArtifact",
+        &format!(
+            "stored artifact with revision '{revision}' from '{}', origin source 'https://example.invalid/ferroflux-e2e', origin revision 'latest'",
+            registry.oci_url(&repo)
+        ),
+    )
+    .await?;
 
     // Nothing changed upstream: a reconcile request is handled without a new artifact.
     let token = env.request_reconcile::<OCIRepository>("app").await?;
@@ -341,6 +377,12 @@ async fn bad_artifacts_and_missing_tags_keep_the_last_good_artifact() -> Result<
         json!({"url": url, "interval": "1h", "insecure": true, "ref": {"tag": "nope"}}),
     ))
     .await?;
+    let closed = e2e::paths::free_port()?;
+    env.create::<OCIRepository>(oci_repository(
+        "unreachable",
+        json!({"url": format!("oci://127.0.0.1:{closed}/app"), "interval": "1h", "insecure": true, "timeout": "5s"}),
+    ))
+    .await?;
     let obj = ready_at(&env, "app", &format!("stable@{good}")).await?;
     let good_artifact = obj
         .status
@@ -355,6 +397,15 @@ async fn bad_artifacts_and_missing_tags_keep_the_last_good_artifact() -> Result<
             "failed to determine artifact digest: '{}:nope' not found",
             registry.oci_url(&repo).trim_start_matches("oci://")
         ),
+    )
+    .await?;
+
+    failing(
+        &env,
+        "unreachable",
+        "OCIArtifactPullFailed",
+        // Whatever may have taken the port since, no digest can be resolved there.
+        "failed to determine artifact digest: ",
     )
     .await?;
 
