@@ -19,7 +19,7 @@ use api::source::{
     GitRepository, HelmChart, HelmChartSourceKind, HelmChartStatus, HelmRepository,
     HelmRepositoryType, ReconcileStrategy,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
@@ -130,7 +130,10 @@ fn summary(name: &str, version: &str, packaged: bool, values_files: &[String]) -
     text
 }
 
-/// The stored artifact already is `name` at `version` for this generation.
+/// The stored artifact already is `name` at `version`, built for this
+/// generation: the last reconciliation of this generation ended Ready (a
+/// failed one, e.g. a values file gone missing, must be tried again rather
+/// than covered by the older artifact).
 fn is_current(
     obj: &HelmChart,
     ctx: &Context,
@@ -144,18 +147,23 @@ fn is_current(
         .is_some_and(|a| ctx.store.exists(&a.path) && a.revision == version)
         && status.observed_chart_name.as_deref() == Some(name)
         && status.observed_generation == obj.metadata.generation
+        && ready_condition(status).is_some_and(|ready| {
+            ready.status == "True" && ready.observed_generation == obj.metadata.generation
+        })
+}
+
+fn ready_condition(status: &HelmChartStatus) -> Option<&Condition> {
+    status
+        .conditions
+        .as_ref()?
+        .iter()
+        .find(|c| c.type_ == api::meta::condition_type::READY)
 }
 
 /// The `Ready` message for an unchanged artifact: the last summary when it
 /// was about this version.
 fn unchanged_message(status: &HelmChartStatus, fallback: String, version: &str) -> String {
-    status
-        .conditions
-        .as_ref()
-        .and_then(|c| {
-            c.iter()
-                .find(|c| c.type_ == api::meta::condition_type::READY)
-        })
+    ready_condition(status)
         .filter(|ready| ready.status == "True" && ready.message.contains(&format!("'{version}'")))
         .map(|ready| ready.message.clone())
         .unwrap_or(fallback)
@@ -314,16 +322,17 @@ fn merge_chart_values(
     let mut merged = serde_json::Map::new();
     let mut used = Vec::new();
     for file in files {
-        let values = match clean_relative(file) {
-            Some(path) if path == "values.yaml" => chart.values()?,
-            Some(path) if chart.file(&path).is_some() => {
-                parse_values(chart.file(&path).unwrap_or_default(), file)?
-            }
-            _ if ignore_missing => continue,
-            _ => {
-                return Err(BuildReason::ValuesFiles
-                    .error(format!("no values file found at path '{file}'")));
-            }
+        let path = clean_relative(file);
+        let values = match path.as_deref() {
+            Some("values.yaml") => chart.values()?,
+            other => match other.and_then(|p| chart.file(p)) {
+                Some(bytes) => parse_values(bytes, file)?,
+                None if ignore_missing => continue,
+                None => {
+                    return Err(BuildReason::ValuesFiles
+                        .error(format!("no values file found at path '{file}'")));
+                }
+            },
         };
         merge_values(&mut merged, values);
         used.push(file.clone());
@@ -355,7 +364,7 @@ async fn from_git_repository(
     if status.observed_source_artifact_revision.as_deref() == Some(artifact.revision.as_str())
         && let Some(stored) = status.artifact.as_ref()
         && let Some(name) = status.observed_chart_name.clone()
-        && is_current(obj, ctx, status, &name, &stored.revision.clone())
+        && is_current(obj, ctx, status, &name, &stored.revision)
     {
         let version = stored.revision.clone();
         let fallback = summary(&name, &version, true, &[]);

@@ -442,6 +442,35 @@ async fn chart_version_strategy_and_packaged_charts_from_git() -> Result<()> {
     env.request_reconcile::<GitRepository>("source").await?;
     let status = ready_at(&env, "lib", "0.1.3").await?;
     served_archive(&status).await?;
+
+    // A spec that no longer builds stays failed on later reconciliations; the
+    // older artifact does not make it Ready again.
+    env.api::<HelmChart>()
+        .patch(
+            "lib",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"chart": "charts/gone"}})),
+        )
+        .await?;
+    let message = format!(
+        "chart reference error: stat charts/gone: no such file or directory in GitRepository artifact 'main@sha1:{}'",
+        repo.head("main")?
+    );
+    failing(&env, "lib", "ChartReferenceError", &message).await?;
+    let token = env.request_reconcile::<HelmChart>("lib").await?;
+    env.wait_for::<HelmChart, _>("lib", WAIT, |chart| {
+        let status = chart.status.as_ref()?;
+        let ready = condition(status.conditions.as_ref(), "Ready")?;
+        (status
+            .reconcile_request
+            .last_handled_reconcile_at
+            .as_deref()
+            == Some(token.as_str())
+            && ready.status == "False"
+            && ready.message == message)
+            .then_some(())
+    })
+    .await?;
     Ok(())
 }
 
