@@ -304,29 +304,20 @@ async fn credentials_from_secret(
 
 /// Unpacks the pulled layer (a tar.gz) under the consumers' hardening rules.
 async fn extract(blob: &Path, dir: &Path, max_size: Option<u64>) -> Result<(), Error> {
-    let blob = blob.to_path_buf();
-    let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || {
+    let (blob, dir) = (blob.to_path_buf(), dir.to_path_buf());
+    off_the_runtime("extracting the layer", move || {
         let file = std::fs::File::open(&blob).map_err(Error::io("opening the pulled layer"))?;
-        runtime::artifact::untar_gz(
-            std::io::BufReader::new(file),
-            &dir,
-            runtime::artifact::UntarOptions {
-                max_size,
-                skip_symlinks: true,
-            },
-        )
-        .map_err(|e| {
+        let options = runtime::artifact::UntarOptions {
+            max_size,
+            skip_symlinks: true,
+        };
+        runtime::artifact::untar_gz(std::io::BufReader::new(file), &dir, options).map_err(|e| {
             Error::OciLayer(format!(
                 "failed to extract layer contents from artifact: {e}"
             ))
         })
     })
     .await
-    .map_err(|e| Error::Io {
-        context: "extracting the layer".into(),
-        source: std::io::Error::other(e.to_string()),
-    })?
 }
 
 /// Stores the pulled layer as it is.
@@ -335,10 +326,8 @@ async fn copy_into_store(
     path: &str,
     blob: &Path,
 ) -> Result<crate::storage::StoredFile, Error> {
-    let store = store.clone();
-    let path = path.to_string();
-    let blob = blob.to_path_buf();
-    tokio::task::spawn_blocking(move || {
+    let (store, path, blob) = (store.clone(), path.to_string(), blob.to_path_buf());
+    off_the_runtime("copying the layer", move || {
         store.write_atomically(&path, |out| {
             let mut file =
                 std::fs::File::open(&blob).map_err(Error::io("opening the pulled layer"))?;
@@ -347,10 +336,20 @@ async fn copy_into_store(
         })
     })
     .await
-    .map_err(|e| Error::Io {
-        context: "copying the layer".into(),
-        source: std::io::Error::other(e.to_string()),
-    })?
+}
+
+/// Runs blocking file work on tokio's blocking pool.
+async fn off_the_runtime<T, F>(what: &str, work: F) -> Result<T, Error>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, Error> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| Error::Io {
+            context: what.to_string(),
+            source: std::io::Error::other(e.to_string()),
+        })?
 }
 
 #[cfg(test)]
