@@ -1,8 +1,10 @@
-//! A HelmRelease from an HTTP HelmRepository, the whole way through the real
-//! controllers: helm-controller creates the HelmChart for `spec.chart`,
-//! ferroflux's source-controller builds its artifact from the repository,
-//! helm-controller installs it with helm, and upgrades when a newer chart
-//! matching the version range is published.
+//! HelmReleases the whole way through the real controllers: charts from an
+//! HTTP HelmRepository and from a GitRepository path (helm-controller creates
+//! the HelmChart for `spec.chart`, ferroflux's source-controller builds its
+//! artifact) and from an OCIRepository holding a chart pushed with
+//! `helm push` (`spec.chartRef`); helm-controller installs them with helm and
+//! upgrades when a newer chart appears. Charts the source cannot provide are
+//! reported on the HelmRelease.
 //!
 //! The source-controller binary is the workspace's own, taken from the same
 //! target directory as this test (`cargo build -p source-controller`, which
@@ -18,7 +20,7 @@ use anyhow::{Context, Result, bail};
 use e2e::chart_repo::ChartSpec;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use serde_json::json;
-use support::{World, ready_with};
+use support::{World, condition, has, ready_with};
 
 /// The workspace's source-controller binary, next to this test's binary.
 fn source_controller_binary() -> Result<PathBuf> {
@@ -114,8 +116,7 @@ async fn helm_repository_chart_is_installed_and_upgraded() -> Result<()> {
             }),
         )
         .await?;
-    let installed =
-        format!("Helm install succeeded for release {ns}/podinfo.v1 with chart podinfo@6.0.0");
+    let installed = world.succeeded("install", "podinfo", 1, "podinfo@6.0.0");
     let hr = world
         .wait_for("podinfo", "the install", |hr| ready_with(hr, &installed))
         .await?;
@@ -139,10 +140,246 @@ async fn helm_repository_chart_is_installed_and_upgraded() -> Result<()> {
     request_reconcile(&repositories, "charts", "new-chart").await?;
     let charts: Api<api::source::HelmChart> = Api::namespaced(world.client.clone(), &ns);
     request_reconcile(&charts, &format!("{ns}-podinfo"), "new-chart").await?;
-    let upgraded =
-        format!("Helm upgrade succeeded for release {ns}/podinfo.v2 with chart podinfo@6.1.0");
+    let upgraded = world.succeeded("upgrade", "podinfo", 2, "podinfo@6.1.0");
     world
         .wait_for("podinfo", "the upgrade", |hr| ready_with(hr, &upgraded))
+        .await?;
+    Ok(())
+}
+
+/// The layer of a Helm chart in an OCI artifact (`helm push`).
+const HELM_CHART_LAYER: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
+
+#[tokio::test]
+async fn oci_repository_chart_ref_is_installed_and_upgraded() -> Result<()> {
+    let world = World::new("hr-oci").await?;
+    let ns = world.ns().to_string();
+    let dir = tempfile::tempdir()?;
+    let _source_controller = start_source_controller(&world.kubeconfig, &ns, dir.path())?;
+    let registry = e2e::registry::Registry::start(false)?;
+    let push = |version: &str| -> Result<String> {
+        let packaged = tempfile::tempdir()?;
+        let tgz = e2e::chart_repo::package_chart(
+            &ChartSpec::config_maps("podinfo", version),
+            packaged.path(),
+        )?;
+        registry.push_chart(&tgz)
+    };
+    let first = push("6.0.0")?;
+    // As Flux documents it for Helm charts: the chart layer, copied as is.
+    let repositories: Api<api::source::OCIRepository> = Api::namespaced(world.client.clone(), &ns);
+    repositories
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "source.toolkit.fluxcd.io/v1",
+                "kind": "OCIRepository",
+                "metadata": {"name": "podinfo"},
+                "spec": {
+                    "url": registry.oci_url("charts/podinfo"),
+                    "interval": "1h",
+                    "insecure": true,
+                    "ref": {"semver": ">=6.0.0"},
+                    "layerSelector": {"mediaType": HELM_CHART_LAYER, "operation": "copy"}
+                }
+            }))?,
+        )
+        .await?;
+    world
+        .create_release(
+            "podinfo",
+            json!({
+                "interval": "10m",
+                "chartRef": {"kind": "OCIRepository", "name": "podinfo"},
+                "values": {"data": {"greeting": "from an OCIRepository"}}
+            }),
+        )
+        .await?;
+    let installed = world.succeeded("install", "podinfo", 1, "podinfo@6.0.0");
+    let hr = world
+        .wait_for("podinfo", "the install", |hr| ready_with(hr, &installed))
+        .await?;
+    let history = hr.status.and_then(|s| s.history).unwrap_or_default();
+    assert_eq!(
+        history.first().and_then(|s| s.oci_digest.clone()),
+        Some(first),
+        "the release records the manifest digest it came from"
+    );
+    assert_eq!(
+        world.config_value("podinfo-podinfo", "greeting").await?,
+        "from an OCIRepository"
+    );
+
+    // A newer chart version in the registry: the OCIRepository follows it
+    // (on request, its interval is an hour) and the release is upgraded.
+    let second = push("6.1.0")?;
+    request_reconcile(&repositories, "podinfo", "new-chart").await?;
+    let upgraded = world.succeeded("upgrade", "podinfo", 2, "podinfo@6.1.0");
+    let hr = world
+        .wait_for("podinfo", "the upgrade", |hr| ready_with(hr, &upgraded))
+        .await?;
+    let history = hr.status.and_then(|s| s.history).unwrap_or_default();
+    assert_eq!(
+        history.first().and_then(|s| s.oci_digest.clone()),
+        Some(second)
+    );
+    assert_eq!(
+        world
+            .config_value("podinfo-podinfo", "chartVersion")
+            .await?,
+        "6.1.0"
+    );
+    Ok(())
+}
+
+/// A chart kept as a directory in a Git repository.
+fn git_chart(version: &str) -> Vec<(String, String)> {
+    vec![
+        (
+            "charts/app/Chart.yaml".into(),
+            format!("apiVersion: v2\nname: app\nversion: {version}\n"),
+        ),
+        (
+            "charts/app/values.yaml".into(),
+            "greeting: from git\n".into(),
+        ),
+        (
+            "charts/app/templates/configmap.yaml".into(),
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-app\ndata:\n  greeting: {{ .Values.greeting | quote }}\n  chartVersion: {{ .Chart.Version | quote }}\n".into(),
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn git_repository_chart_path_is_installed_and_upgraded() -> Result<()> {
+    let world = World::new("hr-git").await?;
+    let ns = world.ns().to_string();
+    let dir = tempfile::tempdir()?;
+    let _source_controller = start_source_controller(&world.kubeconfig, &ns, dir.path())?;
+    let git = e2e::git_server::GitServer::start()?;
+    let repo = git.create_repo(&format!("{ns}-charts"), git_chart("1.0.0"))?;
+    let repositories: Api<api::source::GitRepository> = Api::namespaced(world.client.clone(), &ns);
+    repositories
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "source.toolkit.fluxcd.io/v1",
+                "kind": "GitRepository",
+                "metadata": {"name": "charts"},
+                "spec": {
+                    "url": git.http_anonymous_url(repo.name()),
+                    "interval": "1h",
+                    "ref": {"branch": "main"}
+                }
+            }))?,
+        )
+        .await?;
+    world
+        .create_release(
+            "app",
+            json!({
+                "interval": "10m",
+                "chart": {"spec": {
+                    "chart": "./charts/app",
+                    "interval": "1h",
+                    "sourceRef": {"kind": "GitRepository", "name": "charts"}
+                }}
+            }),
+        )
+        .await?;
+    let installed = world.succeeded("install", "app", 1, "app@1.0.0");
+    let hr = world
+        .wait_for("app", "the install", |hr| ready_with(hr, &installed))
+        .await?;
+    assert_eq!(
+        hr.status.and_then(|s| s.helm_chart),
+        Some(format!("{ns}/{ns}-app"))
+    );
+    assert_eq!(world.config_value("app-app", "greeting").await?, "from git");
+
+    // A new commit bumps the chart version: the GitRepository follows the
+    // branch (on request), the HelmChart is rebuilt, the release upgraded.
+    repo.commit(git_chart("1.1.0"), &[], "app 1.1.0")?;
+    request_reconcile(&repositories, "charts", "new-commit").await?;
+    let upgraded = world.succeeded("upgrade", "app", 2, "app@1.1.0");
+    world
+        .wait_for("app", "the upgrade", |hr| ready_with(hr, &upgraded))
+        .await?;
+    assert_eq!(
+        world.config_value("app-app", "chartVersion").await?,
+        "1.1.0"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn missing_charts_and_versions_are_reported() -> Result<()> {
+    let world = World::new("hr-nochart").await?;
+    let ns = world.ns().to_string();
+    let dir = tempfile::tempdir()?;
+    let _source_controller = start_source_controller(&world.kubeconfig, &ns, dir.path())?;
+    world
+        .repo
+        .add_chart(&ChartSpec::config_maps("podinfo", "6.0.0"))?;
+    let repositories: Api<api::source::HelmRepository> = Api::namespaced(world.client.clone(), &ns);
+    repositories
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "source.toolkit.fluxcd.io/v1",
+                "kind": "HelmRepository",
+                "metadata": {"name": "charts"},
+                "spec": {"url": world.repo.url(), "interval": "1h"}
+            }))?,
+        )
+        .await?;
+    // A chart the repository does not have, and a version range none of its
+    // versions satisfies: source-controller stalls the HelmChart, the
+    // HelmRelease waits for its source and says why (in helm's wording for
+    // a chart missing from the index).
+    for (release, chart, range, cause) in [
+        ("absent", "absent", "*", "no chart name found"),
+        (
+            "toonew",
+            "podinfo",
+            "7.x",
+            "no 'podinfo' chart with version matching '7.x' found",
+        ),
+    ] {
+        world
+            .create_release(
+                release,
+                json!({
+                    "interval": "10m",
+                    "chart": {"spec": {
+                        "chart": chart,
+                        "version": range,
+                        "interval": "1h",
+                        "sourceRef": {"kind": "HelmRepository", "name": "charts"}
+                    }}
+                }),
+            )
+            .await?;
+        let expected = format!(
+            "HelmChart '{ns}/{ns}-{release}' is not ready: chart reference error: failed to get chart version for remote reference: {cause}"
+        );
+        world
+            .wait_for(release, "the missing chart", |hr| {
+                has(hr, "Ready", "False", "SourceNotReady")
+                    && condition(hr, "Ready").is_some_and(|c| c.message == expected)
+            })
+            .await?;
+    }
+    // Publishing the version makes the waiting release install.
+    world
+        .repo
+        .add_chart(&ChartSpec::config_maps("podinfo", "7.0.0"))?;
+    request_reconcile(&repositories, "charts", "new-chart").await?;
+    let charts: Api<api::source::HelmChart> = Api::namespaced(world.client.clone(), &ns);
+    request_reconcile(&charts, &format!("{ns}-toonew"), "new-chart").await?;
+    let installed = world.succeeded("install", "toonew", 1, "podinfo@7.0.0");
+    world
+        .wait_for("toonew", "the install", |hr| ready_with(hr, &installed))
         .await?;
     Ok(())
 }
