@@ -164,6 +164,17 @@ pub(crate) enum Supervision {
 pub(crate) struct ControlPlane {
     /// etcd, kube-apiserver, kube-controller-manager.
     pub(crate) services: Vec<Service>,
+    /// What [`ControlPlane::restart_apiserver`] needs to start it again.
+    restart: ApiserverRestart,
+}
+
+/// The apiserver's command line and where it logs, kept to start it again.
+#[derive(Debug)]
+struct ApiserverRestart {
+    program: std::ffi::OsString,
+    args: Vec<std::ffi::OsString>,
+    layout: Layout,
+    supervision: Supervision,
 }
 
 impl ControlPlane {
@@ -178,7 +189,15 @@ impl ControlPlane {
     ) -> Result<Self> {
         let mut services = Vec::new();
         match start_components(&mut services, binaries, layout, ports, supervision).await {
-            Ok(()) => Ok(Self { services }),
+            Ok(apiserver) => Ok(Self {
+                services,
+                restart: ApiserverRestart {
+                    program: apiserver.get_program().to_owned(),
+                    args: apiserver.get_args().map(ToOwned::to_owned).collect(),
+                    layout: layout.clone(),
+                    supervision,
+                },
+            }),
             Err(err) => {
                 for service in services.iter_mut().rev() {
                     service.kill();
@@ -195,7 +214,7 @@ async fn start_components(
     layout: &Layout,
     ports: Ports,
     supervision: Supervision,
-) -> Result<()> {
+) -> Result<Command> {
     for dir in [&layout.run_dir, &layout.log_dir] {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
@@ -227,6 +246,8 @@ async fn start_components(
         layout,
         supervision,
     )?);
+    // Kept so the apiserver can be started again with the same flags.
+    let apiserver = apiserver_command(binaries, layout, ports, &pki);
     let client = kube::Client::try_from(load(&layout.kubeconfig).await?)
         .context("building a client for the new control plane")?;
     wait_until(
@@ -254,7 +275,39 @@ async fn start_components(
     )
     .await?;
     eprintln!("control plane ready at {url} in {:.1?}", started.elapsed());
-    Ok(())
+    Ok(apiserver)
+}
+
+impl ControlPlane {
+    /// Kills kube-apiserver (SIGKILL, as a crash would) and starts it again
+    /// with the same flags and certificates; etcd and kube-controller-manager
+    /// keep running. Returns once /readyz answers `ok` again.
+    pub(crate) async fn restart_apiserver(&mut self, client: &kube::Client) -> Result<()> {
+        let index = Component::ALL
+            .iter()
+            .position(|&c| c == Component::KubeApiserver)
+            .context("no apiserver component")?;
+        let service = self
+            .services
+            .get_mut(index)
+            .context("the apiserver was not started")?;
+        service.kill();
+        let mut cmd = Command::new(&self.restart.program);
+        cmd.args(&self.restart.args);
+        *service = launch(
+            Component::KubeApiserver,
+            cmd,
+            &self.restart.layout,
+            self.restart.supervision,
+        )?;
+        wait_until(
+            &mut self.services,
+            "restarted kube-apiserver /readyz",
+            APISERVER_TIMEOUT,
+            async || is_ready(client).await,
+        )
+        .await
+    }
 }
 
 /// Whether the apiserver answers `ok` on /readyz.

@@ -52,6 +52,9 @@ pub struct Cluster {
     /// The processes, when this test binary started them; `None` when reusing
     /// a control plane started elsewhere.
     control_plane: Option<ControlPlane>,
+    /// The directory of a [`Cluster::start_dedicated`] control plane, removed
+    /// on drop (declared after `control_plane` so the processes stop first).
+    _dedicated_dir: Option<tempfile::TempDir>,
 }
 
 /// The control plane shared by all tests of this test binary.
@@ -97,6 +100,7 @@ impl Cluster {
             kubeconfig: path.to_path_buf(),
             config,
             control_plane: None,
+            _dedicated_dir: None,
         })
     }
 
@@ -125,7 +129,59 @@ impl Cluster {
             kubeconfig: layout.kubeconfig,
             config,
             control_plane: Some(control_plane),
+            _dedicated_dir: None,
         })
+    }
+
+    /// Starts a control plane of the caller's own, with the workspace's CRDs:
+    /// for a test that disturbs it (say [`Cluster::restart_apiserver`]) and
+    /// must not share it, or for a demo that must leave nothing behind. Its
+    /// processes die with this process or when the value is dropped, and its
+    /// directory (under the system temp dir) is removed on drop.
+    pub async fn start_dedicated() -> Result<Self> {
+        let binaries = tokio::task::spawn_blocking(crate::gobuild::control_plane_binaries)
+            .await
+            .context("the Go build task panicked")??;
+        let dir = tempfile::Builder::new()
+            .prefix("ferroflux-dedicated-cluster-")
+            .tempdir()
+            .context("creating the control plane's directory")?;
+        let layout = Layout {
+            log_dir: dir.path().join("logs"),
+            kubeconfig: dir.path().join("kubeconfig"),
+            run_dir: dir.path().join("run"),
+        };
+        let ports = Ports::free()?;
+        let control_plane =
+            ControlPlane::start(&binaries, &layout, ports, Supervision::Tied).await?;
+        let config = kubeconfig::load(&layout.kubeconfig).await?;
+        let cluster = Self {
+            kubeconfig: layout.kubeconfig,
+            config,
+            control_plane: Some(control_plane),
+            _dedicated_dir: Some(dir),
+        };
+        install_crds(&cluster.client().await?, &workspace_crds_dir()).await?;
+        Ok(cluster)
+    }
+
+    /// Kills kube-apiserver and starts it again (same flags, certificates and
+    /// etcd data), returning once it is ready. Only for a control plane this
+    /// process started; never do it to [`shared`], which other tests use.
+    pub async fn restart_apiserver(&mut self) -> Result<()> {
+        let client = self.client().await?;
+        let plane = self.control_plane.as_mut().context(
+            "this control plane was started elsewhere; it cannot be restarted from here",
+        )?;
+        plane.restart_apiserver(&client).await
+    }
+
+    /// The directory holding the logs of each component (`<name>.log`), when
+    /// this process started the control plane.
+    pub fn log_dir(&self) -> Option<PathBuf> {
+        self.control_plane
+            .as_ref()
+            .map(|_| self.kubeconfig.with_file_name("logs"))
     }
 
     /// The admin kubeconfig (CA and client credentials embedded).
