@@ -694,10 +694,9 @@ fn classify(host: &str, operation: &str, reference: &str, err: OciDistributionEr
         OciDistributionError::ServerError { code: 404, url, .. } => {
             not_found(format!("404 Not Found from {url}"))
         }
-        OciDistributionError::DigestError(e) => Error::DigestMismatch {
-            what: reference.to_string(),
-            expected: String::new(),
-            actual: e.to_string(),
+        OciDistributionError::DigestError(e) => Error::Registry {
+            operation: format!("{operation} '{reference}'"),
+            message: format!("digest verification failed: {e}"),
         },
         other => Error::Registry {
             operation: format!("{operation} '{reference}'"),
@@ -791,6 +790,54 @@ mod tests {
         assert!(check_digest(&format!("sha256:{}", "0f".repeat(32))).is_ok());
         assert!(check_digest("sha256:abc").is_err());
         assert!(check_digest(&format!("sha512:{}", "0".repeat(128))).is_err());
+    }
+
+    #[test]
+    fn registry_errors_are_sorted() {
+        use oci_client::errors::{OciEnvelope, OciError};
+        let envelope = |code| OciDistributionError::RegistryError {
+            envelope: OciEnvelope {
+                errors: vec![OciError {
+                    code,
+                    message: "m".into(),
+                    detail: serde_json::Value::Null,
+                }],
+            },
+            url: "http://h/v2/r/manifests/t".into(),
+        };
+        let sort = |err| classify("h", "resolving", "h/r:t", err);
+        assert!(matches!(
+            sort(OciDistributionError::UnauthorizedError { url: "u".into() }),
+            Error::Authentication { host, .. } if host == "h"
+        ));
+        assert!(matches!(
+            sort(envelope(OciErrorCode::Denied)),
+            Error::Authentication { .. }
+        ));
+        assert!(matches!(
+            sort(envelope(OciErrorCode::ManifestUnknown)),
+            Error::NotFound { reference, .. } if reference == "h/r:t"
+        ));
+        assert!(matches!(
+            sort(OciDistributionError::ServerError {
+                code: 404,
+                url: "u".into(),
+                message: String::new()
+            }),
+            Error::NotFound { .. }
+        ));
+        assert!(matches!(
+            sort(OciDistributionError::ServerError {
+                code: 500,
+                url: "u".into(),
+                message: "boom".into()
+            }),
+            Error::Registry { .. }
+        ));
+        assert!(matches!(
+            sort(envelope(OciErrorCode::Toomanyrequests)),
+            Error::Registry { .. }
+        ));
     }
 
     #[test]
