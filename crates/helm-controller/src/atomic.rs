@@ -254,6 +254,7 @@ impl Run<'_> {
                 .revisions(&req.release.namespace, &req.release.name)
                 .await?;
             let stored = revisions.last();
+            self.latest_stored = stored.map(|s| s.release.clone());
             let desired = Desired {
                 post_renderers_changed: self.post_renderers_changed(req),
                 ..req.desired.clone()
@@ -1098,15 +1099,19 @@ impl Run<'_> {
     /// The inventory of the current release: its manifest's objects (chart
     /// CRDs included, hooks excluded).
     pub(crate) async fn inventory(&self, req: &Request<'_>) -> Result<ResourceInventory, Error> {
-        let Some(stored) = self
-            .ctx
-            .storage
-            .latest(&req.release.namespace, &req.release.name)
-            .await?
-        else {
+        let latest = match &self.latest_stored {
+            Some(release) => Some(release.clone()),
+            None => self
+                .ctx
+                .storage
+                .latest(&req.release.namespace, &req.release.name)
+                .await?
+                .map(|stored| stored.release),
+        };
+        let Some(release) = latest else {
             return Ok(ResourceInventory::default());
         };
-        let objects = self.manifest_objects(&stored.release).await?;
+        let objects = self.manifest_objects(&release).await?;
         let mut references = objects
             .iter()
             .map(ObjectRef::from_object)

@@ -216,6 +216,9 @@ pub struct Run<'a> {
     pub(crate) status: HelmReleaseStatus,
     pub(crate) conditions: Conditions,
     written: HelmReleaseStatus,
+    /// The latest stored revision the release loop last listed, so the
+    /// inventory needs no list of its own.
+    pub(crate) latest_stored: Option<crate::release::Release>,
 }
 
 impl<'a> Run<'a> {
@@ -232,6 +235,7 @@ impl<'a> Run<'a> {
             written: status.clone(),
             status,
             conditions,
+            latest_stored: None,
         }
     }
 
@@ -352,12 +356,15 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
 
     // Only Reconciling: Ready keeps telling the last result meanwhile, so
     // dependents and `kubectl wait` do not see it flap on every interval.
+    // Not written yet: the next write (a failure, the start of a helm action,
+    // the result) carries it, which spares one API round trip per
+    // reconciliation; until then the stale observedGeneration tells that a
+    // new generation is in progress.
     run.conditions.mark_true(
         condition_type::RECONCILING,
         reason::PROGRESSING,
         "Fulfilling prerequisites",
     );
-    run.patch().await?;
 
     if let Some(message) = unsupported(hr) {
         return run.stalled("InitFailed", &message).await;

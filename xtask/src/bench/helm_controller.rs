@@ -45,10 +45,10 @@ const DEFAULT_COUNTS: [usize; 2] = [100, 1_000];
 /// Targets of the issue.
 const RSS_TARGET_MIB: f64 = 64.0;
 const OVERHEAD_TARGET_MS: f64 = 20.0;
-/// Concurrent reconciles (Flux's default `--concurrent`).
-const CONCURRENT: u16 = 4;
+/// Concurrent reconciles by default (Flux's default `--concurrent`).
+pub const DEFAULT_CONCURRENT: u16 = 4;
 
-pub fn run(count: Option<usize>) -> Result<()> {
+pub fn run(count: Option<usize>, concurrent: u16) -> Result<()> {
     let counts = count.map_or_else(|| DEFAULT_COUNTS.to_vec(), |n| vec![n.max(1)]);
     let binary = release_binary("helm-controller", "helm-controller")?;
     let helm = e2e::packages::helm()?;
@@ -58,9 +58,9 @@ pub fn run(count: Option<usize>) -> Result<()> {
     let mut rows = Vec::new();
     for count in counts {
         eprintln!("bench helm-controller: {count} HelmReleases");
-        rows.push(tokio.block_on(run_one(&binary, &helm, count))?);
+        rows.push(tokio.block_on(run_one(&binary, &helm, count, concurrent))?);
     }
-    write_report("helm-controller", &report(&rows)?)?;
+    write_report("helm-controller", &report(&rows, concurrent)?)?;
     Ok(())
 }
 
@@ -88,7 +88,7 @@ impl Figures {
     }
 }
 
-async fn run_one(binary: &Path, helm: &Path, count: usize) -> Result<Figures> {
+async fn run_one(binary: &Path, helm: &Path, count: usize, concurrent: u16) -> Result<Figures> {
     let cluster = e2e::cluster::shared().await?;
     let namespace = cluster.test_namespace("bench-helm").await?;
     let ns = namespace.name().to_string();
@@ -97,8 +97,14 @@ async fn run_one(binary: &Path, helm: &Path, count: usize) -> Result<Figures> {
     publish_chart(&client, &ns, &repo).await?;
 
     let work = tempfile::tempdir()?;
-    let mut controller =
-        ControllerProcess::start(binary, helm, cluster.kubeconfig_path(), &ns, work.path())?;
+    let mut controller = ControllerProcess::start(
+        binary,
+        helm,
+        cluster.kubeconfig_path(),
+        &ns,
+        work.path(),
+        concurrent,
+    )?;
 
     let releases: Api<HelmRelease> = Api::namespaced(client.clone(), &ns);
     let started = Instant::now();
@@ -141,6 +147,13 @@ async fn run_one(binary: &Path, helm: &Path, count: usize) -> Result<Figures> {
     peak_rss = peak_rss.max(controller.peak_rss()?);
     let (controller_cpu, children_cpu) = controller.cpu()?;
     let largest_child = controller.stop()?;
+    // The log stays for a look at where the time went.
+    let kept_log = super::workspace_root()
+        .join("target")
+        .join("bench")
+        .join(format!("helm-controller-{count}.log"));
+    std::fs::create_dir_all(kept_log.parent().unwrap_or(Path::new(".")))?;
+    std::fs::copy(&controller.log, &kept_log)?;
     let figures = Figures {
         count,
         all_ready,
@@ -256,6 +269,7 @@ impl ControllerProcess {
         kubeconfig: &Path,
         namespace: &str,
         work: &Path,
+        concurrent: u16,
     ) -> Result<Self> {
         use std::os::unix::process::CommandExt;
         let metrics_port = e2e::paths::free_port()?;
@@ -265,7 +279,7 @@ impl ControllerProcess {
         cmd.arg("--watch-all-namespaces=false")
             .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
             .arg(format!("--health-addr=127.0.0.1:{health_port}"))
-            .arg(format!("--concurrent={CONCURRENT}"))
+            .arg(format!("--concurrent={concurrent}"))
             .arg("--log-encoding=console")
             .arg("--helm-path")
             .arg(helm)
@@ -276,7 +290,10 @@ impl ControllerProcess {
             .env("RUNTIME_NAMESPACE", namespace)
             .env("KUBECONFIG", kubeconfig)
             .env("NO_COLOR", "1")
-            .env("RUST_LOG", "info,kube=warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info,kube=warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log)?)
             .stderr(std::fs::File::create(&log)?.try_clone()?);
@@ -423,12 +440,12 @@ fn sum_samples(metrics: &str, name: &str) -> f64 {
         .sum()
 }
 
-fn report(rows: &[Figures]) -> Result<String> {
+fn report(rows: &[Figures], concurrent: u16) -> Result<String> {
     let mut report = String::new();
     writeln!(report, "# Benchmark: helm-controller\n")?;
     writeln!(
         report,
-        "Machine: {}, shared with other builds. Release build of helm-controller, `--concurrent={CONCURRENT}`, real helm v4 \
+        "Machine: {}, shared with other builds. Release build of helm-controller, `--concurrent={concurrent}`, real helm v4 \
          and kube-apiserver on loopback. Each HelmRelease installs one tiny chart (one ConfigMap, Ready at once: no kubelet runs) \
          through `chartRef` to one HelmChart whose artifact the chart repository serves (no source-controller in the loop).\n",
         machine()

@@ -25,13 +25,16 @@ pub enum Target {
         /// Only this many HelmReleases (default: 100, then 1,000).
         #[arg(long)]
         count: Option<usize>,
+        /// helm-controller's `--concurrent`.
+        #[arg(long, default_value_t = helm_controller::DEFAULT_CONCURRENT)]
+        concurrent: u16,
     },
 }
 
 pub fn run(target: Target) -> Result<()> {
     match target {
         Target::Kustomize => kustomize::run(),
-        Target::HelmController { count } => helm_controller::run(count),
+        Target::HelmController { count, concurrent } => helm_controller::run(count, concurrent),
     }
 }
 
