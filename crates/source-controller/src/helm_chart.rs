@@ -117,6 +117,15 @@ struct Build {
     values_files: Vec<String>,
 }
 
+/// Flux's reason for a successful build, from its [`summary`].
+pub fn success_reason(summary: &str) -> &'static str {
+    if summary.starts_with("packaged ") {
+        api::meta::reason::CHART_PACKAGE_SUCCEEDED
+    } else {
+        api::meta::reason::CHART_PULL_SUCCEEDED
+    }
+}
+
 /// Flux's summary of a build, the `Ready` message.
 fn summary(name: &str, version: &str, packaged: bool, values_files: &[String]) -> String {
     let action = if packaged { "packaged" } else { "pulled" };

@@ -48,6 +48,17 @@ pub trait SourceObject:
     fn stored_message(revision: &str) -> String {
         format!("stored artifact for revision '{revision}'")
     }
+    /// The reason on `Ready` after a success with `message` (Flux's HelmChart
+    /// says whether the chart was pulled or packaged).
+    fn success_reason(_message: &str) -> &'static str {
+        reason::SUCCEEDED
+    }
+    /// Whether `ArtifactInStorage` carries the reason and message of the last
+    /// success (Flux's HelmChart: the build summary) rather than
+    /// [`stored_message`](Self::stored_message).
+    fn storage_condition_follows_ready() -> bool {
+        false
+    }
     /// The note of the `NewArtifact` event for `artifact`; the `Ready` message
     /// unless the kind words it otherwise.
     fn new_artifact_note(&self, _artifact: &Artifact, ready_message: &str) -> String {
@@ -106,13 +117,32 @@ pub async fn finish<K: SourceObject>(
         .as_ref()
         .filter(|a| ctx.store.exists(&a.path))
         .cloned();
-    match &stored {
-        Some(artifact) => conditions.mark_true(
+    let success = match &result {
+        Ok(Outcome::UpToDate { message } | Outcome::Stored { message }) => Some(message.as_str()),
+        Err(_) => None,
+    };
+    // After a failure, the summary of the build that is still stored stays.
+    let follows_ready = K::storage_condition_follows_ready()
+        .then(|| {
+            success
+                .map(|message| (K::success_reason(message).to_string(), message.to_string()))
+                .or_else(|| {
+                    conditions
+                        .get(condition_type::ARTIFACT_IN_STORAGE)
+                        .map(|c| (c.reason.clone(), c.message.clone()))
+                })
+        })
+        .flatten();
+    match (&stored, follows_ready) {
+        (Some(_), Some((reason, message))) => {
+            conditions.mark_true(condition_type::ARTIFACT_IN_STORAGE, &reason, message);
+        }
+        (Some(artifact), None) => conditions.mark_true(
             condition_type::ARTIFACT_IN_STORAGE,
             reason::SUCCEEDED,
             K::stored_message(&artifact.revision),
         ),
-        None => {
+        (None, _) => {
             *K::artifact(&mut status) = None;
             conditions.delete(condition_type::ARTIFACT_IN_STORAGE);
         }
@@ -129,7 +159,7 @@ pub async fn finish<K: SourceObject>(
             for stale in negative {
                 conditions.delete(stale);
             }
-            conditions.mark_ready(reason::SUCCEEDED, message.clone());
+            conditions.mark_ready(K::success_reason(message), message.clone());
         }
         Err(err) => {
             let Failure {
@@ -317,7 +347,15 @@ source_object!(
     api::source::HelmRepository,
     api::source::HelmRepositoryStatus
 );
-source_object!(api::source::HelmChart, api::source::HelmChartStatus);
+source_object!(api::source::HelmChart, api::source::HelmChartStatus, {
+    fn success_reason(message: &str) -> &'static str {
+        crate::helm_chart::success_reason(message)
+    }
+
+    fn storage_condition_follows_ready() -> bool {
+        true
+    }
+});
 source_object!(
     api::source::OCIRepository,
     api::source::OCIRepositoryStatus,

@@ -50,8 +50,18 @@ async fn failing(env: &Env, name: &str, reason: &str, message: &str) -> Result<H
     .await
 }
 
+/// The `Ready` message, checked to be repeated on `ArtifactInStorage` with
+/// the same reason (`ChartPullSucceeded` or `ChartPackageSucceeded`).
 fn ready_message(status: &HelmChartStatus) -> Option<&str> {
-    condition(status.conditions.as_ref(), "Ready").map(|c| c.message.as_str())
+    let ready = condition(status.conditions.as_ref(), "Ready")?;
+    let stored = condition(status.conditions.as_ref(), "ArtifactInStorage")?;
+    let reason = if ready.message.starts_with("packaged") {
+        "ChartPackageSucceeded"
+    } else {
+        "ChartPullSucceeded"
+    };
+    (ready.reason == reason && stored.reason == reason && stored.message == ready.message)
+        .then_some(ready.message.as_str())
 }
 
 /// The served archive: its sha256 is the artifact digest; returns its bytes.
@@ -456,7 +466,14 @@ async fn chart_version_strategy_and_packaged_charts_from_git() -> Result<()> {
         "chart reference error: stat charts/gone: no such file or directory in GitRepository artifact 'main@sha1:{}'",
         repo.head("main")?
     );
-    failing(&env, "lib", "ChartReferenceError", &message).await?;
+    let status = failing(&env, "lib", "ChartReferenceError", &message).await?;
+    // The artifact still served keeps its build summary.
+    let stored = condition(status.conditions.as_ref(), "ArtifactInStorage").context("stored")?;
+    ensure!(
+        stored.reason == "ChartPackageSucceeded"
+            && stored.message == "packaged 'lib' chart with version '0.1.3'",
+        "{stored:?}"
+    );
     let token = env.request_reconcile::<HelmChart>("lib").await?;
     env.wait_for::<HelmChart, _>("lib", WAIT, |chart| {
         let status = chart.status.as_ref()?;
