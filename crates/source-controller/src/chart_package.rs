@@ -612,6 +612,24 @@ mod tests {
     }
 
     #[test]
+    fn directories_honour_helmignore() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("templates")).unwrap();
+        std::fs::create_dir_all(root.join("docs")).unwrap();
+        std::fs::write(root.join(CHART_FILE), "name: demo\nversion: 0.1.0\n").unwrap();
+        std::fs::write(root.join(IGNORE_FILE), "docs/\n*.bak\n").unwrap();
+        std::fs::write(root.join("templates/cm.yaml"), "kind: ConfigMap\n").unwrap();
+        std::fs::write(root.join("templates/.hidden"), "x").unwrap();
+        std::fs::write(root.join("templates/old.bak"), "x").unwrap();
+        std::fs::write(root.join("docs/readme.md"), "x").unwrap();
+        let chart = Chart::from_dir(root, 1 << 20).unwrap();
+        let paths: Vec<&str> = chart.files.keys().map(String::as_str).collect();
+        assert_eq!(paths, vec![IGNORE_FILE, CHART_FILE, "templates/cm.yaml"]);
+        assert!(Chart::from_dir(root, 10).is_err());
+    }
+
+    #[test]
     fn existing_dependencies_are_recognised() {
         let mut chart = sample();
         assert!(!chart.has_dependency("lib"));
