@@ -1,43 +1,635 @@
-//! `cargo xtask demo`: set everything up and run the main job.
+//! `cargo xtask demo`: the main job, GitOps from a Git repository to a
+//! cluster, on parts the demo starts itself and stops on Ctrl-C.
 //!
-//! Today the main job is the foundation: a real control plane on loopback
-//! with every Flux CRD installed, ready for Flux manifests. The GitOps loop
-//! (source-controller + kustomize-controller applying a Git repository) joins
-//! it as those controllers land.
+//! A control plane of its own, a Git server, source-controller and
+//! kustomize-controller (this workspace's binaries); an example app pushed to
+//! the Git server; a GitRepository and a Kustomization for it. It then shows a
+//! change rolled out and a removed object pruned, and keeps running (printing
+//! each newly applied revision) so the user can push changes themselves.
+//! `--once` stops after the scripted steps (the e2e test runs it so).
+//!
+//! [`Stack`] (control plane + Git server + both controllers) is also what
+//! `cargo xtask bench kustomize-controller` measures.
 
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use api::kustomize::Kustomization;
+use api::source::GitRepository;
+use e2e::cluster::Cluster;
+use e2e::git_server::{GitServer, Repo};
+use e2e::process::Service;
+use k8s_openapi::api::core::v1::{Namespace, Service as KubeService};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Client, Resource};
+use serde_json::{Value, json};
 
-pub fn run() -> Result<()> {
+/// Where the GitRepository and the Kustomization live (as `flux bootstrap`'s).
+pub const SYSTEM_NAMESPACE: &str = "flux-system";
+const APP: &str = "podinfo";
+/// How long a step may take before the demo gives up.
+const STEP_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub fn run(once: bool) -> Result<()> {
     eprintln!("==> installing what is missing (Debian packages, helm, kubectl)");
     e2e::packages::ensure_all()?;
-    eprintln!(
-        "==> starting the local control plane (the first run builds it from Go modules, ~15 min)"
-    );
-    crate::cluster::run(crate::cluster::Action::Up)?;
-
-    let cluster = e2e::cluster::detached::DetachedCluster::default();
-    let kubeconfig = cluster.kubeconfig_path();
     let kubectl = e2e::packages::kubectl_kustomize()?;
-    eprintln!("\n==> the Flux API, served by ferroflux's CRDs:");
-    let out = Command::new(&kubectl)
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .args(["api-resources", "--categories=fluxcd", "-o", "wide"])
-        .output()
-        .context("running kubectl api-resources")?;
-    if !out.status.success() {
-        bail!(
-            "kubectl api-resources failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+    eprintln!("==> building source-controller and kustomize-controller");
+    let binaries = ControllerBinaries::build(false)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting a tokio runtime")?;
+    // The directories the stack made, to check they are gone at the end.
+    let made = std::sync::Mutex::new(Vec::new());
+    runtime.block_on(async {
+        // Dropping the demo's future (on Ctrl-C) drops the stack, which stops
+        // every process it started and removes every directory it made.
+        tokio::select! {
+            result = demo(&binaries, &kubectl, once, &made) => result,
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("\n==> Ctrl-C: stopping everything the demo started");
+                Ok(())
+            }
+        }
+    })?;
+    let made = made
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(left) = made.iter().find(|dir| dir.exists()) {
+        bail!("{} was left behind", left.display());
     }
-    print!("{}", String::from_utf8_lossy(&out.stdout));
-    println!(
-        "\nUse it:\n  export KUBECONFIG={}\n  {} get crds\n\nStop it: cargo xtask cluster down",
-        kubeconfig.display(),
-        kubectl.display()
-    );
+    eprintln!("==> stopped the control plane, the Git server and both controllers; removed:");
+    for dir in made {
+        eprintln!("    {}", dir.display());
+    }
     Ok(())
+}
+
+async fn demo(
+    binaries: &ControllerBinaries,
+    kubectl: &Path,
+    once: bool,
+    made: &std::sync::Mutex<Vec<PathBuf>>,
+) -> Result<()> {
+    eprintln!(
+        "==> starting a control plane of the demo's own (the first run builds it from Go modules, ~15 min), \
+         a Git server, source-controller and kustomize-controller"
+    );
+    let stack = Stack::start(binaries, &[]).await?;
+    made.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .extend(stack.directories());
+    let kubectl = Kubectl {
+        binary: kubectl.to_path_buf(),
+        kubeconfig: stack.cluster.kubeconfig_path().to_path_buf(),
+    };
+    eprintln!(
+        "    control plane {} ; Git server {} ; logs in {}",
+        stack.cluster.url(),
+        stack.git.http_base(),
+        stack.workdir.path().display()
+    );
+
+    eprintln!("==> pushing the example app to {}", stack.git.http_url(APP));
+    let repo = stack.create_repo(APP, app_files()).await?;
+    let first = format!("main@sha1:{}", repo.head("main")?);
+    eprintln!("    {first}");
+
+    eprintln!("==> creating GitRepository and Kustomization {SYSTEM_NAMESPACE}/{APP}");
+    stack.git_repository(APP, &repo, "1m").await?;
+    stack
+        .kustomization(
+            APP,
+            json!({"interval": "10m", "path": "./apps/podinfo/demo", "prune": true, "wait": true,
+                "timeout": "2m", "sourceRef": {"kind": "GitRepository", "name": APP}}),
+        )
+        .await?;
+    let artifact = stack.source_ready(APP, &first).await?;
+    eprintln!("    GitRepository ready: {artifact}");
+    let (applied, took) = stack.applied(APP, &first).await?;
+    eprintln!("    Kustomization ready in {took:.1?}: {applied}");
+    kubectl.show(&["get", "gitrepositories,kustomizations", "-A"])?;
+    kubectl.show(&[
+        "get",
+        "namespaces,deployments,services,configmaps",
+        "-n",
+        APP,
+        "-l",
+        "kustomize.toolkit.fluxcd.io/name=podinfo",
+    ])?;
+
+    eprintln!("==> a change: a new image tag and log level, committed and requested at once");
+    let started = Instant::now();
+    let second = stack
+        .commit(
+            &repo,
+            APP,
+            &[
+                ("apps/podinfo/demo/kustomization.yaml", overlay("6.7.1")),
+                ("apps/podinfo/demo/configmap.yaml", config_map("debug")),
+            ],
+            &[],
+            "podinfo 6.7.1, debug logging",
+        )
+        .await?;
+    stack.applied(APP, &second).await?;
+    eprintln!(
+        "    {second} applied {:.1?} after the commit",
+        started.elapsed()
+    );
+    kubectl.show(&[
+        "get",
+        "deployment/podinfo",
+        "configmap/podinfo-config",
+        "-n",
+        APP,
+        "-o",
+        "custom-columns=KIND:.kind,NAME:.metadata.name,IMAGE:.spec.template.spec.containers[0].image,LOG_LEVEL:.data.PODINFO_LOG_LEVEL",
+    ])?;
+
+    eprintln!("==> pruning: the Service leaves the repository, so it leaves the cluster");
+    let third = stack
+        .commit(
+            &repo,
+            APP,
+            &[("apps/podinfo/base/kustomization.yaml", base(false))],
+            &["apps/podinfo/base/service.yaml"],
+            "drop the Service",
+        )
+        .await?;
+    stack.applied(APP, &third).await?;
+    let services: Api<KubeService> = Api::namespaced(stack.client.clone(), APP);
+    if services.get_opt(APP).await?.is_some() {
+        bail!("Service {APP}/{APP} is still there after {third} was applied");
+    }
+    eprintln!("    {third} applied; Service {APP}/{APP} deleted");
+    kubectl.show(&[
+        "get",
+        "deployments,services,configmaps",
+        "-n",
+        APP,
+        "-l",
+        "kustomize.toolkit.fluxcd.io/name=podinfo",
+    ])?;
+
+    if once {
+        return Ok(());
+    }
+    println!(
+        "\nYour turn (in another terminal):\n\
+         \x20 export KUBECONFIG={kubeconfig}\n\
+         \x20 git clone {url} podinfo && cd podinfo\n\
+         \x20 # edit apps/podinfo/demo/configmap.yaml, then\n\
+         \x20 git commit -am 'my change' && git push\n\
+         \x20 {kubectl} -n {SYSTEM_NAMESPACE} annotate gitrepository/{APP} --overwrite reconcile.fluxcd.io/requestedAt=\"$(date +%s)\"\n\
+         \x20 {kubectl} get kustomizations -A -w\n\
+         (without the annotation, the source is polled every minute)\n\
+         Each new revision applied is printed here. Ctrl-C stops everything.",
+        kubeconfig = stack.cluster.kubeconfig_path().display(),
+        url = stack.git.http_url_with_credentials(APP),
+        kubectl = kubectl.binary.display(),
+    );
+    stack.follow(APP, &third).await
+}
+
+/// `kubectl` against the demo's control plane, output passed through.
+struct Kubectl {
+    binary: PathBuf,
+    kubeconfig: PathBuf,
+}
+
+impl Kubectl {
+    fn show(&self, args: &[&str]) -> Result<()> {
+        println!("\n$ kubectl {}", args.join(" "));
+        let out = Command::new(&self.binary)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .output()
+            .context("running kubectl")?;
+        if !out.status.success() {
+            bail!(
+                "kubectl {} failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        print!("{}", String::from_utf8_lossy(&out.stdout));
+        println!();
+        Ok(())
+    }
+}
+
+/// The example app: a base (Deployment, Service) and an overlay adding the
+/// Namespace, a ConfigMap, an image tag and labels. Replicas stay 0: the
+/// control plane has no kubelets.
+fn app_files() -> Vec<(String, String)> {
+    [
+        (
+            "apps/podinfo/base/deployment.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: podinfo\nspec:\n  replicas: 0\n  selector:\n    matchLabels:\n      app: podinfo\n  template:\n    metadata:\n      labels:\n        app: podinfo\n    spec:\n      containers:\n      - name: podinfo\n        image: ghcr.io/stefanprodan/podinfo:6.7.0\n        ports:\n        - containerPort: 9898\n        envFrom:\n        - configMapRef:\n            name: podinfo-config\n".to_owned(),
+        ),
+        (
+            "apps/podinfo/base/service.yaml",
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: podinfo\nspec:\n  selector:\n    app: podinfo\n  ports:\n  - port: 9898\n".to_owned(),
+        ),
+        ("apps/podinfo/base/kustomization.yaml", base(true)),
+        (
+            "apps/podinfo/demo/namespace.yaml",
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: podinfo\n".to_owned(),
+        ),
+        ("apps/podinfo/demo/configmap.yaml", config_map("info")),
+        ("apps/podinfo/demo/kustomization.yaml", overlay("6.7.0")),
+        (
+            "README.md",
+            "# podinfo, the ferroflux demo app\n\n`apps/podinfo/demo` is what the Kustomization applies.\n".to_owned(),
+        ),
+    ]
+    .into_iter()
+    .map(|(path, content)| (path.to_owned(), content))
+    .collect()
+}
+
+fn base(with_service: bool) -> String {
+    let service = if with_service { "- service.yaml\n" } else { "" };
+    format!(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- deployment.yaml\n{service}"
+    )
+}
+
+fn config_map(log_level: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: podinfo-config\ndata:\n  PODINFO_LOG_LEVEL: {log_level}\n  PODINFO_UI_MESSAGE: hello from ferroflux\n"
+    )
+}
+
+fn overlay(tag: &str) -> String {
+    format!(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: podinfo\nlabels:\n- pairs:\n    app.kubernetes.io/part-of: ferroflux-demo\nresources:\n- namespace.yaml\n- configmap.yaml\n- ../base\nimages:\n- name: ghcr.io/stefanprodan/podinfo\n  newTag: {tag}\n"
+    )
+}
+
+/// Paths of this workspace's source-controller and kustomize-controller.
+pub struct ControllerBinaries {
+    source: PathBuf,
+    kustomize: PathBuf,
+}
+
+impl ControllerBinaries {
+    /// Builds both (release or debug profile) with cargo.
+    pub fn build(release: bool) -> Result<Self> {
+        let root = crate::bench::workspace_root();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        let mut cmd = Command::new(cargo);
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "source-controller",
+            "-p",
+            "kustomize-controller",
+            "--bin",
+            "source-controller",
+            "--bin",
+            "kustomize-controller",
+        ])
+        .current_dir(&root);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().context("running cargo build")?;
+        if !status.success() {
+            bail!("building the controllers failed ({status})");
+        }
+        let profile = if release { "release" } else { "debug" };
+        let dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map_or_else(|| root.join("target"), PathBuf::from)
+            .join(profile);
+        Ok(Self {
+            source: dir.join("source-controller"),
+            kustomize: dir.join("kustomize-controller"),
+        })
+    }
+}
+
+/// A control plane, a Git server and both controllers (watching all
+/// namespaces, runtime namespace `flux-system`), all stopped and their
+/// directories removed when dropped.
+pub struct Stack {
+    // Fields drop in order: the controllers stop before the cluster they talk to.
+    source: Service,
+    kustomize: Service,
+    pub client: Client,
+    pub git: GitServer,
+    pub cluster: Cluster,
+    workdir: tempfile::TempDir,
+}
+
+impl Stack {
+    /// Starts everything; `kustomize_args` are extra kustomize-controller flags.
+    pub async fn start(binaries: &ControllerBinaries, kustomize_args: &[String]) -> Result<Self> {
+        let cluster = Cluster::start_dedicated().await?;
+        let client = cluster.client().await?;
+        let git = tokio::task::spawn_blocking(GitServer::start).await??;
+        let workdir = tempfile::Builder::new()
+            .prefix("ferroflux-demo-")
+            .tempdir()?;
+        let kubeconfig = cluster.kubeconfig_path().to_path_buf();
+        let storage = workdir.path().join("storage");
+        let source = start_controller(
+            "source-controller",
+            &binaries.source,
+            &workdir.path().join("source-controller.log"),
+            |cmd, [storage_port, health_port, metrics_port]| {
+                cmd.env("KUBECONFIG", &kubeconfig)
+                    .env("RUNTIME_NAMESPACE", SYSTEM_NAMESPACE)
+                    .arg(format!("--storage-path={}", storage.display()))
+                    .arg(format!("--storage-addr=127.0.0.1:{storage_port}"))
+                    .arg(format!("--health-addr=127.0.0.1:{health_port}"))
+                    .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"));
+            },
+        )?;
+        let kustomize = start_controller(
+            "kustomize-controller",
+            &binaries.kustomize,
+            &workdir.path().join("kustomize-controller.log"),
+            |cmd, [_, health_port, metrics_port]| {
+                cmd.env("KUBECONFIG", &kubeconfig)
+                    .env("RUNTIME_NAMESPACE", SYSTEM_NAMESPACE)
+                    .arg(format!("--health-addr=127.0.0.1:{health_port}"))
+                    .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
+                    .args(kustomize_args);
+            },
+        )?;
+        let stack = Stack {
+            source,
+            kustomize,
+            client,
+            git,
+            cluster,
+            workdir,
+        };
+        let namespaces: Api<Namespace> = Api::all(stack.client.clone());
+        namespaces
+            .patch(
+                SYSTEM_NAMESPACE,
+                &PatchParams::apply("ferroflux-demo"),
+                &Patch::Apply(json!({"apiVersion": "v1", "kind": "Namespace",
+                    "metadata": {"name": SYSTEM_NAMESPACE}})),
+            )
+            .await
+            .context("creating the flux-system namespace")?;
+        stack
+            .apply_in_system_namespace(json!({"apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": "git-auth"},
+                "stringData": {"username": stack.git.username(), "password": stack.git.password()}}))
+            .await?;
+        Ok(stack)
+    }
+
+    /// The directories the stack made (control plane, Git server, controllers).
+    pub fn directories(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![
+            self.workdir.path().to_path_buf(),
+            self.git.state_dir().to_path_buf(),
+        ];
+        dirs.extend(
+            self.cluster
+                .kubeconfig_path()
+                .parent()
+                .map(Path::to_path_buf),
+        );
+        dirs
+    }
+
+    /// The process id of kustomize-controller.
+    pub fn kustomize_pid(&self) -> u32 {
+        self.kustomize.pid()
+    }
+
+    /// The last lines of both controllers' logs.
+    pub fn logs(&self, lines: usize) -> String {
+        format!(
+            "--- kustomize-controller ({}):\n{}\n--- source-controller ({}):\n{}",
+            self.kustomize.log_path().display(),
+            e2e::process::tail(self.kustomize.log_path(), lines),
+            self.source.log_path().display(),
+            e2e::process::tail(self.source.log_path(), lines),
+        )
+    }
+
+    /// A repository on the Git server holding `files`.
+    pub async fn create_repo(&self, name: &str, files: Vec<(String, String)>) -> Result<Repo> {
+        let name = name.to_owned();
+        tokio::task::block_in_place(|| self.git.create_repo(&name, files))
+    }
+
+    async fn apply_in_system_namespace(&self, object: Value) -> Result<()> {
+        let name = object["metadata"]["name"]
+            .as_str()
+            .context("object without a name")?
+            .to_owned();
+        let kind = object["kind"].as_str().unwrap_or_default().to_owned();
+        let api_version = object["apiVersion"].as_str().unwrap_or_default();
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let resource = kube::discovery::ApiResource::from_gvk(&kube::api::GroupVersionKind::gvk(
+            group, version, &kind,
+        ));
+        let api: Api<kube::api::DynamicObject> =
+            Api::namespaced_with(self.client.clone(), SYSTEM_NAMESPACE, &resource);
+        api.patch(
+            &name,
+            &PatchParams::apply("ferroflux-demo").force(),
+            &Patch::Apply(&object),
+        )
+        .await
+        .with_context(|| format!("applying {kind} {SYSTEM_NAMESPACE}/{name}"))?;
+        Ok(())
+    }
+
+    /// A GitRepository `name` following `main` of `repo`.
+    pub async fn git_repository(&self, name: &str, repo: &Repo, interval: &str) -> Result<()> {
+        self.apply_in_system_namespace(json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": name},
+            "spec": {"url": repo.http_url(), "interval": interval, "ref": {"branch": "main"},
+                "secretRef": {"name": "git-auth"}},
+        }))
+        .await
+    }
+
+    /// A Kustomization `name` with `spec`.
+    pub async fn kustomization(&self, name: &str, spec: Value) -> Result<()> {
+        self.apply_in_system_namespace(json!({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": name}, "spec": spec,
+        }))
+        .await
+    }
+
+    /// Commits to `repo`, then asks source-controller to fetch GitRepository
+    /// `source` now (as `flux reconcile source git` does); returns the revision.
+    pub async fn commit(
+        &self,
+        repo: &Repo,
+        source: &str,
+        files: &[(&str, String)],
+        deleted: &[&str],
+        message: &str,
+    ) -> Result<String> {
+        let sha = tokio::task::block_in_place(|| {
+            repo.commit(
+                files.iter().map(|(p, c)| (*p, c.as_str())),
+                deleted,
+                message,
+            )
+        })?;
+        self.request_reconcile(source).await?;
+        Ok(format!("main@sha1:{sha}"))
+    }
+
+    /// Sets `reconcile.fluxcd.io/requestedAt` on GitRepository `name`.
+    pub async fn request_reconcile(&self, name: &str) -> Result<()> {
+        let api: Api<GitRepository> = Api::namespaced(self.client.clone(), SYSTEM_NAMESPACE);
+        let token = format!("{}", k8s_openapi::jiff::Timestamp::now().as_nanosecond());
+        api.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}}),
+            ),
+        )
+        .await
+        .context("annotating requestedAt")?;
+        Ok(())
+    }
+
+    /// Waits until GitRepository `name` is Ready with an artifact of
+    /// `revision`; returns the Ready message.
+    pub async fn source_ready(&self, name: &str, revision: &str) -> Result<String> {
+        let api: Api<GitRepository> = Api::namespaced(self.client.clone(), SYSTEM_NAMESPACE);
+        self.poll(&api, name, |repo: &GitRepository| {
+            let status = repo.status.as_ref()?;
+            let ready = condition(status.conditions.as_ref(), "Ready")?;
+            (ready.status == "True"
+                && status.artifact.as_ref().map(|a| a.revision.as_str()) == Some(revision))
+            .then(|| ready.message.clone())
+        })
+        .await
+    }
+
+    /// Waits until Kustomization `name` is Ready having applied `revision`;
+    /// returns the Ready message and how long the wait took.
+    pub async fn applied(&self, name: &str, revision: &str) -> Result<(String, Duration)> {
+        let api: Api<Kustomization> = Api::namespaced(self.client.clone(), SYSTEM_NAMESPACE);
+        let started = Instant::now();
+        let message = self
+            .poll(&api, name, |ks: &Kustomization| ready_at(ks, revision))
+            .await?;
+        Ok((message, started.elapsed()))
+    }
+
+    async fn poll<K, T>(
+        &self,
+        api: &Api<K>,
+        name: &str,
+        mut check: impl FnMut(&K) -> Option<T>,
+    ) -> Result<T>
+    where
+        K: Resource + Clone + k8s_openapi::serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        let mut last = String::new();
+        loop {
+            if let Some(object) = api.get_opt(name).await? {
+                if let Some(found) = check(&object) {
+                    return Ok(found);
+                }
+                last = format!("{object:?}");
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{name} did not get there in {STEP_TIMEOUT:?}; last seen: {last}\n{}",
+                    self.logs(30)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Prints every revision Kustomization `name` applies after `from`,
+    /// and failures, until the future is dropped.
+    async fn follow(&self, name: &str, from: &str) -> Result<()> {
+        let api: Api<Kustomization> = Api::namespaced(self.client.clone(), SYSTEM_NAMESPACE);
+        let mut shown = (from.to_owned(), String::new());
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let Ok(Some(ks)) = api.get_opt(name).await else {
+                continue;
+            };
+            let status = ks.status.as_ref();
+            let applied = status
+                .and_then(|s| s.last_applied_revision.clone())
+                .unwrap_or_default();
+            let ready = status
+                .and_then(|s| condition(s.conditions.as_ref(), "Ready"))
+                .map(|c| format!("Ready={} {}: {}", c.status, c.reason, c.message))
+                .unwrap_or_default();
+            let now = (applied, ready);
+            if now != shown {
+                eprintln!("    [{}] {}", k8s_openapi::jiff::Timestamp::now(), now.1);
+                shown = now;
+            }
+        }
+    }
+}
+
+/// The Ready message of `ks` once it is Ready having applied `revision`.
+pub fn ready_at(ks: &Kustomization, revision: &str) -> Option<String> {
+    let status = ks.status.as_ref()?;
+    let ready = condition(status.conditions.as_ref(), "Ready")?;
+    (ready.status == "True"
+        && status.last_applied_revision.as_deref() == Some(revision)
+        && status.observed_generation == ks.metadata.generation)
+        .then(|| ready.message.clone())
+}
+
+/// The condition `type_` among `conditions`.
+pub fn condition<'a>(conditions: Option<&'a Vec<Condition>>, type_: &str) -> Option<&'a Condition> {
+    conditions?.iter().find(|c| c.type_ == type_)
+}
+
+/// Starts a controller on three free ports (storage or unused, health,
+/// metrics) and waits for its health port; retries when a port was taken.
+fn start_controller(
+    name: &str,
+    binary: &Path,
+    log: &Path,
+    configure: impl Fn(&mut Command, [u16; 3]),
+) -> Result<Service> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let ports = [
+            e2e::paths::free_port()?,
+            e2e::paths::free_port()?,
+            e2e::paths::free_port()?,
+        ];
+        let mut cmd = Command::new(binary);
+        cmd.env("RUST_LOG", "info,kube=warn")
+            .arg("--log-encoding=console");
+        configure(&mut cmd, ports);
+        let mut service = e2e::process::start(name, cmd, log)?;
+        match service.wait_for_port(ports[1], Duration::from_secs(30)) {
+            Ok(()) => return Ok(service),
+            Err(_) if attempt < 3 && e2e::process::tail(log, 20).contains("in use") => {
+                service.kill();
+            }
+            Err(err) => return Err(err),
+        }
+    }
 }

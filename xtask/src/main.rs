@@ -40,8 +40,12 @@ enum Command {
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
     },
-    /// Set everything up and run the main job.
-    Demo,
+    /// Set everything up and run the main job: Git to cluster with source-controller and kustomize-controller.
+    Demo {
+        /// Stop after the scripted steps instead of running until Ctrl-C.
+        #[arg(long)]
+        once: bool,
+    },
     /// Run a benchmark and write its report to target/bench/.
     Bench {
         #[command(subcommand)]
@@ -55,7 +59,7 @@ fn main() {
         Command::Crds { check } => crds::run(check),
         Command::Cluster { action } => cluster::run(action),
         Command::Test { args } => test::run(&args),
-        Command::Demo => demo::run(),
+        Command::Demo { once } => demo::run(once),
         Command::Bench { target } => bench::run(target),
     };
     if let Err(err) = result {
