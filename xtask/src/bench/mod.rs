@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 
 mod helm_controller;
 mod kustomize;
+mod source;
 
 /// What to benchmark.
 #[derive(clap::Subcommand)]
@@ -29,11 +30,18 @@ pub enum Target {
         #[arg(long, default_value_t = helm_controller::DEFAULT_CONCURRENT)]
         concurrent: u16,
     },
+    /// source-controller: N GitRepositories to Ready, peak and idle RSS, artifact of a 10,000-file repository.
+    Source {
+        /// How many GitRepositories the scale run creates.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+    },
 }
 
 pub fn run(target: Target) -> Result<()> {
     match target {
         Target::Kustomize => kustomize::run(),
+        Target::Source { count } => source::run(count),
         Target::HelmController { count, concurrent } => helm_controller::run(count, concurrent),
     }
 }
