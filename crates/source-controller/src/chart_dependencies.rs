@@ -12,7 +12,7 @@ use api::source::{HelmRepository, HelmRepositoryType};
 use kube::api::Api;
 
 use crate::Error;
-use crate::chart_package::{BuildReason, Chart, Dependency};
+use crate::chart_package::{BuildReason, Chart, Dependency, Limits};
 use crate::chart_repository::{ChartRepositoryClient, select_version};
 use crate::controller::Context;
 use crate::oci_chart::OciChartRepository;
@@ -77,7 +77,7 @@ fn local(
             relative.display()
         ));
     }
-    let sub = Chart::from_dir(&dir, ctx.settings.helm_chart_max_size).map_err(|e| e.to_string())?;
+    let sub = Chart::from_dir(&dir, Limits::of(&ctx.settings)).map_err(|e| e.to_string())?;
     let metadata = sub.metadata().map_err(|e| e.to_string())?;
     if let Some(constraint) = dependency.version.as_deref().filter(|v| !v.is_empty()) {
         let range = runtime::semver::Range::parse(constraint)

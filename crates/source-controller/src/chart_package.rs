@@ -117,6 +117,44 @@ pub struct Metadata {
     pub version: String,
 }
 
+/// Size caps on a chart being read (`--helm-chart-max-size`,
+/// `--helm-chart-file-max-size`).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// All files together, in bytes.
+    pub total: u64,
+    /// One file, in bytes.
+    pub file: u64,
+}
+
+impl Limits {
+    /// The limits the controller was started with.
+    pub fn of(settings: &crate::controller::Settings) -> Limits {
+        Limits {
+            total: settings.helm_chart_max_size,
+            file: settings.helm_chart_file_max_size,
+        }
+    }
+
+    /// Counts `size` more bytes of `path`; fails past either cap.
+    fn take(&self, used: &mut u64, path: &str, size: u64) -> Result<(), Error> {
+        if size > self.file {
+            return Err(BuildReason::ChartPackage.error(format!(
+                "file '{path}' exceeds the size limit of {} bytes",
+                self.file
+            )));
+        }
+        *used = used.saturating_add(size);
+        if *used > self.total {
+            return Err(BuildReason::ChartPackage.error(format!(
+                "chart exceeds the size limit of {} bytes",
+                self.total
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Chart files by path relative to the chart root (`/`-separated).
 #[derive(Clone, Debug, Default)]
 pub struct Chart {
@@ -129,9 +167,8 @@ const IGNORE_FILE: &str = ".helmignore";
 
 impl Chart {
     /// Reads the chart directory `dir`, leaving out what its `.helmignore`
-    /// excludes, symbolic links and special files; fails beyond `max_size`
-    /// bytes in total.
-    pub fn from_dir(dir: &Path, max_size: u64) -> Result<Chart, Error> {
+    /// excludes, symbolic links and special files, within `limits`.
+    pub fn from_dir(dir: &Path, limits: Limits) -> Result<Chart, Error> {
         let package = |m: String| BuildReason::ChartPackage.error(m);
         let mut ignore = ignore::gitignore::GitignoreBuilder::new(dir);
         // Helm always leaves out hidden files under templates/.
@@ -167,14 +204,10 @@ impl Chart {
                         stack.push(path);
                     }
                 } else if kind.is_file() && !ignore.matched(&path, false).is_ignore() {
+                    let size = entry.metadata().map_err(|e| package(e.to_string()))?.len();
+                    limits.take(&mut total, &path, size)?;
                     let bytes = std::fs::read(entry.path())
                         .map_err(|e| package(format!("reading {path}: {e}")))?;
-                    total = total.saturating_add(bytes.len() as u64);
-                    if total > max_size {
-                        return Err(package(format!(
-                            "chart exceeds the size limit of {max_size} bytes"
-                        )));
-                    }
                     chart.files.insert(path, bytes);
                 }
             }
@@ -184,9 +217,8 @@ impl Chart {
     }
 
     /// Reads a packaged chart (`<name>/...` entries in a tar.gz). Only regular
-    /// files with plain relative names are accepted; fails beyond `max_size`
-    /// bytes unpacked.
-    pub fn from_archive(bytes: &[u8], max_size: u64) -> Result<Chart, Error> {
+    /// files with plain relative names are accepted, within `limits`.
+    pub fn from_archive(bytes: &[u8], limits: Limits) -> Result<Chart, Error> {
         let package = |m: String| BuildReason::ChartPackage.error(m);
         let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
         let mut chart = Chart::default();
@@ -217,13 +249,8 @@ impl Chart {
                 continue;
             };
             let size = entry.header().size().unwrap_or(0);
-            total = total.saturating_add(size);
-            if total > max_size {
-                return Err(package(format!(
-                    "chart exceeds the size limit of {max_size} bytes"
-                )));
-            }
-            let mut data = Vec::with_capacity(size.min(max_size) as usize);
+            limits.take(&mut total, inner, size)?;
+            let mut data = Vec::with_capacity(size as usize);
             entry
                 .by_ref()
                 .take(size)
@@ -512,6 +539,11 @@ pub fn clean_relative(path: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    const LIMITS: Limits = Limits {
+        total: 1 << 20,
+        file: 1 << 20,
+    };
+
     fn sample() -> Chart {
         let mut chart = Chart::default();
         chart.files.insert(
@@ -532,7 +564,7 @@ mod tests {
         let chart = sample();
         let first = chart.package("demo").unwrap();
         assert_eq!(first, chart.package("demo").unwrap());
-        let again = Chart::from_archive(&first, 1 << 20).unwrap();
+        let again = Chart::from_archive(&first, LIMITS).unwrap();
         assert_eq!(again.files, chart.files);
         assert_eq!(
             again.metadata().unwrap(),
@@ -599,7 +631,7 @@ mod tests {
         let raw = tar.into_inner().unwrap();
         let mut gz = GzBuilder::new().write(Vec::new(), Compression::default());
         gz.write_all(&raw).unwrap();
-        assert!(Chart::from_archive(&gz.finish().unwrap(), 1 << 20).is_err());
+        assert!(Chart::from_archive(&gz.finish().unwrap(), LIMITS).is_err());
 
         let mut chart = Chart::default();
         chart
@@ -623,10 +655,12 @@ mod tests {
         std::fs::write(root.join("templates/.hidden"), "x").unwrap();
         std::fs::write(root.join("templates/old.bak"), "x").unwrap();
         std::fs::write(root.join("docs/readme.md"), "x").unwrap();
-        let chart = Chart::from_dir(root, 1 << 20).unwrap();
+        let chart = Chart::from_dir(root, LIMITS).unwrap();
         let paths: Vec<&str> = chart.files.keys().map(String::as_str).collect();
         assert_eq!(paths, vec![IGNORE_FILE, CHART_FILE, "templates/cm.yaml"]);
-        assert!(Chart::from_dir(root, 10).is_err());
+        let small = |total, file| Chart::from_dir(root, Limits { total, file }).unwrap_err();
+        assert!(small(10, 1 << 20).to_string().contains("chart exceeds"));
+        assert!(small(1 << 20, 10).to_string().contains("file '"));
     }
 
     #[test]

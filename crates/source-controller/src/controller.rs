@@ -36,6 +36,8 @@ pub struct Settings {
     pub helm_index_max_size: u64,
     /// `--helm-chart-max-size`.
     pub helm_chart_max_size: u64,
+    /// `--helm-chart-file-max-size`.
+    pub helm_chart_file_max_size: u64,
 }
 
 impl Default for Settings {
@@ -48,6 +50,7 @@ impl Default for Settings {
             artifact_max_size: None,
             helm_index_max_size: 50 * 1024 * 1024,
             helm_chart_max_size: 10 * 1024 * 1024,
+            helm_chart_file_max_size: 5 * 1024 * 1024,
         }
     }
 }

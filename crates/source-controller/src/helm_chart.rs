@@ -31,7 +31,7 @@ use tracing::{debug, info, warn};
 use crate::Error;
 use crate::chart_dependencies::{self, ChartLocation};
 use crate::chart_package::{
-    BuildReason, Chart, clean_relative, effective_values_files, merge_values, parse_values,
+    BuildReason, Chart, Limits, clean_relative, effective_values_files, merge_values, parse_values,
     with_build_metadata,
 };
 use crate::chart_repository::{ChartRepositoryClient, select_version};
@@ -214,7 +214,7 @@ async fn from_helm_repository(
             return unchanged(obj, status, &chart_version);
         };
         let pulled = registry.pull(&spec.chart, &chart_version, limit).await?;
-        let build = repository_build(obj, version, pulled, limit)?;
+        let build = repository_build(obj, version, pulled, Limits::of(&ctx.settings))?;
         return store(obj, ctx, status, build).await;
     }
     let Some(index_artifact) = repo.status.as_ref().and_then(|s| s.artifact.clone()) else {
@@ -236,7 +236,7 @@ async fn from_helm_repository(
             "failed to download chart for remote reference: {e}"
         ))
     })?;
-    let build = repository_build(obj, version, pulled, limit)?;
+    let build = repository_build(obj, version, pulled, Limits::of(&ctx.settings))?;
     store(obj, ctx, status, build).await
 }
 
@@ -290,7 +290,7 @@ fn repository_build(
     obj: &HelmChart,
     version: String,
     pulled: Vec<u8>,
-    limit: u64,
+    limits: Limits,
 ) -> Result<Build, Error> {
     let spec = &obj.spec;
     let values_files = effective_values_files(spec.values_files.as_deref().unwrap_or(&[]));
@@ -303,7 +303,7 @@ fn repository_build(
             values_files: Vec::new(),
         });
     }
-    let mut chart = Chart::from_archive(&pulled, limit)?;
+    let mut chart = Chart::from_archive(&pulled, limits)?;
     let name = chart.metadata()?.name;
     chart.set_version(&version)?;
     let merged = merge_chart_values(
@@ -394,11 +394,14 @@ async fn from_git_repository(
     let limit = ctx.settings.helm_chart_max_size;
     // A packaged chart in the source, kept as it is when nothing changes it.
     let (mut chart, packaged_file) = if on_disk.is_dir() {
-        (Chart::from_dir(&on_disk, limit)?, None)
+        (Chart::from_dir(&on_disk, Limits::of(&ctx.settings))?, None)
     } else if on_disk.is_file() {
         let bytes = std::fs::read(&on_disk)
             .map_err(|e| BuildReason::ChartReference.error(format!("reading {chart_path}: {e}")))?;
-        (Chart::from_archive(&bytes, limit)?, Some(bytes))
+        (
+            Chart::from_archive(&bytes, Limits::of(&ctx.settings))?,
+            Some(bytes),
+        )
     } else {
         return Err(BuildReason::ChartReference.error(format!(
             "stat {chart_path}: no such file or directory in GitRepository artifact '{}'",

@@ -65,6 +65,7 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         artifact_max_size: flags.artifact_size_limit(),
         helm_index_max_size: flags.helm_index_max_size,
         helm_chart_max_size: flags.helm_chart_max_size,
+        helm_chart_file_max_size: flags.helm_chart_file_max_size,
     };
     let ctx = Arc::new(Context::new(client.clone(), store, metrics, settings));
 
