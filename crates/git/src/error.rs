@@ -52,6 +52,27 @@ pub enum Error {
         /// The underlying error chain.
         message: String,
     },
+    /// A Git object does not parse.
+    #[error("invalid {kind} object: {message}")]
+    InvalidObject {
+        /// `commit` or `tag`.
+        kind: &'static str,
+        /// The parse error.
+        message: String,
+    },
+    /// The object to verify carries no signature.
+    #[error("unable to verify payload as the provided signature is empty")]
+    Unsigned,
+    /// A trusted key ring is not an armored OpenPGP key ring.
+    #[error("unable to read armored key ring: {0}")]
+    KeyRing(String),
+    /// No key of the trusted key rings made the signature (or the signature
+    /// does not match the object). `issuers` are the key ids the signature names.
+    #[error("unable to verify payload with any of the given key rings{}", signed_with(.issuers))]
+    UntrustedSignature {
+        /// Key ids of the signer, as the signature states them.
+        issuers: Vec<String>,
+    },
     /// Local file system trouble (temporary files, key files, the checkout directory).
     #[error("{context}: {source}")]
     Io {
@@ -67,5 +88,13 @@ impl Error {
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
         let context = context.into();
         move |source| Error::Io { context, source }
+    }
+}
+
+fn signed_with(issuers: &[String]) -> String {
+    if issuers.is_empty() {
+        String::new()
+    } else {
+        format!(" (signed with key '{}')", issuers.join("', '"))
     }
 }

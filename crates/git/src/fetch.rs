@@ -351,11 +351,48 @@ fn checkout_in(
         .message_raw()
         .map(|m| m.to_str_lossy().into_owned())
         .unwrap_or_default();
+    let signed = crate::SignedObject::from_commit(&head.data)?;
+    let referencing_tag = match reference {
+        Reference::Tag(name) => annotated_tag(&repo, name).map_err(|message| Error::Operation {
+            url: remote.url.clone(),
+            message,
+        })?,
+        _ => None,
+    };
     Ok(Commit {
         revision: reference.revision(&id),
         id,
         message,
+        signed,
+        referencing_tag,
     })
+}
+
+/// The annotated tag object `refs/tags/<name>` points at in the fresh clone,
+/// `None` for a lightweight tag. The shallow fetch of a tag reference brings the
+/// tag object along, since the reference names it.
+fn annotated_tag(
+    repo: &gix::Repository,
+    name: &str,
+) -> Result<Option<crate::AnnotatedTag>, String> {
+    let full = format!("refs/tags/{name}");
+    let reference = repo
+        .find_reference(full.as_str())
+        .map_err(|e| format!("cannot read '{full}' after checkout: {e}"))?;
+    let Some(target) = reference.target().try_id().map(|id| id.to_owned()) else {
+        return Ok(None);
+    };
+    let object = repo
+        .find_object(target)
+        .map_err(|e| format!("cannot read the object of '{full}': {e}"))?;
+    if object.kind != gix::object::Kind::Tag {
+        return Ok(None);
+    }
+    Ok(Some(crate::AnnotatedTag {
+        name: name.to_string(),
+        id: target.to_hex().to_string(),
+        signed: crate::SignedObject::from_tag(&object.data),
+    }))
 }
 
 /// Credentials (never prompting) and, for HTTP(S), a reqwest client with the

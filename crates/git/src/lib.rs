@@ -6,13 +6,21 @@
 //! Network operations run [gix](https://docs.rs/gix) on a blocking thread
 //! (`spawn_blocking`) under a timeout; SSH goes through the `ssh` program with the
 //! key and `known_hosts` written to a private temporary directory.
+//!
+//! A checkout also returns the commit's and the annotated tag's signatures with
+//! the bytes they sign ([`SignedObject`]), which [`verify`] checks against
+//! armored OpenPGP key rings ([`KeyRing`]) for `spec.verify`.
 
 mod auth;
 mod error;
 mod fetch;
+mod openpgp;
 mod reference;
+mod signature;
 
 pub use auth::{Auth, HttpAuth, SshAuth};
 pub use error::Error;
 pub use fetch::{CheckoutOptions, Remote, RemoteRef, checkout, list_refs};
+pub use openpgp::{KeyRing, verify};
 pub use reference::{Commit, Reference, commit_of_revision};
+pub use signature::{AnnotatedTag, SignedObject};

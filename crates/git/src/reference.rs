@@ -68,6 +68,11 @@ pub struct Commit {
     pub revision: String,
     /// The commit message.
     pub message: String,
+    /// The commit object and its `gpgsig` signature.
+    pub signed: crate::SignedObject,
+    /// The annotated tag the commit was reached through (tag references only;
+    /// lightweight tags have no object of their own).
+    pub referencing_tag: Option<crate::AnnotatedTag>,
 }
 
 /// The commit id inside a Flux revision string (`main@sha1:<id>`, `sha1:<id>`), if any.
