@@ -13,13 +13,16 @@ use anyhow::{Context, Result, bail};
 
 use crate::{paths, process};
 
-/// The Debian packages behind the git servers, the registry and the chart repository.
+/// The Debian packages behind the git servers, the registry and the chart repository,
+/// and gpg for signing test commits.
 pub const DEBIAN_PACKAGES: &[&str] = &[
     "git",
     "lighttpd",
     "apache2-utils",
     "openssh-server",
     "docker-registry",
+    // gpg: signed commits and tags for GitRepository spec.verify.
+    "gnupg",
 ];
 
 /// The helm release shipped in [`WHEEL`].

@@ -11,9 +11,10 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::meta::{Artifact, FINALIZER};
+use api::meta::{Artifact, FINALIZER, condition_type, reason};
 use api::source::{
     GitProvider, GitRepository, GitRepositoryInclude, GitRepositoryRef, GitRepositoryStatus,
+    GitRepositoryVerification, GitVerificationMode,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
@@ -86,6 +87,10 @@ async fn sync(
     let name = obj.name_any();
     let spec = &obj.spec;
 
+    // A failed verification is worked out again; a successful one stays as the
+    // record of the stored artifact until it is replaced.
+    forget_failed_verification(obj, status);
+
     // Fetch: credentials, the reference, the included artifacts.
     validate_url(&spec.url)?;
     if let Some(provider) = spec.provider
@@ -130,7 +135,8 @@ async fn sync(
         && same_artifacts(
             status.included_artifacts.as_deref().unwrap_or(&[]),
             &included_artifacts,
-        );
+        )
+        && !requires_verification(spec.verify.as_ref(), status.source_verification_mode);
     if let Some(artifact) = status
         .artifact
         .as_ref()
@@ -166,6 +172,8 @@ async fn sync(
     )
     .await?;
     info!(%namespace, %name, url = %spec.url, revision = %commit.revision, "cloned repository");
+    // Before anything is stored: an unverified revision never becomes an artifact.
+    verify_signatures(obj, ctx, &commit, status).await?;
     // The repository metadata never goes into the artifact; drop it early so
     // includes cannot be confused with it.
     let _ = std::fs::remove_dir_all(checkout_dir.join(".git"));
@@ -209,6 +217,195 @@ async fn sync(
     Ok(Outcome::Stored {
         message: stored_message(&commit.revision),
     })
+}
+
+/// Verifies the checked-out commit and/or the tag it was reached through, as
+/// `spec.verify` asks, and records the result in `SourceVerified` and
+/// `sourceVerificationMode`.
+async fn verify_signatures(
+    obj: &GitRepository,
+    ctx: &Context,
+    commit: &git::Commit,
+    status: &mut GitRepositoryStatus,
+) -> Result<(), Error> {
+    // Without `spec.verify`, `forget_failed_verification` already cleared it all.
+    let Some(verification) = &obj.spec.verify else {
+        return Ok(());
+    };
+    let result = match read_key_rings(ctx, obj, verification).await {
+        Ok(key_rings) => verified_message(verification, commit, &key_rings),
+        Err(err) => Err(err),
+    };
+    match result {
+        Ok(message) => {
+            info!(namespace = %obj.namespace().unwrap_or_default(), name = %obj.name_any(), "{message}");
+            status.source_verification_mode = Some(verification_mode(verification));
+            update_conditions(obj, status, |c| {
+                c.mark_true(condition_type::SOURCE_VERIFIED, reason::SUCCEEDED, message)
+            });
+            Ok(())
+        }
+        Err(err) => {
+            if let Error::Verification {
+                reason, message, ..
+            } = &err
+            {
+                update_conditions(obj, status, |c| {
+                    c.mark_false(condition_type::SOURCE_VERIFIED, reason, message.clone())
+                });
+            }
+            Err(err)
+        }
+    }
+}
+
+/// The trusted keys: every value of the Secret is an armored OpenPGP key ring,
+/// except `*.sshpub` entries, which hold SSH keys this controller does not use.
+/// They are read lazily by the caller, so a broken key ring is reported against
+/// the object whose verification needed it, as Flux does.
+async fn read_key_rings(
+    ctx: &Context,
+    obj: &GitRepository,
+    verification: &GitRepositoryVerification,
+) -> Result<Vec<Vec<u8>>, Error> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let name = &verification.secret_ref.name;
+    match crate::controller::read_secret(ctx, &namespace, name).await {
+        Ok(data) => Ok(data
+            .into_iter()
+            .filter(|(key, _)| !key.ends_with(".sshpub"))
+            .map(|(_, value)| value)
+            .collect()),
+        Err(Error::Secret { message, .. }) => Err(Error::Verification {
+            reason: reason::VERIFICATION_ERROR,
+            message: format!("PGP public keys secret error: {message}"),
+            stalled: false,
+        }),
+        Err(other) => Err(other),
+    }
+}
+
+/// Flux's `SourceVerified` message for a successful verification, or the
+/// failure with Flux's reason.
+fn verified_message(
+    verification: &GitRepositoryVerification,
+    commit: &git::Commit,
+    key_rings: &[Vec<u8>],
+) -> Result<String, Error> {
+    let mode = verification_mode(verification);
+    let check = |signed: &git::SignedObject| -> Result<String, git::Error> {
+        let rings = key_rings
+            .iter()
+            .map(|ring| git::KeyRing::from_armored(ring))
+            .collect::<Result<Vec<_>, _>>()?;
+        git::verify(signed, &rings)
+    };
+    let mut lines = Vec::new();
+    if matches!(
+        mode,
+        GitVerificationMode::Tag | GitVerificationMode::TagAndHEAD
+    ) {
+        let Some(tag) = &commit.referencing_tag else {
+            return Err(Error::Verification {
+                reason: "InvalidVerificationMode",
+                message: "cannot verify tag object's signature if a tag reference is not specified"
+                    .to_string(),
+                stalled: true,
+            });
+        };
+        if tag.signed.signature.is_none() {
+            // The tag can be replaced by a signed one upstream: not stalled.
+            return Err(Error::Verification {
+                reason: "InvalidGitObject",
+                message: format!("cannot verify signature of tag '{tag}' since it is not signed"),
+                stalled: false,
+            });
+        }
+        let key = check(&tag.signed).map_err(|e| Error::Verification {
+            reason: "InvalidTagSignature",
+            message: format!(
+                "signature verification of tag '{tag}' failed: unable to verify Git tag: {e}"
+            ),
+            stalled: false,
+        })?;
+        lines.push(format!("tag '{tag}' with key '{key}'"));
+    }
+    if matches!(
+        mode,
+        GitVerificationMode::Head | GitVerificationMode::TagAndHEAD
+    ) {
+        let key = check(&commit.signed).map_err(|e| Error::Verification {
+            reason: "InvalidCommitSignature",
+            message: format!(
+                "signature verification of commit '{}' failed: unable to verify Git commit: {e}",
+                commit.id
+            ),
+            stalled: false,
+        })?;
+        lines.push(format!("commit '{}' with key '{key}'", commit.id));
+    }
+    Ok(format!(
+        "verified signature of\n\t- {}",
+        lines.join("\n\t- ")
+    ))
+}
+
+/// The mode in effect: `head` is the old spelling of `HEAD`, the default.
+fn verification_mode(verification: &GitRepositoryVerification) -> GitVerificationMode {
+    match verification.mode {
+        Some(GitVerificationMode::Tag) => GitVerificationMode::Tag,
+        Some(GitVerificationMode::TagAndHEAD) => GitVerificationMode::TagAndHEAD,
+        Some(GitVerificationMode::Head | GitVerificationMode::LegacyHead) | None => {
+            GitVerificationMode::Head
+        }
+    }
+}
+
+/// Whether the stored artifact must be checked out and verified again although
+/// its revision is current: verification is asked for and the last one did not
+/// cover what the mode now asks (Flux's `requiresVerification`).
+fn requires_verification(
+    verification: Option<&GitRepositoryVerification>,
+    observed: Option<GitVerificationMode>,
+) -> bool {
+    let Some(verification) = verification else {
+        return false;
+    };
+    match (observed, verification_mode(verification)) {
+        (None, _) => true,
+        (Some(GitVerificationMode::TagAndHEAD), _) => false,
+        (Some(GitVerificationMode::Head | GitVerificationMode::LegacyHead), wanted) => {
+            wanted != GitVerificationMode::Head
+        }
+        (Some(GitVerificationMode::Tag), wanted) => wanted != GitVerificationMode::Tag,
+    }
+}
+
+/// Drops `SourceVerified=False` (worked out again on this pass) and, when
+/// `spec.verify` is gone, every trace of verification.
+fn forget_failed_verification(obj: &GitRepository, status: &mut GitRepositoryStatus) {
+    let verify_removed = obj.spec.verify.is_none();
+    if verify_removed {
+        status.source_verification_mode = None;
+    }
+    update_conditions(obj, status, |c| {
+        if verify_removed || c.is_false(condition_type::SOURCE_VERIFIED) {
+            c.delete(condition_type::SOURCE_VERIFIED);
+        }
+    });
+}
+
+fn update_conditions(
+    obj: &GitRepository,
+    status: &mut GitRepositoryStatus,
+    change: impl FnOnce(&mut runtime::conditions::Conditions),
+) {
+    let mut conditions = runtime::conditions::Conditions::new(
+        status.conditions.take().unwrap_or_default(),
+        obj.metadata.generation,
+    );
+    change(&mut conditions);
+    status.conditions = Some(conditions.into_items());
 }
 
 fn stored_message(revision: &str) -> String {
@@ -615,6 +812,119 @@ mod tests {
             "f"
         );
         assert!(dir.path().join("dst/inc/link").symlink_metadata().is_err());
+    }
+
+    fn verification(mode: Option<GitVerificationMode>) -> GitRepositoryVerification {
+        GitRepositoryVerification {
+            mode,
+            secret_ref: api::meta::LocalObjectReference {
+                name: "keys".into(),
+            },
+        }
+    }
+
+    fn checked_out(tag: Option<git::AnnotatedTag>) -> git::Commit {
+        git::Commit {
+            id: "0123456789abcdef0123456789abcdef01234567".into(),
+            revision: "main@sha1:0123456789abcdef0123456789abcdef01234567".into(),
+            message: "m".into(),
+            signed: git::SignedObject {
+                payload: b"tree x\n".to_vec(),
+                signature: None,
+            },
+            referencing_tag: tag,
+        }
+    }
+
+    #[test]
+    fn verification_is_repeated_until_the_mode_is_covered() {
+        use GitVerificationMode::*;
+        let head = verification(Some(Head));
+        assert!(!requires_verification(None, None));
+        assert!(requires_verification(Some(&head), None));
+        assert!(!requires_verification(Some(&head), Some(Head)));
+        assert!(!requires_verification(
+            Some(&verification(Some(LegacyHead))),
+            Some(Head)
+        ));
+        assert!(!requires_verification(
+            Some(&verification(None)),
+            Some(Head)
+        ));
+        assert!(requires_verification(
+            Some(&verification(Some(Tag))),
+            Some(Head)
+        ));
+        assert!(requires_verification(Some(&head), Some(Tag)));
+        assert!(requires_verification(
+            Some(&verification(Some(TagAndHEAD))),
+            Some(Tag)
+        ));
+        assert!(!requires_verification(Some(&head), Some(TagAndHEAD)));
+        assert_eq!(verification_mode(&verification(Some(LegacyHead))), Head);
+        assert_eq!(verification_mode(&verification(None)), Head);
+    }
+
+    #[test]
+    fn verification_failures_carry_flux_reasons_and_messages() {
+        let failure = |mode, commit: &git::Commit| match verified_message(
+            &verification(Some(mode)),
+            commit,
+            &[],
+        ) {
+            Err(Error::Verification {
+                reason,
+                message,
+                stalled,
+            }) => (reason, message, stalled),
+            other => panic!("unexpected {other:?}"),
+        };
+        assert_eq!(
+            failure(GitVerificationMode::Head, &checked_out(None)),
+            (
+                "InvalidCommitSignature",
+                "signature verification of commit '0123456789abcdef0123456789abcdef01234567' \
+                 failed: unable to verify Git commit: unable to verify payload as the provided \
+                 signature is empty"
+                    .to_string(),
+                false
+            )
+        );
+        assert_eq!(
+            failure(GitVerificationMode::Tag, &checked_out(None)),
+            (
+                "InvalidVerificationMode",
+                "cannot verify tag object's signature if a tag reference is not specified"
+                    .to_string(),
+                true
+            )
+        );
+        let unsigned_tag = git::AnnotatedTag {
+            name: "v1".into(),
+            id: "fedcba".into(),
+            signed: git::SignedObject::default(),
+        };
+        assert_eq!(
+            failure(
+                GitVerificationMode::TagAndHEAD,
+                &checked_out(Some(unsigned_tag))
+            ),
+            (
+                "InvalidGitObject",
+                "cannot verify signature of tag 'v1@fedcba' since it is not signed".to_string(),
+                false
+            )
+        );
+        let verification_error = Error::Verification {
+            reason: "InvalidCommitSignature",
+            message: "m".into(),
+            stalled: false,
+        };
+        assert_eq!(verification_error.failure().condition, None);
+        assert_eq!(
+            verification_error.failure().reason,
+            "InvalidCommitSignature"
+        );
     }
 
     #[test]

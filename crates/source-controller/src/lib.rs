@@ -131,6 +131,18 @@ pub enum Error {
     /// The selected layer of an OCI artifact is missing or cannot be unpacked.
     #[error("{0}")]
     OciLayer(String),
+    /// A GitRepository's commit or tag signature could not be verified
+    /// (`spec.verify`); the reason also goes on `SourceVerified=False`.
+    #[error("{message}")]
+    Verification {
+        /// Flux's reason: `VerificationError`, `InvalidVerificationMode`,
+        /// `InvalidGitObject`, `InvalidTagSignature`, `InvalidCommitSignature`.
+        reason: &'static str,
+        /// What failed.
+        message: String,
+        /// Retrying cannot help until the spec changes.
+        stalled: bool,
+    },
     /// Storing the artifact failed.
     #[error("unable to archive artifact to storage: {0}")]
     Archive(#[source] Box<Error>),
@@ -224,6 +236,14 @@ impl Error {
                 reason,
                 stalled: matches!(*reason, "IllegalPath" | "CircularInclude"),
                 waiting: matches!(*reason, "NotFound" | "NoArtifact"),
+            },
+            Error::Verification {
+                reason, stalled, ..
+            } => Failure {
+                condition: None,
+                reason,
+                stalled: *stalled,
+                waiting: false,
             },
             Error::Archive(inner) => Failure {
                 condition: Some(condition_type::STORAGE_OPERATION_FAILED),
