@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail};
 
 mod helm_controller;
 mod kustomize;
+mod kustomize_controller;
 mod source;
 
 /// What to benchmark.
@@ -30,6 +31,12 @@ pub enum Target {
         #[arg(long, default_value_t = helm_controller::DEFAULT_CONCURRENT)]
         concurrent: u16,
     },
+    /// kustomize-controller: N Kustomizations (4 objects each) to all Ready, peak RSS, commit-to-applied latency.
+    KustomizeController {
+        /// How many Kustomizations.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+    },
     /// source-controller: N GitRepositories to Ready, peak and idle RSS, artifact of a 10,000-file repository.
     Source {
         /// How many GitRepositories the scale run creates.
@@ -41,6 +48,7 @@ pub enum Target {
 pub fn run(target: Target) -> Result<()> {
     match target {
         Target::Kustomize => kustomize::run(),
+        Target::KustomizeController { count } => kustomize_controller::run(count),
         Target::Source { count } => source::run(count),
         Target::HelmController { count, concurrent } => helm_controller::run(count, concurrent),
     }
