@@ -38,6 +38,27 @@ async fn registry(auth: bool) -> Result<&'static Registry> {
         .map_err(|e| anyhow::anyhow!("the registry did not start: {e}"))
 }
 
+/// A test's namespace and controller, and the registry it pushes to, once
+/// the apiserver serves OCIRepositories: a CRD can be Established a moment
+/// before requests for a new API group stop answering 404.
+async fn start(test: &str, auth: bool) -> Result<(Env, &'static Registry)> {
+    let env = Env::start(test, &[]).await?;
+    let registry = registry(auth).await?;
+    let deadline = std::time::Instant::now() + WAIT;
+    while let Err(err) = env
+        .api::<OCIRepository>()
+        .list(&kube::api::ListParams::default().limit(1))
+        .await
+    {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "OCIRepositories are not served: {err}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok((env, registry))
+}
+
 fn oci_repository(name: &str, spec: serde_json::Value) -> serde_json::Value {
     json!({
         "apiVersion": "source.toolkit.fluxcd.io/v1",
@@ -100,8 +121,7 @@ const APP_YAML: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\
 
 #[tokio::test(flavor = "multi_thread")]
 async fn tag_pull_serves_the_artifact_and_follows_the_tag() -> Result<()> {
-    let env = Env::start("oci-tag", &[]).await?;
-    let registry = registry(false).await?;
+    let (env, registry) = start("oci-tag", false).await?;
     let repo = format!("{}/app", env.ns());
     let first = registry.push_flux_artifact(
         &repo,
@@ -225,8 +245,7 @@ async fn tag_pull_serves_the_artifact_and_follows_the_tag() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn semver_filter_and_digest_references() -> Result<()> {
-    let env = Env::start("oci-semver", &[]).await?;
-    let registry = registry(false).await?;
+    let (env, registry) = start("oci-semver", false).await?;
     let repo = format!("{}/manifests", env.ns());
     let mut digests = std::collections::BTreeMap::new();
     for tag in ["1.0.0", "1.1.0", "1.2.0-rc.1", "2.0.0", "latest"] {
@@ -300,8 +319,7 @@ async fn semver_filter_and_digest_references() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn dockerconfigjson_credentials_and_refused_ones() -> Result<()> {
-    let env = Env::start("oci-auth", &[]).await?;
-    let registry = registry(true).await?;
+    let (env, registry) = start("oci-auth", true).await?;
     let repo = format!("{}/private", env.ns());
     let digest = registry.push_flux_artifact(&repo, "v1", [("app.yaml", APP_YAML)])?;
     let wrong = json!({"auths": {registry.host(): {"username": "flux", "password": "wrong"}}});
@@ -361,8 +379,7 @@ async fn dockerconfigjson_credentials_and_refused_ones() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_artifacts_and_missing_tags_keep_the_last_good_artifact() -> Result<()> {
-    let env = Env::start("oci-faults", &[]).await?;
-    let registry = registry(false).await?;
+    let (env, registry) = start("oci-faults", false).await?;
     let repo = format!("{}/app", env.ns());
     let good = registry.push_flux_artifact(&repo, "stable", [("app.yaml", APP_YAML)])?;
     let url = registry.oci_url(&repo);
@@ -464,8 +481,7 @@ async fn bad_artifacts_and_missing_tags_keep_the_last_good_artifact() -> Result<
 
 #[tokio::test(flavor = "multi_thread")]
 async fn copy_stores_the_layer_as_is_and_deletion_removes_artifacts() -> Result<()> {
-    let env = Env::start("oci-copy", &[]).await?;
-    let registry = registry(false).await?;
+    let (env, registry) = start("oci-copy", false).await?;
     let repo = format!("{}/bundle", env.ns());
     let digest = registry.push_flux_artifact(
         &repo,
@@ -539,8 +555,7 @@ async fn copy_stores_the_layer_as_is_and_deletion_removes_artifacts() -> Result<
 
 #[tokio::test(flavor = "multi_thread")]
 async fn extract_applies_ignore_rules() -> Result<()> {
-    let env = Env::start("oci-ignore", &[]).await?;
-    let registry = registry(false).await?;
+    let (env, registry) = start("oci-ignore", false).await?;
     let repo = format!("{}/site", env.ns());
     let digest = registry.push_flux_artifact(
         &repo,
@@ -567,5 +582,44 @@ async fn extract_applies_ignore_rules() -> Result<()> {
         "{:?}",
         files_under(unpacked.path())
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn suspended_objects_are_left_alone_until_resumed() -> Result<()> {
+    let (env, registry) = start("oci-suspend", false).await?;
+    let repo = format!("{}/paused", env.ns());
+    let digest = registry.push_flux_artifact(&repo, "v1", [("app.yaml", APP_YAML)])?;
+    env.create::<OCIRepository>(oci_repository(
+        "paused",
+        json!({"url": registry.oci_url(&repo), "interval": "1h", "insecure": true,
+               "ref": {"tag": "v1"}, "suspend": true}),
+    ))
+    .await?;
+    // As in Flux, the finalizer goes on first; a suspended object gets nothing else.
+    let obj = env
+        .wait_for::<OCIRepository, _>("paused", WAIT, |repo| {
+            repo.metadata
+                .finalizers
+                .as_ref()
+                .is_some_and(|f| f.iter().any(|f| f == "finalizers.fluxcd.io"))
+                .then(|| repo.clone())
+        })
+        .await?;
+    // (The CRD defaults an empty status to observedGeneration -1.)
+    let status = obj.status.unwrap_or_default();
+    ensure!(
+        status.conditions.is_none() && status.artifact.is_none(),
+        "{status:?}"
+    );
+
+    env.api::<OCIRepository>()
+        .patch(
+            "paused",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"suspend": false}})),
+        )
+        .await?;
+    ready_at(&env, "paused", &format!("v1@{digest}")).await?;
     Ok(())
 }
