@@ -42,6 +42,9 @@ pub enum Target {
         /// How many GitRepositories the scale run creates.
         #[arg(long, default_value_t = 1000)]
         count: usize,
+        /// Measure this source-controller binary instead of a fresh release build.
+        #[arg(long)]
+        binary: Option<PathBuf>,
     },
 }
 
@@ -49,7 +52,7 @@ pub fn run(target: Target) -> Result<()> {
     match target {
         Target::Kustomize => kustomize::run(),
         Target::KustomizeController { count } => kustomize_controller::run(count),
-        Target::Source { count } => source::run(count),
+        Target::Source { count, binary } => source::run(count, binary),
         Target::HelmController { count, concurrent } => helm_controller::run(count, concurrent),
     }
 }

@@ -14,7 +14,7 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -41,11 +41,14 @@ const PHASE_DEADLINE: Duration = Duration::from_secs(900);
 
 /// What the benchmark measured.
 struct Figures {
+    binary: PathBuf,
     count: usize,
     all_ready: Duration,
     scale_peak_rss: u64,
     scale_cpu: Duration,
     idle_rss: u64,
+    idle_rss_anon: u64,
+    idle_rss_file: u64,
     idle_peak_rss: u64,
     artifact_ours: Duration,
     artifact_size: u64,
@@ -53,11 +56,16 @@ struct Figures {
     artifact_shell_size: u64,
 }
 
-pub fn run(count: usize) -> Result<()> {
+/// Runs the benchmark on `binary`, or on a fresh release build when `None`.
+pub fn run(count: usize, binary: Option<PathBuf>) -> Result<()> {
     if count == 0 {
         bail!("--count must be at least 1");
     }
-    let binary = release_binary("source-controller", "source-controller")?;
+    let binary = match binary {
+        Some(path) => std::fs::canonicalize(&path)
+            .with_context(|| format!("source-controller binary {}", path.display()))?,
+        None => release_binary("source-controller", "source-controller")?,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -144,6 +152,8 @@ async fn measure(cluster: &e2e::cluster::Cluster, binary: &Path, count: usize) -
     tokio::time::sleep(IDLE_SETTLE).await;
     controller.check_running()?;
     let idle_rss = proc_status_bytes(controller.pid(), "VmRSS")?;
+    let idle_rss_anon = proc_status_bytes(controller.pid(), "RssAnon")?;
+    let idle_rss_file = proc_status_bytes(controller.pid(), "RssFile")?;
     let idle_peak_rss = proc_status_bytes(controller.pid(), "VmHWM")?;
     eprintln!("    idle RSS {}", mib(idle_rss));
 
@@ -181,11 +191,14 @@ async fn measure(cluster: &e2e::cluster::Cluster, binary: &Path, count: usize) -
 
     drop(git);
     Ok(Figures {
+        binary: binary.to_path_buf(),
         count,
         all_ready,
         scale_peak_rss,
         scale_cpu,
         idle_rss,
+        idle_rss_anon,
+        idle_rss_file,
         idle_peak_rss,
         artifact_ours,
         artifact_size,
@@ -404,8 +417,9 @@ fn report(f: &Figures) -> Result<String> {
     writeln!(out, "# Benchmark: source-controller\n")?;
     writeln!(
         out,
-        "Machine: {}. Release build; real kube-apiserver, Git over smart HTTP (lighttpd + git http-backend) on loopback; default flags (`--concurrent=2`).\n",
-        machine()
+        "Machine: {}. Binary: `{}`; real kube-apiserver, Git over smart HTTP (lighttpd + git http-backend) on loopback; default flags (`--concurrent=2`).\n",
+        machine(),
+        f.binary.display()
     )?;
     writeln!(out, "| measure | figure | target | |")?;
     writeln!(out, "|---|---|---|---|")?;
@@ -435,9 +449,11 @@ fn report(f: &Figures) -> Result<String> {
     )?;
     writeln!(
         out,
-        "| idle RSS with {IDLE_OBJECTS} Ready objects (VmRSS, {}s after Ready) | {} (peak {}) | ≤ 15 MiB | {} |",
+        "| idle RSS with {IDLE_OBJECTS} Ready objects (VmRSS, {}s after Ready) | {}: {} heap and stacks (RssAnon) + {} mapped binary and libraries (RssFile); peak {} | ≤ 15 MiB | {} |",
         IDLE_SETTLE.as_secs(),
         mib(f.idle_rss),
+        mib(f.idle_rss_anon),
+        mib(f.idle_rss_file),
         mib(f.idle_peak_rss),
         verdict(f.idle_rss <= 15 << 20)
     )?;
