@@ -45,6 +45,7 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
     })?;
     let mut metrics = Metrics::new();
     helm.register_metrics(metrics.registry_mut());
+    let storage_lists = crate::storage::register_list_metric(metrics.registry_mut());
     let metrics = Arc::new(metrics);
     let readiness = Readiness::default();
     runtime::admin::serve(
@@ -89,13 +90,10 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         min_retry_delay: flags.min_retry_delay,
         max_retry_delay: flags.max_retry_delay,
     };
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        helm,
-        charts,
-        metrics,
-        settings,
-    ));
+    let mut context = Context::new(client.clone(), helm, charts, metrics, settings);
+    context.storage =
+        crate::storage::ReleaseStorage::new(client.clone()).with_list_durations(storage_lists);
+    let ctx = Arc::new(context);
 
     let namespace = (!flags.common.watch_all_namespaces).then_some(runtime_namespace.as_str());
     let mut watch_config = watcher::Config::default().any_semantic();

@@ -18,6 +18,8 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{ListParams, PostParams};
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets_range};
+use prometheus_client::registry::Registry;
 use serde_json::Value;
 
 use crate::release::{Release, is_pending};
@@ -63,16 +65,43 @@ pub struct StoredRelease {
     secret: Secret,
 }
 
+/// Wall time of the storage lists (the API round trip and decoding): with
+/// [`crate::helm_cli::HELM_DURATION_METRIC`], it tells where the time of a
+/// reconciliation outside helm goes.
+pub const LIST_DURATION_METRIC: &str = "helm_controller_storage_list_duration_seconds";
+
+/// Registers [`LIST_DURATION_METRIC`] in `registry`.
+pub fn register_list_metric(registry: &mut Registry) -> Histogram {
+    let durations = Histogram::new(exponential_buckets_range(0.001, 60.0, 12));
+    registry.register(
+        LIST_DURATION_METRIC,
+        "The duration in seconds of listing a release's revisions in Helm's storage",
+        durations.clone(),
+    );
+    durations
+}
+
 /// Helm's storage, read through the API.
 #[derive(Clone)]
 pub struct ReleaseStorage {
     client: kube::Client,
+    list_durations: Option<Histogram>,
 }
 
 impl ReleaseStorage {
     /// Storage access with `client` (which needs get/list/update on Secrets).
     pub fn new(client: kube::Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            list_durations: None,
+        }
+    }
+
+    /// Records the wall time of every storage list in `durations` (see
+    /// [`register_list_metric`]).
+    pub fn with_list_durations(mut self, durations: Histogram) -> Self {
+        self.list_durations = Some(durations);
+        self
     }
 
     /// Every stored revision of release `name` in `namespace`, oldest first.
@@ -81,16 +110,18 @@ impl ReleaseStorage {
         namespace: &str,
         name: &str,
     ) -> Result<Vec<StoredRelease>, StorageError> {
+        let started = std::time::Instant::now();
         let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
         let params = ListParams::default().labels(&format!("owner=helm,name={name}"));
-        let list = api
-            .list(&params)
-            .await
-            .map_err(|source| StorageError::Api {
-                action: "list",
-                namespace: namespace.to_string(),
-                source,
-            })?;
+        let list = api.list(&params).await;
+        if let Some(durations) = &self.list_durations {
+            durations.observe(started.elapsed().as_secs_f64());
+        }
+        let list = list.map_err(|source| StorageError::Api {
+            action: "list",
+            namespace: namespace.to_string(),
+            source,
+        })?;
         let mut revisions = list
             .items
             .into_iter()

@@ -80,27 +80,67 @@ where
     Ok(())
 }
 
+/// A test world with the real source-controller watching its namespace.
+struct WithSources {
+    world: World,
+    _source_controller: e2e::process::Service,
+    _dir: tempfile::TempDir,
+}
+
+impl WithSources {
+    async fn new(name: &str) -> Result<Self> {
+        let world = World::new(name).await?;
+        let dir = tempfile::tempdir()?;
+        let source_controller = start_source_controller(&world.kubeconfig, world.ns(), dir.path())?;
+        Ok(Self {
+            world,
+            _source_controller: source_controller,
+            _dir: dir,
+        })
+    }
+}
+
+/// Creates the source object `kind` `name` with `spec` in the world's
+/// namespace; returns the API of its kind.
+async fn create_source<K>(
+    world: &World,
+    kind: &str,
+    name: &str,
+    spec: serde_json::Value,
+) -> Result<Api<K>>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(world.client.clone(), world.ns());
+    let object: K = serde_json::from_value(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1",
+        "kind": kind,
+        "metadata": {"name": name},
+        "spec": spec
+    }))?;
+    api.create(&PostParams::default(), &object).await?;
+    Ok(api)
+}
+
 #[tokio::test]
 async fn helm_repository_chart_is_installed_and_upgraded() -> Result<()> {
-    let world = World::new("hr-helmrepo").await?;
+    let sources = WithSources::new("hr-helmrepo").await?;
+    let world = &sources.world;
     let ns = world.ns().to_string();
-    let dir = tempfile::tempdir()?;
-    let _source_controller = start_source_controller(&world.kubeconfig, &ns, dir.path())?;
     world
         .repo
         .add_chart(&ChartSpec::config_maps("podinfo", "6.0.0"))?;
-    let repositories: Api<api::source::HelmRepository> = Api::namespaced(world.client.clone(), &ns);
-    repositories
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "apiVersion": "source.toolkit.fluxcd.io/v1",
-                "kind": "HelmRepository",
-                "metadata": {"name": "charts"},
-                "spec": {"url": world.repo.url(), "interval": "1h"}
-            }))?,
-        )
-        .await?;
+    let repositories: Api<api::source::HelmRepository> = create_source(
+        world,
+        "HelmRepository",
+        "charts",
+        json!({"url": world.repo.url(), "interval": "1h"}),
+    )
+    .await?;
     world
         .create_release(
             "podinfo",
@@ -152,10 +192,8 @@ const HELM_CHART_LAYER: &str = "application/vnd.cncf.helm.chart.content.v1.tar+g
 
 #[tokio::test]
 async fn oci_repository_chart_ref_is_installed_and_upgraded() -> Result<()> {
-    let world = World::new("hr-oci").await?;
-    let ns = world.ns().to_string();
-    let dir = tempfile::tempdir()?;
-    let _source_controller = start_source_controller(&world.kubeconfig, &ns, dir.path())?;
+    let sources = WithSources::new("hr-oci").await?;
+    let world = &sources.world;
     let registry = e2e::registry::Registry::start(false)?;
     let push = |version: &str| -> Result<String> {
         let packaged = tempfile::tempdir()?;
@@ -167,24 +205,19 @@ async fn oci_repository_chart_ref_is_installed_and_upgraded() -> Result<()> {
     };
     let first = push("6.0.0")?;
     // As Flux documents it for Helm charts: the chart layer, copied as is.
-    let repositories: Api<api::source::OCIRepository> = Api::namespaced(world.client.clone(), &ns);
-    repositories
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "apiVersion": "source.toolkit.fluxcd.io/v1",
-                "kind": "OCIRepository",
-                "metadata": {"name": "podinfo"},
-                "spec": {
-                    "url": registry.oci_url("charts/podinfo"),
-                    "interval": "1h",
-                    "insecure": true,
-                    "ref": {"semver": ">=6.0.0"},
-                    "layerSelector": {"mediaType": HELM_CHART_LAYER, "operation": "copy"}
-                }
-            }))?,
-        )
-        .await?;
+    let repositories: Api<api::source::OCIRepository> = create_source(
+        world,
+        "OCIRepository",
+        "podinfo",
+        json!({
+            "url": registry.oci_url("charts/podinfo"),
+            "interval": "1h",
+            "insecure": true,
+            "ref": {"semver": ">=6.0.0"},
+            "layerSelector": {"mediaType": HELM_CHART_LAYER, "operation": "copy"}
+        }),
+    )
+    .await?;
     world
         .create_release(
             "podinfo",
@@ -252,28 +285,22 @@ fn git_chart(version: &str) -> Vec<(String, String)> {
 
 #[tokio::test]
 async fn git_repository_chart_path_is_installed_and_upgraded() -> Result<()> {
-    let world = World::new("hr-git").await?;
+    let sources = WithSources::new("hr-git").await?;
+    let world = &sources.world;
     let ns = world.ns().to_string();
-    let dir = tempfile::tempdir()?;
-    let _source_controller = start_source_controller(&world.kubeconfig, &ns, dir.path())?;
     let git = e2e::git_server::GitServer::start()?;
     let repo = git.create_repo(&format!("{ns}-charts"), git_chart("1.0.0"))?;
-    let repositories: Api<api::source::GitRepository> = Api::namespaced(world.client.clone(), &ns);
-    repositories
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "apiVersion": "source.toolkit.fluxcd.io/v1",
-                "kind": "GitRepository",
-                "metadata": {"name": "charts"},
-                "spec": {
-                    "url": git.http_anonymous_url(repo.name()),
-                    "interval": "1h",
-                    "ref": {"branch": "main"}
-                }
-            }))?,
-        )
-        .await?;
+    let repositories: Api<api::source::GitRepository> = create_source(
+        world,
+        "GitRepository",
+        "charts",
+        json!({
+            "url": git.http_anonymous_url(repo.name()),
+            "interval": "1h",
+            "ref": {"branch": "main"}
+        }),
+    )
+    .await?;
     world
         .create_release(
             "app",
@@ -314,25 +341,19 @@ async fn git_repository_chart_path_is_installed_and_upgraded() -> Result<()> {
 
 #[tokio::test]
 async fn missing_charts_and_versions_are_reported() -> Result<()> {
-    let world = World::new("hr-nochart").await?;
+    let sources = WithSources::new("hr-nochart").await?;
+    let world = &sources.world;
     let ns = world.ns().to_string();
-    let dir = tempfile::tempdir()?;
-    let _source_controller = start_source_controller(&world.kubeconfig, &ns, dir.path())?;
     world
         .repo
         .add_chart(&ChartSpec::config_maps("podinfo", "6.0.0"))?;
-    let repositories: Api<api::source::HelmRepository> = Api::namespaced(world.client.clone(), &ns);
-    repositories
-        .create(
-            &PostParams::default(),
-            &serde_json::from_value(json!({
-                "apiVersion": "source.toolkit.fluxcd.io/v1",
-                "kind": "HelmRepository",
-                "metadata": {"name": "charts"},
-                "spec": {"url": world.repo.url(), "interval": "1h"}
-            }))?,
-        )
-        .await?;
+    let repositories: Api<api::source::HelmRepository> = create_source(
+        world,
+        "HelmRepository",
+        "charts",
+        json!({"url": world.repo.url(), "interval": "1h"}),
+    )
+    .await?;
     // A chart the repository does not have, and a version range none of its
     // versions satisfies: source-controller stalls the HelmChart, the
     // HelmRelease waits for its source and says why (in helm's wording for

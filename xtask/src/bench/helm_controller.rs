@@ -74,6 +74,8 @@ struct Figures {
     reconcile_seconds: f64,
     helm_calls: u64,
     helm_seconds: f64,
+    storage_lists: u64,
+    storage_list_seconds: f64,
     controller_cpu: Duration,
     children_cpu: Duration,
 }
@@ -168,6 +170,14 @@ async fn run_one(binary: &Path, helm: &Path, count: usize, concurrent: u16) -> R
         helm_seconds: sum_samples(
             &metrics,
             "helm_controller_helm_process_duration_seconds_sum",
+        ),
+        storage_lists: sum_samples(
+            &metrics,
+            "helm_controller_storage_list_duration_seconds_count",
+        ) as u64,
+        storage_list_seconds: sum_samples(
+            &metrics,
+            "helm_controller_storage_list_duration_seconds_sum",
         ),
         controller_cpu,
         children_cpu,
@@ -474,14 +484,21 @@ fn report(rows: &[Figures], concurrent: u16) -> Result<String> {
     }
     writeln!(
         report,
-        "\n| HelmReleases | reconciliations | Σ reconcile wall | helm processes | Σ helm process wall |"
+        "\n| HelmReleases | reconciliations | Σ reconcile wall | helm processes | Σ helm process wall | Helm storage lists | Σ storage list wall (per release) |"
     )?;
-    writeln!(report, "|---|---|---|---|---|")?;
+    writeln!(report, "|---|---|---|---|---|---|---|")?;
     for f in rows {
         writeln!(
             report,
-            "| {} | {} | {:.1} s | {} | {:.1} s |",
-            f.count, f.reconciles, f.reconcile_seconds, f.helm_calls, f.helm_seconds
+            "| {} | {} | {:.1} s | {} | {:.1} s | {} | {:.1} s ({:.1} ms) |",
+            f.count,
+            f.reconciles,
+            f.reconcile_seconds,
+            f.helm_calls,
+            f.helm_seconds,
+            f.storage_lists,
+            f.storage_list_seconds,
+            f.storage_list_seconds * 1000.0 / f.count as f64
         )?;
     }
     writeln!(
