@@ -202,9 +202,9 @@ impl Error {
             Error::Index(_) => fetch(reason::INDEXATION_FAILED, false),
             Error::Oci { source, .. } => match source {
                 oci::Error::InvalidUrl { .. } => fetch(reason::URL_INVALID, true),
-                oci::Error::Authentication { .. } | oci::Error::InvalidCredentials(_) => {
-                    fetch(reason::AUTHENTICATION_FAILED, false)
-                }
+                // Flux reports a registry's refusal as a failed pull; only
+                // credentials it cannot even read are AuthenticationFailed.
+                oci::Error::InvalidCredentials(_) => fetch(reason::AUTHENTICATION_FAILED, false),
                 oci::Error::InvalidSemver { .. } | oci::Error::InvalidFilter { .. } => {
                     fetch(reason::READ_OPERATION_FAILED, true)
                 }

@@ -340,11 +340,17 @@ async fn dockerconfigjson_credentials_and_refused_ones() -> Result<()> {
     ))
     .await?;
 
-    let refused = failing(&env, "private", "AuthenticationFailed", "authentication to").await?;
+    let refused = failing(
+        &env,
+        "private",
+        "OCIArtifactPullFailed",
+        "authentication to",
+    )
+    .await?;
     let status = refused.status.context("status")?;
     ensure!(
         condition(status.conditions.as_ref(), "FetchFailed")
-            .is_some_and(|c| c.status == "True" && c.reason == "AuthenticationFailed"),
+            .is_some_and(|c| c.status == "True" && c.reason == "OCIArtifactPullFailed"),
         "{:?}",
         status.conditions
     );
@@ -352,7 +358,7 @@ async fn dockerconfigjson_credentials_and_refused_ones() -> Result<()> {
     failing(
         &env,
         "anonymous",
-        "AuthenticationFailed",
+        "OCIArtifactPullFailed",
         "authentication to",
     )
     .await?;
