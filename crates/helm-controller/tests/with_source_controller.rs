@@ -126,21 +126,27 @@ where
     Ok(api)
 }
 
-#[tokio::test]
-async fn helm_repository_chart_is_installed_and_upgraded() -> Result<()> {
-    let sources = WithSources::new("hr-helmrepo").await?;
-    let world = &sources.world;
-    let ns = world.ns().to_string();
+/// The world's chart repository with podinfo 6.0.0, as the HelmRepository
+/// `charts`.
+async fn podinfo_repository(world: &World) -> Result<Api<api::source::HelmRepository>> {
     world
         .repo
         .add_chart(&ChartSpec::config_maps("podinfo", "6.0.0"))?;
-    let repositories: Api<api::source::HelmRepository> = create_source(
+    create_source(
         world,
         "HelmRepository",
         "charts",
         json!({"url": world.repo.url(), "interval": "1h"}),
     )
-    .await?;
+    .await
+}
+
+#[tokio::test]
+async fn helm_repository_chart_is_installed_and_upgraded() -> Result<()> {
+    let sources = WithSources::new("hr-helmrepo").await?;
+    let world = &sources.world;
+    let ns = world.ns().to_string();
+    let repositories = podinfo_repository(world).await?;
     world
         .create_release(
             "podinfo",
@@ -344,16 +350,7 @@ async fn missing_charts_and_versions_are_reported() -> Result<()> {
     let sources = WithSources::new("hr-nochart").await?;
     let world = &sources.world;
     let ns = world.ns().to_string();
-    world
-        .repo
-        .add_chart(&ChartSpec::config_maps("podinfo", "6.0.0"))?;
-    let repositories: Api<api::source::HelmRepository> = create_source(
-        world,
-        "HelmRepository",
-        "charts",
-        json!({"url": world.repo.url(), "interval": "1h"}),
-    )
-    .await?;
+    let repositories = podinfo_repository(world).await?;
     // A chart the repository does not have, and a version range none of its
     // versions satisfies: source-controller stalls the HelmChart, the
     // HelmRelease waits for its source and says why (in helm's wording for
