@@ -322,9 +322,23 @@ fn checkout_in(
     let for_connection = remote.clone();
     prepare = prepare
         .configure_connection(move |connection| configure_connection(connection, &for_connection));
-    let (mut checkout, _) = prepare
+    let (mut checkout, fetched) = prepare
         .fetch_then_checkout(gix::progress::Discard, interrupt)
         .map_err(|e| not_found_or(remote, reference, e, interrupt))?;
+    // The tag object a tag reference names, as the remote advertised it: the
+    // clone does not keep a local reference for it.
+    let tag_object = match reference {
+        Reference::Tag(name) => {
+            let full = format!("refs/tags/{name}");
+            fetched.ref_map.remote_refs.iter().find_map(|r| {
+                let (ref_name, target, _) = r.unpack();
+                (ref_name == full.as_bytes())
+                    .then(|| target.map(|t| t.to_owned()))
+                    .flatten()
+            })
+        }
+        _ => None,
+    };
     let (repo, _) = checkout
         .main_worktree(gix::progress::Discard, interrupt)
         .map_err(fail)?;
@@ -352,11 +366,13 @@ fn checkout_in(
         .map(|m| m.to_str_lossy().into_owned())
         .unwrap_or_default();
     let signed = crate::SignedObject::from_commit(&head.data)?;
-    let referencing_tag = match reference {
-        Reference::Tag(name) => annotated_tag(&repo, name).map_err(|message| Error::Operation {
-            url: remote.url.clone(),
-            message,
-        })?,
+    let referencing_tag = match (reference, tag_object) {
+        (Reference::Tag(name), Some(object)) => {
+            annotated_tag(&repo, name, object).map_err(|message| Error::Operation {
+                url: remote.url.clone(),
+                message,
+            })?
+        }
         _ => None,
     };
     Ok(Commit {
@@ -368,29 +384,23 @@ fn checkout_in(
     })
 }
 
-/// The annotated tag object `refs/tags/<name>` points at in the fresh clone,
-/// `None` for a lightweight tag. The shallow fetch of a tag reference brings the
-/// tag object along, since the reference names it.
+/// Reads the object `id` that `refs/tags/<name>` names (the shallow fetch of
+/// the tag reference brought it along): the annotated tag, or `None` for a
+/// lightweight tag, which names the commit itself.
 fn annotated_tag(
     repo: &gix::Repository,
     name: &str,
+    id: gix::ObjectId,
 ) -> Result<Option<crate::AnnotatedTag>, String> {
-    let full = format!("refs/tags/{name}");
-    let reference = repo
-        .find_reference(full.as_str())
-        .map_err(|e| format!("cannot read '{full}' after checkout: {e}"))?;
-    let Some(target) = reference.target().try_id().map(|id| id.to_owned()) else {
-        return Ok(None);
-    };
     let object = repo
-        .find_object(target)
-        .map_err(|e| format!("cannot read the object of '{full}': {e}"))?;
+        .find_object(id)
+        .map_err(|e| format!("cannot read the object of 'refs/tags/{name}': {e}"))?;
     if object.kind != gix::object::Kind::Tag {
         return Ok(None);
     }
     Ok(Some(crate::AnnotatedTag {
         name: name.to_string(),
-        id: target.to_hex().to_string(),
+        id: id.to_hex().to_string(),
         signed: crate::SignedObject::from_tag(&object.data),
     }))
 }

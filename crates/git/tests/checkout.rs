@@ -317,3 +317,36 @@ async fn rejected_credentials_are_an_authentication_error() {
     assert!(matches!(err, Error::Authentication { .. }), "{err:?}");
     server.abort();
 }
+
+#[tokio::test]
+async fn checkouts_carry_the_commit_and_annotated_tag_objects_for_verification() {
+    let fixture = Fixture::new();
+    let repo = fixture.dir.path().join("repo");
+    let (_out, main) = checkout(&fixture, Reference::Branch("main".into())).await;
+    let main = main.expect("main");
+    assert_eq!(main.referencing_tag, None);
+    assert_eq!(main.signed.signature, None);
+    // An unsigned commit is signed data in full (run_git trims the last newline).
+    assert_eq!(
+        String::from_utf8_lossy(&main.signed.payload).trim_end(),
+        run_git(&repo, &["cat-file", "commit", &fixture.second])
+    );
+
+    let (_out, v2) = checkout(&fixture, Reference::Tag("v2.0.0".into())).await;
+    let tag = v2
+        .expect("v2")
+        .referencing_tag
+        .expect("annotated tag object");
+    assert_eq!(tag.name, "v2.0.0");
+    assert_eq!(tag.id, run_git(&repo, &["rev-parse", "v2.0.0"]));
+    assert_eq!(tag.signed.signature, None);
+    assert!(
+        String::from_utf8_lossy(&tag.signed.payload).contains("tag v2.0.0\n"),
+        "{:?}",
+        String::from_utf8_lossy(&tag.signed.payload)
+    );
+
+    // A lightweight tag names the commit itself: there is no tag object.
+    let (_out, v1) = checkout(&fixture, Reference::Tag("v1.0.0".into())).await;
+    assert_eq!(v1.expect("v1").referencing_tag, None);
+}
