@@ -59,16 +59,32 @@ fn temp_files(dir: &Path) -> BTreeSet<PathBuf> {
         .collect()
 }
 
-/// Polls until a temporary file not in `before` appears under `dir`.
-async fn new_temp_file(dir: &Path, before: &BTreeSet<PathBuf>) -> Option<PathBuf> {
+/// Polls until a temporary file not in `before` appears under `dir`, or the
+/// object already shows `revision` (the write finished between two polls).
+async fn new_temp_file(
+    env: &Env,
+    name: &str,
+    revision: &str,
+    dir: &Path,
+    before: &BTreeSet<PathBuf>,
+) -> Result<Option<PathBuf>> {
     let deadline = Instant::now() + WAIT;
+    let mut polls = 0u32;
     while Instant::now() < deadline {
         if let Some(path) = temp_files(dir).into_iter().find(|p| !before.contains(p)) {
-            return Some(path);
+            return Ok(Some(path));
+        }
+        polls += 1;
+        if polls.is_multiple_of(50) {
+            let obj = env.api::<GitRepository>().get(name).await?;
+            let current = obj.status.and_then(|s| s.artifact).map(|a| a.revision);
+            if current.as_deref() == Some(revision) {
+                return Ok(None);
+            }
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    None
+    Ok(None)
 }
 
 fn sha256_of(path: &Path) -> Result<String> {
@@ -153,7 +169,11 @@ async fn kill_during_artifact_write_never_exposes_a_partial_file() -> Result<()>
         let before = temp_files(&dir);
         env.request_reconcile::<GitRepository>("big").await?;
         // Kill once the write has begun, at a different point each round.
-        if new_temp_file(&dir, &before).await.is_some() {
+        let revision = format!("main@sha1:{sha}");
+        if new_temp_file(&env, "big", &revision, &dir, &before)
+            .await?
+            .is_some()
+        {
             tokio::time::sleep(Duration::from_millis(round * 30)).await;
         }
         env.controller.kill();
@@ -179,7 +199,7 @@ async fn kill_during_artifact_write_never_exposes_a_partial_file() -> Result<()>
             );
         }
         // The restarted controller finishes the job: Ready, artifact whole over HTTP.
-        let obj = ready_at(&env, "big", &format!("main@sha1:{sha}")).await?;
+        let obj = ready_at(&env, "big", &revision).await?;
         let artifact = obj.status.and_then(|s| s.artifact).context("artifact")?;
         let bytes = download(&artifact.url).await?;
         ensure!(
