@@ -108,6 +108,46 @@ fn hex_upper(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    // Made with gpg 2.2: an ed25519 primary key BFCDD9E4E7E565E1 with an
+    // ed25519 signing subkey F2643229B7529C42, which made the signature.
+    const SIGNER: &str = include_str!("../testdata/signer.asc");
+    const SIGNATURE: &str = include_str!("../testdata/commit.sig.asc");
+    const PAYLOAD: &str = include_str!("../testdata/commit.payload");
+
+    fn signed(payload: &str) -> SignedObject {
+        SignedObject {
+            payload: payload.as_bytes().to_vec(),
+            signature: Some(SIGNATURE.to_string()),
+        }
+    }
+
+    #[test]
+    fn a_subkey_signature_is_named_by_the_primary_key() {
+        let ring = KeyRing::from_armored(SIGNER.as_bytes()).unwrap();
+        assert_eq!(ring.key_ids(), ["BFCDD9E4E7E565E1"]);
+        assert_eq!(
+            verify(&signed(PAYLOAD), &[ring]).unwrap(),
+            "BFCDD9E4E7E565E1"
+        );
+    }
+
+    #[test]
+    fn untrusted_or_tampered_signatures_name_the_signing_key() {
+        let ring = KeyRing::from_armored(SIGNER.as_bytes()).unwrap();
+        let tampered = PAYLOAD.replace("subkey", "someone");
+        for (object, rings) in [
+            (signed(PAYLOAD), Vec::new()),
+            (signed(&tampered), vec![ring]),
+        ] {
+            match verify(&object, &rings) {
+                Err(Error::UntrustedSignature { issuers }) => {
+                    assert_eq!(issuers, ["F2643229B7529C42"])
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn unsigned_objects_are_refused_before_any_key_is_tried() {
         let object = SignedObject {
