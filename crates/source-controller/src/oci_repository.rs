@@ -412,8 +412,13 @@ mod tests {
                 message: "401".into(),
             },
         );
-        assert_eq!(auth.failure().reason, "AuthenticationFailed");
+        assert_eq!(auth.failure().reason, "OCIArtifactPullFailed");
         assert!(!auth.failure().stalled);
+        let unreadable = oci_error(
+            "failed to read the registry credentials",
+            oci::Error::InvalidCredentials("no auths".into()),
+        );
+        assert_eq!(unreadable.failure().reason, "AuthenticationFailed");
         let missing = oci_error(
             "failed to determine artifact digest",
             oci::Error::NotFound {
