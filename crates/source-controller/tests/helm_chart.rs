@@ -12,19 +12,10 @@ use anyhow::{Context, Result, ensure};
 use api::source::{GitRepository, HelmChart, HelmChartStatus, HelmRepository};
 use e2e::chart_repo::{ChartRepo, ChartSpec};
 use e2e::registry::Registry;
-use fixture::{Env, condition, download, fetch_artifact, git_server};
+use fixture::{Env, condition, download, fetch_artifact, git_source, object};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(90);
-
-fn object(kind: &str, name: &str, spec: serde_json::Value) -> serde_json::Value {
-    json!({
-        "apiVersion": "source.toolkit.fluxcd.io/v1",
-        "kind": kind,
-        "metadata": {"name": name},
-        "spec": spec,
-    })
-}
 
 /// Waits until the chart is Ready at its generation with artifact `revision`.
 async fn ready_at(env: &Env, name: &str, revision: &str) -> Result<HelmChartStatus> {
@@ -119,31 +110,6 @@ fn push_chart(registry: &Registry, chart: &ChartSpec) -> Result<()> {
     let tgz = e2e::chart_repo::package_chart(chart, work.path())?;
     registry.push_chart(&tgz)?;
     Ok(())
-}
-
-async fn git_source(
-    env: &Env,
-    name: &str,
-    files: &[(&str, Vec<u8>)],
-) -> Result<e2e::git_server::Repo> {
-    let git = git_server().await?;
-    let repo = git.create_repo(
-        &format!("{}-{name}", env.ns()),
-        files.iter().map(|(p, c)| (*p, c.as_slice())),
-    )?;
-    env.secret(
-        "git-auth",
-        &[("username", git.username()), ("password", git.password())],
-    )
-    .await?;
-    env.create::<GitRepository>(object(
-        "GitRepository",
-        name,
-        json!({"url": repo.http_url(), "interval": "1h", "ref": {"branch": "main"},
-               "secretRef": {"name": "git-auth"}}),
-    ))
-    .await?;
-    Ok(repo)
 }
 
 #[tokio::test(flavor = "multi_thread")]

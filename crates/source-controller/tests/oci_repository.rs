@@ -39,23 +39,11 @@ async fn registry(auth: bool) -> Result<&'static Registry> {
 }
 
 /// A test's namespace and controller, and the registry it pushes to, once
-/// the apiserver serves OCIRepositories: a CRD can be Established a moment
-/// before requests for a new API group stop answering 404.
+/// the apiserver serves OCIRepositories.
 async fn start(test: &str, auth: bool) -> Result<(Env, &'static Registry)> {
     let env = Env::start(test, &[]).await?;
     let registry = registry(auth).await?;
-    let deadline = std::time::Instant::now() + WAIT;
-    while let Err(err) = env
-        .api::<OCIRepository>()
-        .list(&kube::api::ListParams::default().limit(1))
-        .await
-    {
-        ensure!(
-            std::time::Instant::now() < deadline,
-            "OCIRepositories are not served: {err}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    env.wait_served::<OCIRepository>(WAIT).await?;
     Ok((env, registry))
 }
 
