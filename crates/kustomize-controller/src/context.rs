@@ -41,9 +41,12 @@ pub struct Settings {
     pub strict_substitution: bool,
     /// Not `DisableFailFastBehavior`.
     pub fail_fast: bool,
-    /// Poll interval of health checks. Shorter than Flux's 5s: most objects
-    /// become ready within a second of being applied, and a reconcile
-    /// waiting for the next poll holds a worker.
+    /// Poll interval of health checks. Much shorter than Flux's 5s: most
+    /// objects are ready a few tens of milliseconds after being applied (a
+    /// Deployment once kube-controller-manager has observed it), and a
+    /// reconcile waiting for the next poll holds one of the `--concurrent`
+    /// workers. At 1 s, 100 Kustomizations with `wait` took 51 s to be Ready
+    /// with the controller idle; each poll is one GET per object.
     pub health_poll_interval: Duration,
 }
 
@@ -60,7 +63,7 @@ impl Default for Settings {
             custom_stage_kinds: Vec::new(),
             strict_substitution: true,
             fail_fast: true,
-            health_poll_interval: Duration::from_secs(1),
+            health_poll_interval: Duration::from_millis(200),
         }
     }
 }
