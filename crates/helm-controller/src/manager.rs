@@ -214,7 +214,7 @@ async fn helm_release_controller(
     let api: Api<HelmRelease> = api_for(&client, namespace);
     let (reader, writer) = reflector::store::<HelmRelease>();
     let trigger = watcher(api, watch_config.clone())
-        .default_backoff()
+        .backoff(runtime::watch_backoff::WatchBackoff::default())
         .reflect(writer)
         .applied_objects()
         .predicate_filter(needs_reconcile, PredicateConfig::default());
@@ -226,6 +226,7 @@ async fn helm_release_controller(
     );
     Controller::for_stream(trigger, reader)
         .with_config(config)
+        .trigger_backoff(runtime::watch_backoff::WatchBackoff::default())
         .watches(
             api_for::<HelmChart>(&client, namespace),
             watcher::Config::default(),

@@ -19,6 +19,7 @@ pub mod shutdown;
 pub mod ssa;
 pub mod status;
 pub mod telemetry;
+pub mod watch_backoff;
 
 /// Errors of the shared runtime.
 #[derive(Debug, thiserror::Error)]

@@ -149,13 +149,14 @@ async fn git_repository_controller(
 ) {
     let (reader, writer) = reflector::store::<GitRepository>();
     let trigger = watcher(api.clone(), watch_config.clone())
-        .default_backoff()
+        .backoff(runtime::watch_backoff::WatchBackoff::default())
         .reflect(writer)
         .applied_objects()
         .predicate_filter(needs_reconcile, PredicateConfig::default());
     let includers_store = reader.clone();
     Controller::for_stream(trigger, reader)
         .with_config(config)
+        .trigger_backoff(runtime::watch_backoff::WatchBackoff::default())
         // A new artifact of an included repository changes the including one.
         .watches(api, watch_config, move |changed: GitRepository| {
             git_repository::includers_of(&changed, &includers_store.state())
@@ -175,7 +176,7 @@ async fn helm_chart_controller(
 ) {
     let (reader, writer) = reflector::store::<HelmChart>();
     let trigger = watcher(api, watch_config.clone())
-        .default_backoff()
+        .backoff(runtime::watch_backoff::WatchBackoff::default())
         .reflect(writer)
         .applied_objects()
         .predicate_filter(needs_reconcile, PredicateConfig::default());
@@ -183,6 +184,7 @@ async fn helm_chart_controller(
     let git_users_store = reader.clone();
     Controller::for_stream(trigger, reader)
         .with_config(config)
+        .trigger_backoff(runtime::watch_backoff::WatchBackoff::default())
         // A new index of the repository may hold a newer matching version.
         .watches(repos, watch_config.clone(), move |repo: HelmRepository| {
             helm_chart::users_of(&repo, &users_store.state())
@@ -218,12 +220,13 @@ async fn simple_controller<K, F, Fut>(
 {
     let (reader, writer) = reflector::store::<K>();
     let trigger = watcher(api, watch_config)
-        .default_backoff()
+        .backoff(runtime::watch_backoff::WatchBackoff::default())
         .reflect(writer)
         .applied_objects()
         .predicate_filter(needs_reconcile, PredicateConfig::default());
     Controller::for_stream(trigger, reader)
         .with_config(config)
+        .trigger_backoff(runtime::watch_backoff::WatchBackoff::default())
         .run(reconcile, error_policy, ctx)
         .for_each(|_| futures::future::ready(()))
         .await;
