@@ -36,6 +36,9 @@ pub enum Target {
         /// How many Kustomizations.
         #[arg(long, default_value_t = 1000)]
         count: usize,
+        /// kustomize-controller's `--concurrent` (Flux's default, 4, unless set).
+        #[arg(long, default_value_t = 4)]
+        concurrent: u16,
     },
     /// source-controller: N GitRepositories to Ready, peak and idle RSS, artifact of a 10,000-file repository.
     Source {
@@ -51,7 +54,9 @@ pub enum Target {
 pub fn run(target: Target) -> Result<()> {
     match target {
         Target::Kustomize => kustomize::run(),
-        Target::KustomizeController { count } => kustomize_controller::run(count),
+        Target::KustomizeController { count, concurrent } => {
+            kustomize_controller::run(count, concurrent)
+        }
         Target::Source { count, binary } => source::run(count, binary),
         Target::HelmController { count, concurrent } => helm_controller::run(count, concurrent),
     }
