@@ -11,7 +11,7 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::meta::{Artifact, FINALIZER, condition_type, reason};
+use api::meta::{Artifact, condition_type, reason};
 use api::source::{
     GitProvider, GitRepository, GitRepositoryInclude, GitRepositoryRef, GitRepositoryStatus,
     GitRepositoryVerification, GitVerificationMode,
@@ -20,11 +20,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use tracing::{debug, info, warn};
 
 use crate::Error;
-use crate::controller::{Context, instrumented};
+use crate::controller::Context;
 use crate::source_ignore::SourceIgnore;
 use crate::source_status::{self, Outcome};
 use crate::storage::ArtifactStore;
@@ -38,42 +37,11 @@ const MAX_INCLUDE_DEPTH: usize = 32;
 
 /// Reconciles one GitRepository.
 pub async fn reconcile(obj: Arc<GitRepository>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let namespace = obj
-        .namespace()
-        .ok_or(Error::MissingField("metadata.namespace"))?;
-    let api: Api<GitRepository> = Api::namespaced(ctx.client.clone(), &namespace);
-    let handle = obj.clone();
-    instrumented(handle.as_ref(), &ctx, async {
-        finalizer(&api, FINALIZER, obj, |event| async {
-            match event {
-                FinalizerEvent::Apply(obj) => apply(obj, &ctx).await,
-                FinalizerEvent::Cleanup(obj) => cleanup(obj, &ctx).await,
-            }
-        })
-        .await
-        .map_err(Error::from_finalizer)
+    let suspended = obj.spec.suspend == Some(true);
+    source_status::reconcile_source(obj, ctx, KIND, suspended, |obj, ctx, status| {
+        Box::pin(sync(obj, ctx, status))
     })
     .await
-}
-
-/// The object is being deleted: remove its artifacts (the finalizer goes after).
-async fn cleanup(obj: Arc<GitRepository>, ctx: &Context) -> Result<Action, Error> {
-    let namespace = obj.namespace().unwrap_or_default();
-    let removed = ctx.store.remove_object(KIND, &namespace, &obj.name_any())?;
-    if removed {
-        info!(namespace, name = %obj.name_any(), "garbage collected artifacts for deleted resource");
-    }
-    Ok(Action::await_change())
-}
-
-async fn apply(obj: Arc<GitRepository>, ctx: &Context) -> Result<Action, Error> {
-    if obj.spec.suspend == Some(true) {
-        debug!(name = %obj.name_any(), "reconciliation is suspended");
-        return Ok(Action::await_change());
-    }
-    let (current, mut status) = source_status::begin(obj.as_ref());
-    let result = sync(&obj, ctx, &mut status).await;
-    source_status::finish(obj.as_ref(), ctx, current, status, result).await
 }
 
 /// Fetch, decide, act. Updates `status` (artifact and observations) only when

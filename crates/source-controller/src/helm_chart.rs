@@ -14,7 +14,7 @@ use std::time::Duration;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
-use api::meta::{Artifact, FINALIZER};
+use api::meta::Artifact;
 use api::source::{
     GitRepository, HelmChart, HelmChartSourceKind, HelmChartStatus, HelmRepository,
     HelmRepositoryType, ReconcileStrategy,
@@ -23,10 +23,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::Error;
 use crate::chart_dependencies::{self, ChartLocation};
@@ -35,7 +34,7 @@ use crate::chart_package::{
     with_build_metadata,
 };
 use crate::chart_repository::{ChartRepositoryClient, select_version};
-use crate::controller::{Context, instrumented};
+use crate::controller::Context;
 use crate::oci_chart::OciChartRepository;
 use crate::source_status::{self, Outcome};
 use crate::storage::ArtifactStore;
@@ -47,39 +46,11 @@ const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Reconciles one HelmChart.
 pub async fn reconcile(obj: Arc<HelmChart>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let namespace = obj
-        .namespace()
-        .ok_or(Error::MissingField("metadata.namespace"))?;
-    let api: Api<HelmChart> = Api::namespaced(ctx.client.clone(), &namespace);
-    let handle = obj.clone();
-    instrumented(handle.as_ref(), &ctx, async {
-        finalizer(&api, FINALIZER, obj, |event| async {
-            match event {
-                FinalizerEvent::Apply(obj) => apply(obj, &ctx).await,
-                FinalizerEvent::Cleanup(obj) => {
-                    ctx.store.remove_object(
-                        KIND,
-                        &obj.namespace().unwrap_or_default(),
-                        &obj.name_any(),
-                    )?;
-                    Ok(Action::await_change())
-                }
-            }
-        })
-        .await
-        .map_err(Error::from_finalizer)
+    let suspended = obj.spec.suspend == Some(true);
+    source_status::reconcile_source(obj, ctx, KIND, suspended, |obj, ctx, status| {
+        Box::pin(sync(obj, ctx, status))
     })
     .await
-}
-
-async fn apply(obj: Arc<HelmChart>, ctx: &Context) -> Result<Action, Error> {
-    if obj.spec.suspend == Some(true) {
-        debug!(name = %obj.name_any(), "reconciliation is suspended");
-        return Ok(Action::await_change());
-    }
-    let (current, mut status) = source_status::begin(obj.as_ref());
-    let result = sync(&obj, ctx, &mut status).await;
-    source_status::finish(obj.as_ref(), ctx, current, status, result).await
 }
 
 async fn sync(

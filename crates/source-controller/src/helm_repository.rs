@@ -10,14 +10,12 @@ use api::meta::{Artifact, FINALIZER};
 use api::source::{HelmRepository, HelmRepositoryStatus, HelmRepositoryType};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
-use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use serde_json::Value;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::Error;
-use crate::controller::{Context, instrumented, read_secret};
+use crate::controller::{Context, read_secret};
 use crate::source_status::{self, Outcome};
 use crate::storage::ArtifactStore;
 
@@ -28,45 +26,19 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Reconciles one HelmRepository.
 pub async fn reconcile(obj: Arc<HelmRepository>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let namespace = obj
-        .namespace()
-        .ok_or(Error::MissingField("metadata.namespace"))?;
     let oci = obj.spec.r#type == Some(HelmRepositoryType::Oci);
     let has_finalizer = obj.finalizers().iter().any(|f| f == FINALIZER);
     if oci && !has_finalizer {
         // A data container: nothing to fetch, store or clean up.
         return Ok(Action::await_change());
     }
-    let api: Api<HelmRepository> = Api::namespaced(ctx.client.clone(), &namespace);
-    let handle = obj.clone();
-    instrumented(handle.as_ref(), &ctx, async {
-        finalizer(&api, FINALIZER, obj, |event| async {
-            match event {
-                FinalizerEvent::Apply(obj) => apply(obj, &ctx).await,
-                FinalizerEvent::Cleanup(obj) => {
-                    ctx.store.remove_object(
-                        KIND,
-                        &obj.namespace().unwrap_or_default(),
-                        &obj.name_any(),
-                    )?;
-                    Ok(Action::await_change())
-                }
-            }
-        })
-        .await
-        .map_err(Error::from_finalizer)
+    // An `oci` repository that still has the finalizer (its type was changed)
+    // only gets its artifacts removed on deletion.
+    let idle = oci || obj.spec.suspend == Some(true);
+    source_status::reconcile_source(obj, ctx, KIND, idle, |obj, ctx, status| {
+        Box::pin(sync(obj, ctx, status))
     })
     .await
-}
-
-async fn apply(obj: Arc<HelmRepository>, ctx: &Context) -> Result<Action, Error> {
-    if obj.spec.suspend == Some(true) || obj.spec.r#type == Some(HelmRepositoryType::Oci) {
-        debug!(name = %obj.name_any(), "not reconciled (suspended or type oci)");
-        return Ok(Action::await_change());
-    }
-    let (current, mut status) = source_status::begin(obj.as_ref());
-    let result = sync(&obj, ctx, &mut status).await;
-    source_status::finish(obj.as_ref(), ctx, current, status, result).await
 }
 
 async fn sync(
