@@ -23,13 +23,14 @@ use runtime::admin::Readiness;
 use runtime::artifact::{ArtifactFetcher, DEFAULT_MAX_DOWNLOAD_SIZE};
 use runtime::metrics::Metrics;
 use runtime::reconcile_request::REQUESTED_AT;
-use tracing::{error, info};
+use tracing::info;
 
 use crate::Error;
 use crate::chart::{ChartCache, source_of};
 use crate::helm_cli::{HelmCli, HelmCliConfig};
 use crate::options::Flags;
 use crate::reconciler::{Context, Settings, error_policy, reconcile};
+use runtime::options::namespaced_or_all;
 
 /// Runs the controller until SIGTERM/SIGINT, or until leadership is lost.
 pub async fn run(flags: Flags) -> Result<(), Error> {
@@ -115,26 +116,8 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         concurrent = flags.concurrent,
         "starting controller"
     );
-    tokio::select! {
-        _ = controller => {},
-        _ = runtime::shutdown::signal() => info!("shutting down"),
-        _ = lost_leadership => {
-            readiness.set(false);
-            error!("leadership lost, exiting");
-            return Err(Error::Runtime(runtime::Error::LeaderElection("leadership lost".into())));
-        }
-    }
+    runtime::shutdown::run_until_stopped(controller, lost_leadership, &readiness).await?;
     Ok(())
-}
-
-fn api_for<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
 }
 
 /// Watch-event filter: only changes calling for a reconciliation pass (a
@@ -211,7 +194,7 @@ async fn helm_release_controller(
     config: ControllerConfig,
     ctx: Arc<Context>,
 ) {
-    let api: Api<HelmRelease> = api_for(&client, namespace);
+    let api: Api<HelmRelease> = namespaced_or_all(&client, namespace);
     let (reader, writer) = reflector::store::<HelmRelease>();
     let trigger = watcher(api, watch_config.clone())
         .backoff(runtime::watch_backoff::WatchBackoff::default())
@@ -228,7 +211,7 @@ async fn helm_release_controller(
         .with_config(config)
         .trigger_backoff(runtime::watch_backoff::WatchBackoff::default())
         .watches(
-            api_for::<HelmChart>(&client, namespace),
+            namespaced_or_all::<HelmChart>(&client, namespace),
             watcher::Config::default(),
             move |chart: HelmChart| {
                 releases_of_source(
@@ -240,7 +223,7 @@ async fn helm_release_controller(
             },
         )
         .watches(
-            api_for::<OCIRepository>(&client, namespace),
+            namespaced_or_all::<OCIRepository>(&client, namespace),
             watcher::Config::default(),
             move |repository: OCIRepository| {
                 releases_of_source(
@@ -252,7 +235,7 @@ async fn helm_release_controller(
             },
         )
         .watches(
-            api_for::<ConfigMap>(&client, namespace),
+            namespaced_or_all::<ConfigMap>(&client, namespace),
             configs_config.clone(),
             move |cm: ConfigMap| {
                 releases_of_values(
@@ -264,7 +247,7 @@ async fn helm_release_controller(
             },
         )
         .watches(
-            api_for::<Secret>(&client, namespace),
+            namespaced_or_all::<Secret>(&client, namespace),
             configs_config,
             move |secret: Secret| {
                 releases_of_values(

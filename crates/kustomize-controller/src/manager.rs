@@ -24,13 +24,14 @@ use runtime::admin::Readiness;
 use runtime::artifact::{ArtifactFetcher, DEFAULT_MAX_DOWNLOAD_SIZE};
 use runtime::metrics::Metrics;
 use serde::de::DeserializeOwned;
-use tracing::{error, info};
+use tracing::info;
 
 use crate::Error;
 use crate::context::{Context, Settings};
 use crate::options::{DISABLE_FAIL_FAST_BEHAVIOR, Flags, STRICT_POST_BUILD_SUBSTITUTIONS};
 use crate::reconcile::{error_policy, reconcile};
 use crate::source::{kind_name, source_namespace};
+use runtime::options::namespaced_or_all;
 use runtime::watch_backoff::WatchBackoff;
 
 /// Watch-event filter for Kustomizations: only changes that call for a
@@ -125,16 +126,6 @@ pub fn dependents_of(
         })
         .map(|ks| ObjectRef::from_obj(ks.as_ref()))
         .collect()
-}
-
-fn namespaced_or_all<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
 }
 
 /// A watch of one source kind, passing objects whose artifact changed.
@@ -308,15 +299,7 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         sources = ?[kind_name(KustomizationSourceKind::GitRepository), kind_name(KustomizationSourceKind::OCIRepository), kind_name(KustomizationSourceKind::Bucket)],
         "starting controller"
     );
-    tokio::select! {
-        _ = controller => {},
-        _ = runtime::shutdown::signal() => info!("shutting down"),
-        _ = lost_leadership => {
-            readiness.set(false);
-            error!("leadership lost, exiting");
-            return Err(Error::Runtime(runtime::Error::LeaderElection("leadership lost".into())));
-        }
-    }
+    runtime::shutdown::run_until_stopped(controller, lost_leadership, &readiness).await?;
     Ok(())
 }
 

@@ -132,6 +132,18 @@ pub fn jittered(interval: Duration, percent: u8) -> Duration {
     Duration::from_secs_f64((interval.as_secs_f64() + offset).max(0.0))
 }
 
+/// The API of kind `K` in the watched namespace, or across all namespaces
+/// (`--watch-all-namespaces`).
+pub fn namespaced_or_all<K>(client: &kube::Client, namespace: Option<&str>) -> kube::Api<K>
+where
+    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => kube::Api::namespaced(client.clone(), ns),
+        None => kube::Api::all(client.clone()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,13 +13,14 @@ use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
 use kube::{Client, Resource};
 use runtime::admin::Readiness;
 use runtime::metrics::Metrics;
-use tracing::{error, info};
+use tracing::info;
 
 use crate::Error;
 use crate::controller::{Context, Settings, error_policy, needs_reconcile};
 use crate::options::Flags;
 use crate::storage::{ArtifactStore, Retention, advertised_base_url};
 use crate::{git_repository, helm_chart, helm_repository, oci_repository};
+use runtime::options::namespaced_or_all;
 
 /// Runs the controller until SIGTERM/SIGINT, or until leadership is lost.
 pub async fn run(flags: Flags) -> Result<(), Error> {
@@ -118,27 +119,13 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         concurrent = flags.concurrent,
         "starting controllers"
     );
-    let shutdown = runtime::shutdown::signal();
-    tokio::select! {
-        _ = futures::future::join4(git, helm, charts, oci) => {},
-        _ = shutdown => info!("shutting down"),
-        _ = lost_leadership => {
-            readiness.set(false);
-            error!("leadership lost, exiting");
-            return Err(Error::Runtime(runtime::Error::LeaderElection("leadership lost".into())));
-        }
-    }
+    runtime::shutdown::run_until_stopped(
+        futures::future::join4(git, helm, charts, oci),
+        lost_leadership,
+        &readiness,
+    )
+    .await?;
     Ok(())
-}
-
-fn namespaced_or_all<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
-{
-    match namespace {
-        Some(ns) => Api::namespaced(client.clone(), ns),
-        None => Api::all(client.clone()),
-    }
 }
 
 async fn git_repository_controller(
