@@ -248,19 +248,29 @@ impl Run<'_> {
     pub(crate) async fn release(&mut self, req: &Request<'_>) -> Result<Outcome, Error> {
         let mut done: HashSet<ActionKind> = HashSet::new();
         loop {
-            let revisions = self
-                .ctx
-                .storage
-                .revisions(&req.release.namespace, &req.release.name)
-                .await?;
-            let stored = revisions.last();
-            self.latest_stored = stored.map(|s| s.release.clone());
+            // Right after an action, the storage was just read directly;
+            // otherwise the index answers unless it is behind the history.
+            let stored = match self.observed_latest.take() {
+                Some(observed) => observed,
+                None => {
+                    self.ctx
+                        .storage
+                        .latest_release(
+                            &req.release.namespace,
+                            &req.release.name,
+                            self.status.history.as_deref().unwrap_or_default(),
+                        )
+                        .await?
+                }
+            };
+            let stored = stored.as_ref();
+            self.latest_stored = stored.cloned();
             let desired = Desired {
                 post_renderers_changed: self.post_renderers_changed(req),
                 ..req.desired.clone()
             };
             let state = determine_state(
-                stored.map(|s| &s.release),
+                stored,
                 self.status.history.as_deref().unwrap_or_default(),
                 &desired,
                 self.spec(),
@@ -268,7 +278,7 @@ impl Run<'_> {
             );
             let mut drift = Vec::new();
             if state == ReleaseState::InSync
-                && let Some(release) = stored.map(|s| &s.release)
+                && let Some(release) = stored
             {
                 drift = self.detect_drift(release).await?;
             }
@@ -320,7 +330,7 @@ impl Run<'_> {
                 Action::Unlock => self.unlock(req).await,
                 Action::Rollback { to_version } => self.rollback(req, *to_version).await,
                 Action::UninstallRemediation => self.uninstall_remediation(req).await,
-                Action::CorrectDrift => self.correct_drift(req, &drift).await,
+                Action::CorrectDrift => self.correct_drift(&drift).await,
             };
             self.summarize();
             if let Err(err) = result {
@@ -337,7 +347,8 @@ impl Run<'_> {
                 return Ok(self.after_remediation().await);
             }
             done.insert(action.kind());
-            self.patch().await?;
+            // No status write here: the next action writes status before it
+            // starts, and every way out of the loop ends with a write.
         }
     }
 
@@ -525,6 +536,17 @@ impl Run<'_> {
         req: &Request<'_>,
         before: Option<i64>,
     ) -> Result<Vec<StoredRelease>, Error> {
+        self.observe_storage(req, before, true).await
+    }
+
+    /// [`Self::observe`]; a newer revision is recorded in the history only
+    /// when `wrote` (the action may have written it).
+    async fn observe_storage(
+        &mut self,
+        req: &Request<'_>,
+        before: Option<i64>,
+        wrote: bool,
+    ) -> Result<Vec<StoredRelease>, Error> {
         let revisions = self
             .ctx
             .storage
@@ -543,6 +565,7 @@ impl Run<'_> {
             }
         }
         if let Some(newest) = revisions.last()
+            && wrote
             && before.is_none_or(|v| newest.release.version > v)
             && !history.iter().any(|s| s.version == newest.release.version)
         {
@@ -552,6 +575,7 @@ impl Run<'_> {
         }
         history.sort_by_key(|s| std::cmp::Reverse(s.version));
         self.status.history = (!history.is_empty()).then_some(history);
+        self.observed_latest = Some(revisions.last().map(|r| r.release.clone()));
         Ok(revisions)
     }
 
@@ -644,7 +668,8 @@ impl Run<'_> {
     ) -> Result<(), Error> {
         self.status.last_attempted_release_action_duration =
             Some(api::Duration::from_std(started.elapsed()));
-        let revisions = self.observe(req, before).await?;
+        let refused = result.as_ref().is_err_and(HelmError::is_name_in_use);
+        let revisions = self.observe_storage(req, before, !refused).await?;
         let (verb, succeeded, failed) = match action {
             ReleaseAction::Install => ("install", INSTALL_SUCCEEDED, INSTALL_FAILED),
             ReleaseAction::Upgrade => ("upgrade", UPGRADE_SUCCEEDED, UPGRADE_FAILED),
@@ -659,7 +684,9 @@ impl Run<'_> {
             );
             self.failed(condition_type::RELEASED, failed, message.clone())
                 .await;
-            if !wrote_revision(&revisions, before) {
+            // A refused install left nothing of its own to remediate: the
+            // release it found is judged afresh on the next attempt.
+            if refused || !wrote_revision(&revisions, before) {
                 return Err(Error::Release(message));
             }
             self.count_failure(action);
@@ -691,18 +718,14 @@ impl Run<'_> {
         Ok(())
     }
 
-    async fn install(
-        &mut self,
-        req: &Request<'_>,
-        stored: Option<&StoredRelease>,
-    ) -> Result<(), Error> {
+    async fn install(&mut self, req: &Request<'_>, stored: Option<&Release>) -> Result<(), Error> {
         self.status.last_attempted_release_action = Some(ReleaseAction::Install);
         // An install starts a new lifecycle: never roll back past it.
         self.status.history = None;
         self.conditions.delete(condition_type::TEST_SUCCESS);
         self.conditions.delete(condition_type::REMEDIATED);
-        let before = stored.map(|s| s.release.version);
-        let replace = stored.is_some_and(|s| s.release.info.status == "uninstalled");
+        let before = stored.map(|s| s.version);
+        let replace = stored.is_some_and(|s| s.info.status == "uninstalled");
         let started = Instant::now();
         if install_crds_policy(self.hr) == CRDsPolicy::CreateReplace {
             self.apply_chart_crds(req, CRDsPolicy::CreateReplace)
@@ -730,12 +753,8 @@ impl Run<'_> {
         self.status.last_attempted_release_action = Some(ReleaseAction::Upgrade);
         self.conditions.delete(condition_type::TEST_SUCCESS);
         self.conditions.delete(condition_type::REMEDIATED);
-        let before = self
-            .ctx
-            .storage
-            .latest(&req.release.namespace, &req.release.name)
-            .await?
-            .map(|s| s.release.version);
+        // The latest revision as the release loop just read it.
+        let before = self.latest_stored.as_ref().map(|s| s.version);
         let started = Instant::now();
         self.apply_chart_crds(req, upgrade_crds_policy(self.hr))
             .await?;
@@ -766,11 +785,13 @@ impl Run<'_> {
             .test(&req.release, &test_options(self.hr))
             .await;
         // Record the hooks' results on the entry of the tested revision.
-        if let Some(stored) = self
+        let tested_release = self
             .ctx
             .storage
             .latest(&req.release.namespace, &req.release.name)
-            .await?
+            .await?;
+        self.observed_latest = Some(tested_release.as_ref().map(|s| s.release.clone()));
+        if let Some(stored) = tested_release
             && stored.release.version == current.version
             && let Some(history) = self.status.history.as_mut()
             && let Some(entry) = history.iter_mut().find(|s| s.version == current.version)
@@ -1039,22 +1060,14 @@ impl Run<'_> {
         Ok(drift)
     }
 
-    async fn correct_drift(
-        &mut self,
-        req: &Request<'_>,
-        drift: &[runtime::ssa::Drift],
-    ) -> Result<(), Error> {
-        let Some(stored) = self
-            .ctx
-            .storage
-            .latest(&req.release.namespace, &req.release.name)
-            .await?
-        else {
+    async fn correct_drift(&mut self, drift: &[runtime::ssa::Drift]) -> Result<(), Error> {
+        // The release whose drift was just detected.
+        let Some(release) = self.latest_stored.clone() else {
             return Ok(());
         };
         let drifted: HashSet<String> = drift.iter().map(|d| d.object.inventory_id()).collect();
         let mut objects = Vec::new();
-        for object in self.manifest_objects(&stored.release).await? {
+        for object in self.manifest_objects(&release).await? {
             if drifted.contains(&ObjectRef::from_object(&object)?.inventory_id()) {
                 objects.push(object);
             }
@@ -1063,7 +1076,7 @@ impl Run<'_> {
             Ok(changes) => {
                 let message = format!(
                     "Cluster state of release {} has been corrected:\n{}",
-                    stored.release.full_name(),
+                    release.full_name(),
                     changes.summary()
                 );
                 self.conditions.mark_false(
@@ -1080,7 +1093,7 @@ impl Run<'_> {
             Err(err) => {
                 let message = format!(
                     "Failed to correct drift of release {}: {err}",
-                    stored.release.full_name()
+                    release.full_name()
                 );
                 self.conditions.mark_false(
                     condition_type::READY,

@@ -784,6 +784,16 @@ impl HelmCli {
     }
 }
 
+impl HelmError {
+    /// Whether helm refused an install because the release exists: helm
+    /// wrote nothing, whatever the storage holds is someone else's doing.
+    pub fn is_name_in_use(&self) -> bool {
+        matches!(self, HelmError::Failed { cause, .. }
+            if cause.contains("cannot reuse a name that is still in use")
+                || cause.contains("cannot re-use a name that is still in use"))
+    }
+}
+
 /// The chart and values of an install or upgrade.
 struct ChartInput<'a> {
     chart: &'a Path,

@@ -11,11 +11,13 @@
 //!   labels, run by helm through a private plugin;
 //! - [`chart`]: chart acquisition through source status and artifacts;
 //! - [`reconciler`] and [`atomic`]: the HelmRelease reconciliation and its
-//!   release loop; [`manager`] wires watches, leader election and endpoints.
+//!   release loop; [`event_queue`]: its events, written in the background;
+//!   [`manager`] wires watches, leader election and endpoints.
 
 pub mod atomic;
 pub mod chart;
 pub mod crds;
+pub mod event_queue;
 pub mod helm_cli;
 pub mod manager;
 pub mod names;

@@ -19,10 +19,12 @@ use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
 use kube::{Client, Resource, ResourceExt};
+use prometheus_client::metrics::counter::Counter;
 use runtime::admin::Readiness;
 use runtime::artifact::{ArtifactFetcher, DEFAULT_MAX_DOWNLOAD_SIZE};
 use runtime::metrics::Metrics;
 use runtime::reconcile_request::REQUESTED_AT;
+use tower::util::MapRequestLayer;
 use tracing::info;
 
 use crate::Error;
@@ -31,6 +33,9 @@ use crate::helm_cli::{HelmCli, HelmCliConfig};
 use crate::options::Flags;
 use crate::reconciler::{Context, Settings, error_policy, reconcile};
 use runtime::options::namespaced_or_all;
+
+/// Requests sent to the Kubernetes API, counted by the client.
+pub const API_REQUESTS_METRIC: &str = "helm_controller_api_requests";
 
 /// Runs the controller until SIGTERM/SIGINT, or until leadership is lost.
 pub async fn run(flags: Flags) -> Result<(), Error> {
@@ -47,6 +52,12 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
     let mut metrics = Metrics::new();
     helm.register_metrics(metrics.registry_mut());
     let storage_lists = crate::storage::register_list_metric(metrics.registry_mut());
+    let api_requests = Counter::<u64>::default();
+    metrics.registry_mut().register(
+        API_REQUESTS_METRIC,
+        "The number of requests helm-controller sent to the Kubernetes API (helm's own excluded)",
+        api_requests.clone(),
+    );
     let metrics = Arc::new(metrics);
     let readiness = Readiness::default();
     runtime::admin::serve(
@@ -58,7 +69,18 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
     .await?;
     info!(helm = %helm.binary().display(), version = %helm.version().await?, "using helm");
 
-    let client = Client::try_default().await?;
+    let config = kube::Config::infer()
+        .await
+        .map_err(kube::Error::InferConfig)?;
+    // Counts every request, watches included: API round trips are most of
+    // what a release costs outside helm.
+    let count_requests = MapRequestLayer::new(move |request| {
+        api_requests.inc();
+        request
+    });
+    let client = kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&count_requests)
+        .build();
     let runtime_namespace = runtime::options::ControllerOptions::runtime_namespace();
     let lost_leadership = runtime::leader::leadership(
         client.clone(),
@@ -91,12 +113,18 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         min_retry_delay: flags.min_retry_delay,
         max_retry_delay: flags.max_retry_delay,
     };
+    let namespace = (!flags.common.watch_all_namespaces).then_some(runtime_namespace.as_str());
+    // Helm's storage Secrets where the HelmReleases are watched; releases
+    // stored elsewhere (targetNamespace) are read directly.
+    let (storage_index, storage_watch) =
+        crate::storage::StorageIndex::watch(client.clone(), namespace);
+    let storage_watch = tokio::spawn(storage_watch);
     let mut context = Context::new(client.clone(), helm, charts, metrics, settings);
-    context.storage =
-        crate::storage::ReleaseStorage::new(client.clone()).with_list_durations(storage_lists);
+    context.storage = crate::storage::ReleaseStorage::new(client.clone())
+        .with_list_durations(storage_lists)
+        .with_index(storage_index);
     let ctx = Arc::new(context);
 
-    let namespace = (!flags.common.watch_all_namespaces).then_some(runtime_namespace.as_str());
     let mut watch_config = watcher::Config::default().any_semantic();
     if !flags.common.watch_label_selector.is_empty() {
         watch_config = watch_config.labels(&flags.common.watch_label_selector);
@@ -116,7 +144,10 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         concurrent = flags.concurrent,
         "starting controller"
     );
-    runtime::shutdown::run_until_stopped(controller, lost_leadership, &readiness).await?;
+    let stopped =
+        runtime::shutdown::run_until_stopped(controller, lost_leadership, &readiness).await;
+    storage_watch.abort();
+    stopped?;
     Ok(())
 }
 

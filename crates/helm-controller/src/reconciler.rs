@@ -19,6 +19,8 @@ use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Client, Resource, ResourceExt};
 use runtime::conditions::Conditions;
 use runtime::events::EventRecorder;
+
+use crate::event_queue::EventQueue;
 use runtime::metrics::{Metrics, ReconcileResult};
 use runtime::reconcile_request::{REQUESTED_AT, requested_at};
 
@@ -85,8 +87,8 @@ pub struct Context {
     pub storage: ReleaseStorage,
     /// Downloaded charts.
     pub charts: ChartCache,
-    /// Kubernetes events.
-    pub recorder: EventRecorder,
+    /// Kubernetes events, written in the background.
+    pub recorder: EventQueue,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Discovery cache for drift detection and inventories.
@@ -97,7 +99,8 @@ pub struct Context {
 }
 
 impl Context {
-    /// A context.
+    /// A context. Must be called inside a Tokio runtime (events are written
+    /// by a task of their own).
     pub fn new(
         client: Client,
         helm: HelmCli,
@@ -106,7 +109,7 @@ impl Context {
         settings: Settings,
     ) -> Self {
         Self {
-            recorder: EventRecorder::new(client.clone(), CONTROLLER_NAME),
+            recorder: EventQueue::spawn(EventRecorder::new(client.clone(), CONTROLLER_NAME)),
             storage: ReleaseStorage::new(client.clone()),
             client,
             helm,
@@ -219,6 +222,9 @@ pub struct Run<'a> {
     /// The latest stored revision the release loop last listed, so the
     /// inventory needs no list of its own.
     pub(crate) latest_stored: Option<crate::release::Release>,
+    /// The latest revision an action's direct read of the storage just
+    /// found, for the next pass of the release loop.
+    pub(crate) observed_latest: Option<Option<crate::release::Release>>,
 }
 
 impl<'a> Run<'a> {
@@ -236,6 +242,7 @@ impl<'a> Run<'a> {
             status,
             conditions,
             latest_stored: None,
+            observed_latest: None,
         }
     }
 
@@ -437,7 +444,9 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
         };
         tracing::info!(object = %object_key(hr), old = %format!("{}/{}", old.namespace, old.name), "release target changed: uninstalling the previous release");
         match ctx.helm.uninstall(&old, &uninstall_options(hr)).await {
-            Ok(()) | Err(crate::helm_cli::HelmError::ReleaseNotFound) => {}
+            Ok(()) | Err(crate::helm_cli::HelmError::ReleaseNotFound) => {
+                ctx.storage.forget(&old.namespace, &old.name);
+            }
             Err(err) => return Err(err.into()),
         }
         run.status.history = None;
@@ -755,9 +764,12 @@ async fn cleanup(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Erro
     if installed && !impersonates_missing {
         match ctx.helm.uninstall(&release, &uninstall_options(hr)).await {
             Ok(()) => {
+                ctx.storage.forget(&release.namespace, &release.name);
                 tracing::info!(object = %object_key(hr), "uninstalled Helm release for deleted resource");
             }
-            Err(crate::helm_cli::HelmError::ReleaseNotFound) => {}
+            Err(crate::helm_cli::HelmError::ReleaseNotFound) => {
+                ctx.storage.forget(&release.namespace, &release.name);
+            }
             Err(err) => {
                 let namespace = hr.namespace().unwrap_or_default();
                 let api: Api<HelmRelease> = Api::namespaced(ctx.client.clone(), &namespace);

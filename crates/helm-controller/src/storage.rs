@@ -8,19 +8,36 @@
 //! Flux does in that situation: the stale pending revision is marked `failed`
 //! (in the encoded release and in the Secret's `status` label), guarded by the
 //! Secret's resourceVersion so a concurrent helm write is never overwritten.
+//!
+//! Most reconciliations only need the latest revision of a release that has
+//! not changed since the controller last saw it. [`StorageIndex`] keeps the
+//! metadata of every storage Secret from a watch (labels carry name, version
+//! and status), and [`ReleaseStorage`] keeps the decoded latest revision of
+//! each release with its resourceVersion: when the index shows the same
+//! resourceVersion, the latest release is known without an API call. An index
+//! behind what the HelmRelease's history already records (a revision helm
+//! just wrote) is never trusted: the storage is then read directly.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use futures::StreamExt;
+use futures::future::BoxFuture;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{ListParams, PostParams};
+use kube::core::PartialObjectMeta;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets_range};
 use prometheus_client::registry::Registry;
 use serde_json::Value;
+
+use api::helm::Snapshot;
 
 use crate::release::{Release, is_pending};
 
@@ -81,11 +98,122 @@ pub fn register_list_metric(registry: &mut Registry) -> Histogram {
     durations
 }
 
+/// Label selector of Helm's storage Secrets.
+const STORAGE_SELECTOR: &str = "owner=helm";
+/// Helm's status of a release uninstalled with its history kept.
+const STATUS_UNINSTALLED: &str = "uninstalled";
+
+/// The metadata of Helm's storage Secrets, kept current by a watch, in one
+/// namespace or in all.
+#[derive(Clone)]
+pub struct StorageIndex {
+    namespace: Option<String>,
+    secrets: Store<PartialObjectMeta<Secret>>,
+}
+
+/// What the index knows of the newest revision of a release.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct IndexedRevision {
+    secret: String,
+    resource_version: Option<String>,
+    version: i64,
+    status: String,
+}
+
+impl StorageIndex {
+    /// An index of the storage Secrets in `namespace` (all namespaces when
+    /// `None`), and the watch that fills it, to be driven until shutdown.
+    pub fn watch(client: kube::Client, namespace: Option<&str>) -> (Self, BoxFuture<'static, ()>) {
+        // An Api of PartialObjectMeta asks the server for metadata only.
+        let api: Api<PartialObjectMeta<Secret>> = match namespace {
+            Some(namespace) => Api::namespaced(client, namespace),
+            None => Api::all(client),
+        };
+        let (secrets, writer) = reflector::store::<PartialObjectMeta<Secret>>();
+        let stream = watcher(api, watcher::Config::default().labels(STORAGE_SELECTOR))
+            .backoff(runtime::watch_backoff::WatchBackoff::default())
+            // Only the labels and the resourceVersion are read: managed fields
+            // and annotations would only take memory.
+            .modify(|secret| {
+                secret.metadata.managed_fields = None;
+                secret.metadata.annotations = None;
+            })
+            .reflect(writer)
+            .for_each(|event| {
+                if let Err(err) = event {
+                    tracing::warn!(error = %err, "watching Helm storage Secrets failed");
+                }
+                futures::future::ready(())
+            });
+        let index = Self {
+            namespace: namespace.map(str::to_string),
+            secrets,
+        };
+        (index, Box::pin(stream))
+    }
+
+    /// Whether the index covers `namespace` and has listed it once.
+    fn serves(&self, namespace: &str) -> bool {
+        self.namespace.as_deref().is_none_or(|own| own == namespace)
+            && futures::FutureExt::now_or_never(self.secrets.wait_until_ready())
+                .is_some_and(|ready| ready.is_ok())
+    }
+
+    /// The newest indexed revision of release `name` in `namespace`.
+    fn newest(&self, namespace: &str, name: &str) -> Option<IndexedRevision> {
+        self.secrets
+            .state()
+            .iter()
+            .filter(|secret| secret.metadata.namespace.as_deref() == Some(namespace))
+            .filter_map(|secret| {
+                let labels = secret.metadata.labels.as_ref()?;
+                if labels.get("name").map(String::as_str) != Some(name) {
+                    return None;
+                }
+                Some(IndexedRevision {
+                    secret: secret.metadata.name.clone()?,
+                    resource_version: secret.metadata.resource_version.clone(),
+                    version: labels.get("version")?.parse().ok()?,
+                    status: labels.get("status").cloned().unwrap_or_default(),
+                })
+            })
+            .max_by_key(|revision| revision.version)
+    }
+}
+
+/// Whether the index's newest revision is older than what `history` (the
+/// HelmRelease's record of what it observed in the storage) already knows:
+/// then the watch has not delivered helm's last write yet.
+fn index_is_behind(newest: Option<&IndexedRevision>, history: &[Snapshot]) -> bool {
+    let Some(known) = crate::state::latest(history) else {
+        return false;
+    };
+    match newest {
+        // A purged release is recorded as uninstalled.
+        None => known.status != STATUS_UNINSTALLED,
+        Some(newest) => {
+            newest.version < known.version
+                || (newest.version == known.version && newest.status != known.status)
+        }
+    }
+}
+
+/// The latest revision of a release as last decoded.
+#[derive(Clone, Debug)]
+struct KnownLatest {
+    secret: String,
+    resource_version: Option<String>,
+    release: Release,
+}
+
 /// Helm's storage, read through the API.
 #[derive(Clone)]
 pub struct ReleaseStorage {
     client: kube::Client,
     list_durations: Option<Histogram>,
+    index: Option<StorageIndex>,
+    /// The latest decoded revision of each release, by (namespace, name).
+    known: Arc<Mutex<HashMap<(String, String), KnownLatest>>>,
 }
 
 impl ReleaseStorage {
@@ -94,7 +222,15 @@ impl ReleaseStorage {
         Self {
             client,
             list_durations: None,
+            index: None,
+            known: Arc::default(),
         }
+    }
+
+    /// Answers [`Self::latest_release`] from `index` where it can.
+    pub fn with_index(mut self, index: StorageIndex) -> Self {
+        self.index = Some(index);
+        self
     }
 
     /// Records the wall time of every storage list in `durations` (see
@@ -130,7 +266,92 @@ impl ReleaseStorage {
         // Another release's Secret may carry the label by accident.
         revisions.retain(|stored| stored.release.name == name);
         revisions.sort_by_key(|stored| stored.release.version);
+        match revisions.last() {
+            Some(latest) => self.remember(namespace, name, latest),
+            None => self.forget(namespace, name),
+        }
         Ok(revisions)
+    }
+
+    /// The latest revision of release `name` in `namespace`, from the index
+    /// and the last decoded revision when both agree and are not behind
+    /// `history`; else with one GET of the latest revision's Secret, or a
+    /// direct list when the index cannot answer.
+    pub async fn latest_release(
+        &self,
+        namespace: &str,
+        name: &str,
+        history: &[Snapshot],
+    ) -> Result<Option<Release>, StorageError> {
+        let Some(index) = self.index.as_ref().filter(|index| index.serves(namespace)) else {
+            return Ok(self.latest(namespace, name).await?.map(|s| s.release));
+        };
+        let newest = index.newest(namespace, name);
+        if index_is_behind(newest.as_ref(), history) {
+            return Ok(self.latest(namespace, name).await?.map(|s| s.release));
+        }
+        let Some(newest) = newest else {
+            self.forget(namespace, name);
+            return Ok(None);
+        };
+        if let Some(known) = self.known_latest(namespace, name)
+            && known.secret == newest.secret
+            && known.resource_version.is_some()
+            && known.resource_version == newest.resource_version
+        {
+            return Ok(Some(known.release));
+        }
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let secret = api
+            .get_opt(&newest.secret)
+            .await
+            .map_err(|source| StorageError::Api {
+                action: "get",
+                namespace: namespace.to_string(),
+                source,
+            })?;
+        match secret.map(StoredRelease::decode).transpose()? {
+            Some(stored) if stored.release.name == name => {
+                self.remember(namespace, name, &stored);
+                Ok(Some(stored.release))
+            }
+            // Deleted since the index saw it, or not this release's: the
+            // storage as it is now decides.
+            _ => Ok(self.latest(namespace, name).await?.map(|s| s.release)),
+        }
+    }
+
+    /// Drops what is known of release `name` in `namespace` (after it is
+    /// gone for good).
+    pub fn forget(&self, namespace: &str, name: &str) {
+        self.known
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&(namespace.to_string(), name.to_string()));
+    }
+
+    fn known_latest(&self, namespace: &str, name: &str) -> Option<KnownLatest> {
+        self.known
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    fn remember(&self, namespace: &str, name: &str, stored: &StoredRelease) {
+        // Without an index nothing would ever read it back.
+        if self.index.is_none() {
+            return;
+        }
+        let known = KnownLatest {
+            secret: stored.secret.metadata.name.clone().unwrap_or_default(),
+            resource_version: stored.secret.metadata.resource_version.clone(),
+            release: stored.release.clone(),
+        };
+        self.known
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert((namespace.to_string(), name.to_string()), known);
     }
 
     /// The latest stored revision, if any.
@@ -249,6 +470,51 @@ pub fn encode_release(release: &Value) -> Result<Vec<u8>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn snapshot(version: i64, status: &str) -> Snapshot {
+        serde_json::from_value(serde_json::json!({
+            "digest": "sha256:x", "name": "r", "namespace": "ns", "version": version,
+            "status": status, "chartName": "c", "chartVersion": "1.0.0",
+            "configDigest": "sha256:y", "firstDeployed": "2026-01-01T00:00:00Z",
+            "lastDeployed": "2026-01-01T00:00:00Z"
+        }))
+        .expect("snapshot")
+    }
+
+    fn indexed(version: i64, status: &str) -> IndexedRevision {
+        IndexedRevision {
+            secret: format!("sh.helm.release.v1.r.v{version}"),
+            resource_version: Some("1".into()),
+            version,
+            status: status.into(),
+        }
+    }
+
+    #[test]
+    fn an_index_behind_the_history_is_not_trusted() {
+        // Nothing recorded: whatever the index shows is news.
+        assert!(!index_is_behind(None, &[]));
+        assert!(!index_is_behind(Some(&indexed(1, "deployed")), &[]));
+        let history = [snapshot(2, "deployed"), snapshot(1, "superseded")];
+        // The same revision in the same state: current.
+        assert!(!index_is_behind(Some(&indexed(2, "deployed")), &history));
+        // A newer revision than recorded (written by someone else): current.
+        assert!(!index_is_behind(Some(&indexed(3, "deployed")), &history));
+        // helm's last write not seen yet: an older revision, the recorded
+        // one in an earlier state, or none at all.
+        assert!(index_is_behind(Some(&indexed(1, "deployed")), &history));
+        assert!(index_is_behind(
+            Some(&indexed(2, "pending-upgrade")),
+            &history
+        ));
+        assert!(index_is_behind(None, &history));
+        // A release purged by an uninstall is recorded as uninstalled.
+        assert!(!index_is_behind(None, &[snapshot(1, "uninstalled")]));
+        assert!(index_is_behind(
+            Some(&indexed(1, "failed")),
+            &[snapshot(1, "uninstalled")]
+        ));
+    }
 
     #[test]
     fn encoding_round_trips() {

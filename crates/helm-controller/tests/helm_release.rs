@@ -226,22 +226,11 @@ async fn tests_run_and_failed_upgrades_roll_back_until_retries_run_out() -> Resu
         "rolled back: {history:?}"
     );
     assert_eq!(history[0].status, "deployed");
-    let events = world.events().await?;
-    assert!(
-        events
-            .iter()
-            .any(|(reason, message)| reason == "UpgradeFailed"
-                && message.starts_with(&format!(
-                    "Helm upgrade failed for release {ns}/app with chart app@2.0.0: "
-                ))),
-        "{events:?}"
-    );
-    assert!(
-        events
-            .iter()
-            .any(|(reason, _)| reason == "RollbackSucceeded"),
-        "{events:?}"
-    );
+    let failed = format!("Helm upgrade failed for release {ns}/app with chart app@2.0.0: ");
+    world
+        .wait_for_event("UpgradeFailed", |message| message.starts_with(&failed))
+        .await?;
+    world.wait_for_event("RollbackSucceeded", |_| true).await?;
     assert_eq!(
         world.config_value("app-app", "chartVersion").await?,
         "1.0.0"
@@ -278,16 +267,12 @@ async fn failed_installs_are_uninstalled_and_bad_input_is_reported() -> Result<(
         condition(&hr, "Ready").map(|c| c.message.as_str()),
         Some("Failed to install after 2 attempt(s)")
     );
-    let events = world.events().await?;
-    assert!(
-        events
-            .iter()
-            .any(|(reason, message)| reason == "UninstallSucceeded"
-                && message.starts_with(&format!(
-                    "Helm uninstall remediation for release {ns}/broken.v1"
-                ))),
-        "{events:?}"
-    );
+    let remediated = format!("Helm uninstall remediation for release {ns}/broken.v1");
+    world
+        .wait_for_event("UninstallSucceeded", |message| {
+            message.starts_with(&remediated)
+        })
+        .await?;
     // The last failure is left as helm left it.
     let latest = ReleaseStorage::new(world.client.clone())
         .latest(&ns, "broken")
@@ -422,15 +407,8 @@ async fn drift_is_detected_and_corrected() -> Result<()> {
         world.config_value("drifty-drifty", "greeting").await?,
         "hello"
     );
-    let events = world.events().await?;
-    assert!(
-        events.iter().any(|(reason, _)| reason == "DriftDetected"),
-        "{events:?}"
-    );
-    assert!(
-        events.iter().any(|(reason, _)| reason == "DriftCorrected"),
-        "{events:?}"
-    );
+    world.wait_for_event("DriftDetected", |_| true).await?;
+    world.wait_for_event("DriftCorrected", |_| true).await?;
     Ok(())
 }
 
@@ -486,12 +464,12 @@ async fn killed_controller_leaves_pending_upgrade_unlocked_on_restart() -> Resul
         revisions[1].release.info.description,
         "Release unlocked from stale 'pending-upgrade' state"
     );
-    let events = world.events().await?;
-    assert!(
-        events.iter().any(|(reason, message)| reason == "PendingRelease"
-            && message == &format!("Unlocked Helm release {ns}/locked.v2 with chart locked@2.0.0 in pending-upgrade state")),
-        "{events:?}"
+    let unlocked = format!(
+        "Unlocked Helm release {ns}/locked.v2 with chart locked@2.0.0 in pending-upgrade state"
     );
+    world
+        .wait_for_event("PendingRelease", |message| message == unlocked)
+        .await?;
     Ok(())
 }
 

@@ -228,6 +228,26 @@ impl World {
             .with_context(|| format!("ConfigMap {name} has no {key}"))
     }
 
+    /// Waits until an event with `reason` whose message `message` accepts
+    /// is written: the controller writes events in the background, after
+    /// the status that follows them may already be visible.
+    pub async fn wait_for_event(&self, reason: &str, message: impl Fn(&str) -> bool) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let events = self.events().await?;
+            if events.iter().any(|(r, m)| r == reason && message(m)) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "timed out waiting for a {reason} event; events: {events:?}\ncontroller log:\n{}",
+                    self.controller.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
     pub async fn events(&self) -> Result<Vec<(String, String)>> {
         let api: Api<Event> = Api::namespaced(self.client.clone(), self.ns());
         Ok(api
