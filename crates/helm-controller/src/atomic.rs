@@ -547,11 +547,19 @@ impl Run<'_> {
         before: Option<i64>,
         wrote: bool,
     ) -> Result<Vec<StoredRelease>, Error> {
-        let revisions = self
-            .ctx
-            .storage
-            .revisions(&req.release.namespace, &req.release.name)
-            .await?;
+        let (namespace, name) = (&req.release.namespace, &req.release.name);
+        // An install into an absent release (nothing stored before, no
+        // history) wrote revision 1 or nothing: one GET instead of a list.
+        let revisions = if wrote && before.is_none() && self.status.history.is_none() {
+            self.ctx
+                .storage
+                .first_revision(namespace, name)
+                .await?
+                .into_iter()
+                .collect()
+        } else {
+            self.ctx.storage.revisions(namespace, name).await?
+        };
         let mut history = self.status.history.take().unwrap_or_default();
         for snapshot in &mut history {
             if let Some(stored) = revisions
@@ -684,9 +692,15 @@ impl Run<'_> {
             );
             self.failed(condition_type::RELEASED, failed, message.clone())
                 .await;
-            // A refused install left nothing of its own to remediate: the
-            // release it found is judged afresh on the next attempt.
-            if refused || !wrote_revision(&revisions, before) {
+            // Only a revision this action wrote is remediated: not the one a
+            // refused install found (judged afresh on the next attempt), nor
+            // a newer revision of another chart.
+            let ours = revisions.last().is_some_and(|r| {
+                let metadata = r.release.chart_metadata();
+                metadata.name == req.chart.metadata.name
+                    && metadata.version == req.chart.metadata.version
+            });
+            if refused || !ours || !wrote_revision(&revisions, before) {
                 return Err(Error::Release(message));
             }
             self.count_failure(action);

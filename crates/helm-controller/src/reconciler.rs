@@ -96,6 +96,9 @@ pub struct Context {
     /// Command-line settings.
     pub settings: Settings,
     failures: Mutex<HashMap<String, u32>>,
+    /// A digest of the status last written per object, to tell whether the
+    /// watch cache already holds it.
+    written: Mutex<HashMap<String, u64>>,
 }
 
 impl Context {
@@ -118,7 +121,39 @@ impl Context {
             resolver: runtime::ssa::Resolver::default(),
             settings,
             failures: Mutex::new(HashMap::new()),
+            written: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Records that `status` is what the object `key` now holds.
+    fn remember_written(&self, key: String, status: &HelmReleaseStatus) {
+        let mut written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        match status_digest(Some(status)) {
+            Some(digest) => {
+                written.insert(key, digest);
+            }
+            None => {
+                written.remove(&key);
+            }
+        }
+    }
+
+    /// Whether the cached `hr` may stand for the stored object: its status
+    /// is the one this process last wrote, or the process never wrote one
+    /// (its watch then listed every status written before it started).
+    fn holds_last_written(&self, hr: &HelmRelease) -> bool {
+        let written = self.written.lock().unwrap_or_else(|p| p.into_inner());
+        match written.get(&object_key(hr)) {
+            None => true,
+            Some(digest) => status_digest(hr.status.as_ref()) == Some(*digest),
+        }
+    }
+
+    fn forget_written(&self, hr: &HelmRelease) {
+        self.written
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&object_key(hr));
     }
 
     fn next_retry_delay(&self, key: &str) -> Duration {
@@ -149,6 +184,15 @@ impl Context {
 
 fn object_key(hr: &HelmRelease) -> String {
     format!("{}/{}", hr.namespace().unwrap_or_default(), hr.name_any())
+}
+
+/// A digest of a status as serialized (`None` when it cannot be).
+fn status_digest(status: Option<&HelmReleaseStatus>) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let json = serde_json::to_string(&status).ok()?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    json.hash(&mut hasher);
+    Some(hasher.finish())
 }
 
 /// Reconciles one HelmRelease.
@@ -259,6 +303,8 @@ impl<'a> Run<'a> {
         )
         .await?;
         self.written = self.status.clone();
+        self.ctx
+            .remember_written(object_key(self.hr), &self.written);
         Ok(())
     }
 
@@ -282,10 +328,18 @@ impl<'a> Run<'a> {
     }
 }
 
-/// The HelmRelease as stored now: the watch cache may still hold an older
-/// status, and the release decisions depend on the recorded history.
-async fn fresh(api: &Api<HelmRelease>, hr: &HelmRelease) -> Result<Option<HelmRelease>, Error> {
-    Ok(api.get_opt(&hr.name_any()).await?)
+/// The HelmRelease as stored now: the release decisions depend on the
+/// recorded history, and the watch cache may not hold the status last
+/// written yet. Read again only then.
+async fn fresh(
+    ctx: &Context,
+    api: &Api<HelmRelease>,
+    hr: Arc<HelmRelease>,
+) -> Result<Option<Arc<HelmRelease>>, Error> {
+    if ctx.holds_last_written(&hr) {
+        return Ok(Some(hr));
+    }
+    Ok(api.get_opt(&hr.name_any()).await?.map(Arc::new))
 }
 
 /// The release name, namespace and identity of a HelmRelease.
@@ -328,10 +382,10 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
     let ctx = ctx.as_ref();
     let namespace = hr.namespace().unwrap_or_default();
     let api: Api<HelmRelease> = Api::namespaced(ctx.client.clone(), &namespace);
-    let Some(hr) = fresh(&api, &hr).await? else {
+    let Some(hr) = fresh(ctx, &api, hr).await? else {
         return Ok(Action::await_change());
     };
-    let hr = &hr;
+    let hr = hr.as_ref();
     if hr.spec.suspend.unwrap_or(false) {
         tracing::info!(object = %object_key(hr), "reconciliation is suspended");
         return Ok(Action::await_change());
@@ -786,5 +840,6 @@ async fn cleanup(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Erro
     if let Some(helm_chart) = &status.helm_chart {
         chart::delete_helm_chart(&ctx.client, helm_chart).await?;
     }
+    ctx.forget_written(hr);
     Ok(Action::await_change())
 }

@@ -321,6 +321,34 @@ impl ReleaseStorage {
         }
     }
 
+    /// Revision 1 of release `name` in `namespace`, read directly with one
+    /// GET, and remembered as the latest: for right after an install into
+    /// an absent release, which writes revision 1 or nothing.
+    pub async fn first_revision(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<StoredRelease>, StorageError> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let secret = api
+            .get_opt(&format!("sh.helm.release.v1.{name}.v1"))
+            .await
+            .map_err(|source| StorageError::Api {
+                action: "get",
+                namespace: namespace.to_string(),
+                source,
+            })?;
+        let stored = secret
+            .map(StoredRelease::decode)
+            .transpose()?
+            .filter(|stored| stored.release.name == name);
+        match &stored {
+            Some(stored) => self.remember(namespace, name, stored),
+            None => self.forget(namespace, name),
+        }
+        Ok(stored)
+    }
+
     /// Drops what is known of release `name` in `namespace` (after it is
     /// gone for good).
     pub fn forget(&self, namespace: &str, name: &str) {
