@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 
 use api::helm::{ChartSourceKind, HelmRelease};
 use api::meta::Artifact;
-use api::source::{HelmChart, HelmChartSpec, LocalHelmChartSourceReference};
+use api::source::{HelmChart, HelmChartSpec, LocalHelmChartSourceReference, OCIRepository};
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use runtime::artifact::ArtifactFetcher;
 
@@ -221,10 +222,58 @@ fn api_resource(kind: &str) -> ApiResource {
     }
 }
 
+/// The chart sources (HelmCharts and OCIRepositories) as the controller's
+/// watches last delivered them.
+#[derive(Clone)]
+pub struct SourceCache {
+    helm_charts: Store<HelmChart>,
+    oci_repositories: Store<OCIRepository>,
+}
+
+impl SourceCache {
+    /// A cache reading from the stores the watches fill.
+    pub fn new(helm_charts: Store<HelmChart>, oci_repositories: Store<OCIRepository>) -> Self {
+        Self {
+            helm_charts,
+            oci_repositories,
+        }
+    }
+
+    /// The cached object of `source`, if its kind is watched, the watch has
+    /// listed once and the object is there.
+    fn get(&self, source: &SourceRef) -> Option<DynamicObject> {
+        fn cached<K>(store: &Store<K>, source: &SourceRef) -> Option<serde_json::Value>
+        where
+            K: kube::Resource<DynamicType = ()> + Clone + serde::Serialize + 'static,
+        {
+            futures::FutureExt::now_or_never(store.wait_until_ready())?.ok()?;
+            let key = ObjectRef::new(&source.name).within(&source.namespace);
+            serde_json::to_value(store.get(&key)?.as_ref()).ok()
+        }
+        let value = match source.kind {
+            "HelmChart" => cached(&self.helm_charts, source),
+            "OCIRepository" => cached(&self.oci_repositories, source),
+            _ => None,
+        }?;
+        serde_json::from_value(value).ok()
+    }
+}
+
 /// Reads the source's artifact, refusing sources that are not ready:
 /// generation not yet observed, stalled, or without an artifact (Flux's
-/// readiness rule for chart sources).
-pub async fn source_artifact(client: &Client, source: &SourceRef) -> Result<Artifact, ChartError> {
+/// readiness rule for chart sources). A ready artifact in `cache` is used
+/// as it is (a newer one triggers another reconciliation when the watch
+/// delivers it); anything else is read from the API.
+pub async fn source_artifact(
+    client: &Client,
+    cache: Option<&SourceCache>,
+    source: &SourceRef,
+) -> Result<Artifact, ChartError> {
+    if let Some(object) = cache.and_then(|cache| cache.get(source))
+        && let Ok(artifact) = ready_artifact(source, &object)
+    {
+        return Ok(artifact);
+    }
     let resource = api_resource(source.kind);
     let api: Api<DynamicObject> =
         Api::namespaced_with(client.clone(), &source.namespace, &resource);
@@ -548,5 +597,50 @@ mod tests {
         assert_eq!(oci_digest(&ok.revision).as_deref(), Some("sha256:abc"));
         assert_eq!(oci_digest("sha256:def").as_deref(), Some("sha256:def"));
         assert_eq!(oci_digest("6.5.4"), None);
+    }
+
+    #[test]
+    fn cached_sources_give_the_artifact_a_read_would() {
+        let repository: OCIRepository = serde_json::from_value(serde_json::json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "OCIRepository",
+            "metadata": {"name": "podinfo", "namespace": "apps", "generation": 1},
+            "spec": {"url": "oci://registry/podinfo", "interval": "5m"},
+            "status": {
+                "observedGeneration": 1,
+                "conditions": [{"type": "Ready", "status": "True", "reason": "Succeeded",
+                    "message": "stored", "lastTransitionTime": "2026-01-01T00:00:00Z"}],
+                "artifact": {"url": "http://source/x.tgz", "path": "x.tgz",
+                    "revision": "6.5.4@sha256:abc", "digest": "sha256:0000",
+                    "lastUpdateTime": "2026-01-01T00:00:00Z"}
+            }
+        }))
+        .expect("OCIRepository");
+        let (oci_repositories, mut writer) = kube::runtime::reflector::store();
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::InitDone);
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(repository));
+        let (helm_charts, mut charts_writer) = kube::runtime::reflector::store();
+        charts_writer.apply_watcher_event(&kube::runtime::watcher::Event::InitDone);
+        let cache = SourceCache::new(helm_charts, oci_repositories);
+        let source = SourceRef {
+            kind: "OCIRepository",
+            namespace: "apps".into(),
+            name: "podinfo".into(),
+        };
+        let object = cache.get(&source).expect("cached");
+        let artifact = ready_artifact(&source, &object).expect("ready");
+        assert_eq!(artifact.revision, "6.5.4@sha256:abc");
+        assert_eq!(artifact.digest, "sha256:0000");
+        // Other objects, and kinds not watched, are read from the API.
+        let other = SourceRef {
+            name: "other".into(),
+            ..source.clone()
+        };
+        assert!(cache.get(&other).is_none());
+        let external = SourceRef {
+            kind: "ExternalArtifact",
+            ..source
+        };
+        assert!(cache.get(&external).is_none());
     }
 }

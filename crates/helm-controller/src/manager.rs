@@ -119,7 +119,13 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
     let (storage_index, storage_watch) =
         crate::storage::StorageIndex::watch(client.clone(), namespace);
     let storage_watch = tokio::spawn(storage_watch);
+    let (helm_charts, helm_charts_writer) = reflector::store::<HelmChart>();
+    let (oci_repositories, oci_repositories_writer) = reflector::store::<OCIRepository>();
     let mut context = Context::new(client.clone(), helm, charts, metrics, settings);
+    context.sources = Some(crate::chart::SourceCache::new(
+        helm_charts,
+        oci_repositories,
+    ));
     context.storage = crate::storage::ReleaseStorage::new(client.clone())
         .with_list_durations(storage_lists)
         .with_index(storage_index);
@@ -135,6 +141,10 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         watch_config,
         watcher::Config::default().labels(&flags.watch_configs_label_selector),
         ControllerConfig::default().concurrency(flags.concurrent.max(1)),
+        SourceWriters {
+            helm_charts: helm_charts_writer,
+            oci_repositories: oci_repositories_writer,
+        },
         ctx,
     );
 
@@ -217,12 +227,20 @@ fn releases_of_values(
         .collect()
 }
 
+/// The writers of [`crate::chart::SourceCache`]'s stores, filled by the
+/// source watches that trigger reconciliations.
+struct SourceWriters {
+    helm_charts: reflector::store::Writer<HelmChart>,
+    oci_repositories: reflector::store::Writer<OCIRepository>,
+}
+
 async fn helm_release_controller(
     client: Client,
     namespace: Option<&str>,
     watch_config: watcher::Config,
     configs_config: watcher::Config,
     config: ControllerConfig,
+    sources: SourceWriters,
     ctx: Arc<Context>,
 ) {
     let api: Api<HelmRelease> = namespaced_or_all(&client, namespace);
@@ -241,9 +259,14 @@ async fn helm_release_controller(
     Controller::for_stream(trigger, reader)
         .with_config(config)
         .trigger_backoff(runtime::watch_backoff::WatchBackoff::default())
-        .watches(
-            namespaced_or_all::<HelmChart>(&client, namespace),
-            watcher::Config::default(),
+        .watches_stream(
+            watcher(
+                namespaced_or_all::<HelmChart>(&client, namespace),
+                watcher::Config::default(),
+            )
+            .backoff(runtime::watch_backoff::WatchBackoff::default())
+            .reflect(sources.helm_charts)
+            .touched_objects(),
             move |chart: HelmChart| {
                 releases_of_source(
                     &charts_store,
@@ -253,9 +276,14 @@ async fn helm_release_controller(
                 )
             },
         )
-        .watches(
-            namespaced_or_all::<OCIRepository>(&client, namespace),
-            watcher::Config::default(),
+        .watches_stream(
+            watcher(
+                namespaced_or_all::<OCIRepository>(&client, namespace),
+                watcher::Config::default(),
+            )
+            .backoff(runtime::watch_backoff::WatchBackoff::default())
+            .reflect(sources.oci_repositories)
+            .touched_objects(),
             move |repository: OCIRepository| {
                 releases_of_source(
                     &sources_store,

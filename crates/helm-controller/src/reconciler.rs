@@ -87,6 +87,8 @@ pub struct Context {
     pub storage: ReleaseStorage,
     /// Downloaded charts.
     pub charts: ChartCache,
+    /// The chart sources as watched, when the manager watches them.
+    pub sources: Option<chart::SourceCache>,
     /// Kubernetes events, written in the background.
     pub recorder: EventQueue,
     /// Prometheus metrics.
@@ -117,6 +119,7 @@ impl Context {
             client,
             helm,
             charts,
+            sources: None,
             metrics,
             resolver: runtime::ssa::Resolver::default(),
             settings,
@@ -689,7 +692,14 @@ async fn acquire_chart(run: &mut Run<'_>) -> Result<LoadedChart, ChartOutcome> {
             .await
             .map_err(|e| failed(format!("failed to delete HelmChart '{previous}': {e}")))?;
     }
-    let artifact = match chart::source_artifact(&ctx.client, &source).await {
+    // The HelmChart this reconciliation may just have changed is read
+    // afresh; a chartRef source is taken from the watch cache when ready.
+    let cache = if chart::helm_chart_for(hr).is_none() {
+        ctx.sources.as_ref()
+    } else {
+        None
+    };
+    let artifact = match chart::source_artifact(&ctx.client, cache, &source).await {
         Ok(artifact) => artifact,
         Err(ChartError::NotReady(message)) => {
             return Err(ChartOutcome::Wait("SourceNotReady".into(), message));
