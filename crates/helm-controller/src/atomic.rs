@@ -322,16 +322,29 @@ impl Run<'_> {
                 self.conditions
                     .mark_unknown(condition_type::READY, reason::PROGRESSING, message);
             }
-            self.patch().await?;
-            let result = match &action {
-                Action::Install => self.install(req, stored).await,
-                Action::Upgrade { clear_history } => self.upgrade(req, *clear_history).await,
-                Action::Test => self.test(req).await,
-                Action::Unlock => self.unlock(req).await,
-                Action::Rollback { to_version } => self.rollback(req, *to_version).await,
-                Action::UninstallRemediation => self.uninstall_remediation(req).await,
-                Action::CorrectDrift => self.correct_drift(&drift).await,
-            };
+            // The start of the action is written while the action runs:
+            // the status shows it as before, and helm does not wait for the
+            // round trip.
+            let start = self.status_write();
+            let (started, result) = tokio::join!(start, async {
+                match &action {
+                    Action::Install => self.install(req, stored).await,
+                    Action::Upgrade { clear_history } => self.upgrade(req, *clear_history).await,
+                    Action::Test => self.test(req).await,
+                    Action::Unlock => self.unlock(req).await,
+                    Action::Rollback { to_version } => self.rollback(req, *to_version).await,
+                    Action::UninstallRemediation => self.uninstall_remediation(req).await,
+                    Action::CorrectDrift => self.correct_drift(&drift).await,
+                }
+            });
+            match started {
+                Ok(status) => self.status_written(status),
+                // Not fatal: the next write carries everything since the
+                // last successful one.
+                Err(err) => {
+                    tracing::warn!(object = %self.hr.name_any(), error = %err, "writing the start of a release action failed");
+                }
+            }
             self.summarize();
             if let Err(err) = result {
                 if self.conditions.is_true(condition_type::READY) {

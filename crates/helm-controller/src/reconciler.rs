@@ -295,20 +295,33 @@ impl<'a> Run<'a> {
 
     /// Writes the status built so far (only what changed).
     pub(crate) async fn patch(&mut self) -> Result<(), Error> {
+        let status = self.status_write().await?;
+        self.status_written(status);
+        Ok(())
+    }
+
+    /// The write of the status built so far, owning what it needs so that
+    /// it can run while the reconciliation goes on; its result goes to
+    /// [`Self::status_written`].
+    pub(crate) fn status_write(
+        &mut self,
+    ) -> impl Future<Output = Result<HelmReleaseStatus, Error>> + Send + 'static {
         let items = self.conditions.items().to_vec();
         self.status.conditions = (!items.is_empty()).then_some(items);
-        runtime::status::patch_status(
-            &self.api,
-            CONTROLLER_NAME,
-            &self.hr.name_any(),
-            Some(&self.written),
-            &self.status,
-        )
-        .await?;
-        self.written = self.status.clone();
-        self.ctx
-            .remember_written(object_key(self.hr), &self.written);
-        Ok(())
+        let api = self.api.clone();
+        let name = self.hr.name_any();
+        let (written, status) = (self.written.clone(), self.status.clone());
+        async move {
+            runtime::status::patch_status(&api, CONTROLLER_NAME, &name, Some(&written), &status)
+                .await?;
+            Ok(status)
+        }
+    }
+
+    /// Records `status` as what the object now holds.
+    pub(crate) fn status_written(&mut self, status: HelmReleaseStatus) {
+        self.ctx.remember_written(object_key(self.hr), &status);
+        self.written = status;
     }
 
     /// Sets `Ready=False` with `reason` (and `Reconciling` to retrying),
