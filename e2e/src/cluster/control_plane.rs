@@ -462,6 +462,12 @@ fn controller_manager_command(
             // One instance; a lease left by a killed predecessor would delay start by its duration.
             "--leader-elect=false".to_string(),
             "--controllers=*".to_string(),
+            // client-go's default budget (20 requests/s, burst 30) caps the
+            // Deployment and ReplicaSet controllers at a few Deployments per
+            // second: at scale, health checks would measure that throttle
+            // rather than the controllers under test.
+            "--kube-api-qps=200".to_string(),
+            "--kube-api-burst=400".to_string(),
             "--profiling=false".to_string(),
         ],
     )
