@@ -23,28 +23,20 @@ pub const COMPONENT_KIND: &str = "Component";
 pub const FILE_NAMES: &[&str] = &["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct ObjectMeta {
-    #[serde(default)]
     pub name: String,
-    #[serde(default)]
     pub namespace: String,
-    #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    #[serde(default)]
     pub annotations: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Label {
-    #[serde(default)]
     pub pairs: BTreeMap<String, String>,
-    #[serde(default)]
     pub include_selectors: bool,
-    #[serde(default)]
     pub include_templates: bool,
-    #[serde(default)]
     pub fields: Vec<FieldSpec>,
 }
 
@@ -58,30 +50,21 @@ pub struct PatchOptions {
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Patch {
-    #[serde(default)]
     pub path: String,
-    #[serde(default)]
     pub patch: String,
-    #[serde(default)]
     pub target: Option<Selector>,
-    #[serde(default)]
     pub options: Option<PatchOptions>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Image {
-    #[serde(default)]
     pub name: String,
-    #[serde(default)]
     pub new_name: String,
-    #[serde(default)]
     pub tag_suffix: String,
-    #[serde(default)]
     pub new_tag: String,
-    #[serde(default)]
     pub digest: String,
 }
 
@@ -95,19 +78,13 @@ pub struct Replica {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct VarTarget {
-    #[serde(default)]
     pub api_version: String,
-    #[serde(default)]
     pub group: String,
-    #[serde(default)]
     pub version: String,
-    #[serde(default)]
     pub kind: String,
-    #[serde(default)]
     pub name: String,
-    #[serde(default)]
     pub namespace: String,
 }
 
@@ -119,50 +96,35 @@ pub struct FieldSelector {
 }
 
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[serde(default, deny_unknown_fields)]
 pub struct Var {
-    #[serde(default)]
     pub name: String,
-    #[serde(default)]
     pub objref: VarTarget,
-    #[serde(default)]
     pub fieldref: FieldSelector,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct GeneratorOptions {
-    #[serde(default)]
     pub labels: Option<BTreeMap<String, String>>,
-    #[serde(default)]
     pub annotations: Option<BTreeMap<String, String>>,
-    #[serde(default)]
     pub disable_name_suffix_hash: bool,
-    #[serde(default)]
     pub immutable: bool,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct GeneratorArgs {
-    #[serde(default)]
     pub namespace: String,
-    #[serde(default)]
     pub name: String,
-    #[serde(default)]
     pub behavior: String,
-    #[serde(default)]
     pub literals: Vec<String>,
-    #[serde(default)]
     pub files: Vec<String>,
-    #[serde(default)]
     pub envs: Vec<String>,
-    #[serde(default)]
     pub env: String,
-    #[serde(default)]
     pub options: Option<GeneratorOptions>,
     /// Secrets only.
-    #[serde(default, rename = "type")]
+    #[serde(rename = "type")]
     pub secret_type: String,
 }
 
@@ -185,135 +147,83 @@ pub struct SortOptions {
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct FieldOptions {
-    #[serde(default)]
     pub delimiter: String,
-    #[serde(default)]
     pub index: i64,
-    #[serde(default)]
     pub encoding: String,
-    #[serde(default)]
     pub create: bool,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct SourceSelector {
-    #[serde(default)]
     pub group: String,
-    #[serde(default)]
     pub version: String,
-    #[serde(default)]
     pub kind: String,
-    #[serde(default)]
     pub name: String,
-    #[serde(default)]
     pub namespace: String,
-    #[serde(default)]
     pub field_path: String,
-    #[serde(default)]
     pub options: Option<FieldOptions>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct TargetSelector {
-    #[serde(default)]
     pub select: Option<Selector>,
-    #[serde(default)]
     pub reject: Vec<Selector>,
-    #[serde(default)]
     pub field_paths: Vec<String>,
-    #[serde(default)]
     pub options: Option<FieldOptions>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Replacement {
-    #[serde(default)]
     pub source: Option<SourceSelector>,
-    #[serde(default)]
     pub targets: Vec<TargetSelector>,
-    #[serde(default)]
     pub source_value: Option<String>,
     /// A file holding replacements (kustomization entries only).
-    #[serde(default)]
     pub path: String,
 }
 
 /// A kustomization (or component).
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
 pub struct Kustomization {
-    #[serde(default)]
     pub api_version: String,
-    #[serde(default)]
     pub kind: String,
-    #[serde(default)]
     pub metadata: Option<ObjectMeta>,
-    #[serde(default)]
     pub openapi: Option<BTreeMap<String, String>>,
-    #[serde(default)]
     pub name_prefix: String,
-    #[serde(default)]
     pub name_suffix: String,
-    #[serde(default)]
     pub namespace: String,
-    #[serde(default)]
     pub common_labels: Option<BTreeMap<String, String>>,
-    #[serde(default)]
     pub labels: Vec<Label>,
-    #[serde(default)]
     pub common_annotations: Option<BTreeMap<String, String>>,
-    #[serde(default)]
     pub patches_strategic_merge: Option<Vec<String>>,
-    #[serde(default, rename = "patchesJson6902")]
+    #[serde(rename = "patchesJson6902")]
     pub patches_json6902: Option<Vec<Patch>>,
-    #[serde(default)]
     pub patches: Vec<Patch>,
-    #[serde(default)]
     pub images: Vec<Image>,
-    #[serde(default)]
     pub image_tags: Option<Vec<Image>>,
-    #[serde(default)]
     pub replacements: Vec<Replacement>,
-    #[serde(default)]
     pub replicas: Vec<Replica>,
-    #[serde(default)]
     pub vars: Option<Vec<Var>>,
-    #[serde(default)]
     pub sort_options: Option<SortOptions>,
-    #[serde(default)]
     pub resources: Vec<String>,
-    #[serde(default)]
     pub components: Vec<String>,
-    #[serde(default)]
     pub crds: Vec<String>,
-    #[serde(default)]
     pub bases: Option<Vec<String>>,
-    #[serde(default)]
     pub config_map_generator: Vec<GeneratorArgs>,
-    #[serde(default)]
     pub secret_generator: Vec<GeneratorArgs>,
-    #[serde(default)]
     pub helm_globals: Option<serde_json::Value>,
-    #[serde(default)]
     pub helm_charts: Vec<serde_json::Value>,
-    #[serde(default)]
     pub helm_chart_inflation_generator: Vec<serde_json::Value>,
-    #[serde(default)]
     pub generator_options: Option<GeneratorOptions>,
-    #[serde(default)]
     pub configurations: Vec<String>,
-    #[serde(default)]
     pub generators: Vec<String>,
-    #[serde(default)]
     pub transformers: Vec<String>,
-    #[serde(default)]
     pub validators: Vec<String>,
-    #[serde(default)]
     pub build_metadata: Vec<String>,
 }
 
