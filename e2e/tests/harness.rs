@@ -39,6 +39,22 @@ fn timed<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     result
 }
 
+/// Writes `file` into the clone at `dir` and commits it (message: the file's name).
+fn commit_new_file(dir: &Path, file: &str, content: &str) -> Result<()> {
+    std::fs::write(dir.join(file), content)?;
+    e2e::process::run(git().arg("-C").arg(dir).args(["add", file]))?;
+    e2e::process::run(git().arg("-C").arg(dir).args([
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@e.invalid",
+        "commit",
+        "-qm",
+        file,
+    ]))?;
+    Ok(())
+}
+
 fn read(path: &Path) -> Result<String> {
     std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
 }
@@ -128,17 +144,7 @@ fn git_over_http_clones_with_credentials_and_refuses_a_wrong_password() -> Resul
             .arg(&anon),
     )?;
     ensure!(read(&anon.join("README.md"))? == "hello\n");
-    std::fs::write(anon.join("new.txt"), "x")?;
-    e2e::process::run(git().arg("-C").arg(&anon).args(["add", "new.txt"]))?;
-    e2e::process::run(git().arg("-C").arg(&anon).args([
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@e.invalid",
-        "commit",
-        "-qm",
-        "x",
-    ]))?;
+    commit_new_file(&anon, "new.txt", "x")?;
     let pushed = output(git().arg("-C").arg(&anon).args(["push", "origin", "main"]))?;
     ensure!(!pushed.status.success(), "anonymous push succeeded");
     ensure!(
@@ -246,17 +252,7 @@ fn git_over_ssh_clones_with_the_key_and_refuses_another_key() -> Result<()> {
     ensure!(read(&clone.join("README.md"))? == "over ssh\n");
 
     // Pushing over ssh works too (git-shell runs receive-pack as the git user).
-    std::fs::write(clone.join("ssh.txt"), "pushed\n")?;
-    e2e::process::run(git().arg("-C").arg(&clone).args(["add", "ssh.txt"]))?;
-    e2e::process::run(git().arg("-C").arg(&clone).args([
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@e.invalid",
-        "commit",
-        "-qm",
-        "over ssh",
-    ]))?;
+    commit_new_file(&clone, "ssh.txt", "pushed\n")?;
     e2e::process::run(
         git()
             .env("GIT_SSH_COMMAND", ssh(&identity))
