@@ -50,6 +50,8 @@ struct Figures {
     idle_rss_anon: u64,
     idle_rss_file: u64,
     idle_peak_rss: u64,
+    idle_threads: u64,
+    idle_mappings: Vec<(&'static str, u64)>,
     artifact_ours: Duration,
     artifact_size: u64,
     artifact_shell: ProcessCost,
@@ -155,6 +157,8 @@ async fn measure(cluster: &e2e::cluster::Cluster, binary: &Path, count: usize) -
     let idle_rss_anon = proc_status_bytes(controller.pid(), "RssAnon")?;
     let idle_rss_file = proc_status_bytes(controller.pid(), "RssFile")?;
     let idle_peak_rss = proc_status_bytes(controller.pid(), "VmHWM")?;
+    let idle_threads = proc_status_number(controller.pid(), "Threads")?;
+    let idle_mappings = resident_by_mapping(controller.pid(), binary)?;
     eprintln!("    idle RSS {}", mib(idle_rss));
 
     // (c) the large repository: our artifact build end to end, then the shell pipeline.
@@ -200,6 +204,8 @@ async fn measure(cluster: &e2e::cluster::Cluster, binary: &Path, count: usize) -
         idle_rss_anon,
         idle_rss_file,
         idle_peak_rss,
+        idle_threads,
+        idle_mappings,
         artifact_ours,
         artifact_size,
         artifact_shell,
@@ -351,15 +357,70 @@ fn clone_and_tar_command(url: &str, dir: &Path, archive: &Path) -> Command {
 
 /// A line of `/proc/<pid>/status` in bytes (`VmRSS`, `VmHWM`, …).
 fn proc_status_bytes(pid: u32, field: &str) -> Result<u64> {
+    Ok(proc_status_number(pid, field)? * 1024)
+}
+
+/// The number on a line of `/proc/<pid>/status` (kB for sizes).
+fn proc_status_number(pid: u32, field: &str) -> Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .with_context(|| format!("reading /proc/{pid}/status"))?;
-    let kib = status
+    status
         .lines()
         .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse::<u64>().ok())
-        .with_context(|| format!("no {field} in /proc/{pid}/status"))?;
-    Ok(kib * 1024)
+        .with_context(|| format!("no {field} in /proc/{pid}/status"))
+}
+
+/// Resident memory of a process by kind of mapping, from `/proc/<pid>/smaps`:
+/// which part of the idle figure is code, relocated data, libraries or heap.
+fn resident_by_mapping(pid: u32, binary: &Path) -> Result<Vec<(&'static str, u64)>> {
+    const KINDS: [&str; 7] = [
+        "binary code (r-x)",
+        "binary read-only data and relocations (r--)",
+        "binary writable data (rw-)",
+        "shared libraries (libc, libm, libgcc_s, ld.so)",
+        "anonymous: heap, malloc arenas, thread stacks",
+        "main thread stack",
+        "other (vdso, vvar)",
+    ];
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps"))
+        .with_context(|| format!("reading /proc/{pid}/smaps"))?;
+    let binary = binary.to_string_lossy();
+    let mut kib = [0u64; KINDS.len()];
+    let mut kind = KINDS.len() - 1;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            // A mapping header: range, perms, offset, device, inode, path.
+            let perms = fields.next().unwrap_or("");
+            let path = fields.nth(3).unwrap_or("");
+            kind = if path == binary {
+                if perms.contains('x') {
+                    0
+                } else if perms.contains('w') {
+                    2
+                } else {
+                    1
+                }
+            } else if path.contains(".so") {
+                3
+            } else if path.is_empty() || path == "[heap]" {
+                4
+            } else if path == "[stack]" {
+                5
+            } else {
+                6
+            };
+        } else if first == "Rss:" {
+            kib[kind] += fields
+                .next()
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    Ok(KINDS.iter().copied().zip(kib.map(|k| k * 1024)).collect())
 }
 
 /// User plus system CPU time of a running process.
@@ -471,6 +532,14 @@ fn report(f: &Figures) -> Result<String> {
         mib(f.artifact_shell_size),
         mib(f.artifact_shell.peak_rss)
     )?;
+    writeln!(
+        out,
+        "\nIdle resident memory by mapping ({} threads):\n\n| mapping | RSS |\n|---|---|",
+        f.idle_threads
+    )?;
+    for (kind, bytes) in &f.idle_mappings {
+        writeln!(out, "| {kind} | {} |", mib(*bytes))?;
+    }
     writeln!(
         out,
         "\nThe GitRepository figure includes the apiserver round trips (create, finalizer, status) that the shell pipeline does not have."
