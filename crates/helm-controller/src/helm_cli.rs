@@ -1049,6 +1049,22 @@ mod tests {
     }
 
     #[test]
+    fn refused_installs_are_told_apart() {
+        let failed = |cause: &str| HelmError::Failed {
+            action: "install",
+            cause: cause.to_string(),
+            stderr: String::new(),
+        };
+        assert!(
+            failed("INSTALLATION FAILED: cannot reuse a name that is still in use")
+                .is_name_in_use()
+        );
+        assert!(failed("cannot re-use a name that is still in use").is_name_in_use());
+        assert!(!failed("INSTALLATION FAILED: context deadline exceeded").is_name_in_use());
+        assert!(!HelmError::ReleaseNotFound.is_name_in_use());
+    }
+
+    #[test]
     fn missing_helm_is_a_clear_error() {
         let err = resolve_binary(Path::new("/nonexistent/helm")).expect_err("missing");
         assert!(err.to_string().contains("--helm-path"), "{err}");
