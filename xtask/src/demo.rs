@@ -411,6 +411,14 @@ impl Stack {
         self.kustomize.pid()
     }
 
+    /// Name and pid of every process of the stack: control plane and controllers.
+    pub fn processes(&self) -> Vec<(String, u32)> {
+        let mut all = self.cluster.processes();
+        all.push(("source-controller".to_owned(), self.source.pid()));
+        all.push(("kustomize-controller".to_owned(), self.kustomize.pid()));
+        all
+    }
+
     /// The last lines of both controllers' logs.
     pub fn logs(&self, lines: usize) -> String {
         format!(
