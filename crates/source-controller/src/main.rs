@@ -17,7 +17,7 @@ const BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(2);
 const TRIM_INTERVAL: Duration = Duration::from_secs(10);
 
 fn main() -> std::process::ExitCode {
-    limit_malloc_arenas();
+    tune_malloc();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(MAX_BLOCKING_THREADS)
@@ -51,13 +51,20 @@ async fn run() -> std::process::ExitCode {
 /// glibc gives every thread that meets lock contention a malloc arena of its
 /// own (up to eight per core) and keeps what is freed there for reuse, so
 /// clone and archive bursts on blocking threads leave memory resident long
-/// after. Two arenas are enough for two runtime workers plus blocking work.
-fn limit_malloc_arenas() {
+/// after. One arena is enough here: per-thread caches serve the small
+/// allocations, and the second arena held 1.2 MiB of the idle figure.
+///
+/// glibc also raises its mmap threshold to the size of the largest block
+/// freed (up to 32 MiB), after which pack, archive and list buffers come
+/// from the heap and leave it fragmented; a fixed threshold keeps blocks of
+/// 128 KiB and more in their own mappings, returned to the system on free.
+fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: called first thing in main, before any other thread exists;
     // mallopt only changes the allocator's tuning.
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
 
