@@ -138,9 +138,12 @@ impl Engine {
         checks: &[CompiledCheck],
     ) -> Result<(), HealthError> {
         let start = Instant::now();
+        // Only objects not yet current are read again: at scale, re-reading
+        // the ones that already are would be most of the API traffic.
+        let mut waiting: Vec<ObjectRef> = objects.to_vec();
         loop {
-            let health = self.health_of(objects, checks).await;
-            let judged: Vec<(ObjectRef, Health)> = objects.iter().cloned().zip(health).collect();
+            let health = self.health_of(&waiting, checks).await;
+            let judged: Vec<(ObjectRef, Health)> = waiting.iter().cloned().zip(health).collect();
             if options.fail_fast {
                 let failed: Vec<(ObjectRef, Health)> = judged
                     .iter()
@@ -162,6 +165,7 @@ impl Engine {
             if pending.is_empty() {
                 return Ok(());
             }
+            waiting = pending.iter().map(|(object, _)| object.clone()).collect();
             let elapsed = start.elapsed();
             if elapsed + options.poll_interval > options.timeout {
                 // One last look at the deadline, so a short timeout still
@@ -175,8 +179,8 @@ impl Engine {
                     });
                 }
                 tokio::time::sleep(remaining).await;
-                let health = self.health_of(objects, checks).await;
-                let pending: Vec<(ObjectRef, Health)> = objects
+                let health = self.health_of(&waiting, checks).await;
+                let pending: Vec<(ObjectRef, Health)> = waiting
                     .iter()
                     .cloned()
                     .zip(health)
