@@ -11,6 +11,9 @@ use source_controller::options::Flags;
 /// default of 512 lets a burst leave dozens of idle threads, each with its
 /// own stack and malloc arena.
 const MAX_BLOCKING_THREADS: usize = 8;
+/// Async work is API and HTTP I/O; fetching, archiving and hashing run on
+/// the blocking threads, so one async worker keeps up.
+const ASYNC_WORKER_THREADS: usize = 1;
 /// How long an idle blocking thread waits for more work before it exits.
 const BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(2);
 /// How often memory freed after a burst of work is handed back to the system.
@@ -20,6 +23,7 @@ fn main() -> std::process::ExitCode {
     tune_malloc();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .worker_threads(ASYNC_WORKER_THREADS)
         .max_blocking_threads(MAX_BLOCKING_THREADS)
         .thread_keep_alive(BLOCKING_KEEP_ALIVE)
         .build();
