@@ -301,15 +301,7 @@ impl ReleaseStorage {
         {
             return Ok(Some(known.release));
         }
-        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
-        let secret = api
-            .get_opt(&newest.secret)
-            .await
-            .map_err(|source| StorageError::Api {
-                action: "get",
-                namespace: namespace.to_string(),
-                source,
-            })?;
+        let secret = self.get_secret(namespace, &newest.secret).await?;
         match secret.map(StoredRelease::decode).transpose()? {
             Some(stored) if stored.release.name == name => {
                 self.remember(namespace, name, &stored);
@@ -321,6 +313,22 @@ impl ReleaseStorage {
         }
     }
 
+    /// One storage Secret by name, read directly.
+    async fn get_secret(
+        &self,
+        namespace: &str,
+        secret: &str,
+    ) -> Result<Option<Secret>, StorageError> {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        api.get_opt(secret)
+            .await
+            .map_err(|source| StorageError::Api {
+                action: "get",
+                namespace: namespace.to_string(),
+                source,
+            })
+    }
+
     /// Revision 1 of release `name` in `namespace`, read directly with one
     /// GET, and remembered as the latest: for right after an install into
     /// an absent release, which writes revision 1 or nothing.
@@ -329,15 +337,9 @@ impl ReleaseStorage {
         namespace: &str,
         name: &str,
     ) -> Result<Option<StoredRelease>, StorageError> {
-        let api: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
-        let secret = api
-            .get_opt(&format!("sh.helm.release.v1.{name}.v1"))
-            .await
-            .map_err(|source| StorageError::Api {
-                action: "get",
-                namespace: namespace.to_string(),
-                source,
-            })?;
+        let secret = self
+            .get_secret(namespace, &format!("sh.helm.release.v1.{name}.v1"))
+            .await?;
         let stored = secret
             .map(StoredRelease::decode)
             .transpose()?
