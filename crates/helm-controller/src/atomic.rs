@@ -28,7 +28,6 @@ use crate::state::{
     has_been_tested, ignore_test_failures, latest, next_action, retries_on_failure, tests_enabled,
     truncate,
 };
-use crate::storage::StoredRelease;
 
 /// `Released` reasons.
 const INSTALL_SUCCEEDED: &str = "InstallSucceeded";
@@ -214,10 +213,10 @@ fn bump(counter: &mut Option<i64>) {
 }
 
 /// Whether the storage holds a revision newer than `before`.
-fn wrote_revision(revisions: &[StoredRelease], before: Option<i64>) -> bool {
+fn wrote_revision(revisions: &[Release], before: Option<i64>) -> bool {
     revisions
         .last()
-        .is_some_and(|r| before.is_none_or(|v| r.release.version > v))
+        .is_some_and(|r| before.is_none_or(|v| r.version > v))
 }
 
 fn cause(err: &HelmError) -> String {
@@ -548,38 +547,55 @@ impl Run<'_> {
         &mut self,
         req: &Request<'_>,
         before: Option<i64>,
-    ) -> Result<Vec<StoredRelease>, Error> {
-        self.observe_storage(req, before, true).await
+    ) -> Result<Vec<Release>, Error> {
+        self.observe_storage(req, before, true, None).await
     }
 
     /// [`Self::observe`]; a newer revision is recorded in the history only
-    /// when `wrote` (the action may have written it).
+    /// when `wrote` (the action may have written it). `printed` is the
+    /// release the action's helm process printed, if any.
     async fn observe_storage(
         &mut self,
         req: &Request<'_>,
         before: Option<i64>,
         wrote: bool,
-    ) -> Result<Vec<StoredRelease>, Error> {
+        printed: Option<Release>,
+    ) -> Result<Vec<Release>, Error> {
         let (namespace, name) = (&req.release.namespace, &req.release.name);
         // An install into an absent release (nothing stored before, no
-        // history) wrote revision 1 or nothing: one GET instead of a list.
-        let revisions = if wrote && before.is_none() && self.status.history.is_none() {
-            self.ctx
+        // history) wrote revision 1 or nothing: what helm printed is that
+        // revision, else one GET tells instead of a list.
+        let first_install = wrote && before.is_none() && self.status.history.is_none();
+        let printed = printed.filter(|r| r.name == *name && r.version == 1);
+        let revisions = match printed {
+            Some(release) if first_install => {
+                self.ctx.storage.remember_printed(namespace, &release);
+                vec![release]
+            }
+            _ if first_install => self
+                .ctx
                 .storage
                 .first_revision(namespace, name)
                 .await?
                 .into_iter()
-                .collect()
-        } else {
-            self.ctx.storage.revisions(namespace, name).await?
+                .map(|stored| stored.release)
+                .collect(),
+            _ => self
+                .ctx
+                .storage
+                .revisions(namespace, name)
+                .await?
+                .into_iter()
+                .map(|stored| stored.release)
+                .collect(),
         };
         let mut history = self.status.history.take().unwrap_or_default();
         for snapshot in &mut history {
             if let Some(stored) = revisions
                 .iter()
-                .find(|r| r.release.version == snapshot.version && r.release.name == snapshot.name)
+                .find(|r| r.version == snapshot.version && r.name == snapshot.name)
             {
-                let mut refreshed = stored.release.to_snapshot(snapshot.oci_digest.clone());
+                let mut refreshed = stored.to_snapshot(snapshot.oci_digest.clone());
                 refreshed.test_hooks = snapshot.test_hooks.clone();
                 refreshed.action = snapshot.action;
                 *snapshot = refreshed;
@@ -587,16 +603,16 @@ impl Run<'_> {
         }
         if let Some(newest) = revisions.last()
             && wrote
-            && before.is_none_or(|v| newest.release.version > v)
-            && !history.iter().any(|s| s.version == newest.release.version)
+            && before.is_none_or(|v| newest.version > v)
+            && !history.iter().any(|s| s.version == newest.version)
         {
-            let mut snapshot = newest.release.to_snapshot(req.chart.oci_digest.clone());
+            let mut snapshot = newest.to_snapshot(req.chart.oci_digest.clone());
             snapshot.action = self.status.last_attempted_release_action;
             history.push(snapshot);
         }
         history.sort_by_key(|s| std::cmp::Reverse(s.version));
         self.status.history = (!history.is_empty()).then_some(history);
-        self.observed_latest = Some(revisions.last().map(|r| r.release.clone()));
+        self.observed_latest = Some(revisions.last().cloned());
         Ok(revisions)
     }
 
@@ -684,13 +700,17 @@ impl Run<'_> {
         req: &Request<'_>,
         action: ReleaseAction,
         before: Option<i64>,
-        result: Result<(), HelmError>,
+        result: Result<Option<Release>, HelmError>,
         started: Instant,
     ) -> Result<(), Error> {
         self.status.last_attempted_release_action_duration =
             Some(api::Duration::from_std(started.elapsed()));
         let refused = result.as_ref().is_err_and(HelmError::is_name_in_use);
-        let revisions = self.observe_storage(req, before, !refused).await?;
+        let (result, printed) = match result {
+            Ok(printed) => (Ok(()), printed),
+            Err(err) => (Err(err), None),
+        };
+        let revisions = self.observe_storage(req, before, !refused, printed).await?;
         let (verb, succeeded, failed) = match action {
             ReleaseAction::Install => ("install", INSTALL_SUCCEEDED, INSTALL_FAILED),
             ReleaseAction::Upgrade => ("upgrade", UPGRADE_SUCCEEDED, UPGRADE_FAILED),
@@ -709,7 +729,7 @@ impl Run<'_> {
             // refused install found (judged afresh on the next attempt), nor
             // a newer revision of another chart.
             let ours = revisions.last().is_some_and(|r| {
-                let metadata = r.release.chart_metadata();
+                let metadata = r.chart_metadata();
                 metadata.name == req.chart.metadata.name
                     && metadata.version == req.chart.metadata.version
             });
@@ -971,9 +991,7 @@ impl Run<'_> {
             .await;
             return Err(Error::Release(message));
         }
-        if !revisions
-            .iter()
-            .any(|r| r.release.version == current.version)
+        if !revisions.iter().any(|r| r.version == current.version)
             && let Some(entry) = self
                 .status
                 .history

@@ -460,7 +460,8 @@ impl HelmCli {
     }
 
     /// `helm install` of the chart archive `chart` with `values` (the
-    /// user-supplied values), post-rendered per `post_render`.
+    /// user-supplied values), post-rendered per `post_render`. Returns the
+    /// release helm printed (see [`Self::upgrade`]).
     pub async fn install(
         &self,
         release: &ReleaseRef,
@@ -468,7 +469,7 @@ impl HelmCli {
         values: &serde_json::Value,
         post_render: Option<&PostRenderSpec>,
         options: &InstallOptions,
-    ) -> Result<(), HelmError> {
+    ) -> Result<Option<Release>, HelmError> {
         let mut own = Vec::new();
         push_flag(&mut own, "--create-namespace", options.create_namespace);
         push_flag(&mut own, "--skip-crds", options.skip_crds);
@@ -484,7 +485,9 @@ impl HelmCli {
     }
 
     /// `helm upgrade` (without `--install`) of `release` to the chart archive
-    /// `chart` with `values`.
+    /// `chart` with `values`. Returns the new revision as helm printed it
+    /// (`-o json`, the same JSON helm stores), or `None` when the output
+    /// could not be read: the storage tells then.
     pub async fn upgrade(
         &self,
         release: &ReleaseRef,
@@ -492,7 +495,7 @@ impl HelmCli {
         values: &serde_json::Value,
         post_render: Option<&PostRenderSpec>,
         options: &UpgradeOptions,
-    ) -> Result<(), HelmError> {
+    ) -> Result<Option<Release>, HelmError> {
         // Flux's semantics: the values of a release are exactly the values
         // given, unless the previous ones are explicitly preserved.
         let mut own: Vec<OsString> = vec![if options.preserve_values {
@@ -523,7 +526,7 @@ impl HelmCli {
         input: ChartInput<'_>,
         options: &ChartOptions,
         own: Vec<OsString>,
-    ) -> Result<(), HelmError> {
+    ) -> Result<Option<Release>, HelmError> {
         // Deleted when the call is over.
         let files = CallFiles::new()?;
         let mut args = release_args(action, release);
@@ -546,9 +549,18 @@ impl HelmCli {
         );
         self.push_post_render(&mut args, &files, input.post_render)?;
         args.extend(own);
-        self.run(action, args, process_limit(options.timeout))
-            .await
-            .map(drop)
+        args.push("-o".into());
+        args.push("json".into());
+        let output = self
+            .run(action, args, process_limit(options.timeout))
+            .await?;
+        match serde_json::from_slice::<Release>(&output) {
+            Ok(printed) => Ok(Some(printed)),
+            Err(err) => {
+                tracing::debug!(action, error = %err, "helm printed no release");
+                Ok(None)
+            }
+        }
     }
 
     /// `helm test`.

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use api::helm::HelmRelease;
-use api::meta::{ConfigKind, FINALIZER, FORCE_REQUEST_ANNOTATION, RESET_REQUEST_ANNOTATION};
+use api::meta::{ConfigKind, FORCE_REQUEST_ANNOTATION, RESET_REQUEST_ANNOTATION};
 use api::source::{HelmChart, OCIRepository};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
@@ -162,9 +162,9 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
 }
 
 /// Watch-event filter: only changes calling for a reconciliation pass (a
-/// new generation, a new `requestedAt`/`forceAt`/`resetAt` token, the
-/// finalizer appearing, deletion starting), never the controller's own
-/// status writes.
+/// new generation, a new `requestedAt`/`forceAt`/`resetAt` token, deletion
+/// starting), never the controller's own status writes, nor the finalizer
+/// it adds while releasing.
 pub fn needs_reconcile(hr: &HelmRelease) -> Option<u64> {
     let meta = hr.meta();
     let mut hasher = DefaultHasher::new();
@@ -179,10 +179,6 @@ pub fn needs_reconcile(hr: &HelmRelease) -> Option<u64> {
             .and_then(|a| a.get(key))
             .hash(&mut hasher);
     }
-    meta.finalizers
-        .as_ref()
-        .is_some_and(|f| f.iter().any(|f| f == FINALIZER))
-        .hash(&mut hasher);
     meta.deletion_timestamp.is_some().hash(&mut hasher);
     Some(hasher.finish())
 }
@@ -338,6 +334,10 @@ mod tests {
         let mut with_status = base.clone();
         with_status.status = Some(Default::default());
         assert_eq!(needs_reconcile(&base), needs_reconcile(&with_status));
+        // The finalizer is added while the release is made.
+        let mut with_finalizer = base.clone();
+        with_finalizer.metadata.finalizers = Some(vec![api::meta::FINALIZER.to_string()]);
+        assert_eq!(needs_reconcile(&base), needs_reconcile(&with_finalizer));
         for key in [
             REQUESTED_AT,
             FORCE_REQUEST_ANNOTATION,

@@ -213,21 +213,26 @@ async fn reconcile_object(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Act
     let namespace = hr.namespace().unwrap_or_default();
     let api: Api<HelmRelease> = Api::namespaced(ctx.client.clone(), &namespace);
     let shared = ctx.clone();
-    let result = finalizer(&api, FINALIZER, hr.clone(), move |event| {
-        let ctx = shared.clone();
-        async move {
-            match event {
-                FinalizerEvent::Apply(hr) => apply(hr, ctx).await,
-                FinalizerEvent::Cleanup(hr) => cleanup(hr, ctx).await,
+    // A new HelmRelease gets its finalizer while it is released, not in a
+    // reconciliation of its own: one API round trip less to wait for.
+    let result = runtime::finalizer::with_finalizer(&api, FINALIZER, hr.clone(), |hr| async {
+        finalizer(&api, FINALIZER, hr, move |event| {
+            let ctx = shared.clone();
+            async move {
+                match event {
+                    FinalizerEvent::Apply(hr) => apply(hr, ctx).await,
+                    FinalizerEvent::Cleanup(hr) => cleanup(hr, ctx).await,
+                }
             }
-        }
+        })
+        .await
+        .map_err(|err| match err {
+            kube::runtime::finalizer::Error::ApplyFailed(inner)
+            | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner,
+            other => Error::Finalizer(Box::new(other)),
+        })
     })
-    .await
-    .map_err(|err| match err {
-        kube::runtime::finalizer::Error::ApplyFailed(inner)
-        | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner,
-        other => Error::Finalizer(Box::new(other)),
-    });
+    .await;
     let outcome = match &result {
         Ok(_) => ReconcileResult::Success,
         Err(Error::Waiting(_)) => ReconcileResult::Requeue,

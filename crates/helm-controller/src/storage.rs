@@ -202,8 +202,41 @@ fn index_is_behind(newest: Option<&IndexedRevision>, history: &[Snapshot]) -> bo
 #[derive(Clone, Debug)]
 struct KnownLatest {
     secret: String,
+    /// `None` for a release taken from helm's output: the index's version
+    /// of the Secret is adopted once it shows the same revision and status.
     resource_version: Option<String>,
     release: Release,
+}
+
+/// How a known latest revision stands against the index's newest.
+#[derive(Debug, PartialEq, Eq)]
+enum Standing {
+    /// The very Secret version it was decoded from.
+    Current,
+    /// The revision helm printed, as helm's last write of it left it.
+    Printed,
+    /// Changed since, or another revision: read again.
+    Stale,
+}
+
+impl KnownLatest {
+    fn standing(&self, newest: &IndexedRevision) -> Standing {
+        if self.secret != newest.secret || newest.resource_version.is_none() {
+            return Standing::Stale;
+        }
+        match &self.resource_version {
+            Some(version) if newest.resource_version.as_ref() == Some(version) => Standing::Current,
+            // helm's last write of the revision it printed carries the
+            // status it printed; from then on the Secret's resourceVersion
+            // tells any later change.
+            None if newest.version == self.release.version
+                && newest.status == self.release.info.status =>
+            {
+                Standing::Printed
+            }
+            _ => Standing::Stale,
+        }
+    }
 }
 
 /// Helm's storage, read through the API.
@@ -294,12 +327,15 @@ impl ReleaseStorage {
             self.forget(namespace, name);
             return Ok(None);
         };
-        if let Some(known) = self.known_latest(namespace, name)
-            && known.secret == newest.secret
-            && known.resource_version.is_some()
-            && known.resource_version == newest.resource_version
-        {
-            return Ok(Some(known.release));
+        if let Some(known) = self.known_latest(namespace, name) {
+            match known.standing(&newest) {
+                Standing::Current => return Ok(Some(known.release)),
+                Standing::Printed => {
+                    self.adopt_version(namespace, name, &newest);
+                    return Ok(Some(known.release));
+                }
+                Standing::Stale => {}
+            }
         }
         let secret = self.get_secret(namespace, &newest.secret).await?;
         match secret.map(StoredRelease::decode).transpose()? {
@@ -351,6 +387,34 @@ impl ReleaseStorage {
         Ok(stored)
     }
 
+    /// Remembers `release`, as the helm process that wrote it printed it, as
+    /// the latest revision of its release in `namespace`: helm prints the
+    /// JSON it stores, so no read is needed to know it.
+    pub fn remember_printed(&self, namespace: &str, release: &Release) {
+        if self.index.is_none() {
+            return;
+        }
+        let known = KnownLatest {
+            secret: format!("sh.helm.release.v1.{}.v{}", release.name, release.version),
+            resource_version: None,
+            release: release.clone(),
+        };
+        self.insert_known(namespace, &release.name, known);
+    }
+
+    fn adopt_version(&self, namespace: &str, name: &str, indexed: &IndexedRevision) {
+        let mut known = self
+            .known
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(known) = known.get_mut(&(namespace.to_string(), name.to_string()))
+            && known.secret == indexed.secret
+            && known.resource_version.is_none()
+        {
+            known.resource_version = indexed.resource_version.clone();
+        }
+    }
+
     /// Drops what is known of release `name` in `namespace` (after it is
     /// gone for good).
     pub fn forget(&self, namespace: &str, name: &str) {
@@ -378,6 +442,10 @@ impl ReleaseStorage {
             resource_version: stored.secret.metadata.resource_version.clone(),
             release: stored.release.clone(),
         };
+        self.insert_known(namespace, name, known);
+    }
+
+    fn insert_known(&self, namespace: &str, name: &str, known: KnownLatest) {
         self.known
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -544,6 +612,41 @@ mod tests {
             Some(&indexed(1, "failed")),
             &[snapshot(1, "uninstalled")]
         ));
+    }
+
+    #[test]
+    fn a_printed_release_stands_once_the_index_shows_its_last_write() {
+        let printed = |status: &str| KnownLatest {
+            secret: "sh.helm.release.v1.r.v1".into(),
+            resource_version: None,
+            release: serde_json::from_value(serde_json::json!({
+                "name": "r", "version": 1, "info": {"status": status}
+            }))
+            .expect("release"),
+        };
+        // helm's first write (pending) is not what it printed.
+        assert_eq!(
+            printed("deployed").standing(&indexed(1, "pending-install")),
+            Standing::Stale
+        );
+        assert_eq!(
+            printed("deployed").standing(&indexed(1, "deployed")),
+            Standing::Printed
+        );
+        // Another revision since.
+        assert_eq!(
+            printed("deployed").standing(&indexed(2, "deployed")),
+            Standing::Stale
+        );
+        // Once adopted, only that Secret version stands.
+        let adopted = KnownLatest {
+            resource_version: Some("1".into()),
+            ..printed("deployed")
+        };
+        assert_eq!(adopted.standing(&indexed(1, "deployed")), Standing::Current);
+        let mut changed = indexed(1, "deployed");
+        changed.resource_version = Some("2".into());
+        assert_eq!(adopted.standing(&changed), Standing::Stale);
     }
 
     #[test]

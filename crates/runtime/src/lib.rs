@@ -1,5 +1,6 @@
 //! Shared controller plumbing used by every ferroflux controller, once:
 //! kstatus [`conditions`], [`status`] patching, Kubernetes [`events`],
+//! [`finalizer`]s added alongside the first reconciliation,
 //! Prometheus [`metrics`] and the [`admin`] endpoints, [`leader`] election,
 //! the `requestedAt` [`reconcile_request`] handling, common controller
 //! [`options`], logging ([`telemetry`]), downloading and safely unpacking
@@ -10,6 +11,7 @@ pub mod admin;
 pub mod artifact;
 pub mod conditions;
 pub mod events;
+pub mod finalizer;
 pub mod leader;
 pub mod metrics;
 pub mod options;

@@ -1,0 +1,107 @@
+//! Adding a controller's finalizer without a reconciliation of its own.
+//!
+//! kube-runtime's `finalizer` helper adds a missing finalizer and stops; the
+//! work then waits for the watch to deliver the patched object and for a
+//! second reconciliation. [`with_finalizer`] instead sends the patch and
+//! starts the work at once, on the object as it will be: the patch is one
+//! short round trip that completes long before the work writes anything
+//! worth cleaning up, and a failed patch (the object is gone or being
+//! deleted) cancels the work.
+
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Whether `obj` lacks `finalizer` and is not being deleted.
+pub fn is_missing<K: Resource>(obj: &K, finalizer: &str) -> bool {
+    obj.meta().deletion_timestamp.is_none() && !obj.finalizers().iter().any(|f| f == finalizer)
+}
+
+/// Runs `work` on `obj`. When `obj` lacks `finalizer` (and is not being
+/// deleted), `work` gets a copy that carries it, while the finalizer is
+/// added; a failure to add it stops the work and is returned.
+pub async fn with_finalizer<K, T, E, Fut>(
+    api: &Api<K>,
+    finalizer: &str,
+    obj: Arc<K>,
+    work: impl FnOnce(Arc<K>) -> Fut,
+) -> Result<T, E>
+where
+    K: Resource + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
+    Fut: Future<Output = Result<T, E>>,
+    E: From<kube::Error>,
+{
+    if !is_missing(obj.as_ref(), finalizer) {
+        return work(obj).await;
+    }
+    let mut with = obj.as_ref().clone();
+    with.finalizers_mut().push(finalizer.to_string());
+    let mut add = pin!(add(api, obj.as_ref(), finalizer));
+    let mut work = pin!(work(Arc::new(with)));
+    tokio::select! {
+        biased;
+        added = &mut add => {
+            added?;
+            work.await
+        }
+        // The patch is still outstanding: its outcome decides.
+        done = &mut work => {
+            add.await?;
+            done
+        }
+    }
+}
+
+/// Adds `finalizer` to `obj` with a JSON patch that first tests the list
+/// as read, so that a concurrent change of the finalizers fails (and is
+/// retried) instead of being overwritten or duplicated.
+pub async fn add<K>(api: &Api<K>, obj: &K, finalizer: &str) -> Result<(), kube::Error>
+where
+    K: Resource + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
+{
+    let current = obj.finalizers();
+    let operations = if current.is_empty() {
+        serde_json::json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": null},
+            {"op": "add", "path": "/metadata/finalizers", "value": [finalizer]},
+        ])
+    } else {
+        serde_json::json!([
+            {"op": "test", "path": "/metadata/finalizers", "value": current},
+            {"op": "add", "path": "/metadata/finalizers/-", "value": finalizer},
+        ])
+    };
+    let patch = serde_json::from_value(operations).map_err(kube::Error::SerdeError)?;
+    api.patch(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::Json::<()>(patch),
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    #[test]
+    fn missing_only_when_absent_and_not_deleting() {
+        let mut cm = ConfigMap::default();
+        assert!(is_missing(&cm, "f"));
+        cm.metadata.finalizers = Some(vec!["other".into(), "f".into()]);
+        assert!(!is_missing(&cm, "f"));
+        cm.metadata.finalizers = None;
+        cm.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+            ));
+        assert!(!is_missing(&cm, "f"));
+    }
+}
