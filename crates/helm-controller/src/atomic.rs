@@ -252,7 +252,7 @@ impl Run<'_> {
             let stored = match self.observed_latest.take() {
                 Some(observed) => observed,
                 None => {
-                    self.ctx
+                    self.cluster
                         .storage
                         .latest_release(
                             &req.release.namespace,
@@ -569,11 +569,11 @@ impl Run<'_> {
         let printed = printed.filter(|r| r.name == *name && r.version == 1);
         let revisions = match printed {
             Some(release) if first_install => {
-                self.ctx.storage.remember_printed(namespace, &release);
+                self.cluster.storage.remember_printed(namespace, &release);
                 vec![release]
             }
             _ if first_install => self
-                .ctx
+                .cluster
                 .storage
                 .first_revision(namespace, name)
                 .await?
@@ -581,7 +581,7 @@ impl Run<'_> {
                 .map(|stored| stored.release)
                 .collect(),
             _ => self
-                .ctx
+                .cluster
                 .storage
                 .revisions(namespace, name)
                 .await?
@@ -656,7 +656,7 @@ impl Run<'_> {
         let applied = match crate::crds::parse_crds(&files) {
             Ok(crds) => {
                 crate::crds::apply(
-                    &self.ctx.client,
+                    &self.cluster.client,
                     policy,
                     &crds,
                     crate::reconciler::CONTROLLER_NAME,
@@ -779,7 +779,7 @@ impl Run<'_> {
                 .await?;
         }
         let result = self
-            .ctx
+            .cluster
             .helm
             .install(
                 &req.release,
@@ -806,7 +806,7 @@ impl Run<'_> {
         self.apply_chart_crds(req, upgrade_crds_policy(self.hr))
             .await?;
         let result = self
-            .ctx
+            .cluster
             .helm
             .upgrade(
                 &req.release,
@@ -827,13 +827,13 @@ impl Run<'_> {
             ));
         };
         let result = self
-            .ctx
+            .cluster
             .helm
             .test(&req.release, &test_options(self.hr))
             .await;
         // Record the hooks' results on the entry of the tested revision.
         let tested_release = self
-            .ctx
+            .cluster
             .storage
             .latest(&req.release.namespace, &req.release.name)
             .await?;
@@ -878,7 +878,7 @@ impl Run<'_> {
 
     async fn unlock(&mut self, req: &Request<'_>) -> Result<(), Error> {
         let Some(stored) = self
-            .ctx
+            .cluster
             .storage
             .latest(&req.release.namespace, &req.release.name)
             .await?
@@ -893,7 +893,7 @@ impl Run<'_> {
         let metadata = stored.release.chart_metadata();
         let chart = format!("{}@{}", metadata.name, metadata.version);
         let result = self
-            .ctx
+            .cluster
             .storage
             .mark_failed(
                 &stored,
@@ -935,7 +935,7 @@ impl Run<'_> {
         };
         let before = latest(&history).map(|s| s.version);
         let result = self
-            .ctx
+            .cluster
             .helm
             .rollback(&req.release, &rollback_options(self.hr, to_version))
             .await;
@@ -973,7 +973,7 @@ impl Run<'_> {
         };
         let (full, chart) = (snapshot_full_name(&current), snapshot_chart(&current));
         let result = self
-            .ctx
+            .cluster
             .helm
             .uninstall(&req.release, &uninstall_options(self.hr))
             .await;
@@ -1028,7 +1028,7 @@ impl Run<'_> {
             .and_then(|d| d.ignore.clone())
             .unwrap_or_default();
         Engine::with_resolver(
-            self.ctx.client.clone(),
+            self.cluster.client.clone(),
             Owner {
                 // Helm v4 applies with this field manager; drift is judged
                 // and corrected as helm's own apply would.
@@ -1041,7 +1041,7 @@ impl Run<'_> {
                 ignore,
                 ..ApplyOptions::default()
             },
-            self.ctx.resolver.clone(),
+            self.cluster.resolver.clone(),
         )
     }
 
@@ -1053,9 +1053,9 @@ impl Run<'_> {
             if object.metadata.namespace.is_none() {
                 let reference = ObjectRef::from_object(object)?;
                 let namespaced = self
-                    .ctx
+                    .cluster
                     .resolver
-                    .resolve(&self.ctx.client, &reference.gvk())
+                    .resolve(&self.cluster.client, &reference.gvk())
                     .await?
                     .is_none_or(|r| r.namespaced);
                 if namespaced {
@@ -1160,7 +1160,7 @@ impl Run<'_> {
         let latest = match &self.latest_stored {
             Some(release) => Some(release.clone()),
             None => self
-                .ctx
+                .cluster
                 .storage
                 .latest(&req.release.namespace, &req.release.name)
                 .await?

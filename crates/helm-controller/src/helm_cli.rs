@@ -12,6 +12,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -377,6 +378,8 @@ pub struct HelmCliConfig {
     /// controller's own binary, which has a `post-render` mode); `None`
     /// disables post-rendering.
     pub post_renderer: Option<PathBuf>,
+    /// Niceness added to helm processes (see [`DEFAULT_HELM_NICENESS`]).
+    pub niceness: u8,
 }
 
 /// Labels of [`HELM_DURATION_METRIC`].
@@ -391,13 +394,15 @@ struct ActionLabels {
 pub const HELM_DURATION_METRIC: &str = "helm_controller_helm_process_duration_seconds";
 
 /// Runs helm. Cheap to share: it only holds paths.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct HelmCli {
     binary: PathBuf,
     kubeconfig: Option<PathBuf>,
-    /// helm's config/cache/data/plugins directories, private to this driver.
-    home: tempfile::TempDir,
+    /// helm's config/cache/data/plugins directories, private to this driver
+    /// (and its copies for other clusters).
+    home: Arc<tempfile::TempDir>,
     post_render: bool,
+    niceness: u8,
     /// Where helm process times go, once registered.
     durations: Option<Family<ActionLabels, Histogram>>,
 }
@@ -421,8 +426,9 @@ impl HelmCli {
         Ok(Self {
             binary,
             kubeconfig: config.kubeconfig,
-            home,
+            home: Arc::new(home),
             post_render,
+            niceness: config.niceness,
             durations: None,
         })
     }
@@ -440,6 +446,15 @@ impl HelmCli {
             durations.clone(),
         );
         self.durations = Some(durations);
+    }
+
+    /// This driver pointed at the cluster of `kubeconfig` (which must exist
+    /// as long as the copy runs helm).
+    pub fn with_kubeconfig(&self, kubeconfig: PathBuf) -> Self {
+        Self {
+            kubeconfig: Some(kubeconfig),
+            ..self.clone()
+        }
     }
 
     /// The helm binary in use.
@@ -760,7 +775,7 @@ impl HelmCli {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        die_with_parent(&mut command);
+        child_setup(&mut command, self.niceness);
         tracing::debug!(action, ?args, "running helm");
         let started = Instant::now();
         let child = command.spawn().map_err(|source| HelmError::Spawn {
@@ -946,18 +961,29 @@ fn install_post_renderer_plugin(plugins: &Path, program: &Path) -> Result<(), He
         .map_err(io_error("writing the post-renderer plugin"))
 }
 
-/// Makes the child die with the controller: if the controller is killed
-/// (even with SIGKILL) mid-action, helm stops too, as it would inside Flux's
-/// process, and the release is left pending for the next start to unlock.
-fn die_with_parent(command: &mut tokio::process::Command) {
-    // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-    // The signal fires when the spawning thread exits; helm is spawned from
-    // the runtime's worker threads, which live as long as the controller.
+/// Niceness added to helm processes by default: rendering and applying
+/// charts is batch work, while the controller's own threads (watches,
+/// status writes, the leader lease) must not queue behind several helm
+/// processes sharing the container's CPU.
+pub const DEFAULT_HELM_NICENESS: u8 = 10;
+
+/// Sets up the child: it dies with the controller (if the controller is
+/// killed, even with SIGKILL, mid-action, helm stops too, as it would inside
+/// Flux's process, and the release is left pending for the next start to
+/// unlock), and it runs `niceness` steps nicer than the controller.
+fn child_setup(command: &mut tokio::process::Command, niceness: u8) {
+    // SAFETY: prctl and nice are async-signal-safe and touch no
+    // memory of the parent. The death signal fires when the spawning thread
+    // exits; helm is spawned from the runtime's worker threads, which live
+    // as long as the controller.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            // Best effort: lowering one's priority is not refused, and helm
+            // must run even where it were.
+            libc::nice(libc::c_int::from(niceness));
             Ok(())
         });
     }
@@ -1001,6 +1027,26 @@ pub fn one_line_cause(stderr: &str, status: std::process::ExitStatus) -> String 
 mod tests {
     use super::*;
     use std::os::unix::process::ExitStatusExt;
+
+    /// Field 19 of `/proc/<pid>/stat` (the process name, field 2, has no
+    /// spaces here).
+    fn niceness(stat: &str) -> i32 {
+        stat.split_whitespace()
+            .nth(18)
+            .and_then(|n| n.parse().ok())
+            .expect("niceness")
+    }
+
+    #[tokio::test]
+    async fn helm_runs_nicer_than_the_controller() {
+        let own = niceness(&std::fs::read_to_string("/proc/self/stat").expect("stat"));
+        let mut command = tokio::process::Command::new("cat");
+        command.arg("/proc/self/stat");
+        child_setup(&mut command, DEFAULT_HELM_NICENESS);
+        let output = command.output().await.expect("cat runs");
+        let child = niceness(&String::from_utf8_lossy(&output.stdout));
+        assert_eq!(child, (own + i32::from(DEFAULT_HELM_NICENESS)).min(19));
+    }
 
     fn status(code: i32) -> std::process::ExitStatus {
         std::process::ExitStatus::from_raw(code << 8)

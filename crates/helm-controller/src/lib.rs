@@ -10,6 +10,8 @@
 //! - [`post_render`]: kustomize post-renderers, common metadata and origin
 //!   labels, run by helm through a private plugin;
 //! - [`chart`]: chart acquisition through source status and artifacts;
+//! - [`target_cluster`]: the cluster a release lives in (the controller's
+//!   own, or a remote one from `spec.kubeConfig`);
 //! - [`reconciler`] and [`atomic`]: the HelmRelease reconciliation and its
 //!   release loop; [`event_queue`]: its events, written in the background;
 //!   [`manager`] wires watches, leader election and endpoints.
@@ -28,6 +30,7 @@ pub mod release;
 pub mod state;
 pub mod storage;
 pub mod strvals;
+pub mod target_cluster;
 pub mod values;
 
 /// Errors of helm-controller.

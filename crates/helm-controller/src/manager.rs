@@ -48,6 +48,7 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         helm_path: flags.helm_path.clone(),
         kubeconfig: flags.kubeconfig.clone(),
         post_renderer: Some(program),
+        niceness: flags.helm_niceness,
     })?;
     let mut metrics = Metrics::new();
     helm.register_metrics(metrics.registry_mut());
@@ -112,6 +113,10 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         correct_drift: flags.common.feature_enabled("CorrectDrift"),
         min_retry_delay: flags.min_retry_delay,
         max_retry_delay: flags.max_retry_delay,
+        kubeconfig_policy: crate::target_cluster::KubeConfigPolicy {
+            allow_exec: flags.insecure_kubeconfig_exec,
+            allow_insecure_tls: flags.insecure_kubeconfig_tls,
+        },
     };
     let namespace = (!flags.common.watch_all_namespaces).then_some(runtime_namespace.as_str());
     // Helm's storage Secrets where the HelmReleases are watched; releases

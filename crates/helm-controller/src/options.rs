@@ -26,6 +26,12 @@ pub struct Flags {
     #[arg(long, default_value = "helm", env = "HELM_PATH")]
     pub helm_path: PathBuf,
 
+    /// Niceness added to helm processes (0 to 19; 0 runs helm at the
+    /// controller's priority), so that the controller's own work is not
+    /// queued behind several helm processes sharing its CPU.
+    #[arg(long, default_value_t = crate::helm_cli::DEFAULT_HELM_NICENESS, value_parser = clap::value_parser!(u8).range(0..=19))]
+    pub helm_niceness: u8,
+
     /// Kubeconfig helm uses; in-cluster configuration when unset.
     #[arg(long, env = "KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
@@ -66,6 +72,15 @@ pub struct Flags {
     /// reconciliation of the HelmReleases taking values from them.
     #[arg(long, default_value = "reconcile.fluxcd.io/watch=Enabled")]
     pub watch_configs_label_selector: String,
+
+    /// Allow kubeconfigs of `spec.kubeConfig` to run credential plugins
+    /// (`exec`, `auth-provider`).
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub insecure_kubeconfig_exec: bool,
+
+    /// Allow kubeconfigs of `spec.kubeConfig` to skip TLS verification.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub insecure_kubeconfig_tls: bool,
 
     /// Leader election lease name.
     #[arg(long, default_value = "helm-controller-leader-election")]

@@ -31,6 +31,7 @@ use crate::names::release_name;
 use crate::post_render::PostRenderSpec;
 use crate::state::Desired;
 use crate::storage::ReleaseStorage;
+use crate::target_cluster::{KubeConfigPolicy, TargetCluster};
 use crate::values::{self, Lookup};
 
 /// Field manager and event reporter name.
@@ -60,6 +61,8 @@ pub struct Settings {
     pub min_retry_delay: Duration,
     /// `--max-retry-delay`.
     pub max_retry_delay: Duration,
+    /// `--insecure-kubeconfig-exec` and `--insecure-kubeconfig-tls`.
+    pub kubeconfig_policy: KubeConfigPolicy,
 }
 
 impl Default for Settings {
@@ -73,6 +76,7 @@ impl Default for Settings {
             correct_drift: false,
             min_retry_delay: Duration::from_millis(750),
             max_retry_delay: Duration::from_secs(15 * 60),
+            kubeconfig_policy: KubeConfigPolicy::default(),
         }
     }
 }
@@ -126,6 +130,17 @@ impl Context {
             failures: Mutex::new(HashMap::new()),
             written: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The controller's own cluster, where releases without
+    /// `spec.kubeConfig` live.
+    pub fn local_cluster(&self) -> TargetCluster {
+        TargetCluster::local(
+            self.client.clone(),
+            self.helm.clone(),
+            self.storage.clone(),
+            self.resolver.clone(),
+        )
     }
 
     /// Records that `status` is what the object `key` now holds.
@@ -268,6 +283,8 @@ pub struct Run<'a> {
     pub(crate) ctx: &'a Context,
     pub(crate) hr: &'a HelmRelease,
     pub(crate) api: Api<HelmRelease>,
+    /// The cluster the release lives in.
+    pub(crate) cluster: TargetCluster,
     pub(crate) status: HelmReleaseStatus,
     pub(crate) conditions: Conditions,
     written: HelmReleaseStatus,
@@ -290,6 +307,7 @@ impl<'a> Run<'a> {
             ctx,
             hr,
             api,
+            cluster: ctx.local_cluster(),
             written: status.clone(),
             status,
             conditions,
@@ -496,6 +514,20 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
     };
     progress_after(&mut run.conditions, &["ValuesError"]);
 
+    // The cluster the release lives in.
+    match TargetCluster::of_release(&run.cluster, hr, ctx.settings.kubeconfig_policy).await {
+        Ok(cluster) => run.cluster = cluster,
+        Err(err) if err.is_terminal() => {
+            return run.stalled(REST_CLIENT_ERROR, &err.to_string()).await;
+        }
+        Err(err) => {
+            let message = err.to_string();
+            run.not_ready(REST_CLIENT_ERROR, &message, true).await?;
+            return Err(Error::Release(message));
+        }
+    }
+    progress_after(&mut run.conditions, &[REST_CLIENT_ERROR]);
+
     let release = release_ref(hr, &ctx.settings);
     let post_render = PostRenderSpec::for_release(&hr.name_any(), &namespace, &hr.spec);
 
@@ -518,9 +550,14 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
             identity: release.identity.clone(),
         };
         tracing::info!(object = %object_key(hr), old = %format!("{}/{}", old.namespace, old.name), "release target changed: uninstalling the previous release");
-        match ctx.helm.uninstall(&old, &uninstall_options(hr)).await {
+        match run
+            .cluster
+            .helm
+            .uninstall(&old, &uninstall_options(hr))
+            .await
+        {
             Ok(()) | Err(crate::helm_cli::HelmError::ReleaseNotFound) => {
-                ctx.storage.forget(&old.namespace, &old.name);
+                run.cluster.storage.forget(&old.namespace, &old.name);
             }
             Err(err) => return Err(err.into()),
         }
@@ -602,14 +639,11 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
     }
 }
 
+/// Reason of a remote cluster that cannot be reached (`spec.kubeConfig`).
+const REST_CLIENT_ERROR: &str = "RESTClientError";
+
 /// Parts of the spec this controller cannot honour with the helm CLI.
 fn unsupported(hr: &HelmRelease) -> Option<String> {
-    if hr.spec.kube_config.is_some() {
-        return Some(
-            "spec.kubeConfig (remote clusters) is not supported by ferroflux's helm-controller yet"
-                .into(),
-        );
-    }
     let namespace = hr.namespace().unwrap_or_default();
     let target = hr.spec.target_namespace.as_deref().unwrap_or(&namespace);
     if let Some(storage) = hr.spec.storage_namespace.as_deref()
@@ -833,29 +867,49 @@ async fn cleanup(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Erro
         release.name = latest.name.clone();
         release.namespace = latest.namespace.clone();
     }
+    let namespace = hr.namespace().unwrap_or_default();
+    let api: Api<HelmRelease> = Api::namespaced(ctx.client.clone(), &namespace);
+    let mut run = Run::new(ctx, hr, api);
     let installed = status.storage_namespace.is_some();
-    let impersonates_missing = match &release.identity.user {
-        Some(user) => {
+    // Nothing to uninstall without an install; a kubeConfig that can never
+    // work never installed anything.
+    let target = match installed {
+        true => TargetCluster::of_release(&run.cluster, hr, ctx.settings.kubeconfig_policy)
+            .await
+            .map(Some),
+        false => Ok(None),
+    };
+    let cluster = match target {
+        Ok(cluster) => cluster,
+        Err(err) if err.is_terminal() => None,
+        Err(err) => {
+            let message = format!("cannot uninstall: {err}");
+            run.not_ready(REST_CLIENT_ERROR, &message, true).await?;
+            return Err(Error::Release(message));
+        }
+    };
+    let impersonates_missing = match (&release.identity.user, &cluster) {
+        (Some(user), Some(cluster)) => {
             let name = user.rsplit(':').next().unwrap_or_default();
-            let api: Api<ServiceAccount> =
-                Api::namespaced(ctx.client.clone(), &hr.namespace().unwrap_or_default());
+            let api: Api<ServiceAccount> = Api::namespaced(cluster.client.clone(), &namespace);
             api.get_opt(name).await?.is_none()
         }
-        None => false,
+        _ => false,
     };
-    if installed && !impersonates_missing {
-        match ctx.helm.uninstall(&release, &uninstall_options(hr)).await {
+    if let Some(cluster) = cluster.filter(|_| !impersonates_missing) {
+        match cluster
+            .helm
+            .uninstall(&release, &uninstall_options(hr))
+            .await
+        {
             Ok(()) => {
-                ctx.storage.forget(&release.namespace, &release.name);
+                cluster.storage.forget(&release.namespace, &release.name);
                 tracing::info!(object = %object_key(hr), "uninstalled Helm release for deleted resource");
             }
             Err(crate::helm_cli::HelmError::ReleaseNotFound) => {
-                ctx.storage.forget(&release.namespace, &release.name);
+                cluster.storage.forget(&release.namespace, &release.name);
             }
             Err(err) => {
-                let namespace = hr.namespace().unwrap_or_default();
-                let api: Api<HelmRelease> = Api::namespaced(ctx.client.clone(), &namespace);
-                let mut run = Run::new(ctx, hr, api);
                 let message = format!(
                     "Helm uninstall failed for release {}/{}: {err}",
                     release.namespace, release.name

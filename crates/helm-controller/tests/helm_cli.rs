@@ -29,6 +29,7 @@ fn helm(kubeconfig: PathBuf) -> Result<HelmCli> {
         helm_path: e2e::packages::helm()?,
         kubeconfig: Some(kubeconfig),
         post_renderer: Some(PathBuf::from(env!("CARGO_BIN_EXE_helm-controller"))),
+        niceness: helm_controller::helm_cli::DEFAULT_HELM_NICENESS,
     })?)
 }
 
@@ -296,6 +297,7 @@ async fn schema_violations_and_failing_hooks_are_reported() -> Result<()> {
         helm_path: PathBuf::from("/nonexistent/helm"),
         kubeconfig: None,
         post_renderer: None,
+        niceness: 0,
     })
     .expect_err("no helm");
     assert!(
