@@ -57,7 +57,7 @@ pub const DEFAULT_CONCURRENT: u16 = 4;
 const QUIET_COUNT: usize = 20;
 const QUIET_CONCURRENT: u16 = 1;
 
-pub fn run(count: Option<usize>, concurrent: u16) -> Result<()> {
+pub fn run(count: Option<usize>, concurrent: u16, helm_niceness: Option<u8>) -> Result<()> {
     let counts = count.map_or_else(|| DEFAULT_COUNTS.to_vec(), |n| vec![n.max(1)]);
     let binary = release_binary("helm-controller", "helm-controller")?;
     let helm = e2e::packages::helm()?;
@@ -67,14 +67,52 @@ pub fn run(count: Option<usize>, concurrent: u16) -> Result<()> {
     let mut rows = Vec::new();
     for count in counts {
         eprintln!("bench helm-controller: {count} HelmReleases");
-        rows.push(tokio.block_on(run_one(&binary, &helm, count, concurrent))?);
+        rows.push(tokio.block_on(run_one(&binary, &helm, count, concurrent, helm_niceness))?);
     }
     eprintln!(
         "bench helm-controller: {QUIET_COUNT} HelmReleases, --concurrent={QUIET_CONCURRENT} (quiet)"
     );
-    let quiet = tokio.block_on(run_one(&binary, &helm, QUIET_COUNT, QUIET_CONCURRENT))?;
-    write_report("helm-controller", &report(&rows, &quiet, concurrent)?)?;
+    let quiet = tokio.block_on(run_one(
+        &binary,
+        &helm,
+        QUIET_COUNT,
+        QUIET_CONCURRENT,
+        helm_niceness,
+    ))?;
+    write_report(
+        "helm-controller",
+        &report(&rows, &quiet, concurrent, helm_niceness)?,
+    )?;
     Ok(())
+}
+
+/// The machine's CPU time counters (`cpu` line of `/proc/stat`, in ticks).
+struct CpuTimes {
+    idle: u64,
+    total: u64,
+}
+
+impl CpuTimes {
+    fn now() -> Result<Self> {
+        let stat = std::fs::read_to_string("/proc/stat")?;
+        let line = stat.lines().next().unwrap_or_default();
+        let ticks: Vec<u64> = line
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|t| t.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal ...
+        let idle = ticks.get(3).copied().unwrap_or(0) + ticks.get(4).copied().unwrap_or(0);
+        Ok(Self {
+            idle,
+            total: ticks.iter().sum(),
+        })
+    }
+
+    fn idle_share_since(&self, before: &CpuTimes) -> f64 {
+        let total = self.total.saturating_sub(before.total).max(1);
+        self.idle.saturating_sub(before.idle) as f64 / total as f64
+    }
 }
 
 /// The figures of one run.
@@ -83,6 +121,8 @@ struct Figures {
     concurrent: u16,
     load_before: String,
     all_ready: Duration,
+    /// Share of the machine's CPU time left idle from creation to all Ready.
+    idle_share: f64,
     controller_peak_rss: u64,
     largest_child_peak_rss: Option<u64>,
     reconciles: u64,
@@ -123,7 +163,13 @@ fn load_average() -> String {
     )
 }
 
-async fn run_one(binary: &Path, helm: &Path, count: usize, concurrent: u16) -> Result<Figures> {
+async fn run_one(
+    binary: &Path,
+    helm: &Path,
+    count: usize,
+    concurrent: u16,
+    helm_niceness: Option<u8>,
+) -> Result<Figures> {
     let load_before = load_average();
     let cluster = e2e::cluster::shared().await?;
     let namespace = cluster.test_namespace("bench-helm").await?;
@@ -140,9 +186,11 @@ async fn run_one(binary: &Path, helm: &Path, count: usize, concurrent: u16) -> R
         &ns,
         work.path(),
         concurrent,
+        helm_niceness,
     )?;
 
     let releases: Api<HelmRelease> = Api::namespaced(client.clone(), &ns);
+    let cpu_before = CpuTimes::now()?;
     let started = Instant::now();
     for i in 0..count {
         let hr: HelmRelease = serde_json::from_value(json!({
@@ -177,6 +225,7 @@ async fn run_one(binary: &Path, helm: &Path, count: usize, concurrent: u16) -> R
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let all_ready = started.elapsed();
+    let idle_share = CpuTimes::now()?.idle_share_since(&cpu_before);
     // Let the last reconciliations record their durations.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let metrics = controller.metrics()?;
@@ -195,6 +244,7 @@ async fn run_one(binary: &Path, helm: &Path, count: usize, concurrent: u16) -> R
         concurrent,
         load_before,
         all_ready,
+        idle_share,
         controller_peak_rss: peak_rss,
         largest_child_peak_rss: (largest_child > peak_rss).then_some(largest_child),
         reconciles: sum_samples(&metrics, "gotk_reconcile_duration_seconds_count") as u64,
@@ -317,6 +367,7 @@ impl ControllerProcess {
         namespace: &str,
         work: &Path,
         concurrent: u16,
+        helm_niceness: Option<u8>,
     ) -> Result<Self> {
         use std::os::unix::process::CommandExt;
         let metrics_port = e2e::paths::free_port()?;
@@ -327,6 +378,7 @@ impl ControllerProcess {
             .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
             .arg(format!("--health-addr=127.0.0.1:{health_port}"))
             .arg(format!("--concurrent={concurrent}"))
+            .args(helm_niceness.map(|n| format!("--helm-niceness={n}")))
             .arg("--log-encoding=console")
             .arg("--helm-path")
             .arg(helm)
@@ -487,30 +539,40 @@ fn sum_samples(metrics: &str, name: &str) -> f64 {
         .sum()
 }
 
-fn report(rows: &[Figures], quiet: &Figures, concurrent: u16) -> Result<String> {
+fn report(
+    rows: &[Figures],
+    quiet: &Figures,
+    concurrent: u16,
+    helm_niceness: Option<u8>,
+) -> Result<String> {
+    let niceness = helm_niceness.map_or_else(
+        || "its default `--helm-niceness`".to_string(),
+        |n| format!("`--helm-niceness={n}`"),
+    );
     let mut report = String::new();
     writeln!(report, "# Benchmark: helm-controller\n")?;
     writeln!(
         report,
         "Machine: {}, shared with other builds (load average 1/5/15 min at the start of each run in the tables). Release \
-         build of helm-controller, `--concurrent={concurrent}` unless said otherwise, real helm v4 and kube-apiserver on \
-         loopback. Each HelmRelease installs one tiny chart (one ConfigMap, Ready at once: no kubelet runs) through \
+         build of helm-controller, `--concurrent={concurrent}` unless said otherwise, {niceness}, real helm v4 and \
+         kube-apiserver on loopback. Each HelmRelease installs one tiny chart (one ConfigMap, Ready at once: no kubelet runs) through \
          `chartRef` to one HelmChart whose artifact the chart repository serves (no source-controller in the loop).\n",
         machine()
     )?;
     writeln!(
         report,
-        "| HelmReleases | load | creation → all Ready | per release | helm-controller peak RSS (VmHWM) | target | overhead beyond helm per release | target | controller CPU per release | largest helm child peak RSS | helm CPU (children) |"
+        "| HelmReleases | load | creation → all Ready | per release | machine CPU idle | helm-controller peak RSS (VmHWM) | target | overhead beyond helm per release | target | controller CPU per release | largest helm child peak RSS | helm CPU (children) |"
     )?;
-    writeln!(report, "|---|---|---|---|---|---|---|---|---|---|---|")?;
+    writeln!(report, "|---|---|---|---|---|---|---|---|---|---|---|---|")?;
     for f in rows {
         writeln!(
             report,
-            "| {} | {} | {:.1} s | {:.0} ms | {} | ≤ {RSS_TARGET_MIB:.0} MiB {} | {:.1} ms | ≤ {OVERHEAD_TARGET_MS:.0} ms {} | {:.1} ms | {} | {:.1} s |",
+            "| {} | {} | {:.1} s | {:.0} ms | {:.0} % | {} | ≤ {RSS_TARGET_MIB:.0} MiB {} | {:.1} ms | ≤ {OVERHEAD_TARGET_MS:.0} ms {} | {:.1} ms | {} | {:.1} s |",
             f.count,
             f.load_before,
             f.all_ready.as_secs_f64(),
             f.all_ready.as_secs_f64() * 1000.0 / f.count as f64,
+            f.idle_share * 100.0,
             mib(f.controller_peak_rss),
             verdict(f.controller_peak_rss as f64 / (1024.0 * 1024.0) <= RSS_TARGET_MIB),
             f.overhead_ms(),

@@ -30,6 +30,9 @@ pub enum Target {
         /// helm-controller's `--concurrent`.
         #[arg(long, default_value_t = helm_controller::DEFAULT_CONCURRENT)]
         concurrent: u16,
+        /// helm-controller's `--helm-niceness` (default: the controller's default).
+        #[arg(long)]
+        helm_niceness: Option<u8>,
     },
     /// kustomize-controller: N Kustomizations (4 objects each) to all Ready, peak RSS, commit-to-applied latency.
     KustomizeController {
@@ -58,7 +61,11 @@ pub fn run(target: Target) -> Result<()> {
             kustomize_controller::run(count, concurrent)
         }
         Target::Source { count, binary } => source::run(count, binary),
-        Target::HelmController { count, concurrent } => helm_controller::run(count, concurrent),
+        Target::HelmController {
+            count,
+            concurrent,
+            helm_niceness,
+        } => helm_controller::run(count, concurrent, helm_niceness),
     }
 }
 
