@@ -344,12 +344,12 @@ async fn killed_upgrade_stays_pending_until_unlocked() -> Result<()> {
     };
     // Whichever finishes first wins; the upgrade losing means its helm
     // process is killed (SIGKILL) mid-action.
-    let stuck = tokio::select! {
+    tokio::select! {
         result = upgrade => bail!("the upgrade finished: {result:?}"),
-        stuck = tokio::time::timeout(Duration::from_secs(60), pending) => stuck??,
+        seen = tokio::time::timeout(Duration::from_secs(60), pending) => {
+            seen??;
+        }
     };
-    assert_eq!(stuck.release.info.status, "pending-upgrade");
-    assert_eq!(stuck.release.version, 2);
     // Helm refuses to act on a locked release.
     let err = helm
         .upgrade(&rel, &v1, &json!({}), None, &upgrade_options())
@@ -357,12 +357,31 @@ async fn killed_upgrade_stays_pending_until_unlocked() -> Result<()> {
         .expect_err("locked");
     assert!(err.to_string().contains("another operation"), "{err}");
 
-    let unlocked = storage
-        .mark_failed(
-            &stuck,
-            "Release unlocked from stale 'pending-upgrade' state",
-        )
-        .await?;
+    // helm records its hooks' progress in the pending revision, and a write
+    // it sent just before the SIGKILL may still land: an unlock from an
+    // older copy is refused (409) and made again from what is stored, as
+    // the controller's next reconciliation would.
+    let mut attempts = 0;
+    let (stuck, unlocked) = loop {
+        let stuck = storage.latest(ns, "stuck").await?.context("stored")?;
+        assert_eq!(stuck.release.info.status, "pending-upgrade");
+        assert_eq!(stuck.release.version, 2);
+        match storage
+            .mark_failed(
+                &stuck,
+                "Release unlocked from stale 'pending-upgrade' state",
+            )
+            .await
+        {
+            Ok(unlocked) => break (stuck, unlocked),
+            Err(err) if attempts < 5 => {
+                attempts += 1;
+                eprintln!("unlock refused, reading again: {err}");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(err) => return Err(err.into()),
+        }
+    };
     assert_eq!(unlocked.info.status, "failed");
     let history = helm.history(&rel).await?;
     assert_eq!(history[1].status, "failed");

@@ -1013,3 +1013,125 @@ fn missing_helm_stops_the_controller_with_a_clear_message() -> Result<()> {
     }
     Ok(())
 }
+
+/// A Deployment no kubelet will ever make ready: only `disableWait` lets
+/// its release succeed.
+const NEVER_READY_DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ .Release.Name }}-app\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: {{ .Release.Name }}\n  template:\n    metadata:\n      labels:\n        app: {{ .Release.Name }}\n    spec:\n      containers:\n      - name: app\n        image: busybox\n";
+
+/// `install.createNamespace` into a new `targetNamespace`, `disableWait`,
+/// `maxHistory`, `uninstall.keepHistory`, and what `kubectl get hr` shows.
+#[tokio::test]
+async fn namespaces_waits_history_limits_and_kept_history() -> Result<()> {
+    let world = World::new("hr-options").await?;
+    let target = format!("{}-apps", world.ns());
+    let release = format!("{target}-opts");
+    let chart =
+        ChartSpec::config_maps("opts", "1.0.0").template("deployment.yaml", NEVER_READY_DEPLOYMENT);
+    world.publish("opts", &chart).await?;
+    world
+        .create_release(
+            "opts",
+            json!({
+                "interval": "10m",
+                "chartRef": {"kind": "OCIRepository", "name": "opts"},
+                "targetNamespace": target,
+                "maxHistory": 2,
+                "install": {"createNamespace": true, "disableWait": true},
+                "upgrade": {"disableWait": true},
+                "uninstall": {"keepHistory": true}
+            }),
+        )
+        .await?;
+    let message_of = |action: &str, revision: u32| {
+        format!(
+            "Helm {action} succeeded for release {target}/{release}.v{revision} with chart opts@1.0.0"
+        )
+    };
+    let installed = message_of("install", 1);
+    world
+        .wait_for("opts", "the install", |hr| ready_with(hr, &installed))
+        .await?;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(world.client.clone());
+    assert!(namespaces.get_opt(&target).await?.is_some());
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(world.client.clone(), &target);
+    assert!(
+        deployments
+            .get_opt(&format!("{release}-app"))
+            .await?
+            .is_some()
+    );
+
+    // `kubectl get hr`: Flux's columns, the Ready status and its message.
+    let output = std::process::Command::new(e2e::packages::kubectl_kustomize()?)
+        .arg("--kubeconfig")
+        .arg(&world.kubeconfig)
+        .args(["get", "hr", "opts", "-n", world.ns()])
+        .output()?;
+    let table = String::from_utf8_lossy(&output.stdout);
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, ["NAME", "AGE", "READY", "STATUS"], "{table}");
+    let row = lines.next().unwrap_or_default();
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(
+        (cells.first(), cells.get(2)),
+        (Some(&"opts"), Some(&"True")),
+        "{table}"
+    );
+    assert!(row.trim_end().ends_with(&installed), "{table}");
+
+    // Three upgrades; helm keeps the two newest revisions.
+    for round in 2..=4u32 {
+        world
+            .patch_spec(
+                "opts",
+                json!({"values": {"data": {"round": round.to_string()}}}),
+            )
+            .await?;
+        let upgraded = message_of("upgrade", round);
+        world
+            .wait_for("opts", "an upgrade", |hr| ready_with(hr, &upgraded))
+            .await?;
+    }
+    let storage = ReleaseStorage::new(world.client.clone());
+    let versions: Vec<i64> = storage
+        .revisions(&target, &release)
+        .await?
+        .iter()
+        .map(|r| r.release.version)
+        .collect();
+    assert_eq!(versions, [3, 4]);
+
+    // Deleted with keepHistory: the objects go, the history stays.
+    world
+        .releases()
+        .delete("opts", &DeleteParams::default())
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while world.releases().get_opt("opts").await?.is_some() {
+        if Instant::now() > deadline {
+            bail!("HelmRelease not deleted; log:\n{}", world.controller.log());
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let kept = storage.revisions(&target, &release).await?;
+    assert_eq!(
+        kept.last()
+            .map(|r| (r.release.version, r.release.info.status.as_str())),
+        Some((4, "uninstalled"))
+    );
+    let config_maps: Api<ConfigMap> = Api::namespaced(world.client.clone(), &target);
+    assert!(
+        config_maps
+            .get_opt(&format!("{release}-opts"))
+            .await?
+            .is_none()
+    );
+    namespaces.delete(&target, &DeleteParams::default()).await?;
+    Ok(())
+}
