@@ -380,6 +380,10 @@ pub struct HelmCliConfig {
     pub post_renderer: Option<PathBuf>,
     /// Niceness added to helm processes (see [`DEFAULT_HELM_NICENESS`]).
     pub niceness: u8,
+    /// The program that starts helm (this controller's binary, whose
+    /// `helm-exec` mode is [`exec_helm`]); `None` sets the child up in the
+    /// controller's own fork instead.
+    pub launcher: Option<PathBuf>,
 }
 
 /// Labels of [`HELM_DURATION_METRIC`].
@@ -403,6 +407,7 @@ pub struct HelmCli {
     home: Arc<tempfile::TempDir>,
     post_render: bool,
     niceness: u8,
+    launcher: Option<PathBuf>,
     /// Where helm process times go, once registered.
     durations: Option<Family<ActionLabels, Histogram>>,
 }
@@ -429,6 +434,7 @@ impl HelmCli {
             home: Arc::new(home),
             post_render,
             niceness: config.niceness,
+            launcher: config.launcher,
             durations: None,
         })
     }
@@ -762,7 +768,25 @@ impl HelmCli {
             args.push(kubeconfig.into());
         }
         let home = self.home.path();
-        let mut command = tokio::process::Command::new(&self.binary);
+        let mut command = match &self.launcher {
+            // No pre-exec hook: the standard library spawns with
+            // posix_spawn (vfork), sparing a copy of the controller's page
+            // tables and the copy-on-write faults that follow every fork.
+            Some(launcher) => {
+                let mut command = tokio::process::Command::new(launcher);
+                command
+                    .arg(HELM_EXEC_MODE)
+                    .arg(std::process::id().to_string())
+                    .arg(self.niceness.to_string())
+                    .arg(&self.binary);
+                command
+            }
+            None => {
+                let mut command = tokio::process::Command::new(&self.binary);
+                child_setup(&mut command, self.niceness);
+                command
+            }
+        };
         command
             .args(&args)
             .env("HELM_DRIVER", "secret")
@@ -775,7 +799,6 @@ impl HelmCli {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        child_setup(&mut command, self.niceness);
         tracing::debug!(action, ?args, "running helm");
         let started = Instant::now();
         let child = command.spawn().map_err(|source| HelmError::Spawn {
@@ -987,6 +1010,41 @@ fn child_setup(command: &mut tokio::process::Command, niceness: u8) {
             Ok(())
         });
     }
+}
+
+/// The first argument of the controller binary that makes it [`exec_helm`].
+pub const HELM_EXEC_MODE: &str = "helm-exec";
+
+/// The `helm-exec` mode: `<parent pid> <niceness> <helm> [args...]`. Sets
+/// the process up as [`child_setup`] would (death with the parent, lower
+/// priority), then becomes helm. Returns only on failure.
+pub fn exec_helm(args: &[OsString]) -> std::io::Error {
+    use std::os::unix::process::CommandExt;
+    let invalid =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidInput, what.to_string());
+    let [parent, niceness, helm, rest @ ..] = args else {
+        return invalid(
+            "usage: helm-controller helm-exec <parent pid> <niceness> <helm> [args...]",
+        );
+    };
+    let Some(parent) = parent.to_str().and_then(|p| p.parse::<libc::pid_t>().ok()) else {
+        return invalid("helm-exec: the parent pid is not a number");
+    };
+    let Some(niceness) = niceness.to_str().and_then(|n| n.parse::<u8>().ok()) else {
+        return invalid("helm-exec: the niceness is not a number");
+    };
+    // SAFETY: plain system calls on this process, nothing shared.
+    unsafe {
+        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+            return std::io::Error::last_os_error();
+        }
+        // The controller died before the death signal was armed.
+        if libc::getppid() != parent {
+            return std::io::Error::other("helm-exec: the controller is gone");
+        }
+        libc::nice(libc::c_int::from(niceness));
+    }
+    std::process::Command::new(helm).args(rest).exec()
 }
 
 /// Prefixes helm puts before the error of a failed action; Flux's messages

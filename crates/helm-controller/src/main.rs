@@ -12,6 +12,14 @@ fn main() -> ExitCode {
     if args.get(1).is_some_and(|a| a == "post-render") {
         return post_render(args.get(2));
     }
+    if args
+        .get(1)
+        .is_some_and(|a| a == helm_controller::helm_cli::HELM_EXEC_MODE)
+    {
+        let err = helm_controller::helm_cli::exec_helm(&args[2..]);
+        eprintln!("cannot start helm: {err}");
+        return ExitCode::FAILURE;
+    }
     let flags = Flags::parse();
     runtime::telemetry::init_logging(&flags.common.log_level, &flags.common.log_encoding);
     // One process-wide rustls provider before any TLS client is built; an

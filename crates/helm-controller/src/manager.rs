@@ -47,8 +47,9 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
     let mut helm = HelmCli::new(HelmCliConfig {
         helm_path: flags.helm_path.clone(),
         kubeconfig: flags.kubeconfig.clone(),
-        post_renderer: Some(program),
+        post_renderer: Some(program.clone()),
         niceness: flags.helm_niceness,
+        launcher: Some(program),
     })?;
     let mut metrics = Metrics::new();
     helm.register_metrics(metrics.registry_mut());

@@ -30,6 +30,7 @@ fn helm(kubeconfig: PathBuf) -> Result<HelmCli> {
         kubeconfig: Some(kubeconfig),
         post_renderer: Some(PathBuf::from(env!("CARGO_BIN_EXE_helm-controller"))),
         niceness: helm_controller::helm_cli::DEFAULT_HELM_NICENESS,
+        launcher: Some(PathBuf::from(env!("CARGO_BIN_EXE_helm-controller"))),
     })?)
 }
 
@@ -298,6 +299,7 @@ async fn schema_violations_and_failing_hooks_are_reported() -> Result<()> {
         kubeconfig: None,
         post_renderer: None,
         niceness: 0,
+        launcher: None,
     })
     .expect_err("no helm");
     assert!(
@@ -400,4 +402,44 @@ async fn killed_upgrade_stays_pending_until_unlocked() -> Result<()> {
         (3, "deployed")
     );
     namespace.delete().await
+}
+
+/// The `helm-exec` launcher the controller starts helm through: it becomes
+/// the program it is given, nicer by the niceness it is given, and refuses
+/// to run for a parent that is not its own.
+#[test]
+fn launcher_becomes_the_program_at_lower_priority() -> Result<()> {
+    let binary = env!("CARGO_BIN_EXE_helm-controller");
+    let niceness = |stat: &str| -> Result<i32> {
+        Ok(stat
+            .split_whitespace()
+            .nth(18)
+            .context("niceness field")?
+            .parse()?)
+    };
+    let own = niceness(&std::fs::read_to_string("/proc/self/stat")?)?;
+    let output = std::process::Command::new(binary)
+        .args([
+            "helm-exec",
+            &std::process::id().to_string(),
+            "7",
+            "cat",
+            "/proc/self/stat",
+        ])
+        .output()?;
+    assert!(output.status.success(), "{output:?}");
+    let stat = String::from_utf8_lossy(&output.stdout);
+    assert!(stat.contains("(cat)"), "{stat}");
+    assert_eq!(niceness(&stat)?, (own + 7).min(19));
+
+    // Started for another parent (one that has died meanwhile): refused.
+    let refused = std::process::Command::new(binary)
+        .args(["helm-exec", "1", "0", "true"])
+        .output()?;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("the controller is gone"),
+        "{refused:?}"
+    );
+    Ok(())
 }
