@@ -143,17 +143,7 @@ async fn install_upgrade_on_values_and_chart_then_uninstall_on_delete() -> Resul
     assert_eq!(storage.revisions(&ns, "demo").await?.len(), 3);
 
     // Deletion uninstalls the release.
-    world
-        .releases()
-        .delete("demo", &DeleteParams::default())
-        .await?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while world.releases().get_opt("demo").await?.is_some() {
-        if Instant::now() > deadline {
-            bail!("HelmRelease not deleted; log:\n{}", world.controller.log());
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    world.delete_and_wait("demo").await?;
     assert!(world.config_maps().get_opt("demo-demo").await?.is_none());
     assert!(storage.revisions(&ns, "demo").await?.is_empty());
     let _ = &world.kubeconfig;
@@ -1108,17 +1098,7 @@ async fn namespaces_waits_history_limits_and_kept_history() -> Result<()> {
     assert_eq!(versions, [3, 4]);
 
     // Deleted with keepHistory: the objects go, the history stays.
-    world
-        .releases()
-        .delete("opts", &DeleteParams::default())
-        .await?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while world.releases().get_opt("opts").await?.is_some() {
-        if Instant::now() > deadline {
-            bail!("HelmRelease not deleted; log:\n{}", world.controller.log());
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    world.delete_and_wait("opts").await?;
     let kept = storage.revisions(&target, &release).await?;
     assert_eq!(
         kept.last()

@@ -7,7 +7,7 @@ mod support;
 use anyhow::Result;
 use e2e::chart_repo::ChartSpec;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
-use kube::api::{Api, DeleteParams, PostParams};
+use kube::api::{Api, PostParams};
 use serde_json::json;
 use support::{World, has, message, ready_with};
 
@@ -121,19 +121,7 @@ async fn releases_into_a_remote_cluster_through_kube_config() -> Result<()> {
     );
 
     // Deletion uninstalls it there.
-    world
-        .releases()
-        .delete("faraway", &DeleteParams::default())
-        .await?;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while world.releases().get_opt("faraway").await?.is_some() {
-        anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "the HelmRelease was not deleted; controller log:\n{}",
-            world.controller.log()
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    }
+    world.delete_and_wait("faraway").await?;
     assert!(
         remote_config_maps
             .get_opt("default-faraway-faraway")

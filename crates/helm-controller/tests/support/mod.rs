@@ -186,6 +186,25 @@ impl World {
         }
     }
 
+    /// Deletes the HelmRelease `name` and waits until it is gone (its
+    /// finalizer removed after the uninstall).
+    pub async fn delete_and_wait(&self, name: &str) -> Result<()> {
+        self.releases()
+            .delete(name, &kube::api::DeleteParams::default())
+            .await?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while self.releases().get_opt(name).await?.is_some() {
+            if Instant::now() > deadline {
+                bail!(
+                    "HelmRelease {name} not deleted; log:\n{}",
+                    self.controller.log()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        Ok(())
+    }
+
     /// `Helm <action> succeeded for release <ns>/<release>.v<revision> with
     /// chart <chart>`: the message of a successful action.
     pub fn succeeded(&self, action: &str, release: &str, revision: u32, chart: &str) -> String {
