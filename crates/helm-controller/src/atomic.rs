@@ -567,28 +567,32 @@ impl Run<'_> {
         // revision, else one GET tells instead of a list.
         let first_install = wrote && before.is_none() && self.status.history.is_none();
         let printed = printed.filter(|r| r.name == *name && r.version == 1);
-        let revisions = match printed {
+        let storage = &self.cluster.storage;
+        let stored = match printed {
             Some(release) if first_install => {
-                self.cluster.storage.remember_printed(namespace, &release);
-                vec![release]
+                storage.remember_printed(namespace, &release);
+                return Ok(self.record_revisions(req, before, wrote, vec![release]));
             }
-            _ if first_install => self
-                .cluster
-                .storage
+            _ if first_install => storage
                 .first_revision(namespace, name)
                 .await?
                 .into_iter()
-                .map(|stored| stored.release)
                 .collect(),
-            _ => self
-                .cluster
-                .storage
-                .revisions(namespace, name)
-                .await?
-                .into_iter()
-                .map(|stored| stored.release)
-                .collect(),
+            _ => storage.revisions(namespace, name).await?,
         };
+        let revisions = stored.into_iter().map(|stored| stored.release).collect();
+        Ok(self.record_revisions(req, before, wrote, revisions))
+    }
+
+    /// Records `revisions` (oldest first) as [`Self::observe_storage`] read
+    /// them, and returns them.
+    fn record_revisions(
+        &mut self,
+        req: &Request<'_>,
+        before: Option<i64>,
+        wrote: bool,
+        revisions: Vec<Release>,
+    ) -> Vec<Release> {
         let mut history = self.status.history.take().unwrap_or_default();
         for snapshot in &mut history {
             if let Some(stored) = revisions
@@ -613,7 +617,7 @@ impl Run<'_> {
         history.sort_by_key(|s| std::cmp::Reverse(s.version));
         self.status.history = (!history.is_empty()).then_some(history);
         self.observed_latest = Some(revisions.last().cloned());
-        Ok(revisions)
+        revisions
     }
 
     fn chart_label(req: &Request<'_>) -> String {
