@@ -48,6 +48,9 @@ pub enum ChartError {
     Template(String),
     /// Downloading or verifying the artifact failed.
     #[error("Could not load chart: {0}")]
+    Download(#[source] runtime::artifact::Error),
+    /// The artifact cannot be kept in the chart cache.
+    #[error("Could not load chart: {0}")]
     Artifact(String),
     /// The archive is not a chart.
     #[error("Could not load chart: {0}")]
@@ -367,7 +370,7 @@ impl ChartCache {
                 .fetcher
                 .fetch(&artifact.url, &artifact.digest)
                 .await
-                .map_err(|e| ChartError::Artifact(e.to_string()))?;
+                .map_err(ChartError::Download)?;
             let partial = tempfile::NamedTempFile::new_in(&self.dir)
                 .map_err(|e| ChartError::Artifact(format!("cache: {e}")))?;
             std::io::copy(&mut file, &mut partial.as_file())

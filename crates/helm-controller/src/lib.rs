@@ -57,9 +57,6 @@ pub enum Error {
     /// Server-side apply (drift detection or correction) failed.
     #[error(transparent)]
     Ssa(#[from] runtime::ssa::Error),
-    /// Adding or removing the finalizer failed.
-    #[error("finalizer: {0}")]
-    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     /// The reconciliation waits for something else (a dependency, a source)
     /// and is retried after `--requeue-dependency`, not with backoff.
     #[error("{0}")]
@@ -77,4 +74,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl runtime::reconcile::ReconcileError for Error {
+    fn disposition(&self) -> runtime::reconcile::Disposition {
+        match self {
+            Error::Waiting(_) => runtime::reconcile::Disposition::WaitForDependency,
+            _ => runtime::reconcile::Disposition::Retry,
+        }
+    }
 }

@@ -1,11 +1,10 @@
-//! The `helm-controller` binary: flags, logging, TLS provider, then
-//! [`helm_controller::manager::run`]. `helm-controller post-render <spec>` is
-//! the post-renderer helm runs as a plugin ([`helm_controller::post_render`]).
+//! The `helm-controller` binary: the shared start-up path, then
+//! [`helm_controller::manager::run`]. Two private modes come first:
+//! `helm-controller post-render <spec>` is the post-renderer helm runs as a
+//! plugin ([`helm_controller::post_render`]), and the helm-exec mode
+//! launches helm itself ([`helm_controller::helm_cli::exec_helm`]).
 
 use std::process::ExitCode;
-
-use clap::Parser;
-use helm_controller::options::Flags;
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -20,28 +19,7 @@ fn main() -> ExitCode {
         eprintln!("cannot start helm: {err}");
         return ExitCode::FAILURE;
     }
-    let flags = Flags::parse();
-    runtime::telemetry::init_logging(&flags.common.log_level, &flags.common.log_encoding);
-    // One process-wide rustls provider before any TLS client is built; an
-    // error only means one is installed already.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("cannot start the async runtime: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(helm_controller::manager::run(flags)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!(error = %err, "helm-controller failed");
-            ExitCode::FAILURE
-        }
-    }
+    runtime::process::Process::new("helm-controller").run(helm_controller::manager::run)
 }
 
 /// The plugin mode: manifests on stdin, post-rendered manifests on stdout.

@@ -52,18 +52,6 @@ pub struct Flags {
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     pub http_timeout: Duration,
 
-    /// The shortest delay before retrying a failed reconciliation.
-    #[arg(long, default_value = "750ms", value_parser = parse_duration)]
-    pub min_retry_delay: Duration,
-
-    /// The longest delay before retrying a failed reconciliation.
-    #[arg(long, default_value = "15m", value_parser = parse_duration)]
-    pub max_retry_delay: Duration,
-
-    /// How long in-flight helm actions may run after a shutdown signal.
-    #[arg(long, default_value = "600s", value_parser = parse_duration)]
-    pub graceful_shutdown_timeout: Duration,
-
     /// Digest algorithm of history snapshots (only sha256 is supported).
     #[arg(long, default_value = "sha256")]
     pub snapshot_digest_algo: String,
@@ -87,6 +75,12 @@ pub struct Flags {
     pub leader_election_id: String,
 }
 
+impl runtime::process::ControllerFlags for Flags {
+    fn common(&self) -> &ControllerOptions {
+        &self.common
+    }
+}
+
 impl Flags {
     /// `--default-service-account`, if set.
     pub fn default_service_account(&self) -> Option<String> {
@@ -104,7 +98,10 @@ mod tests {
         let flags = Flags::parse_from(["helm-controller"]);
         assert_eq!(flags.concurrent, 4);
         assert_eq!(flags.http_retry, 9);
-        assert_eq!(flags.graceful_shutdown_timeout, Duration::from_secs(600));
+        assert_eq!(
+            flags.common.graceful_shutdown_timeout,
+            Duration::from_secs(600)
+        );
         assert_eq!(flags.common.requeue_dependency, Duration::from_secs(30));
         assert_eq!(flags.default_service_account(), None);
     }
@@ -124,7 +121,11 @@ mod tests {
         ]);
         assert!(flags.common.enable_leader_election);
         assert_eq!(flags.concurrent, 10);
-        assert!(flags.common.feature_enabled("DetectDrift"));
+        let gates = flags
+            .common
+            .feature_gates(crate::manager::FEATURE_GATES)
+            .expect("gates");
+        assert!(gates.enabled("DetectDrift"));
         assert_eq!(flags.default_service_account().as_deref(), Some("default"));
     }
 }

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use api::helm::{HelmRelease, HelmReleaseStatus};
 use api::meta::{
@@ -15,13 +15,13 @@ use api::meta::{
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
 use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Client, Resource, ResourceExt};
 use runtime::conditions::Conditions;
+use runtime::dependencies::DependencyError;
 use runtime::events::EventRecorder;
 
 use crate::event_queue::EventQueue;
-use runtime::metrics::{Metrics, ReconcileResult};
+use runtime::metrics::Metrics;
 use runtime::reconcile_request::{REQUESTED_AT, requested_at};
 
 use crate::Error;
@@ -57,10 +57,6 @@ pub struct Settings {
     pub detect_drift: bool,
     /// Feature gate `CorrectDrift`: correct drift of every release.
     pub correct_drift: bool,
-    /// `--min-retry-delay`.
-    pub min_retry_delay: Duration,
-    /// `--max-retry-delay`.
-    pub max_retry_delay: Duration,
     /// `--insecure-kubeconfig-exec` and `--insecure-kubeconfig-tls`.
     pub kubeconfig_policy: KubeConfigPolicy,
 }
@@ -74,8 +70,6 @@ impl Default for Settings {
             default_service_account: None,
             detect_drift: false,
             correct_drift: false,
-            min_retry_delay: Duration::from_millis(750),
-            max_retry_delay: Duration::from_secs(15 * 60),
             kubeconfig_policy: KubeConfigPolicy::default(),
         }
     }
@@ -101,7 +95,6 @@ pub struct Context {
     pub resolver: runtime::ssa::Resolver,
     /// Command-line settings.
     pub settings: Settings,
-    failures: Mutex<HashMap<String, u32>>,
     /// A digest of the status last written per object, to tell whether the
     /// watch cache already holds it.
     written: Mutex<HashMap<String, u64>>,
@@ -127,7 +120,6 @@ impl Context {
             metrics,
             resolver: runtime::ssa::Resolver::default(),
             settings,
-            failures: Mutex::new(HashMap::new()),
             written: Mutex::new(HashMap::new()),
         }
     }
@@ -174,24 +166,6 @@ impl Context {
             .remove(&object_key(hr));
     }
 
-    fn next_retry_delay(&self, key: &str) -> Duration {
-        let mut failures = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let count = failures.entry(key.to_string()).or_insert(0);
-        *count = count.saturating_add(1);
-        let factor = 1u32 << (*count - 1).min(20);
-        self.settings
-            .min_retry_delay
-            .saturating_mul(factor)
-            .min(self.settings.max_retry_delay)
-    }
-
-    fn reset_retry_delay(&self, key: &str) {
-        self.failures
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
-    }
-
     fn jittered(&self, interval: Duration) -> Action {
         Action::requeue(runtime::options::jittered(
             interval,
@@ -224,57 +198,19 @@ pub fn reconcile(
 }
 
 async fn reconcile_object(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
     let namespace = hr.namespace().unwrap_or_default();
     let api: Api<HelmRelease> = Api::namespaced(ctx.client.clone(), &namespace);
-    let shared = ctx.clone();
     // A new HelmRelease gets its finalizer while it is released, not in a
     // reconciliation of its own: one API round trip less to wait for.
-    let result = runtime::finalizer::with_finalizer(&api, FINALIZER, hr.clone(), |hr| async {
-        finalizer(&api, FINALIZER, hr, move |event| {
-            let ctx = shared.clone();
-            async move {
-                match event {
-                    FinalizerEvent::Apply(hr) => apply(hr, ctx).await,
-                    FinalizerEvent::Cleanup(hr) => cleanup(hr, ctx).await,
-                }
-            }
-        })
-        .await
-        .map_err(|err| match err {
-            kube::runtime::finalizer::Error::ApplyFailed(inner)
-            | kube::runtime::finalizer::Error::CleanupFailed(inner) => inner,
-            other => Error::Finalizer(Box::new(other)),
-        })
-    })
-    .await;
-    let outcome = match &result {
-        Ok(_) => ReconcileResult::Success,
-        Err(Error::Waiting(_)) => ReconcileResult::Requeue,
-        Err(_) => ReconcileResult::Error,
-    };
-    ctx.metrics.record_reconcile(
-        "HelmRelease",
-        &namespace,
-        &hr.name_any(),
-        started.elapsed(),
-        outcome,
-    );
-    if result.is_ok() {
-        ctx.reset_retry_delay(&object_key(&hr));
-    }
-    result
-}
-
-/// Requeue policy after a failed reconciliation.
-pub fn error_policy(hr: Arc<HelmRelease>, err: &Error, ctx: Arc<Context>) -> Action {
-    if let Error::Waiting(message) = err {
-        tracing::info!(object = %object_key(&hr), %message, "waiting");
-        return Action::requeue(ctx.settings.requeue_dependency);
-    }
-    let delay = ctx.next_retry_delay(&object_key(&hr));
-    tracing::warn!(object = %object_key(&hr), error = %err, retry_in = ?delay, "reconciliation failed");
-    Action::requeue(delay)
+    let done = runtime::finalizer::reconcile(
+        &api,
+        FINALIZER,
+        hr,
+        |hr| apply(hr, ctx.clone()),
+        |hr| cleanup(hr, ctx.clone()),
+    )
+    .await?;
+    Ok(done.unwrap_or_else(Action::await_change))
 }
 
 /// The working copy of one reconciliation: the object, the status being
@@ -471,7 +407,11 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
     }
 
     // Dependencies must be ready first.
-    if let Err(message) = check_dependencies(ctx, hr).await {
+    if let Err(err) = check_dependencies(ctx, hr).await {
+        let message = dependency_message(&err);
+        if err.is_terminal() {
+            return run.stalled(reason::INVALID_CEL_EXPRESSION, &message).await;
+        }
         run.not_ready(reason::DEPENDENCY_NOT_READY, &message, false)
             .await?;
         ctx.recorder
@@ -677,31 +617,22 @@ fn clear_failures(status: &mut HelmReleaseStatus) {
     status.upgrade_failures = None;
 }
 
-async fn check_dependencies(ctx: &Context, hr: &HelmRelease) -> Result<(), String> {
-    let namespace = hr.namespace().unwrap_or_default();
-    for dependency in hr.spec.depends_on.iter().flatten() {
-        let dep_namespace = dependency
-            .namespace
-            .clone()
-            .unwrap_or_else(|| namespace.clone());
-        let reference = format!("{dep_namespace}/{}", dependency.name);
-        let api: Api<HelmRelease> = Api::namespaced(ctx.client.clone(), &dep_namespace);
-        let found = api
-            .get_opt(&dependency.name)
-            .await
-            .map_err(|err| format!("unable to get '{reference}' dependency: {err}"))?
-            .ok_or_else(|| format!("unable to get '{reference}' dependency: not found"))?;
-        let status = found.status.clone().unwrap_or_default();
-        let ready = status
-            .conditions
-            .iter()
-            .flatten()
-            .any(|c| c.type_ == condition_type::READY && c.status == "True");
-        if found.meta().generation != status.observed_generation || !ready {
-            return Err(format!("dependency '{reference}' is not ready"));
+/// `spec.dependsOn`: the shared rule (ready at its generation, or the
+/// `readyExpr`), with helm-controller's message for a dependency that
+/// cannot be read.
+async fn check_dependencies(ctx: &Context, hr: &HelmRelease) -> Result<(), DependencyError> {
+    let references = hr.spec.depends_on.as_deref().unwrap_or_default();
+    runtime::dependencies::check(&ctx.client, hr, references, |_| Ok(())).await
+}
+
+/// Flux's helm-controller words a dependency it cannot read its own way.
+fn dependency_message(err: &DependencyError) -> String {
+    match err {
+        DependencyError::NotFound { name, cause } => {
+            format!("unable to get '{name}' dependency: {cause}")
         }
+        other => other.to_string(),
     }
-    Ok(())
 }
 
 /// Why the chart is not there yet.
@@ -762,7 +693,7 @@ async fn acquire_chart(run: &mut Run<'_>) -> Result<LoadedChart, ChartOutcome> {
         .load(&artifact, &source)
         .await
         .map_err(|err| match err {
-            chart::ChartError::Artifact(message) if message.contains("HTTP status 404") => {
+            ChartError::Download(runtime::artifact::Error::Status { status: 404, .. }) => {
                 ChartOutcome::Wait(
                     reason::ARTIFACT_FAILED.into(),
                     format!(

@@ -91,13 +91,13 @@ pub struct Context {
 impl Context {
     /// A context for the reconcilers.
     pub fn new(
+        client: Client,
         config: kube::Config,
         metrics: Arc<Metrics>,
         fetcher: ArtifactFetcher,
         settings: Settings,
-    ) -> Result<Context, Error> {
-        let client = Client::try_from(config.clone())?;
-        Ok(Context {
+    ) -> Context {
+        Context {
             recorder: EventRecorder::new(client.clone(), CONTROLLER_NAME),
             client,
             config,
@@ -106,7 +106,7 @@ impl Context {
             resolver: Resolver::default(),
             settings,
             impersonated: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     /// The service account a Kustomization applies as: its own

@@ -34,9 +34,6 @@ pub enum Error {
     /// Shared runtime failure (status patching, listeners, leader election).
     #[error(transparent)]
     Runtime(#[from] runtime::Error),
-    /// Adding or removing the finalizer failed.
-    #[error("finalizer error: {0}")]
-    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     /// The object lacks a structural field.
     #[error("object is missing {0}")]
     MissingField(&'static str),
@@ -55,4 +52,13 @@ pub enum Error {
     /// A command-line flag has an invalid value.
     #[error("invalid flag: {0}")]
     Flag(String),
+}
+
+impl runtime::reconcile::ReconcileError for Error {
+    /// Everything a Kustomization can be told about ends in its status;
+    /// what comes back to the harness (status writes, the finalizer, local
+    /// I/O) is retried with backoff.
+    fn disposition(&self) -> runtime::reconcile::Disposition {
+        runtime::reconcile::Disposition::Retry
+    }
 }

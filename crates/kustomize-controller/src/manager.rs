@@ -1,54 +1,48 @@
-//! Starts kustomize-controller: admin endpoints, leader election, and the
-//! Kustomization controller with its watches, until a signal or the loss of
-//! leadership stops it.
-//!
-//! Besides Kustomizations themselves (new generation, `requestedAt`,
-//! finalizer, deletion), three kinds of change trigger a reconcile at once:
-//! a source publishing a new artifact revision, and a Kustomization that
-//! others depend on becoming ready at a new revision.
+//! kustomize-controller's controller, declared on the shared harness
+//! (`runtime::manager`): Kustomizations themselves (new generation,
+//! `requestedAt`, deletion), plus two kinds of change that trigger a
+//! reconcile at once: a source publishing a new artifact revision, and a
+//! Kustomization that others depend on becoming ready at a new revision.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use api::kustomize::{Kustomization, KustomizationSourceKind};
-use api::meta::{Artifact, FINALIZER, condition_type};
+use api::meta::{Artifact, condition_type};
 use api::source::{Bucket, GitRepository, OCIRepository};
-use futures::{Stream, StreamExt};
-use kube::api::Api;
-use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{PredicateConfig, WatchStreamExt, reflector, watcher};
-use kube::{Client, Resource, ResourceExt};
-use runtime::admin::Readiness;
 use runtime::artifact::{ArtifactFetcher, DEFAULT_MAX_DOWNLOAD_SIZE};
+use runtime::manager::{Manager, ManagerOptions, Related};
 use runtime::metrics::Metrics;
-use serde::de::DeserializeOwned;
-use tracing::info;
+use runtime::options::{FeatureGate, FeatureGates};
+use runtime::reconcile::ReconcileTrigger;
 
 use crate::Error;
-use crate::context::{Context, Settings};
+use crate::context::{CONTROLLER_NAME, Context, Settings};
 use crate::options::{DISABLE_FAIL_FAST_BEHAVIOR, Flags, STRICT_POST_BUILD_SUBSTITUTIONS};
-use crate::reconcile::{error_policy, reconcile};
-use crate::source::{kind_name, source_namespace};
-use runtime::options::namespaced_or_all;
-use runtime::watch_backoff::WatchBackoff;
+use crate::reconcile::reconcile;
+use crate::source::source_namespace;
 
-/// Watch-event filter for Kustomizations: only changes that call for a
-/// reconciliation pass (a new generation, a new `requestedAt` token, the
-/// finalizer appearing, deletion starting), never status writes.
-pub fn needs_reconcile(ks: &Kustomization) -> Option<u64> {
-    let meta = ks.meta();
-    let mut hasher = DefaultHasher::new();
-    meta.generation.hash(&mut hasher);
-    runtime::reconcile_request::requested_at(meta).hash(&mut hasher);
-    meta.finalizers
-        .as_ref()
-        .is_some_and(|f| f.iter().any(|f| f == FINALIZER))
-        .hash(&mut hasher);
-    meta.deletion_timestamp.is_some().hash(&mut hasher);
-    Some(hasher.finish())
-}
+/// Feature gates kustomize-controller knows (Flux's, with their defaults);
+/// those ferroflux does not implement accept only their default.
+pub const FEATURE_GATES: &[FeatureGate] = &[
+    FeatureGate::on(STRICT_POST_BUILD_SUBSTITUTIONS),
+    FeatureGate::off(DISABLE_FAIL_FAST_BEHAVIOR),
+    // No status poller cache exists to disable or enable: both settings
+    // behave alike.
+    FeatureGate::on("DisableStatusPollerCache"),
+    FeatureGate::fixed("GroupChangeLog", false),
+    FeatureGate::fixed("AdditiveCELDependencyCheck", false),
+    FeatureGate::fixed("ExternalArtifact", false),
+    FeatureGate::fixed("CancelHealthCheckOnNewRevision", false),
+    FeatureGate::fixed("DisableConfigWatchers", false),
+    FeatureGate::fixed("DirectSourceFetch", false),
+    FeatureGate::fixed("MigrateAPIVersion", false),
+    FeatureGate::fixed("CacheSecretsAndConfigMaps", false),
+    FeatureGate::fixed("ObjectLevelWorkloadIdentity", false),
+];
 
 /// Changes when a source publishes another artifact.
 fn artifact_changed(artifact: Option<&Artifact>) -> Option<u64> {
@@ -57,6 +51,18 @@ fn artifact_changed(artifact: Option<&Artifact>) -> Option<u64> {
         .map(|a| (&a.revision, &a.digest, &a.url))
         .hash(&mut hasher);
     Some(hasher.finish())
+}
+
+fn git_artifact(source: &GitRepository) -> Option<u64> {
+    artifact_changed(source.status.as_ref().and_then(|s| s.artifact.as_ref()))
+}
+
+fn oci_artifact(source: &OCIRepository) -> Option<u64> {
+    artifact_changed(source.status.as_ref().and_then(|s| s.artifact.as_ref()))
+}
+
+fn bucket_artifact(source: &Bucket) -> Option<u64> {
+    artifact_changed(source.status.as_ref().and_then(|s| s.artifact.as_ref()))
 }
 
 /// Changes when a Kustomization becomes ready (or not) or applies a new revision.
@@ -128,29 +134,6 @@ pub fn dependents_of(
         .collect()
 }
 
-/// A watch of one source kind, passing objects whose artifact changed.
-fn source_changes<K>(
-    api: Api<K>,
-    artifact: fn(&K) -> Option<&Artifact>,
-) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-{
-    watcher(api, watcher::Config::default().any_semantic())
-        .backoff(WatchBackoff::default())
-        .applied_objects()
-        .predicate_filter(
-            move |o: &K| artifact_changed(artifact(o)),
-            PredicateConfig::default(),
-        )
-}
-
 /// `namespace/name` of the `--sops-age-secret` flag.
 fn parse_secret_ref(text: &str, default_namespace: &str) -> Option<(String, String)> {
     let text = text.trim();
@@ -163,8 +146,8 @@ fn parse_secret_ref(text: &str, default_namespace: &str) -> Option<(String, Stri
     })
 }
 
-/// The settings the reconcilers use, from the flags.
-pub fn settings(flags: &Flags) -> Settings {
+/// The settings the reconcilers use, from the flags and feature gates.
+pub fn settings(flags: &Flags, gates: &FeatureGates) -> Settings {
     let runtime_namespace = runtime::options::ControllerOptions::runtime_namespace();
     Settings {
         jitter_percent: flags.common.interval_jitter_percentage,
@@ -176,130 +159,73 @@ pub fn settings(flags: &Flags) -> Settings {
         concurrent_ssa: usize::from(flags.concurrent_ssa.max(1)),
         override_managers: flags.override_managers.clone(),
         custom_stage_kinds: flags.custom_apply_stage_kinds.clone(),
-        strict_substitution: flags.gate(STRICT_POST_BUILD_SUBSTITUTIONS, true),
-        fail_fast: !flags.gate(DISABLE_FAIL_FAST_BEHAVIOR, false),
+        strict_substitution: gates.enabled(STRICT_POST_BUILD_SUBSTITUTIONS),
+        fail_fast: !gates.enabled(DISABLE_FAIL_FAST_BEHAVIOR),
         ..Settings::default()
+    }
+}
+
+/// The Kustomizations using `source` of `kind`.
+fn users_of<S: ResourceExt>(
+    kind: KustomizationSourceKind,
+) -> impl Fn(&S, &Store<Kustomization>) -> Vec<ObjectRef<Kustomization>> {
+    move |source, store| {
+        users_of_source(
+            store,
+            kind,
+            &source.namespace().unwrap_or_default(),
+            &source.name_any(),
+        )
     }
 }
 
 /// Runs the controller until SIGTERM/SIGINT, or until leadership is lost.
 pub async fn run(flags: Flags) -> Result<(), Error> {
-    let metrics = Arc::new(Metrics::new());
-    let readiness = Readiness::default();
-    runtime::admin::serve(
-        flags.common.metrics_socket()?,
-        flags.common.health_socket()?,
-        metrics.clone(),
-        readiness.clone(),
+    let gates = flags.common.feature_gates(FEATURE_GATES)?;
+    let mut manager = Manager::new(
+        ManagerOptions {
+            name: CONTROLLER_NAME,
+            leader_election_id: flags.leader_election_id.clone(),
+            concurrent: flags.concurrent,
+        },
+        &flags.common,
+        Metrics::new(),
     )
     .await?;
-
-    let config = kube::Config::infer().await?;
-    let client = Client::try_from(config.clone())?;
-    let runtime_namespace = runtime::options::ControllerOptions::runtime_namespace();
-    let lost_leadership = runtime::leader::leadership(
-        client.clone(),
-        flags.common.enable_leader_election,
-        &runtime_namespace,
-        &flags.leader_election_id,
-    )
-    .await?;
-
     let fetcher = ArtifactFetcher::new(
         flags.http_timeout,
         flags.http_retry,
         DEFAULT_MAX_DOWNLOAD_SIZE,
     )
     .map_err(runtime::Error::from)?;
-    let ctx = Arc::new(Context::new(config, metrics, fetcher, settings(&flags))?);
-
-    let namespace = (!flags.common.watch_all_namespaces).then_some(runtime_namespace.as_str());
-    let mut watch_config = watcher::Config::default().any_semantic();
-    if !flags.common.watch_label_selector.is_empty() {
-        watch_config = watch_config.labels(&flags.common.watch_label_selector);
-    }
-    let kustomizations: Api<Kustomization> = namespaced_or_all(&client, namespace);
-    let (reader, writer) = reflector::store::<Kustomization>();
-    let main = watcher(kustomizations.clone(), watch_config.clone())
-        .backoff(WatchBackoff::default())
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(needs_reconcile, PredicateConfig::default());
-    let dependency_changes = watcher(kustomizations, watch_config)
-        .backoff(WatchBackoff::default())
-        .applied_objects()
-        .predicate_filter(readiness_changed, PredicateConfig::default());
-
-    let (git_store, oci_store, bucket_store, dep_store) = (
-        reader.clone(),
-        reader.clone(),
-        reader.clone(),
-        reader.clone(),
-    );
-    let controller = Controller::for_stream(main, reader)
-        .with_config(ControllerConfig::default().concurrency(flags.concurrent.max(1)))
-        // The controller backs off its merged trigger stream too, on top of
-        // each watch's own backoff: with kube's default it stalls every
-        // trigger for up to a minute after an apiserver restart.
-        .trigger_backoff(WatchBackoff::default())
-        .watches_stream(
-            source_changes(
-                namespaced_or_all::<GitRepository>(&client, namespace),
-                |o| o.status.as_ref()?.artifact.as_ref(),
-            ),
-            move |source| {
-                let kind = KustomizationSourceKind::GitRepository;
-                users_of_source(
-                    &git_store,
-                    kind,
-                    &source.namespace().unwrap_or_default(),
-                    &source.name_any(),
-                )
-            },
+    let ctx = Arc::new(Context::new(
+        manager.client().clone(),
+        manager.kube_config().clone(),
+        manager.metrics(),
+        fetcher,
+        settings(&flags, &gates),
+    ));
+    let controller = manager
+        .controller::<Kustomization>(ReconcileTrigger::default())
+        .watches(
+            Related::<GitRepository>::all().when_changed(git_artifact),
+            users_of(KustomizationSourceKind::GitRepository),
         )
-        .watches_stream(
-            source_changes(
-                namespaced_or_all::<OCIRepository>(&client, namespace),
-                |o| o.status.as_ref()?.artifact.as_ref(),
-            ),
-            move |source| {
-                let kind = KustomizationSourceKind::OCIRepository;
-                users_of_source(
-                    &oci_store,
-                    kind,
-                    &source.namespace().unwrap_or_default(),
-                    &source.name_any(),
-                )
-            },
+        .watches(
+            Related::<OCIRepository>::all().when_changed(oci_artifact),
+            users_of(KustomizationSourceKind::OCIRepository),
         )
-        .watches_stream(
-            source_changes(namespaced_or_all::<Bucket>(&client, namespace), |o| {
-                o.status.as_ref()?.artifact.as_ref()
-            }),
-            move |source| {
-                let kind = KustomizationSourceKind::Bucket;
-                users_of_source(
-                    &bucket_store,
-                    kind,
-                    &source.namespace().unwrap_or_default(),
-                    &source.name_any(),
-                )
-            },
+        .watches(
+            Related::<Bucket>::all().when_changed(bucket_artifact),
+            users_of(KustomizationSourceKind::Bucket),
         )
-        .watches_stream(dependency_changes, move |dependency| {
-            dependents_of(&dep_store, &dependency)
-        })
-        .run(reconcile, error_policy, ctx)
-        .for_each(|_| futures::future::ready(()));
-
-    readiness.set(true);
-    info!(
-        namespaces = namespace.unwrap_or("*"),
-        concurrent = flags.concurrent,
-        sources = ?[kind_name(KustomizationSourceKind::GitRepository), kind_name(KustomizationSourceKind::OCIRepository), kind_name(KustomizationSourceKind::Bucket)],
-        "starting controller"
-    );
-    runtime::shutdown::run_until_stopped(controller, lost_leadership, &readiness).await?;
+        .watches(
+            Related::in_scope().when_changed(readiness_changed),
+            |dependency, store| dependents_of(store, dependency),
+        )
+        .run(reconcile, ctx);
+    manager.add(controller);
+    manager.run().await?;
     Ok(())
 }
 
@@ -399,12 +325,6 @@ mod tests {
     #[test]
     fn predicates_ignore_unrelated_changes() {
         let base = ks("a", json!({}));
-        let mut with_status = base.clone();
-        with_status.status = Some(Default::default());
-        assert_eq!(needs_reconcile(&base), needs_reconcile(&with_status));
-        let mut newer = base.clone();
-        newer.metadata.generation = Some(2);
-        assert_ne!(needs_reconcile(&base), needs_reconcile(&newer));
         assert_eq!(readiness_changed(&base), None);
         assert_ne!(artifact_changed(None), artifact_changed(Some(&serde_json::from_value(json!({
             "url": "http://x/a.tar.gz", "path": "a.tar.gz", "revision": "main@sha1:1", "digest": "sha256:1",

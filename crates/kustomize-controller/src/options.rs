@@ -64,22 +64,10 @@ pub struct Flags {
     pub http_timeout: Duration,
 }
 
-impl Flags {
-    /// Whether a feature gate is on, `default` when the flag does not name it.
-    pub fn gate(&self, name: &str, default: bool) -> bool {
-        gate(&self.common.feature_gates, name, default)
+impl runtime::process::ControllerFlags for Flags {
+    fn common(&self) -> &ControllerOptions {
+        &self.common
     }
-}
-
-/// Reads `Name=true|false` from a `--feature-gates` value; the last mention wins.
-pub fn gate(gates: &str, name: &str, default: bool) -> bool {
-    gates
-        .split(',')
-        .filter_map(|pair| pair.split_once('='))
-        .rfind(|(key, _)| key.trim() == name)
-        .map_or(default, |(_, value)| {
-            value.trim().eq_ignore_ascii_case("true")
-        })
 }
 
 #[cfg(test)]
@@ -94,8 +82,12 @@ mod tests {
         assert_eq!(flags.concurrent, 4);
         assert_eq!(flags.concurrent_ssa, 4);
         assert_eq!(flags.http_retry, 9);
-        assert!(flags.gate(STRICT_POST_BUILD_SUBSTITUTIONS, true));
-        assert!(!flags.gate(DISABLE_FAIL_FAST_BEHAVIOR, false));
+        let gates = flags
+            .common
+            .feature_gates(crate::manager::FEATURE_GATES)
+            .expect("gates");
+        assert!(gates.enabled(STRICT_POST_BUILD_SUBSTITUTIONS));
+        assert!(!gates.enabled(DISABLE_FAIL_FAST_BEHAVIOR));
         assert_eq!(flags.common.requeue_dependency, Duration::from_secs(30));
     }
 
@@ -110,8 +102,12 @@ mod tests {
             "--default-service-account=default",
             "--no-cross-namespace-refs=true",
         ]);
-        assert!(!flags.gate(STRICT_POST_BUILD_SUBSTITUTIONS, true));
-        assert!(flags.gate(DISABLE_FAIL_FAST_BEHAVIOR, false));
+        let gates = flags
+            .common
+            .feature_gates(crate::manager::FEATURE_GATES)
+            .expect("gates");
+        assert!(!gates.enabled(STRICT_POST_BUILD_SUBSTITUTIONS));
+        assert!(gates.enabled(DISABLE_FAIL_FAST_BEHAVIOR));
         assert_eq!(flags.override_managers, ["helm", "kubectl-edit"]);
         assert_eq!(
             flags.custom_apply_stage_kinds,

@@ -15,10 +15,8 @@ use api::meta::{ConfigKind, FINALIZER, ResourceInventory, condition_type, reason
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::{Client, ResourceExt};
 use runtime::conditions::Conditions;
-use runtime::metrics::ReconcileResult;
 use runtime::ssa::health::HealthOptions;
 use runtime::ssa::inventory::{merge_into, stale_objects};
 use runtime::ssa::{ApplyOptions, ChangeSet, Engine, ObjectRef, Owner, Status as HealthStatus};
@@ -39,34 +37,8 @@ const KIND: &str = "Kustomization";
 
 /// Go's `time.Duration.String()` (`1m30s`, `1.5s`, `250ms`), which Flux's
 /// messages use.
-pub fn go_duration(duration: Duration) -> String {
-    let nanos = duration.as_nanos();
-    if nanos == 0 {
-        return "0s".into();
-    }
-    if nanos < 1_000_000_000 {
-        let (unit, scale) = match nanos {
-            n if n < 1_000 => return format!("{n}ns"),
-            n if n < 1_000_000 => ("µs", 1_000f64),
-            _ => ("ms", 1_000_000f64),
-        };
-        return format!("{}{unit}", trim_float(nanos as f64 / scale));
-    }
-    let total_secs = duration.as_secs();
-    let hours = total_secs / 3600;
-    let minutes = (total_secs % 3600) / 60;
-    let seconds = (total_secs % 60) as f64 + f64::from(duration.subsec_nanos()) / 1e9;
-    let seconds = format!("{}s", trim_float(seconds));
-    match (hours, minutes) {
-        (0, 0) => seconds,
-        (0, m) => format!("{m}m{seconds}"),
-        (h, m) => format!("{h}h{m}m{seconds}"),
-    }
-}
-
-fn trim_float(value: f64) -> String {
-    let text = format!("{value:.9}");
-    text.trim_end_matches('0').trim_end_matches('.').to_string()
+fn go_duration(duration: Duration) -> api::Duration {
+    api::Duration::from_std(duration)
 }
 
 /// `spec.interval`, falling back to 10 minutes when unparsable (the CRD
@@ -775,35 +747,22 @@ async fn cleanup(obj: Arc<Kustomization>, ctx: &Context) -> Result<Action, Error
     Ok(Action::await_change())
 }
 
-/// Reconciles one Kustomization (the kube `Controller` entry point).
+/// Reconciles one Kustomization (the harness's entry point): the
+/// finalizer added alongside the first pass, the cleanup on deletion.
 pub async fn reconcile(obj: Arc<Kustomization>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
     let namespace = obj
         .namespace()
         .ok_or(Error::MissingField("metadata.namespace"))?;
-    let name = obj.name_any();
     let api: Api<Kustomization> = Api::namespaced(ctx.client.clone(), &namespace);
-    let result = finalizer(&api, FINALIZER, obj, |event| async {
-        match event {
-            FinalizerEvent::Apply(obj) => apply(obj, &ctx).await,
-            FinalizerEvent::Cleanup(obj) => cleanup(obj, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|err| Error::Finalizer(Box::new(err)));
-    let outcome = match &result {
-        Ok(_) => ReconcileResult::Success,
-        Err(_) => ReconcileResult::Error,
-    };
-    ctx.metrics
-        .record_reconcile(KIND, &namespace, &name, started.elapsed(), outcome);
-    result
-}
-
-/// After an infrastructure error: retry after `retryInterval`, at most a minute.
-pub fn error_policy(obj: Arc<Kustomization>, err: &Error, _ctx: Arc<Context>) -> Action {
-    warn!(kustomization = %obj.name_any(), namespace = %obj.namespace().unwrap_or_default(), error = %err, "reconciliation failed");
-    Action::requeue(retry_interval(&obj).min(Duration::from_secs(60)))
+    let done = runtime::finalizer::reconcile(
+        &api,
+        FINALIZER,
+        obj,
+        |obj| apply(obj, &ctx),
+        |obj| cleanup(obj, &ctx),
+    )
+    .await?;
+    Ok(done.unwrap_or_else(Action::await_change))
 }
 
 #[cfg(test)]
@@ -811,18 +770,6 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-
-    #[test]
-    fn durations_print_like_go() {
-        assert_eq!(go_duration(Duration::ZERO), "0s");
-        assert_eq!(go_duration(Duration::from_secs(600)), "10m0s");
-        assert_eq!(go_duration(Duration::from_secs(90)), "1m30s");
-        assert_eq!(go_duration(Duration::from_secs(3700)), "1h1m40s");
-        assert_eq!(go_duration(Duration::from_millis(1500)), "1.5s");
-        assert_eq!(go_duration(Duration::from_millis(250)), "250ms");
-        assert_eq!(go_duration(Duration::from_micros(1500)), "1.5ms");
-        assert_eq!(go_duration(Duration::from_nanos(42)), "42ns");
-    }
 
     fn ks(spec: Value) -> Kustomization {
         let mut base = json!({"interval": "10m", "prune": true, "sourceRef": {"kind": "GitRepository", "name": "r"}});

@@ -1,4 +1,6 @@
-//! Adding a controller's finalizer without a reconciliation of its own.
+//! The one finalizer approach of every controller: [`reconcile`] runs the
+//! work of a live object while its finalizer is added, and the cleanup of a
+//! deleted one before the finalizer goes.
 //!
 //! kube-runtime's `finalizer` helper adds a missing finalizer and stops; the
 //! work then waits for the watch to deliver the patched object and for a
@@ -16,6 +18,34 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+/// Reconciles `obj` around `finalizer`: a live object goes to `apply` (the
+/// finalizer added alongside, see [`with_finalizer`]); an object being
+/// deleted that still carries the finalizer goes to `cleanup`, after which
+/// the finalizer is removed; one being deleted without it is left alone.
+pub async fn reconcile<K, T, E, ApplyFut, CleanupFut>(
+    api: &Api<K>,
+    finalizer: &str,
+    obj: Arc<K>,
+    apply: impl FnOnce(Arc<K>) -> ApplyFut,
+    cleanup: impl FnOnce(Arc<K>) -> CleanupFut,
+) -> Result<Option<T>, E>
+where
+    K: Resource + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
+    ApplyFut: Future<Output = Result<T, E>>,
+    CleanupFut: Future<Output = Result<T, E>>,
+    E: From<kube::Error>,
+{
+    if obj.meta().deletion_timestamp.is_none() {
+        return with_finalizer(api, finalizer, obj, apply).await.map(Some);
+    }
+    if !obj.finalizers().iter().any(|f| f == finalizer) {
+        return Ok(None);
+    }
+    let done = cleanup(obj.clone()).await?;
+    remove(api, obj.as_ref(), finalizer).await?;
+    Ok(Some(done))
+}
 
 /// Whether `obj` lacks `finalizer` and is not being deleted.
 pub fn is_missing<K: Resource>(obj: &K, finalizer: &str) -> bool {
@@ -84,6 +114,36 @@ where
     )
     .await?;
     Ok(())
+}
+
+/// Removes `finalizer` from `obj` with a JSON patch that first tests the
+/// entry is where it was read, so a concurrent change is not overwritten.
+/// An object already gone is no error.
+pub async fn remove<K>(api: &Api<K>, obj: &K, finalizer: &str) -> Result<(), kube::Error>
+where
+    K: Resource + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
+{
+    let Some(index) = obj.finalizers().iter().position(|f| f == finalizer) else {
+        return Ok(());
+    };
+    let path = format!("/metadata/finalizers/{index}");
+    let operations = serde_json::json!([
+        {"op": "test", "path": path, "value": finalizer},
+        {"op": "remove", "path": path},
+    ]);
+    let patch = serde_json::from_value(operations).map_err(kube::Error::SerdeError)?;
+    match api
+        .patch(
+            &obj.name_any(),
+            &PatchParams::default(),
+            &Patch::Json::<()>(patch),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(err) => Err(err),
+    }
 }
 
 #[cfg(test)]

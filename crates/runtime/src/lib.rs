@@ -1,4 +1,7 @@
 //! Shared controller plumbing used by every ferroflux controller, once:
+//! the controller harness ([`manager`]: watches, scope, leader election,
+//! graceful shutdown) with its one failure model ([`reconcile`]) and
+//! start-up path ([`process`]), the paced [`api_client`],
 //! kstatus [`conditions`], [`status`] patching, Kubernetes [`events`],
 //! [`finalizer`]s added alongside the first reconciliation,
 //! Prometheus [`metrics`] and the [`admin`] endpoints, [`leader`] election,
@@ -8,13 +11,18 @@
 //! prune and health-check engine ([`ssa`]).
 
 pub mod admin;
+pub mod api_client;
 pub mod artifact;
 pub mod conditions;
+pub mod dependencies;
 pub mod events;
 pub mod finalizer;
 pub mod leader;
+pub mod manager;
 pub mod metrics;
 pub mod options;
+pub mod process;
+pub mod reconcile;
 pub mod reconcile_request;
 pub mod semver;
 pub mod shutdown;
@@ -53,6 +61,9 @@ pub enum Error {
     /// Downloading or unpacking a source artifact failed.
     #[error(transparent)]
     Artifact(#[from] artifact::Error),
+    /// The Kubernetes client could not be configured.
+    #[error("cannot configure the Kubernetes client: {0}")]
+    Client(String),
     /// Leader election failed.
     #[error("leader election failed: {0}")]
     LeaderElection(String),

@@ -57,13 +57,27 @@ pub struct ControllerOptions {
     #[arg(long, default_value = "")]
     pub feature_gates: String,
 
-    /// Client-side QPS limit (accepted for compatibility; the API server's own flow control applies).
+    /// The most requests per second the controller sends to the Kubernetes API, on average.
     #[arg(long, default_value_t = 50.0)]
     pub kube_api_qps: f32,
 
-    /// Client-side burst limit (accepted for compatibility).
+    /// The most requests the controller sends to the Kubernetes API at once before
+    /// `--kube-api-qps` paces it.
     #[arg(long, default_value_t = 300)]
     pub kube_api_burst: u32,
+
+    /// The shortest delay before retrying a failed reconciliation.
+    #[arg(long, default_value = "750ms", value_parser = parse_duration)]
+    pub min_retry_delay: Duration,
+
+    /// The longest delay before retrying a failed reconciliation.
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    pub max_retry_delay: Duration,
+
+    /// How long in-flight reconciliations may run after a shutdown signal
+    /// before the process exits anyway.
+    #[arg(long, default_value = "600s", value_parser = parse_duration)]
+    pub graceful_shutdown_timeout: Duration,
 }
 
 impl ControllerOptions {
@@ -83,16 +97,119 @@ impl ControllerOptions {
         std::env::var("RUNTIME_NAMESPACE").unwrap_or_else(|_| "flux-system".to_string())
     }
 
-    /// Whether a feature gate is set to true.
-    pub fn feature_enabled(&self, gate: &str) -> bool {
-        self.feature_gates.split(',').any(|pair| {
-            let mut parts = pair.splitn(2, '=');
-            parts.next().map(str::trim) == Some(gate)
-                && parts
-                    .next()
-                    .map(str::trim)
-                    .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-        })
+    /// The `--feature-gates` value checked against the gates a controller
+    /// knows: an unknown gate or a value that is not a boolean is an error,
+    /// as in Flux, rather than silently ignored.
+    pub fn feature_gates(&self, known: &[FeatureGate]) -> Result<FeatureGates, Error> {
+        FeatureGates::parse(&self.feature_gates, known)
+    }
+}
+
+/// A feature gate a controller knows, with its default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FeatureGate {
+    /// The gate's name, as Flux spells it (`DetectDrift`).
+    pub name: &'static str,
+    /// Whether it is on when `--feature-gates` does not name it.
+    pub default: bool,
+    /// Whether ferroflux implements both settings; a gate that is not
+    /// accepts only its default, so a manifest that sets the other is
+    /// refused rather than silently run without the feature.
+    pub switchable: bool,
+}
+
+impl FeatureGate {
+    /// A gate that is off unless turned on.
+    pub const fn off(name: &'static str) -> Self {
+        Self {
+            name,
+            default: false,
+            switchable: true,
+        }
+    }
+
+    /// A gate that is on unless turned off.
+    pub const fn on(name: &'static str) -> Self {
+        Self {
+            name,
+            default: true,
+            switchable: true,
+        }
+    }
+
+    /// A gate of Flux's whose non-default setting ferroflux does not
+    /// implement: accepted at `default`, refused otherwise.
+    pub const fn fixed(name: &'static str, default: bool) -> Self {
+        Self {
+            name,
+            default,
+            switchable: false,
+        }
+    }
+}
+
+/// The feature gates in force: each known gate's default, overridden by
+/// `--feature-gates=Name=true,Other=false` (the last mention of a gate wins,
+/// as with pflag's mapStringBool).
+#[derive(Clone, Debug, Default)]
+pub struct FeatureGates {
+    values: Vec<(&'static str, bool)>,
+}
+
+impl FeatureGates {
+    /// Parses a `--feature-gates` value against the `known` gates.
+    pub fn parse(text: &str, known: &[FeatureGate]) -> Result<Self, Error> {
+        let mut values: Vec<(&'static str, bool)> =
+            known.iter().map(|gate| (gate.name, gate.default)).collect();
+        for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let invalid = |reason: String| Error::InvalidFlag {
+                flag: "--feature-gates",
+                value: text.to_string(),
+                reason,
+            };
+            let (name, value) = pair
+                .split_once('=')
+                .ok_or_else(|| invalid(format!("'{pair}' is not Name=true|false")))?;
+            let name = name.trim();
+            let value = parse_go_bool(value.trim())
+                .ok_or_else(|| invalid(format!("'{value}' for {name} is not a boolean")))?;
+            if !known.iter().any(|gate| gate.name == name) {
+                return Err(invalid(format!("feature-gate '{name}' not supported")));
+            }
+            if let Some(slot) = values.iter_mut().find(|(known, _)| *known == name) {
+                slot.1 = value;
+            }
+        }
+        let refused = known
+            .iter()
+            .find(|g| !g.switchable && values.contains(&(g.name, !g.default)));
+        if let Some(gate) = refused {
+            return Err(Error::InvalidFlag {
+                flag: "--feature-gates",
+                value: text.to_string(),
+                reason: format!(
+                    "feature-gate '{}={}' is not implemented by ferroflux; remove it or set it to {}",
+                    gate.name, !gate.default, gate.default
+                ),
+            });
+        }
+        Ok(Self { values })
+    }
+
+    /// Whether `gate` is on. A gate the controller did not declare is off.
+    pub fn enabled(&self, gate: &str) -> bool {
+        self.values
+            .iter()
+            .any(|(name, value)| *name == gate && *value)
+    }
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_go_bool(text: &str) -> Option<bool> {
+    match text {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
     }
 }
 
@@ -186,8 +303,54 @@ mod tests {
             flags.common.metrics_socket().ok(),
             "127.0.0.1:9000".parse().ok()
         );
-        assert!(flags.common.feature_enabled("DetectDrift"));
-        assert!(!flags.common.feature_enabled("OOMWatch"));
+        let gates = flags
+            .common
+            .feature_gates(&[FeatureGate::off("DetectDrift"), FeatureGate::on("OOMWatch")])
+            .expect("known gates");
+        assert!(gates.enabled("DetectDrift"));
+        assert!(!gates.enabled("OOMWatch"));
+        assert_eq!(flags.common.min_retry_delay, Duration::from_millis(750));
+        assert_eq!(
+            flags.common.graceful_shutdown_timeout,
+            Duration::from_secs(600)
+        );
+    }
+
+    #[test]
+    fn feature_gates_refuse_what_they_do_not_know() {
+        let known = [FeatureGate::on("Strict"), FeatureGate::off("Drift")];
+        let gates = FeatureGates::parse("", &known).expect("defaults");
+        assert!(gates.enabled("Strict") && !gates.enabled("Drift"));
+        let gates = FeatureGates::parse("Drift=true, Strict=false,Drift=False", &known)
+            .expect("last mention wins");
+        assert!(!gates.enabled("Strict") && !gates.enabled("Drift"));
+        assert!(
+            FeatureGates::parse("Drift=1", &known)
+                .expect("go bool")
+                .enabled("Drift")
+        );
+        let unknown = FeatureGates::parse("Drift=true,Nope=true", &known).expect_err("unknown");
+        assert!(
+            unknown
+                .to_string()
+                .contains("feature-gate 'Nope' not supported"),
+            "{unknown}"
+        );
+        assert!(FeatureGates::parse("Drift=yes", &known).is_err());
+        let fixed = [FeatureGate::fixed("OOMWatch", false)];
+        assert!(
+            !FeatureGates::parse("OOMWatch=false", &fixed)
+                .expect("default")
+                .enabled("OOMWatch")
+        );
+        let refused = FeatureGates::parse("OOMWatch=true", &fixed).expect_err("not implemented");
+        assert!(
+            refused
+                .to_string()
+                .contains("'OOMWatch=true' is not implemented"),
+            "{refused}"
+        );
+        assert!(FeatureGates::parse("Drift", &known).is_err());
     }
 
     #[test]

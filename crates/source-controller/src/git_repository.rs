@@ -908,18 +908,18 @@ mod tests {
             url: "u".into(),
         });
         assert_eq!(missing.failure().reason, "GitOperationFailed");
-        assert!(!missing.failure().stalled);
+        assert!(!missing.failure().is_stalled());
         let url = Error::InvalidUrl {
             url: "x".into(),
             reason: "y".into(),
         };
-        assert!(url.failure().stalled);
+        assert!(url.failure().is_stalled());
         assert_eq!(url.failure().reason, "URLInvalid");
         let include = Error::Include {
             reason: "NoArtifact",
             message: "m".into(),
         };
-        assert!(include.failure().waiting);
+        assert!(include.failure().is_waiting());
         assert_eq!(include.failure().condition, Some("IncludeUnavailable"));
     }
 }

@@ -21,6 +21,7 @@ pub mod source_status;
 pub mod storage;
 
 use api::meta::{condition_type, reason};
+use runtime::reconcile::{Disposition, Failure, ReconcileError};
 
 /// Errors of the source-controller. Each one that a reconciliation can end
 /// with maps onto a Flux condition ([`Error::failure`]).
@@ -53,9 +54,6 @@ pub enum Error {
     /// A Kubernetes API call failed.
     #[error("kubernetes API request failed: {0}")]
     Kube(#[from] kube::Error),
-    /// Adding or removing the finalizer failed.
-    #[error("finalizer error: {0}")]
-    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     /// The object lacks a namespace, name or similar structural field.
     #[error("object is missing {0}")]
     MissingField(&'static str),
@@ -148,42 +146,29 @@ pub enum Error {
     Archive(#[source] Box<Error>),
 }
 
-/// How a failed reconciliation shows in the object's conditions.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Failure {
-    /// The negative-polarity condition set to True (`FetchFailed`, ...), if any.
-    pub condition: Option<&'static str>,
-    /// The reason on that condition and on `Ready=False`.
-    pub reason: &'static str,
-    /// Retrying cannot help until the spec changes: `Stalled=True`.
-    pub stalled: bool,
-    /// The object waits for another object: requeue after `--requeue-dependency`.
-    pub waiting: bool,
-}
-
 impl Error {
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
         let context = context.into();
         move |source| Error::Io { context, source }
     }
 
-    /// The reconciler's own error out of the finalizer wrapper, so that its
-    /// reason and retry behaviour survive.
-    pub fn from_finalizer(err: kube::runtime::finalizer::Error<Error>) -> Error {
-        use kube::runtime::finalizer::Error as Finalizer;
-        match err {
-            Finalizer::ApplyFailed(inner) | Finalizer::CleanupFailed(inner) => inner,
-            other => Error::Finalizer(Box::new(other)),
-        }
-    }
-
     /// The condition, reason and retry behaviour Flux reports for this error.
     pub fn failure(&self) -> Failure {
-        let fetch = |reason, stalled| Failure {
-            condition: Some(condition_type::FETCH_FAILED),
-            reason,
-            stalled,
-            waiting: false,
+        let fetch = |reason, stalled: bool| {
+            let failure = if stalled {
+                Failure::stall(reason)
+            } else {
+                Failure::retry(reason)
+            };
+            failure.on(condition_type::FETCH_FAILED)
+        };
+        let storage = |stalled: bool| {
+            let failure = if stalled {
+                Failure::stall(reason::ARCHIVE_OPERATION_FAILED)
+            } else {
+                Failure::retry(reason::ARCHIVE_OPERATION_FAILED)
+            };
+            failure.on(condition_type::STORAGE_OPERATION_FAILED)
         };
         match self {
             Error::InvalidUrl { .. } => fetch(reason::URL_INVALID, true),
@@ -210,63 +195,48 @@ impl Error {
                 }
                 oci::Error::NoMatchingTag(_) => fetch(reason::READ_OPERATION_FAILED, false),
                 oci::Error::InvalidDigest(_) => fetch(reason::OCI_ARTIFACT_PULL_FAILED, true),
-                oci::Error::Io { .. } => Failure {
-                    condition: Some(condition_type::STORAGE_OPERATION_FAILED),
-                    reason: reason::ARCHIVE_OPERATION_FAILED,
-                    stalled: false,
-                    waiting: false,
-                },
+                oci::Error::Io { .. } => storage(false),
                 _ => fetch(reason::OCI_ARTIFACT_PULL_FAILED, false),
             },
             Error::OciLayer(_) => fetch(reason::OCI_ARTIFACT_LAYER_OPERATION_FAILED, false),
-            Error::SourceUnavailable(_) => Failure {
-                condition: Some(condition_type::FETCH_FAILED),
-                reason: "SourceUnavailable",
-                stalled: false,
-                waiting: true,
-            },
-            Error::Chart { reason, .. } => Failure {
-                condition: Some(reason.condition()),
-                reason: reason.as_str(),
-                stalled: reason.is_persistent(),
-                waiting: false,
-            },
-            Error::Include { reason, .. } => Failure {
-                condition: Some(condition_type::INCLUDE_UNAVAILABLE),
-                reason,
-                stalled: matches!(*reason, "IllegalPath" | "CircularInclude"),
-                waiting: matches!(*reason, "NotFound" | "NoArtifact"),
-            },
+            Error::SourceUnavailable(_) => {
+                Failure::wait("SourceUnavailable").on(condition_type::FETCH_FAILED)
+            }
+            Error::Chart { reason, .. } => {
+                let failure = if reason.is_persistent() {
+                    Failure::stall(reason.as_str())
+                } else {
+                    Failure::retry(reason.as_str())
+                };
+                failure.on(reason.condition())
+            }
+            Error::Include { reason, .. } => {
+                let failure = match *reason {
+                    "IllegalPath" | "CircularInclude" => Failure::stall(reason),
+                    "NotFound" | "NoArtifact" => Failure::wait(reason),
+                    _ => Failure::retry(reason),
+                };
+                failure.on(condition_type::INCLUDE_UNAVAILABLE)
+            }
             Error::Verification {
                 reason, stalled, ..
-            } => Failure {
-                condition: None,
-                reason,
-                stalled: *stalled,
-                waiting: false,
-            },
-            Error::Archive(inner) => Failure {
-                condition: Some(condition_type::STORAGE_OPERATION_FAILED),
-                reason: reason::ARCHIVE_OPERATION_FAILED,
-                stalled: matches!(**inner, Error::SizeLimit { .. } | Error::InvalidIgnore(_)),
-                waiting: false,
-            },
+            } => {
+                if *stalled {
+                    Failure::stall(reason)
+                } else {
+                    Failure::retry(reason)
+                }
+            }
+            Error::Archive(inner) => storage(matches!(
+                **inner,
+                Error::SizeLimit { .. } | Error::InvalidIgnore(_)
+            )),
             Error::SizeLimit { .. }
             | Error::InvalidIgnore(_)
             | Error::InvalidPath(_)
-            | Error::Io { .. } => Failure {
-                condition: Some(condition_type::STORAGE_OPERATION_FAILED),
-                reason: reason::ARCHIVE_OPERATION_FAILED,
-                stalled: false,
-                waiting: false,
-            },
-            Error::Runtime(_) | Error::Kube(_) | Error::Finalizer(_) | Error::MissingField(_) => {
-                Failure {
-                    condition: None,
-                    reason: reason::FAILED,
-                    stalled: false,
-                    waiting: false,
-                }
+            | Error::Io { .. } => storage(false),
+            Error::Runtime(_) | Error::Kube(_) | Error::MissingField(_) => {
+                Failure::retry(reason::FAILED)
             }
         }
     }
@@ -274,5 +244,11 @@ impl Error {
     /// A short label for metrics and logs.
     pub fn metric_label(&self) -> &'static str {
         self.failure().reason
+    }
+}
+
+impl ReconcileError for Error {
+    fn disposition(&self) -> Disposition {
+        self.failure().disposition
     }
 }

@@ -393,7 +393,7 @@ mod tests {
         }))
         .expect("spec");
         let err = check_supported(&spec).unwrap_err();
-        assert!(err.failure().stalled);
+        assert!(err.failure().is_stalled());
         assert_eq!(err.failure().reason, "InvalidProviderConfiguration");
         let mut generic = spec.clone();
         generic.verify = None;
@@ -413,7 +413,7 @@ mod tests {
             },
         );
         assert_eq!(auth.failure().reason, "OCIArtifactPullFailed");
-        assert!(!auth.failure().stalled);
+        assert!(!auth.failure().is_stalled());
         let unreadable = oci_error(
             "failed to read the registry credentials",
             oci::Error::InvalidCredentials("no auths".into()),
@@ -440,7 +440,7 @@ mod tests {
                 message: "m".into(),
             },
         );
-        assert!(semver.failure().stalled);
+        assert!(semver.failure().is_stalled());
         let layer = Error::OciLayer("failed to find layer".into());
         assert_eq!(layer.failure().reason, "OCIArtifactLayerOperationFailed");
     }

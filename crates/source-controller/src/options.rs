@@ -49,14 +49,6 @@ pub struct Flags {
     #[arg(long, default_value_t = 2)]
     pub concurrent: u16,
 
-    /// The shortest delay before retrying a failed reconciliation.
-    #[arg(long, default_value = "750ms", value_parser = parse_duration)]
-    pub min_retry_delay: Duration,
-
-    /// The longest delay before retrying a failed reconciliation.
-    #[arg(long, default_value = "15m", value_parser = parse_duration)]
-    pub max_retry_delay: Duration,
-
     /// The maximum size in bytes of a Helm repository index.
     #[arg(long, default_value_t = 50 * 1024 * 1024)]
     pub helm_index_max_size: u64,
@@ -72,6 +64,12 @@ pub struct Flags {
     /// Leader election lease name.
     #[arg(long, default_value = "source-controller-leader-election")]
     pub leader_election_id: String,
+}
+
+impl runtime::process::ControllerFlags for Flags {
+    fn common(&self) -> &ControllerOptions {
+        &self.common
+    }
 }
 
 impl Flags {

@@ -15,8 +15,9 @@ use runtime::conditions::Conditions;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::Error;
 use crate::controller::{CONTROLLER_NAME, Context};
-use crate::{Error, Failure};
+use runtime::reconcile::Failure;
 
 /// A source kind's object and the status fields the shared steps touch.
 pub trait SourceObject:
@@ -163,11 +164,9 @@ pub async fn finish<K: SourceObject>(
         }
         Err(err) => {
             let Failure {
-                condition,
-                reason,
-                stalled,
-                ..
+                condition, reason, ..
             } = err.failure();
+            let stalled = err.failure().is_stalled();
             let message = err.to_string();
             for other in negative {
                 if Some(other) != condition {
@@ -221,7 +220,7 @@ pub async fn finish<K: SourceObject>(
                     .warning(obj, err.failure().reason, &err.to_string())
                     .await;
             }
-            if err.failure().stalled {
+            if err.failure().is_stalled() {
                 // Nothing changes until the spec does.
                 Ok(Action::await_change())
             } else {
@@ -252,36 +251,34 @@ pub async fn reconcile_source<K: SourceObject>(
     suspended: bool,
     sync: SyncFn<K>,
 ) -> Result<Action, Error> {
-    use kube::runtime::finalizer::{Event, finalizer};
     let namespace = obj
         .namespace()
         .ok_or(Error::MissingField("metadata.namespace"))?;
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
-    let handle = obj.clone();
-    crate::controller::instrumented(handle.as_ref(), &ctx, async {
-        finalizer(&api, api::meta::FINALIZER, obj, |event| async {
-            match event {
-                Event::Apply(obj) if suspended => {
-                    tracing::debug!(name = %obj.name_any(), "reconciliation is suspended");
-                    Ok(Action::await_change())
-                }
-                Event::Apply(obj) => {
-                    let (current, mut status) = begin(obj.as_ref());
-                    let result = sync(obj.as_ref(), &ctx, &mut status).await;
-                    finish(obj.as_ref(), &ctx, current, status, result).await
-                }
-                Event::Cleanup(obj) => {
-                    if ctx.store.remove_object(kind, &namespace, &obj.name_any())? {
-                        tracing::info!(namespace, name = %obj.name_any(), "garbage collected artifacts for deleted resource");
-                    }
-                    Ok(Action::await_change())
-                }
+    let done = runtime::finalizer::reconcile(
+        &api,
+        api::meta::FINALIZER,
+        obj,
+        |obj| async {
+            let obj = obj;
+            if suspended {
+                tracing::debug!(name = %obj.name_any(), "reconciliation is suspended");
+                return Ok(Action::await_change());
             }
-        })
-        .await
-        .map_err(Error::from_finalizer)
-    })
-    .await
+            let (current, mut status) = begin(obj.as_ref());
+            let result = sync(obj.as_ref(), &ctx, &mut status).await;
+            finish(obj.as_ref(), &ctx, current, status, result).await
+        },
+        |obj| async {
+            let obj = obj;
+            if ctx.store.remove_object(kind, &namespace, &obj.name_any())? {
+                tracing::info!(namespace, name = %obj.name_any(), "garbage collected artifacts for deleted resource");
+            }
+            Ok(Action::await_change())
+        },
+    )
+    .await?;
+    Ok(done.unwrap_or_else(Action::await_change))
 }
 
 macro_rules! source_object {

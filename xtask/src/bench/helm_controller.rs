@@ -28,7 +28,7 @@
 //!   where no other helm process competes for the CPU during a
 //!   reconciliation (contention by helm children inflates the main figure);
 //! - API requests per release: the controller's own count of requests its
-//!   client sent (`helm_controller_api_requests_total`).
+//!   client sent (`rest_client_requests_total`).
 
 use std::fmt::Write as _;
 use std::io::{Read, Write};
@@ -267,7 +267,7 @@ async fn run_one(
         ),
         controller_cpu,
         children_cpu,
-        api_requests: sum_samples(&metrics, "helm_controller_api_requests_total") as u64,
+        api_requests: sum_samples(&metrics, "rest_client_requests_total") as u64,
     };
     // The releases carry the finalizer: drop the namespace without making
     // the (stopped) controller uninstall every one of them.
@@ -634,7 +634,7 @@ fn report(
          metrics (`gotk_reconcile_duration_seconds`, `helm_controller_helm_process_duration_seconds`, helm timed spawn to exit): \
          what a release costs outside helm, API round trips and waiting for a CPU included. The same definition applies to \
          both tables; only the quiet run's conditions differ. API requests are every request helm-controller's client sent \
-         (`helm_controller_api_requests_total`: watches, the finalizer, status, events, Helm storage; helm's own requests \
+         (`rest_client_requests_total`: watches, the finalizer, status, events, Helm storage; helm's own requests \
          excluded), from start to all Ready. Controller CPU is its utime+stime (children excluded) per release; helm's CPU \
          is the children's (post-renderer plugin included). Peak RSS is the controller's VmHWM; helm children have their own \
          address spaces and are reported apart (wait4's maximum over the controller's children). Flux's published figure: \

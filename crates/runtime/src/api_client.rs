@@ -1,0 +1,202 @@
+//! The controller's Kubernetes client: paced by `--kube-api-qps` and
+//! `--kube-api-burst` as client-go paces Flux's controllers (a token bucket:
+//! up to `burst` requests at once, then `qps` a second on average), and
+//! counted in `rest_client_requests_total{code,host,method}`, the metric
+//! controller-runtime exports.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{Request, Response};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::registry::Registry;
+use tokio::time::Instant;
+use tower::{Layer, Service};
+
+use crate::Error;
+
+/// Labels of `rest_client_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// The HTTP status code, or `<error>` when no response came.
+    pub code: String,
+    /// The API server's host.
+    pub host: String,
+    /// The HTTP method.
+    pub method: String,
+}
+
+/// Requests sent, by code, host and method.
+pub type RequestCounter = Family<RequestLabels, Counter>;
+
+/// Registers `rest_client_requests_total` in `registry`.
+pub fn register_request_counter(registry: &mut Registry) -> RequestCounter {
+    let counter = RequestCounter::default();
+    registry.register(
+        "rest_client_requests",
+        "Number of HTTP requests to the Kubernetes API, partitioned by status code, method, and host",
+        counter.clone(),
+    );
+    counter
+}
+
+/// Builds the controller's client from `config`, paced and counted.
+pub fn build_client(
+    config: kube::Config,
+    qps: f32,
+    burst: u32,
+    requests: RequestCounter,
+) -> Result<kube::Client, Error> {
+    let host = config
+        .cluster_url
+        .authority()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let layer = PacedLayer {
+        bucket: TokenBucket::new(qps, burst).map(|b| Arc::new(Mutex::new(b))),
+        requests,
+        host,
+    };
+    let builder =
+        kube::client::ClientBuilder::try_from(config).map_err(|e| Error::Client(e.to_string()))?;
+    Ok(builder.with_layer(&layer).build())
+}
+
+/// A token bucket that hands out delays rather than refusals: a request
+/// over the budget reserves the next free slot and waits for it.
+#[derive(Debug)]
+struct TokenBucket {
+    per_second: f64,
+    capacity: f64,
+    tokens: f64,
+    updated: Instant,
+}
+
+impl TokenBucket {
+    /// `None` (no pacing) for a non-positive `qps`.
+    fn new(qps: f32, burst: u32) -> Option<Self> {
+        (qps > 0.0).then(|| Self {
+            per_second: f64::from(qps),
+            capacity: f64::from(burst.max(1)),
+            tokens: f64::from(burst.max(1)),
+            updated: Instant::now(),
+        })
+    }
+
+    /// How long the next request waits.
+    fn reserve(&mut self, now: Instant) -> Duration {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.updated = now;
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity) - 1.0;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.per_second)
+        }
+    }
+}
+
+#[derive(Clone)]
+struct PacedLayer {
+    bucket: Option<Arc<Mutex<TokenBucket>>>,
+    requests: RequestCounter,
+    host: String,
+}
+
+impl<S> Layer<S> for PacedLayer {
+    type Service = Paced<S>;
+
+    fn layer(&self, inner: S) -> Paced<S> {
+        Paced {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The pacing and counting service around kube's HTTP stack.
+#[derive(Clone)]
+pub struct Paced<S> {
+    inner: S,
+    layer: PacedLayer,
+}
+
+impl<S, B, R> Service<Request<B>> for Paced<S>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: 'static,
+{
+    type Response = Response<R>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<R>, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let delay = self.layer.bucket.as_ref().map_or(Duration::ZERO, |bucket| {
+            bucket
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .reserve(Instant::now())
+        });
+        let method = request.method().to_string();
+        // The HTTP stack sends the request when its future is first polled,
+        // so waiting before that paces the request itself.
+        let response = self.inner.call(request);
+        let requests = self.layer.requests.clone();
+        let host = self.layer.host.clone();
+        Box::pin(async move {
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let result = response.await;
+            let code = match &result {
+                Ok(response) => response.status().as_u16().to_string(),
+                Err(_) => "<error>".to_string(),
+            };
+            requests
+                .get_or_create(&RequestLabels { code, host, method })
+                .inc();
+            result
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_allows_a_burst_then_paces() {
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(10.0, 3).expect("paced");
+        for _ in 0..3 {
+            assert_eq!(bucket.reserve(start), Duration::ZERO);
+        }
+        // The fourth and fifth wait for the next tokens, a tenth of a second apart.
+        let fourth = bucket.reserve(start);
+        let fifth = bucket.reserve(start);
+        assert!((fourth.as_secs_f64() - 0.1).abs() < 1e-6, "{fourth:?}");
+        assert!((fifth.as_secs_f64() - 0.2).abs() < 1e-6, "{fifth:?}");
+        // After a quiet second the bucket is full again (never more than the burst).
+        let later = start + Duration::from_secs(10);
+        for _ in 0..3 {
+            assert_eq!(bucket.reserve(later), Duration::ZERO);
+        }
+        assert!(bucket.reserve(later) > Duration::ZERO);
+    }
+
+    #[test]
+    fn no_pacing_without_a_rate() {
+        assert!(TokenBucket::new(0.0, 10).is_none());
+        assert!(TokenBucket::new(-1.0, 10).is_none());
+    }
+}
