@@ -47,6 +47,25 @@ pub struct GitServer {
     state: tempfile::TempDir,
 }
 
+/// The Git server all tests of one test binary share (one repository per
+/// test), started on first use.
+pub async fn shared() -> Result<&'static GitServer> {
+    static SERVER: std::sync::OnceLock<std::result::Result<GitServer, String>> =
+        std::sync::OnceLock::new();
+    if let Some(server) = SERVER.get() {
+        return server.as_ref().map_err(|e| anyhow::anyhow!("{e}"));
+    }
+    let started =
+        tokio::task::spawn_blocking(|| GitServer::start().map_err(|e| format!("{e:#}"))).await?;
+    // A parallel test may have won the race; its server is as good as ours.
+    let _ = SERVER.set(started);
+    SERVER
+        .get()
+        .ok_or_else(|| anyhow::anyhow!("git server slot is empty"))?
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("the Git server did not start: {e}"))
+}
+
 impl GitServer {
     /// Installs what is missing, creates the `git` user if needed, and starts
     /// lighttpd and sshd on free loopback ports. Needs root (sshd, chown).

@@ -81,6 +81,33 @@ impl Service {
         self.wait_until(timeout, || port_open(port))
     }
 
+    /// Sends SIGTERM, as the kubelet does when it deletes a pod, and waits
+    /// up to `timeout` for the process to exit; its exit status.
+    pub fn terminate(&mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
+        let sent = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status()?;
+        if !sent.success() {
+            bail!("cannot send SIGTERM to {} ({sent})", self.name);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} still running {timeout:?} after SIGTERM; last lines of {}:\n{}",
+                    self.name,
+                    self.log.display(),
+                    tail(&self.log, 30)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Sends SIGKILL and reaps the process.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -98,28 +125,74 @@ impl Drop for Service {
 
 type SpawnRequest = (Command, mpsc::Sender<std::io::Result<Child>>);
 
-fn supervisor() -> &'static mpsc::Sender<SpawnRequest> {
-    static SUPERVISOR: OnceLock<mpsc::Sender<SpawnRequest>> = OnceLock::new();
-    SUPERVISOR.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<SpawnRequest>();
-        std::thread::Builder::new()
-            .name("e2e-supervisor".into())
-            .spawn(move || {
-                for (mut cmd, reply) in rx {
-                    let _ = reply.send(cmd.spawn());
-                }
-                // The channel's sender is static, so this loop never ends and the
-                // thread lives until the process exits.
-            })
-            .expect("spawning the supervisor thread");
-        tx
-    })
+fn supervisor() -> Result<&'static mpsc::Sender<SpawnRequest>> {
+    static SUPERVISOR: OnceLock<std::io::Result<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
+    SUPERVISOR
+        .get_or_init(|| {
+            let (tx, rx) = mpsc::channel::<SpawnRequest>();
+            std::thread::Builder::new()
+                .name("e2e-supervisor".into())
+                .spawn(move || {
+                    for (mut cmd, reply) in rx {
+                        let _ = reply.send(cmd.spawn());
+                    }
+                    // The channel's sender is static, so this loop never ends and the
+                    // thread lives until the process exits.
+                })?;
+            Ok(tx)
+        })
+        .as_ref()
+        .map_err(|err| anyhow::anyhow!("spawning the e2e supervisor thread: {err}"))
+}
+
+/// Runs a controller `binary` once per `(flag, expected)` case with a flag
+/// it must refuse at start-up, before it reaches any cluster: each run must
+/// exit 1 having printed exactly one line (log on stdout, errors on stderr)
+/// that contains `expected`.
+pub fn assert_flags_refused(binary: &Path, cases: &[(&str, &str)]) -> Result<()> {
+    for (flag, expected) in cases {
+        let line = refused_at_start(binary, &[(*flag).to_string()])?;
+        if !line.contains(expected) {
+            bail!("{flag}: expected {expected:?} in {line}");
+        }
+    }
+    Ok(())
+}
+
+/// Runs `binary` with `args` that it must refuse at start-up: checks it
+/// exits 1 having printed exactly one line, and returns that line.
+pub fn refused_at_start(binary: &Path, args: &[String]) -> Result<String> {
+    let output = Command::new(binary)
+        .args(args)
+        .env("KUBECONFIG", "/nonexistent")
+        .output()
+        .with_context(|| format!("running {}", binary.display()))?;
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    if output.status.code() != Some(1) {
+        bail!(
+            "{args:?}: exited {} instead of 1:\n{printed}",
+            output.status
+        );
+    }
+    let lines: Vec<&str> = printed.lines().collect();
+    match lines.as_slice() {
+        [line] => Ok((*line).to_string()),
+        _ => bail!(
+            "{args:?}: printed {} lines, not one:\n{printed}",
+            lines.len()
+        ),
+    }
 }
 
 /// Starts `cmd` in the background with stdout and stderr appended to `log`.
 ///
 /// The child is killed when the returned [`Service`] is dropped, and by the
 /// kernel when this process dies.
+#[allow(unsafe_code)]
 pub fn start(name: &str, mut cmd: Command, log: &Path) -> Result<Service> {
     redirect_to_log(&mut cmd, log)?;
     // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
@@ -133,7 +206,7 @@ pub fn start(name: &str, mut cmd: Command, log: &Path) -> Result<Service> {
     }
     let program = cmd.get_program().to_string_lossy().into_owned();
     let (reply_tx, reply_rx) = mpsc::channel();
-    supervisor()
+    supervisor()?
         .send((cmd, reply_tx))
         .map_err(|_| anyhow::anyhow!("the e2e supervisor thread is gone"))?;
     let child = reply_rx
@@ -152,6 +225,7 @@ pub fn start(name: &str, mut cmd: Command, log: &Path) -> Result<Service> {
 /// session (no controlling terminal, no signals from this process group), with
 /// stdout and stderr appended to `log`. Dropping the returned [`Service`] does
 /// not stop it; [`Service::kill`] still does.
+#[allow(unsafe_code)]
 pub fn start_detached(name: &str, mut cmd: Command, log: &Path) -> Result<Service> {
     redirect_to_log(&mut cmd, log)?;
     // SAFETY: setsid is async-signal-safe and touches no memory of the parent.

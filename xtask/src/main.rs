@@ -36,6 +36,10 @@ enum Command {
     },
     /// Install or build whatever is missing, then run every test (unit and e2e).
     Test {
+        /// Only the fast tier: the unit tests of every crate (no Go build,
+        /// no root, no cluster).
+        #[arg(long)]
+        unit: bool,
         /// Extra arguments passed to `cargo test` after `--`.
         #[arg(trailing_var_arg = true)]
         args: Vec<String>,
@@ -58,7 +62,7 @@ fn main() {
     let result = match cli.command {
         Command::Crds { check } => crds::run(check),
         Command::Cluster { action } => cluster::run(action),
-        Command::Test { args } => test::run(&args),
+        Command::Test { unit, args } => test::run(unit, &args),
         Command::Demo { once } => demo::run(once),
         Command::Bench { target } => bench::run(target),
     };

@@ -5,14 +5,20 @@
 //! binaries (built from Go modules once per machine), then `cargo test` over
 //! the whole workspace. e2e test binaries start the real parts they need
 //! themselves, so the same tests also run with a plain `cargo test`.
+//!
+//! `--unit` is the fast tier: the unit tests of every crate (libraries and
+//! binaries), which need no control plane, no root and no Go toolchain.
 
 use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-pub fn run(extra: &[String]) -> Result<()> {
+pub fn run(unit: bool, extra: &[String]) -> Result<()> {
     let started = Instant::now();
+    if unit {
+        return cargo_test(&["--lib", "--bins"], extra, started);
+    }
 
     step(
         "Debian packages, helm and kubectl",
@@ -24,10 +30,16 @@ pub fn run(extra: &[String]) -> Result<()> {
     )?;
     step("CRDs in crds/ are up to date", || crate::crds::run(true))?;
 
-    eprintln!("==> cargo test --workspace");
+    cargo_test(&["--all-targets"], extra, started)
+}
+
+/// `cargo test --workspace` over `targets`, with `extra` after `--`.
+fn cargo_test(targets: &[&str], extra: &[String], started: Instant) -> Result<()> {
+    eprintln!("==> cargo test --workspace {}", targets.join(" "));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let status = Command::new(cargo)
-        .args(["test", "--workspace", "--all-targets", "--no-fail-fast"])
+        .args(["test", "--workspace", "--no-fail-fast"])
+        .args(targets)
         // Passed through as given: `cargo xtask test -- --test-threads 1`, or a name filter.
         .args(extra)
         .status()

@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::ResourceExt;
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use runtime::artifact::{ArtifactFetcher, DEFAULT_MAX_DOWNLOAD_SIZE};
-use runtime::manager::{Manager, ManagerOptions, Related};
+use runtime::manager::{Manager, Related};
 use runtime::metrics::Metrics;
 use runtime::options::FeatureGate;
 use runtime::reconcile::ReconcileTrigger;
@@ -69,16 +69,7 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
     let mut metrics = Metrics::new();
     helm.register_metrics(metrics.registry_mut());
     let storage_lists = crate::storage::register_list_metric(metrics.registry_mut());
-    let mut manager = Manager::new(
-        ManagerOptions {
-            name: CONTROLLER_NAME,
-            leader_election_id: flags.leader_election_id.clone(),
-            concurrent: flags.concurrent,
-        },
-        &flags.common,
-        metrics,
-    )
-    .await?;
+    let mut manager = Manager::new(CONTROLLER_NAME, &flags, metrics).await?;
     info!(helm = %helm.binary().display(), version = %helm.version().await?, "using helm");
 
     let fetcher = ArtifactFetcher::new(

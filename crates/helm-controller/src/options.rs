@@ -79,6 +79,14 @@ impl runtime::process::ControllerFlags for Flags {
     fn common(&self) -> &ControllerOptions {
         &self.common
     }
+
+    fn concurrent(&self) -> u16 {
+        self.concurrent
+    }
+
+    fn leader_election_id(&self) -> &str {
+        &self.leader_election_id
+    }
 }
 
 impl Flags {

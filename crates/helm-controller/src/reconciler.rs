@@ -9,10 +9,9 @@ use std::time::Duration;
 
 use api::helm::{HelmRelease, HelmReleaseStatus};
 use api::meta::{
-    ConfigKind, FINALIZER, FORCE_REQUEST_ANNOTATION, RESET_REQUEST_ANNOTATION, condition_type,
-    reason,
+    FINALIZER, FORCE_REQUEST_ANNOTATION, RESET_REQUEST_ANNOTATION, condition_type, reason,
 };
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Client, Resource, ResourceExt};
@@ -719,34 +718,17 @@ async fn compose_values(
         if objects.contains_key(&key) {
             continue;
         }
-        let data = match reference.kind {
-            ConfigKind::ConfigMap => {
-                let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
-                api.get_opt(&reference.name)
-                    .await
-                    .map(|found| found.map(|cm| cm.data.unwrap_or_default().into_iter().collect()))
-            }
-            ConfigKind::Secret => {
-                let api: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-                api.get_opt(&reference.name).await.map(|found| {
-                    found.map(|secret| {
-                        secret
-                            .data
-                            .unwrap_or_default()
-                            .into_iter()
-                            .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
-                            .collect()
-                    })
-                })
-            }
-        }
-        .map_err(|err| values::ValuesError {
-            kind: values::kind_name(reference.kind),
-            namespace: namespace.clone(),
-            name: reference.name.clone(),
-            key: values::values_key(reference).to_string(),
-            reason: err.to_string(),
-        })?;
+        let data =
+            runtime::config_data::read(&ctx.client, &namespace, reference.kind, &reference.name)
+                .await
+                .map(|found| found.map(|data| data.into_iter().collect()))
+                .map_err(|err| values::ValuesError {
+                    kind: values::kind_name(reference.kind),
+                    namespace: namespace.clone(),
+                    name: reference.name.clone(),
+                    key: values::values_key(reference).to_string(),
+                    reason: err.to_string(),
+                })?;
         objects.insert(key, data);
     }
     values::compose(

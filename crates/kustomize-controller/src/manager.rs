@@ -14,7 +14,7 @@ use api::source::{Bucket, GitRepository, OCIRepository};
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use runtime::artifact::{ArtifactFetcher, DEFAULT_MAX_DOWNLOAD_SIZE};
-use runtime::manager::{Manager, ManagerOptions, Related};
+use runtime::manager::{Manager, Related};
 use runtime::metrics::Metrics;
 use runtime::options::{FeatureGate, FeatureGates};
 use runtime::reconcile::ReconcileTrigger;
@@ -182,16 +182,7 @@ fn users_of<S: ResourceExt>(
 /// Runs the controller until SIGTERM/SIGINT, or until leadership is lost.
 pub async fn run(flags: Flags) -> Result<(), Error> {
     let gates = flags.common.feature_gates(FEATURE_GATES)?;
-    let mut manager = Manager::new(
-        ManagerOptions {
-            name: CONTROLLER_NAME,
-            leader_election_id: flags.leader_election_id.clone(),
-            concurrent: flags.concurrent,
-        },
-        &flags.common,
-        Metrics::new(),
-    )
-    .await?;
+    let mut manager = Manager::new(CONTROLLER_NAME, &flags, Metrics::new()).await?;
     let fetcher = ArtifactFetcher::new(
         flags.http_timeout,
         flags.http_retry,

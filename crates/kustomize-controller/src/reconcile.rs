@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use api::kustomize::{DeletionPolicy, Kustomization, KustomizationStatus};
 use api::meta::{ConfigKind, FINALIZER, ResourceInventory, condition_type, reason};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::Action;
 use kube::{Client, ResourceExt};
@@ -261,27 +261,7 @@ impl<'a> Attempt<'a> {
         kind: ConfigKind,
         name: &str,
     ) -> Result<Option<BTreeMap<String, String>>, kube::Error> {
-        let client = self.ctx.client.clone();
-        match kind {
-            ConfigKind::ConfigMap => {
-                let api: Api<ConfigMap> = Api::namespaced(client, &self.namespace);
-                Ok(api
-                    .get_opt(name)
-                    .await?
-                    .map(|cm| cm.data.unwrap_or_default()))
-            }
-            ConfigKind::Secret => {
-                let api: Api<Secret> = Api::namespaced(client, &self.namespace);
-                Ok(api.get_opt(name).await?.map(|secret| {
-                    secret
-                        .data
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|(k, v)| (k, String::from_utf8_lossy(&v.0).into_owned()))
-                        .collect()
-                }))
-            }
-        }
+        runtime::config_data::read(&self.ctx.client, &self.namespace, kind, name).await
     }
 
     fn engine(&self, client: Client) -> Engine {

@@ -9,11 +9,13 @@
 //! [`options`], logging ([`telemetry`]), downloading and safely unpacking
 //! source [`artifact`]s, and the server-side apply,
 //! prune and health-check engine ([`ssa`]).
+#![warn(missing_docs)]
 
 pub mod admin;
 pub mod api_client;
 pub mod artifact;
 pub mod conditions;
+pub mod config_data;
 pub mod dependencies;
 pub mod events;
 pub mod finalizer;

@@ -74,6 +74,17 @@ pub struct ManagerOptions {
     pub concurrent: u16,
 }
 
+impl ManagerOptions {
+    /// The options of the controller `name` from its flags.
+    pub fn from_flags(name: &'static str, flags: &impl crate::process::ControllerFlags) -> Self {
+        Self {
+            name,
+            leader_election_id: flags.leader_election_id().to_string(),
+            concurrent: flags.concurrent(),
+        }
+    }
+}
+
 /// Where the controllers look: one namespace or all, objects matching a
 /// label selector or all of them.
 #[derive(Clone)]
@@ -114,13 +125,30 @@ pub struct Manager {
 }
 
 impl Manager {
-    /// Serves the admin endpoints with `metrics` (plus the client's request
-    /// counter), builds the client and starts listening for SIGTERM/SIGINT.
-    /// Controllers start in [`Manager::run`], once leading.
+    /// The manager of the controller `name` configured by `flags`: serves
+    /// the admin endpoints with `metrics` (plus the client's request
+    /// counter), builds the client from the kubeconfig or in-cluster
+    /// configuration and starts listening for SIGTERM/SIGINT. Controllers
+    /// start in [`Manager::run`], once leading.
     pub async fn new(
+        name: &'static str,
+        flags: &impl crate::process::ControllerFlags,
+        metrics: Metrics,
+    ) -> Result<Self, Error> {
+        let config = kube::Config::infer()
+            .await
+            .map_err(|e| Error::Client(e.to_string()))?;
+        let options = ManagerOptions::from_flags(name, flags);
+        Self::with_config(options, flags.common(), metrics, config).await
+    }
+
+    /// [`Manager::new`] with the client configuration given rather than
+    /// inferred (kubeconfig or in-cluster).
+    pub async fn with_config(
         options: ManagerOptions,
         common: &ControllerOptions,
         mut metrics: Metrics,
+        config: kube::Config,
     ) -> Result<Self, Error> {
         let shutdown = CancellationToken::new();
         let on_signal = shutdown.clone();
@@ -139,9 +167,6 @@ impl Manager {
             readiness.clone(),
         )
         .await?;
-        let config = kube::Config::infer()
-            .await
-            .map_err(|e| Error::Client(e.to_string()))?;
         let client = crate::api_client::build_client(
             config.clone(),
             common.kube_api_qps,

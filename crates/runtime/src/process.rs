@@ -13,6 +13,10 @@ use crate::options::ControllerOptions;
 pub trait ControllerFlags: clap::Parser {
     /// The common controller flags.
     fn common(&self) -> &ControllerOptions;
+    /// `--concurrent`: reconciliations at once per kind.
+    fn concurrent(&self) -> u16;
+    /// `--leader-election-id`: the Lease held while leading.
+    fn leader_election_id(&self) -> &str;
 }
 
 /// How a controller process runs its async work.
@@ -117,6 +121,7 @@ impl Process {
     }
 }
 
+#[allow(unsafe_code)]
 fn tune_malloc() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: called before the async runtime starts any thread; mallopt
@@ -127,6 +132,7 @@ fn tune_malloc() {
     }
 }
 
+#[allow(unsafe_code)]
 async fn trim_freed_memory() {
     let mut ticks = tokio::time::interval(TRIM_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -1,6 +1,9 @@
 //! The apply engine against a real API server (etcd, kube-apiserver and
 //! kube-controller-manager; no kubelet, so Pods never run).
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use api::source::{GitRepository, HelmChart, HelmRepository, OCIRepository};
-use runtime::manager::{Manager, ManagerOptions, Related};
+use runtime::manager::{Manager, Related};
 use runtime::metrics::Metrics;
 use runtime::reconcile::ReconcileTrigger;
 use tracing::info;
@@ -27,16 +27,7 @@ pub const FEATURE_GATES: &[runtime::options::FeatureGate] =
 /// Runs the controllers until SIGTERM/SIGINT, or until leadership is lost.
 pub async fn run(flags: Flags) -> Result<(), Error> {
     flags.common.feature_gates(FEATURE_GATES)?;
-    let mut manager = Manager::new(
-        ManagerOptions {
-            name: CONTROLLER_NAME,
-            leader_election_id: flags.leader_election_id.clone(),
-            concurrent: flags.concurrent,
-        },
-        &flags.common,
-        Metrics::new(),
-    )
-    .await?;
+    let mut manager = Manager::new(CONTROLLER_NAME, &flags, Metrics::new()).await?;
 
     let base_url = advertised_base_url(&flags.storage_addr, &flags.storage_adv_addr);
     let store = ArtifactStore::new(

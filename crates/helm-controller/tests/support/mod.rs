@@ -53,6 +53,11 @@ impl Controller {
         Ok(Self { service, _dir: dir })
     }
 
+    /// SIGTERM, as the kubelet sends it; waits for the exit.
+    pub fn terminate(&mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
+        self.service.terminate(timeout)
+    }
+
     /// SIGKILL, like `kill -9`.
     pub fn kill(&mut self) {
         self.service.kill();
