@@ -35,8 +35,11 @@ const MIN_GO: (u32, u32) = (1, 26);
 /// Paths of the built control-plane binaries.
 #[derive(Debug, Clone)]
 pub struct ControlPlaneBinaries {
+    /// The etcd binary.
     pub etcd: PathBuf,
+    /// The kube-apiserver binary.
     pub kube_apiserver: PathBuf,
+    /// The kube-controller-manager binary.
     pub kube_controller_manager: PathBuf,
 }
 

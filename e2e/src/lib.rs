@@ -6,6 +6,7 @@
 //! - [`packages`]: Debian packages and the helm/kubectl wheel;
 //! - [`git_server`], [`registry`], [`chart_repo`]: Git over smart HTTP and ssh,
 //!   an OCI registry, a Helm chart repository.
+#![warn(missing_docs)]
 
 pub mod chart_repo;
 pub mod cluster;

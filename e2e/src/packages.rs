@@ -44,6 +44,7 @@ pub fn ensure_all() -> Result<()> {
 }
 
 /// Whether this process runs as root (needed for apt, sshd and system users).
+#[allow(unsafe_code)]
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }

@@ -2,6 +2,9 @@
 //! plane with the real helm, and renders what its values say. (No kubelet runs
 //! the controller Pods; the objects themselves are what is checked.)
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 
 use anyhow::Result;

@@ -2,6 +2,9 @@
 //! (namespace finalisation, garbage collection), has every CRD Established, and
 //! its kubeconfig works with kubectl. Also `cargo xtask cluster`'s detached mode.
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
@@ -265,6 +268,7 @@ async fn detached_control_plane_lifecycle() -> Result<()> {
     .await?
 }
 
+#[allow(unsafe_code)]
 fn lifecycle(detached: &DetachedCluster) -> Result<()> {
     assert!(detached.status()?.stopped());
     assert!(detached.env().is_err());

@@ -3,6 +3,9 @@
 //! every invalid one is rejected with the expected validation error, and
 //! `kubectl get` / `kubectl explain` show what they show with Flux.
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

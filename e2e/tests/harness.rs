@@ -2,6 +2,9 @@
 //! tests rely on (clone, push, auth refusals, OCI pushes, chart repositories,
 //! helm, kustomize) is exercised here with the real clients.
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Instant;

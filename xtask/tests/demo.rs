@@ -2,6 +2,9 @@
 //! server, both controllers, the example app applied, a change rolled out,
 //! an object pruned, and nothing left behind.
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 use std::process::Command;
 

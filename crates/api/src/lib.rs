@@ -4,6 +4,7 @@
 //! This crate holds types only; it performs no I/O. [`crds()`] returns the
 //! CustomResourceDefinitions generated from the types (what `cargo xtask crds` writes
 //! to `crds/`), and [`render_crd_yaml`] renders one as YAML.
+#![warn(missing_docs)]
 
 mod crd;
 pub mod duration;

@@ -1,6 +1,9 @@
 //! Schema-level checks of the generated CRDs: names, printer columns, defaults,
 //! validations, descriptions and apiserver structural-schema rules.
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 

@@ -1,5 +1,8 @@
 //! `crds/` must hold exactly what the API types generate.
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 
 #[test]

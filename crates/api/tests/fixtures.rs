@@ -8,6 +8,9 @@
 //!   kind. Whether the apiserver rejects them is checked by the e2e tests, which send them
 //!   with `kubectl apply --dry-run=server`.
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

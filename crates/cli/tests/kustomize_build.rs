@@ -2,6 +2,9 @@
 //! fails with a non-zero exit and a one-line cause. Uses cases recorded
 //! from real kustomize by the ferroflux-kustomize differential suite.
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -10,6 +10,7 @@
 //! A checkout also returns the commit's and the annotated tag's signatures with
 //! the bytes they sign ([`SignedObject`]), which [`verify`] checks against
 //! armored OpenPGP key rings ([`KeyRing`]) for `spec.verify`.
+#![warn(missing_docs)]
 
 mod auth;
 mod error;

@@ -1,6 +1,9 @@
 //! Fetch and checkout against local repositories made with the git CLI
 //! (`file://` URLs), plus tiny loopback servers for timeouts and auth failures.
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::num::NonZeroU32;
 use std::path::Path;
 use std::process::Command;

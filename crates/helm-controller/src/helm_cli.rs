@@ -994,6 +994,7 @@ pub const DEFAULT_HELM_NICENESS: u8 = 10;
 /// killed, even with SIGKILL, mid-action, helm stops too, as it would inside
 /// Flux's process, and the release is left pending for the next start to
 /// unlock), and it runs `niceness` steps nicer than the controller.
+#[allow(unsafe_code)]
 fn child_setup(command: &mut tokio::process::Command, niceness: u8) {
     // SAFETY: prctl and nice are async-signal-safe and touch no
     // memory of the parent. The death signal fires when the spawning thread
@@ -1018,6 +1019,7 @@ pub const HELM_EXEC_MODE: &str = "helm-exec";
 /// The `helm-exec` mode: `<parent pid> <niceness> <helm> [args...]`. Sets
 /// the process up as [`child_setup`] would (death with the parent, lower
 /// priority), then becomes helm. Returns only on failure.
+#[allow(unsafe_code)]
 pub fn exec_helm(args: &[OsString]) -> std::io::Error {
     use std::os::unix::process::CommandExt;
     let invalid =

@@ -15,6 +15,7 @@
 //! - [`reconciler`] and [`atomic`]: the HelmRelease reconciliation and its
 //!   release loop; [`event_queue`]: its events, written in the background;
 //!   [`manager`] wires watches, leader election and endpoints.
+#![warn(missing_docs)]
 
 pub mod atomic;
 pub mod chart;

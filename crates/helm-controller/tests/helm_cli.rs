@@ -5,6 +5,9 @@
 //! ConfigMaps (ready as soon as they exist); the one Job (a hook) is there
 //! precisely because it never completes, to hold helm mid-upgrade.
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 use std::time::Duration;
 

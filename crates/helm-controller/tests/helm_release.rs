@@ -9,6 +9,9 @@
 //! charts are made of ConfigMaps, ready as soon as they exist; the only Job is
 //! a hook meant never to finish.
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::time::{Duration, Instant};

@@ -2,6 +2,9 @@
 //! remote cluster is a control plane of the test's own; the HelmRelease, its
 //! chart source and the kubeconfig Secret live in the harness's shared one.
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use anyhow::Result;

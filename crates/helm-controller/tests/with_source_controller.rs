@@ -10,6 +10,9 @@
 //! target directory as this test (`cargo build -p source-controller`, which
 //! `cargo xtask test` does with the whole workspace).
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::path::PathBuf;

@@ -7,6 +7,7 @@
 //! [`postbuild`] (variable substitution with the [`envsubst`] dialect),
 //! put together by [`build`]. [`reconcile`] is the reconciler, [`manager`]
 //! starts it with its watches.
+#![warn(missing_docs)]
 
 pub mod build;
 pub mod context;

@@ -6,6 +6,9 @@
 //! ([`e2e::cluster::Cluster::start_dedicated`]): restarting the shared one
 //! would break every other test running at the same time.
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod fixture;
 
 use std::collections::BTreeSet;

@@ -2,6 +2,9 @@
 //! kustomize-controller binaries against the real control plane and Git
 //! server.
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod fixture;
 
 use anyhow::{Context, Result, ensure};

@@ -6,66 +6,140 @@ use std::path::PathBuf;
 
 use crate::yaml::YamlError;
 
+/// Why a build failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A file is not valid YAML.
     #[error("{}: {cause}", path.display())]
-    Yaml { path: PathBuf, cause: YamlError },
+    Yaml {
+        /// The file.
+        path: PathBuf,
+        /// The parse error.
+        cause: YamlError,
+    },
 
+    /// Reading a file or directory failed.
     #[error("{}: {cause}", path.display())]
     Io {
+        /// The file or directory.
         path: PathBuf,
+        /// The I/O error.
         cause: std::io::Error,
     },
 
+    /// The load restrictor refused a file outside the kustomization's directory.
     #[error("security; file '{}' is not in or below '{}'", path.display(), root.display())]
-    OutsideRoot { path: PathBuf, root: PathBuf },
+    OutsideRoot {
+        /// The file asked for.
+        path: PathBuf,
+        /// The kustomization's directory.
+        root: PathBuf,
+    },
 
+    /// A path resolves (symlinks included) outside the build's source root.
     #[error("security; path '{}' is outside the source root '{}'", path.display(), root.display())]
-    OutsideSourceRoot { path: PathBuf, root: PathBuf },
+    OutsideSourceRoot {
+        /// The path asked for.
+        path: PathBuf,
+        /// The source root.
+        root: PathBuf,
+    },
 
+    /// A file was expected but the path is a directory.
     #[error("'{}' must resolve to a file", path.display())]
-    NotAFile { path: PathBuf },
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
 
+    /// A directory was expected but the path is not one.
     #[error("must build at directory: not a valid directory: '{}'", path.display())]
-    NotADirectory { path: PathBuf },
+    NotADirectory {
+        /// The path.
+        path: PathBuf,
+    },
 
+    /// A directory holds no kustomization file.
     #[error(
         "unable to find one of 'kustomization.yaml', 'kustomization.yml' or 'Kustomization' in directory '{}'",
         dir.display()
     )]
-    MissingKustomization { dir: PathBuf },
+    MissingKustomization {
+        /// The directory.
+        dir: PathBuf,
+    },
 
+    /// A directory holds more than one kustomization file.
     #[error("Found multiple kustomization files under: {}", dir.display())]
-    MultipleKustomizations { dir: PathBuf },
+    MultipleKustomizations {
+        /// The directory.
+        dir: PathBuf,
+    },
 
+    /// A kustomization file is malformed or uses an unsupported feature.
     #[error("invalid Kustomization {}: {message}", path.display())]
-    InvalidKustomization { path: PathBuf, message: String },
+    InvalidKustomization {
+        /// The kustomization file.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
 
+    /// A base or component directory contains a kustomization that led to it.
     #[error("cycle detected: candidate root '{}' contains visited root '{}'", candidate.display(), visited.display())]
     Cycle {
+        /// The directory asked for.
         candidate: PathBuf,
+        /// The directory of the kustomization that asked for it.
         visited: PathBuf,
     },
 
+    /// A resource (or a path to one) is invalid.
     #[error("{message}")]
-    InvalidResource { message: String },
+    InvalidResource {
+        /// What is wrong.
+        message: String,
+    },
 
+    /// Two resources have the same id.
     #[error("may not add resource with an already registered id: {id}")]
-    DuplicateId { id: String },
+    DuplicateId {
+        /// The id.
+        id: String,
+    },
 
+    /// A patch is invalid or failed to apply.
     #[error("{message}")]
-    Patch { message: String },
+    Patch {
+        /// What went wrong.
+        message: String,
+    },
 
+    /// A ConfigMap or Secret generator failed.
     #[error("{message}")]
-    Generator { message: String },
+    Generator {
+        /// What went wrong.
+        message: String,
+    },
 
+    /// A transformer (names, labels, images, replacements, ...) failed.
     #[error("{message}")]
-    Transformer { message: String },
+    Transformer {
+        /// What went wrong.
+        message: String,
+    },
 
+    /// An error with context prefixed (see [`Error::context`]).
+    ///
     /// Display already includes the cause, kustomize-style, so the cause
     /// is not also exposed as `source()` (printers would repeat it).
     #[error("{context}: {inner}")]
-    Context { context: String, inner: Box<Error> },
+    Context {
+        /// What was being done.
+        context: String,
+        /// The error.
+        inner: Box<Error>,
+    },
 }
 
 impl Error {
@@ -111,6 +185,7 @@ impl Error {
     }
 }
 
+/// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Adds kustomize-style context to results.

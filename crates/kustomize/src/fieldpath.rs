@@ -161,8 +161,11 @@ pub fn lookup<'a>(node: &'a Value, path: &[String]) -> Result<Option<&'a Value>>
 /// The kind of node to create for a missing path element.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Create {
+    /// A scalar (untyped until set).
     Scalar,
+    /// A mapping.
     Mapping,
+    /// A sequence.
     Sequence,
 }
 

@@ -12,19 +12,25 @@ use crate::yaml::resolve::{Dialect, Resolved, resolve_plain};
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct FieldSpec {
+    /// The API group; empty matches any.
     #[serde(default)]
     pub group: String,
+    /// The API version; empty matches any.
     #[serde(default)]
     pub version: String,
+    /// The kind; empty matches any.
     #[serde(default)]
     pub kind: String,
+    /// The field path, elements separated by `/`.
     #[serde(default)]
     pub path: String,
+    /// Whether to create the field when it is missing (`create` in YAML).
     #[serde(default, rename = "create")]
     pub create_if_not_present: bool,
 }
 
 impl FieldSpec {
+    /// A spec for `path` on `kind` (any group and version).
     pub fn new(kind: &str, path: &str, create: bool) -> FieldSpec {
         FieldSpec {
             kind: kind.into(),
@@ -34,6 +40,7 @@ impl FieldSpec {
         }
     }
 
+    /// The spec's group, version and kind (without a scope lookup).
     pub fn gvk(&self) -> Gvk {
         Gvk::unscoped(&self.group, &self.version, &self.kind)
     }
@@ -90,6 +97,7 @@ pub fn merge_one(list: &mut Vec<FieldSpec>, fs: FieldSpec) -> Result<()> {
     Ok(())
 }
 
+/// Merges every spec of `incoming` into `list` with [`merge_one`].
 pub fn merge_all(list: &mut Vec<FieldSpec>, incoming: &[FieldSpec]) -> Result<()> {
     for fs in incoming {
         merge_one(list, fs.clone())?;
@@ -102,7 +110,9 @@ pub fn merge_all(list: &mut Vec<FieldSpec>, incoming: &[FieldSpec]) -> Result<()
 pub enum CreateKind {
     /// Never create.
     Nothing,
+    /// Create a scalar.
     Scalar,
+    /// Create a mapping.
     Mapping,
 }
 

@@ -8,6 +8,7 @@
 //! print!("{}", out.to_yaml());
 //! # Ok::<(), kustomize::Error>(())
 //! ```
+#![warn(missing_docs)]
 
 pub mod crds;
 pub mod error;

@@ -62,6 +62,7 @@ impl SourceRoot {
         Ok(SourceRoot { root })
     }
 
+    /// The source root (resolved).
     pub fn path(&self) -> &Path {
         &self.root
     }
@@ -118,10 +119,12 @@ impl Loader {
         })
     }
 
+    /// This loader's directory (resolved).
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// The load restrictor that applies to files.
     pub fn restrictor(&self) -> LoadRestrictor {
         self.restrictor
     }

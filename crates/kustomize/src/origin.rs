@@ -11,8 +11,11 @@ use crate::resource::{ORIGIN_ANNOTATION, TRANSFORMATIONS_ANNOTATION};
 /// the built-in generator/transformer and the kustomization configuring it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Origin {
+    /// The file, relative to the top kustomization; empty for a built-in.
     pub path: String,
+    /// The kustomization file configuring the built-in generator or transformer.
     pub configured_in: String,
+    /// The built-in's kind (e.g. `PatchTransformer`).
     pub configured_by_kind: String,
 }
 

@@ -12,10 +12,13 @@ use crate::openapi;
 /// once, when the value is built from its parts (like kyaml's `NewGvk`).
 #[derive(Clone, Debug, Default, Deserialize)]
 pub struct Gvk {
+    /// The API group; empty for the core group.
     #[serde(default)]
     pub group: String,
+    /// The API version.
     #[serde(default)]
     pub version: String,
+    /// The kind.
     #[serde(default)]
     pub kind: String,
     #[serde(skip)]
@@ -88,6 +91,7 @@ impl Gvk {
         }
     }
 
+    /// The Gvk of an `apiVersion` and `kind`.
     pub fn from_api_version(api_version: &str, kind: &str) -> Gvk {
         let (g, v) = parse_group_version(api_version);
         Gvk::new(g, v, kind)
@@ -98,6 +102,7 @@ impl Gvk {
         Gvk::new(self.group, self.version, self.kind)
     }
 
+    /// The `apiVersion`: `group/version`, or `version` for the core group.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
             self.version.clone()
@@ -106,6 +111,7 @@ impl Gvk {
         }
     }
 
+    /// Whether the kind is known to be cluster-scoped.
     pub fn is_cluster_scoped(&self) -> bool {
         self.cluster_scoped
     }
@@ -174,17 +180,22 @@ impl fmt::Display for Gvk {
 
 /// The namespace kustomize uses for cluster-scoped ids.
 pub const TOTALLY_NOT_A_NAMESPACE: &str = "_non_namespaceable_";
+/// The namespace an empty namespace means.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// A resource id.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ResId {
+    /// The group, version and kind.
     pub gvk: Gvk,
+    /// The name.
     pub name: String,
+    /// The namespace; empty means `default`.
     pub namespace: String,
 }
 
 impl ResId {
+    /// An id from its parts.
     pub fn new(gvk: Gvk, name: impl Into<String>, namespace: impl Into<String>) -> ResId {
         ResId {
             gvk,
@@ -193,10 +204,13 @@ impl ResId {
         }
     }
 
+    /// Whether the kind is known to be cluster-scoped.
     pub fn is_cluster_scoped(&self) -> bool {
         self.gvk.is_cluster_scoped()
     }
 
+    /// The namespace used to compare ids: `default` when empty,
+    /// [`TOTALLY_NOT_A_NAMESPACE`] for cluster-scoped kinds.
     pub fn effective_namespace(&self) -> &str {
         if self.is_cluster_scoped() {
             TOTALLY_NOT_A_NAMESPACE
@@ -207,10 +221,12 @@ impl ResId {
         }
     }
 
+    /// Whether both ids have the same effective namespace.
     pub fn is_ns_equals(&self, o: &ResId) -> bool {
         self.effective_namespace() == o.effective_namespace()
     }
 
+    /// Whether both ids have the same group, version, kind and name.
     pub fn gvkn_equals(&self, o: &ResId) -> bool {
         self.name == o.name && self.gvk == o.gvk
     }
@@ -220,6 +236,7 @@ impl ResId {
         self.is_ns_equals(o) && self.gvkn_equals(o)
     }
 
+    /// Whether this id matches `selector`, whose empty fields are wildcards.
     pub fn is_selected_by(&self, selector: &ResId) -> bool {
         (selector.name.is_empty() || selector.name == self.name)
             && (selector.namespace.is_empty() || selector.is_ns_equals(self))

@@ -36,26 +36,32 @@ pub struct ResMap {
 }
 
 impl ResMap {
+    /// An empty map.
     pub fn new() -> ResMap {
         ResMap::default()
     }
 
+    /// The number of resources.
     pub fn len(&self) -> usize {
         self.list.len()
     }
 
+    /// Whether there are no resources.
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()
     }
 
+    /// The resources, in order.
     pub fn resources(&self) -> &[Resource] {
         &self.list
     }
 
+    /// The resources, in order, for changing in place.
     pub fn resources_mut(&mut self) -> &mut [Resource] {
         &mut self.list
     }
 
+    /// The resources, in order.
     pub fn into_resources(self) -> Vec<Resource> {
         self.list
     }
@@ -75,6 +81,7 @@ impl ResMap {
         Ok(())
     }
 
+    /// Appends every resource of `other`, refusing ids already present.
     pub fn append_all(&mut self, other: ResMap) -> Result<()> {
         self.extend_checked(other.list)
     }
@@ -121,6 +128,7 @@ impl ResMap {
         out
     }
 
+    /// Indices of resources whose current id matches.
     pub fn matching_by_current_id(&self, matches: impl Fn(&ResId) -> bool) -> Vec<usize> {
         self.list
             .iter()
@@ -144,10 +152,12 @@ impl ResMap {
         }
     }
 
+    /// The resource at index `i`.
     pub fn get(&self, i: usize) -> Option<&Resource> {
         self.list.get(i)
     }
 
+    /// The resource at index `i`, for changing in place.
     pub fn get_mut(&mut self, i: usize) -> Option<&mut Resource> {
         self.list.get_mut(i)
     }
@@ -248,6 +258,7 @@ impl ResMap {
         self.list.retain(keep);
     }
 
+    /// Removes the internal annotations kustomize uses during a build.
     pub fn remove_build_annotations(&mut self) {
         for r in &mut self.list {
             r.remove_build_annotations();

@@ -13,19 +13,33 @@ use crate::error::{Error, Result};
 use crate::resid::{Gvk, ResId, parse_group_version};
 use crate::yaml::go_format;
 
+/// The prefix of kustomize's bookkeeping annotations.
 pub const ANNOTATION_DOMAIN: &str = "internal.config.kubernetes.io";
+/// Kinds the resource had before kind changes, comma-separated.
 pub const PREVIOUS_KINDS: &str = "internal.config.kubernetes.io/previousKinds";
+/// Names the resource had before renames, comma-separated.
 pub const PREVIOUS_NAMES: &str = "internal.config.kubernetes.io/previousNames";
+/// Name prefixes added so far, comma-separated.
 pub const PREFIXES: &str = "internal.config.kubernetes.io/prefixes";
+/// Name suffixes added so far, comma-separated.
 pub const SUFFIXES: &str = "internal.config.kubernetes.io/suffixes";
+/// Namespaces the resource had before namespace changes, comma-separated.
 pub const PREVIOUS_NAMESPACES: &str = "internal.config.kubernetes.io/previousNamespaces";
+/// Ids of the resources that refer to this one by name.
 pub const REF_BY: &str = "internal.config.kubernetes.io/refBy";
+/// A generated resource's [`Behavior`].
 pub const GENERATOR_BEHAVIOR: &str = "internal.config.kubernetes.io/generatorBehavior";
+/// Set on generated resources whose name gets a content-hash suffix.
 pub const NEEDS_HASH_SUFFIX: &str = "internal.config.kubernetes.io/needsHashSuffix";
+/// Set when a patch may rename the resource.
 pub const ALLOW_NAME_CHANGE: &str = "internal.config.kubernetes.io/allowNameChange";
+/// Set when a patch may change the resource's kind.
 pub const ALLOW_KIND_CHANGE: &str = "internal.config.kubernetes.io/allowKindChange";
+/// Where the resource came from (`buildMetadata: [originAnnotations]`).
 pub const ORIGIN_ANNOTATION: &str = "config.kubernetes.io/origin";
+/// The transformers that changed the resource (`buildMetadata: [transformerAnnotations]`).
 pub const TRANSFORMATIONS_ANNOTATION: &str = "alpha.config.kubernetes.io/transformations";
+/// Marks a resource to leave out of the output (unless `"false"`).
 pub const LOCAL_CONFIG_ANNOTATION: &str = "config.kubernetes.io/local-config";
 const ENABLED: &str = "enabled";
 
@@ -55,13 +69,18 @@ const BUILD_ANNOTATIONS: &[&str] = &[
 /// Generator merge behaviour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Behavior {
+    /// Not set: treated as [`Behavior::Create`].
     Unspecified,
+    /// Create; the resource must not exist yet.
     Create,
+    /// Replace the existing resource of the same id.
     Replace,
+    /// Merge into the existing resource of the same id.
     Merge,
 }
 
 impl Behavior {
+    /// Parses a `behavior` value; anything unknown is [`Behavior::Unspecified`].
     pub fn parse(s: &str) -> Behavior {
         match s {
             "create" => Behavior::Create,
@@ -71,6 +90,7 @@ impl Behavior {
         }
     }
 
+    /// The `behavior` value.
     pub fn as_str(self) -> &'static str {
         match self {
             Behavior::Create => "create",
@@ -163,18 +183,22 @@ impl Resource {
         )
     }
 
+    /// The object.
     pub fn as_map(&self) -> &Map<String, Value> {
         &self.obj
     }
 
+    /// The object, for changing in place.
     pub fn as_map_mut(&mut self) -> &mut Map<String, Value> {
         &mut self.obj
     }
 
+    /// The object as a JSON value.
     pub fn into_value(self) -> Value {
         Value::Object(self.obj)
     }
 
+    /// A copy of the object as a JSON value.
     pub fn to_value(&self) -> Value {
         Value::Object(self.obj.clone())
     }
@@ -184,10 +208,12 @@ impl Resource {
         self.obj = obj;
     }
 
+    /// `kind`, empty when unset.
     pub fn kind(&self) -> String {
         non_empty_text(self.obj.get("kind"))
     }
 
+    /// `apiVersion`, empty when unset.
     pub fn api_version(&self) -> String {
         non_empty_text(self.obj.get("apiVersion"))
     }
@@ -211,19 +237,23 @@ impl Resource {
         }
     }
 
+    /// `metadata.name`, empty when unset.
     pub fn name(&self) -> String {
         non_empty_text(self.metadata().and_then(|m| m.get("name")))
     }
 
+    /// `metadata.namespace`, empty when unset.
     pub fn namespace(&self) -> String {
         non_empty_text(self.metadata().and_then(|m| m.get("namespace")))
     }
 
+    /// Sets `metadata.name`.
     pub fn set_name(&mut self, name: &str) {
         self.metadata_mut()
             .insert("name".into(), Value::String(name.to_string()));
     }
 
+    /// Sets `metadata.namespace`; an empty one removes it.
     pub fn set_namespace(&mut self, ns: &str) {
         if ns.is_empty() {
             if let Some(Value::Object(md)) = self.obj.get_mut("metadata") {
@@ -235,16 +265,19 @@ impl Resource {
             .insert("namespace".into(), Value::String(ns.to_string()));
     }
 
+    /// Sets `kind`.
     pub fn set_kind(&mut self, kind: &str) {
         self.obj
             .insert("kind".into(), Value::String(kind.to_string()));
     }
 
+    /// Sets `apiVersion`.
     pub fn set_api_version(&mut self, v: &str) {
         self.obj
             .insert("apiVersion".into(), Value::String(v.to_string()));
     }
 
+    /// The group, version and kind (with the cluster-scope lookup).
     pub fn gvk(&self) -> Gvk {
         Gvk::from_api_version(&self.api_version(), &self.kind())
     }
@@ -264,11 +297,13 @@ impl Resource {
         }
     }
 
+    /// Sets `apiVersion` and `kind`.
     pub fn set_gvk(&mut self, gvk: &Gvk) {
         self.set_kind(&gvk.kind);
         self.set_api_version(&gvk.api_version());
     }
 
+    /// The current id: gvk, name and namespace.
     pub fn cur_id(&self) -> ResId {
         ResId::new(self.gvk(), self.name(), self.namespace())
     }
@@ -298,18 +333,22 @@ impl Resource {
         md.insert(field.to_string(), Value::Object(out));
     }
 
+    /// `metadata.annotations`, values as text.
     pub fn annotations(&self) -> BTreeMap<String, String> {
         self.string_map("annotations")
     }
 
+    /// `metadata.labels`, values as text.
     pub fn labels(&self) -> BTreeMap<String, String> {
         self.string_map("labels")
     }
 
+    /// Replaces `metadata.annotations` (removed when empty).
     pub fn set_annotations(&mut self, m: &BTreeMap<String, String>) {
         self.set_string_map("annotations", m);
     }
 
+    /// Replaces `metadata.labels` (removed when empty).
     pub fn set_labels(&mut self, m: &BTreeMap<String, String>) {
         self.set_string_map("labels", m);
     }
@@ -353,18 +392,22 @@ impl Resource {
         self.set_annotation(key, &current.join(","));
     }
 
+    /// Records a name prefix added to the resource.
     pub fn add_name_prefix(&mut self, p: &str) {
         self.append_csv_annotation(PREFIXES, p);
     }
 
+    /// Records a name suffix added to the resource.
     pub fn add_name_suffix(&mut self, s: &str) {
         self.append_csv_annotation(SUFFIXES, s);
     }
 
+    /// The name prefixes added so far, in order.
     pub fn name_prefixes(&self) -> Vec<String> {
         self.csv_annotation(PREFIXES)
     }
 
+    /// The name suffixes added so far, in order.
     pub fn name_suffixes(&self) -> Vec<String> {
         self.csv_annotation(SUFFIXES)
     }
@@ -373,36 +416,44 @@ impl Resource {
         self.annotation(key).as_deref() == Some(ENABLED)
     }
 
+    /// Lets patches rename the resource.
     pub fn allow_name_change(&mut self) {
         self.set_annotation(ALLOW_NAME_CHANGE, ENABLED);
     }
 
+    /// Whether patches may rename the resource.
     pub fn name_change_allowed(&self) -> bool {
         self.is_enabled(ALLOW_NAME_CHANGE)
     }
 
+    /// Lets patches change the resource's kind.
     pub fn allow_kind_change(&mut self) {
         self.set_annotation(ALLOW_KIND_CHANGE, ENABLED);
     }
 
+    /// Whether patches may change the resource's kind.
     pub fn kind_change_allowed(&self) -> bool {
         self.is_enabled(ALLOW_KIND_CHANGE)
     }
 
+    /// Marks the resource's name for a content-hash suffix.
     pub fn enable_hash_suffix(&mut self) {
         self.set_annotation(NEEDS_HASH_SUFFIX, ENABLED);
     }
 
+    /// Whether the resource's name gets a content-hash suffix.
     pub fn needs_hash_suffix(&self) -> bool {
         self.is_enabled(NEEDS_HASH_SUFFIX)
     }
 
+    /// The generator behaviour recorded on the resource.
     pub fn behavior(&self) -> Behavior {
         self.annotation(GENERATOR_BEHAVIOR)
             .map(|b| Behavior::parse(&b))
             .unwrap_or(Behavior::Unspecified)
     }
 
+    /// Records the generator behaviour.
     pub fn set_behavior(&mut self, b: Behavior) {
         self.set_annotation(GENERATOR_BEHAVIOR, b.as_str());
     }
@@ -455,10 +506,12 @@ impl Resource {
         self.append_csv_annotation(PREVIOUS_KINDS, &id.gvk.kind);
     }
 
+    /// Names of the vars whose value is read from this resource.
     pub fn ref_var_names(&self) -> &[String] {
         &self.ref_var_names
     }
 
+    /// Records that var `name` reads its value from this resource.
     pub fn append_ref_var_name(&mut self, name: &str) {
         self.ref_var_names.push(name.to_string());
     }
@@ -539,10 +592,12 @@ impl Resource {
         self.obj.insert(field.to_string(), Value::Object(out));
     }
 
+    /// `data`, values as text.
     pub fn data_map(&self) -> BTreeMap<String, String> {
         self.string_field_map("data")
     }
 
+    /// `binaryData`, values as text.
     pub fn binary_data_map(&self) -> BTreeMap<String, String> {
         self.string_field_map("binaryData")
     }
@@ -566,6 +621,7 @@ impl Resource {
     }
 }
 
+/// The name of a value's YAML node kind, for messages.
 pub fn value_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",

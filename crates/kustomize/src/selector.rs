@@ -14,18 +14,25 @@ use crate::resid::Gvk;
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Selector {
+    /// API group, a regular expression; empty matches any.
     #[serde(default)]
     pub group: String,
+    /// API version, a regular expression; empty matches any.
     #[serde(default)]
     pub version: String,
+    /// Kind, a regular expression; empty matches any.
     #[serde(default)]
     pub kind: String,
+    /// Name, a regular expression; empty matches any.
     #[serde(default)]
     pub name: String,
+    /// Namespace, a regular expression; empty matches any.
     #[serde(default)]
     pub namespace: String,
+    /// A Kubernetes label selector; empty matches any.
     #[serde(default)]
     pub label_selector: String,
+    /// An annotation selector, in label-selector syntax; empty matches any.
     #[serde(default)]
     pub annotation_selector: String,
 }
@@ -78,6 +85,7 @@ pub struct SelectorMatcher {
 }
 
 impl Selector {
+    /// Compiles the regular expressions and selectors.
     pub fn compile(&self) -> Result<SelectorMatcher> {
         let parse_sel = |s: &str| -> Result<Option<LabelSelector>> {
             if s.is_empty() {
@@ -112,40 +120,49 @@ fn matches(re: &Option<Regex>, s: &str) -> bool {
 }
 
 impl SelectorMatcher {
+    /// Whether the selector constrains the name.
     pub fn has_name(&self) -> bool {
         self.name.is_some()
     }
 
+    /// Whether the selector constrains the namespace.
     pub fn has_namespace(&self) -> bool {
         self.namespace.is_some()
     }
 
+    /// Whether the selector has a label selector.
     pub fn has_labels(&self) -> bool {
         self.labels.is_some()
     }
 
+    /// Whether the selector has an annotation selector.
     pub fn has_annotations(&self) -> bool {
         self.annotations.is_some()
     }
 
+    /// Whether group, version and kind match.
     pub fn match_gvk(&self, gvk: &Gvk) -> bool {
         matches(&self.group, &gvk.group)
             && matches(&self.version, &gvk.version)
             && matches(&self.kind, &gvk.kind)
     }
 
+    /// Whether the name matches.
     pub fn match_name(&self, n: &str) -> bool {
         matches(&self.name, n)
     }
 
+    /// Whether the namespace matches.
     pub fn match_namespace(&self, ns: &str) -> bool {
         matches(&self.namespace, ns)
     }
 
+    /// Whether the labels match the label selector.
     pub fn match_labels(&self, labels: &BTreeMap<String, String>) -> Result<bool> {
         Ok(self.labels.as_ref().is_none_or(|s| s.matches(labels)))
     }
 
+    /// Whether the annotations match the annotation selector.
     pub fn match_annotations(&self, ann: &BTreeMap<String, String>) -> Result<bool> {
         Ok(self.annotations.as_ref().is_none_or(|s| s.matches(ann)))
     }
@@ -214,6 +231,7 @@ impl Lexer<'_> {
 }
 
 impl LabelSelector {
+    /// Parses a Kubernetes label selector (`a=b,c!=d,e in (f),!g`).
     pub fn parse(src: &str) -> Result<LabelSelector> {
         let bad = |why: &str| {
             Error::patch(format!(
@@ -291,6 +309,7 @@ impl LabelSelector {
         Ok(LabelSelector { requirements })
     }
 
+    /// Whether `labels` satisfy every requirement.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
         self.requirements.iter().all(|r| match r {
             Requirement::Equals(k, v) => labels.get(k) == Some(v),

@@ -30,20 +30,25 @@ pub enum Reorder {
     /// Not given: legacy order unless the kustomization has `sortOptions`.
     #[default]
     Unspecified,
+    /// kustomize's legacy kind order.
     Legacy,
+    /// Keep the order in which resources were read (`fifo`).
     None,
 }
 
 /// Options of a build.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct BuildOptions {
+    /// Which files kustomizations may read.
     pub load_restrictor: LoadRestrictor,
+    /// How to order the output.
     pub reorder: Reorder,
 }
 
 /// The result of a build.
 #[derive(Clone, Debug)]
 pub struct Output {
+    /// The built resources, in output order.
     pub resources: ResMap,
     /// Deprecation and similar notices kustomize prints on stderr.
     pub warnings: Vec<String>,

@@ -16,17 +16,22 @@ const DEFAULTS: &str = include_str!("builtin_config/defaults.yaml");
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NameBackReferences {
+    /// The referred kind's API group; empty matches any.
     #[serde(default)]
     pub group: String,
+    /// The referred kind's API version; empty matches any.
     #[serde(default)]
     pub version: String,
+    /// The referred kind.
     #[serde(default)]
     pub kind: String,
+    /// The fields that hold its name (`fieldSpecs`).
     #[serde(default, rename = "fieldSpecs")]
     pub referrers: Vec<FieldSpec>,
 }
 
 impl NameBackReferences {
+    /// The referred group, version and kind (without a scope lookup).
     pub fn gvk(&self) -> Gvk {
         Gvk::unscoped(&self.group, &self.version, &self.kind)
     }
@@ -36,26 +41,37 @@ impl NameBackReferences {
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TransformerConfig {
+    /// Fields `namePrefix` prefixes.
     #[serde(default)]
     pub name_prefix: Vec<FieldSpec>,
+    /// Fields `nameSuffix` suffixes.
     #[serde(default)]
     pub name_suffix: Vec<FieldSpec>,
+    /// Fields `namespace` sets.
     #[serde(default)]
     pub namespace: Vec<FieldSpec>,
+    /// Fields `commonLabels` (and `labels` with `includeSelectors`) add to.
     #[serde(default)]
     pub common_labels: Vec<FieldSpec>,
+    /// Fields `labels` add to.
     #[serde(default)]
     pub labels: Vec<FieldSpec>,
+    /// Pod template label fields (`labels` with `includeTemplates`).
     #[serde(default)]
     pub template_labels: Vec<FieldSpec>,
+    /// Fields `commonAnnotations` add to.
     #[serde(default)]
     pub common_annotations: Vec<FieldSpec>,
+    /// Where each kind's name is referred to, for renames.
     #[serde(default)]
     pub name_reference: Vec<NameBackReferences>,
+    /// Fields where `vars` are substituted.
     #[serde(default)]
     pub var_reference: Vec<FieldSpec>,
+    /// Image fields `images` rewrites.
     #[serde(default)]
     pub images: Vec<FieldSpec>,
+    /// Replica count fields `replicas` sets.
     #[serde(default)]
     pub replicas: Vec<FieldSpec>,
 }

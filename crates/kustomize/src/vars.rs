@@ -67,6 +67,7 @@ impl VarSet {
         Ok(())
     }
 
+    /// Adds every var of `other`; a name may only be defined once.
     pub fn merge_set(&mut self, other: &VarSet) -> Result<()> {
         for v in other.vars.values() {
             self.merge(v.clone())?;
@@ -74,6 +75,7 @@ impl VarSet {
         Ok(())
     }
 
+    /// Whether no var is defined.
     pub fn is_empty(&self) -> bool {
         self.vars.is_empty()
     }

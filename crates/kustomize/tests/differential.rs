@@ -16,6 +16,9 @@
 //! without expectations; `FERROFLUX_KUSTOMIZE_RECORD=all` re-records all.
 //! `FERROFLUX_KUSTOMIZE_CASE=<substring>` limits the run.
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

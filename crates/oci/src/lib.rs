@@ -8,6 +8,7 @@
 //! Every remote operation is bounded by the [`Options::timeout`] and fails with
 //! an [`Error`] whose variant says what went wrong (authentication, not found,
 //! no matching tag, ...), so that callers can map it onto their conditions.
+#![warn(missing_docs)]
 
 mod credentials;
 

@@ -1,6 +1,9 @@
 //! The registry client against a real registry (Debian's docker-registry from
 //! the e2e harness), open and behind htpasswd basic auth.
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};

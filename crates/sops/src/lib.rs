@@ -20,6 +20,7 @@
 //!     sops::DecryptOptions::default())?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+#![warn(missing_docs)]
 
 mod cipher;
 mod format;

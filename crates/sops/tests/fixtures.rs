@@ -1,6 +1,9 @@
 //! Decrypts documents encrypted by the real `sops` binary (v3.10.2; see
 //! `fixtures/regenerate.sh`) and compares them with their plaintext.
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 
 use serde_json::{Map, Value};

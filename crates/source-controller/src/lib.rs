@@ -2,6 +2,7 @@
 //! into artifacts (normalised tarballs, Helm indexes and charts) kept in an
 //! [`storage::ArtifactStore`] and served over HTTP by [`server`], with the
 //! status, conditions, events and metrics Flux's source-controller reports.
+#![warn(missing_docs)]
 
 pub mod archive;
 pub mod chart_dependencies;

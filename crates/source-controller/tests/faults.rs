@@ -4,6 +4,9 @@
 //! never served, and after a restart the object converges to Ready with a
 //! valid artifact.
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod fixture;
 
 use std::collections::BTreeSet;

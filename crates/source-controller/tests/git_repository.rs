@@ -1,6 +1,9 @@
 //! GitRepository end to end: the real source-controller binary against the
 //! real control plane and Git server (HTTP with basic auth, ssh).
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod fixture;
 
 use std::time::Duration;

@@ -2,6 +2,9 @@
 //! signed by the real `gpg`, pushed to the harness Git server, verified by the
 //! real source-controller binary against the real control plane.
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod fixture;
 
 use std::path::PathBuf;

@@ -4,6 +4,9 @@
 //! an OCI HelmRepository, and the failures Flux reports with its reasons. The
 //! served archives are checked by digest and rendered with the real helm.
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod fixture;
 
 use std::time::Duration;

@@ -1,6 +1,9 @@
 //! HelmRepository end to end: the real binary against a real chart repository
 //! (lighttpd serving `helm repo index` output, with basic auth).
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod fixture;
 
 use std::time::Duration;

@@ -3,6 +3,9 @@
 //! artifacts pushed over the registry's /v2 API the way `flux push artifact`
 //! does.
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod fixture;
 
 use std::sync::OnceLock;

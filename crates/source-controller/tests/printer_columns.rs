@@ -3,6 +3,9 @@
 //! the real source-controller made Ready (Git server, HTTP chart repository,
 //! registry), printed by the real kubectl.
 
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod fixture;
 
 use std::path::Path;

@@ -27,18 +27,23 @@ const CONTROLLER_MANAGER_TIMEOUT: Duration = Duration::from_secs(90);
 /// The processes of a control plane, in start order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Component {
+    /// etcd, the apiserver's store.
     Etcd,
+    /// kube-apiserver.
     KubeApiserver,
+    /// kube-controller-manager.
     KubeControllerManager,
 }
 
 impl Component {
+    /// Every component, in start order.
     pub const ALL: [Component; 3] = [
         Component::Etcd,
         Component::KubeApiserver,
         Component::KubeControllerManager,
     ];
 
+    /// The component's process (and binary) name.
     pub fn name(self) -> &'static str {
         match self {
             Component::Etcd => "etcd",
@@ -60,9 +65,13 @@ impl Component {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Ports {
+    /// etcd's client port (plain HTTP).
     pub etcd_client: u16,
+    /// etcd's peer port (plain HTTP).
     pub etcd_peer: u16,
+    /// kube-apiserver's secure (HTTPS) port.
     pub apiserver: u16,
+    /// kube-controller-manager's secure (HTTPS) port.
     pub controller_manager: u16,
 }
 

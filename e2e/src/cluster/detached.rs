@@ -33,6 +33,7 @@ impl Default for DetachedCluster {
 /// One component of the detached control plane.
 #[derive(Debug, Clone)]
 pub struct ComponentState {
+    /// Which component this is.
     pub component: Component,
     /// Set when its pid file names a live process running the expected binary.
     pub pid: Option<u32>,
@@ -43,10 +44,13 @@ pub struct ComponentState {
 /// What `status` reports.
 #[derive(Debug, Clone)]
 pub struct Status {
+    /// Every component, in start order.
     pub components: Vec<ComponentState>,
     /// The apiserver URL (from the remembered ports).
     pub url: Option<String>,
+    /// The admin kubeconfig's path.
     pub kubeconfig: PathBuf,
+    /// The directory holding the components' logs.
     pub log_dir: PathBuf,
     /// The run directory exists: either the control plane runs, or a previous
     /// run ended without `down` (crash, reboot).
@@ -84,7 +88,9 @@ pub struct UpReport {
     pub already_running: bool,
     /// A run directory left by a run that had died was removed first.
     pub removed_stale: Option<PathBuf>,
+    /// The apiserver URL.
     pub url: String,
+    /// The admin kubeconfig's path.
     pub kubeconfig: PathBuf,
     /// Names of the installed CRDs.
     pub crds: Vec<String>,
@@ -358,6 +364,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 /// SIGTERM, up to 10 s to exit, then SIGKILL.
+#[allow(unsafe_code)]
 fn stop(pid: u32) -> Result<()> {
     let Ok(raw) = i32::try_from(pid) else {
         bail!("pid {pid} out of range");

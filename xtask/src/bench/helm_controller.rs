@@ -360,6 +360,7 @@ struct ControllerProcess {
 }
 
 impl ControllerProcess {
+    #[allow(unsafe_code)]
     fn start(
         binary: &Path,
         helm: &Path,
@@ -452,6 +453,7 @@ impl ControllerProcess {
     }
 
     /// (own CPU, CPU of the waited-for children) from `/proc/<pid>/stat`.
+    #[allow(unsafe_code)]
     fn cpu(&self) -> Result<(Duration, Duration)> {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid))?;
         // Fields after the parenthesised command name, which may hold spaces.
@@ -492,6 +494,7 @@ impl ControllerProcess {
     /// SIGTERM, then `wait4`: returns the largest peak RSS among the
     /// controller and every child it waited for (Linux folds the children's
     /// maximum into the rusage of the parent it reports).
+    #[allow(unsafe_code)]
     fn stop(&mut self) -> Result<u64> {
         let Some(child) = self.child.take() else {
             return Ok(0);
@@ -504,6 +507,8 @@ impl ControllerProcess {
         // SAFETY: rusage is plain data the kernel fills in; the child is
         // reaped exactly once, here (its handle is forgotten below).
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: status and usage are live locals the kernel writes into; the pid is
+        // our own unreaped child.
         let rc = unsafe { libc::wait4(self.pid, &mut status, 0, &mut usage) };
         std::mem::forget(child);
         if rc < 0 {

@@ -331,6 +331,7 @@ fn proc_status_kib(pid: u32, field: &str) -> Option<u64> {
 }
 
 /// CPU time (user + system) a process has used, from `/proc/<pid>/stat`.
+#[allow(unsafe_code)]
 fn cpu_time(pid: u32) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the parenthesised command name; utime and stime are 14 and 15.

@@ -80,6 +80,7 @@ pub struct ProcessCost {
 
 /// Runs `cmd` to completion with stdout discarded, and measures it.
 /// Fails with the process's stderr when it exits non-zero.
+#[allow(unsafe_code)]
 pub fn measure(cmd: &mut Command) -> Result<ProcessCost> {
     use std::os::unix::process::ExitStatusExt;
     let program = cmd.get_program().to_string_lossy().into_owned();
@@ -96,6 +97,8 @@ pub fn measure(cmd: &mut Command) -> Result<ProcessCost> {
     // SAFETY: rusage is plain data the kernel fills in; pid is our own child,
     // reaped here exactly once (the Child handle is forgotten below).
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: status and usage are live locals the kernel writes into; the pid is
+    // our own unreaped child.
     let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let wall = started.elapsed();
     std::mem::forget(child);

@@ -424,6 +424,7 @@ fn resident_by_mapping(pid: u32, binary: &Path) -> Result<Vec<(&'static str, u64
 }
 
 /// User plus system CPU time of a running process.
+#[allow(unsafe_code)]
 fn cpu_time(pid: u32) -> Result<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("reading /proc/{pid}/stat"))?;

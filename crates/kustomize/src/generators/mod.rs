@@ -15,7 +15,9 @@ use crate::resource::{Behavior, Resource};
 /// Which kind a generator makes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GeneratedKind {
+    /// A ConfigMap (`configMapGenerator`).
     ConfigMap,
+    /// A Secret (`secretGenerator`).
     Secret,
 }
 

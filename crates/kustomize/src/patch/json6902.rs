@@ -60,10 +60,12 @@ impl JsonPatch {
         Ok(JsonPatch { ops })
     }
 
+    /// Whether the patch has no operations.
     pub fn is_empty(&self) -> bool {
         self.ops.is_empty()
     }
 
+    /// The number of operations.
     pub fn len(&self) -> usize {
         self.ops.len()
     }

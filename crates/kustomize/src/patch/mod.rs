@@ -132,8 +132,11 @@ pub fn parse_smp(text: &str) -> Result<Vec<Resource>> {
 
 /// A loaded `patches` entry.
 pub enum LoadedPatch {
+    /// Strategic merge patches (one per document).
     Strategic(Vec<Resource>),
+    /// A JSON 6902 patch.
     Json(JsonPatch),
+    /// A patch with no documents: nothing to apply.
     Empty,
 }
 

@@ -122,6 +122,7 @@ fn walk_containers(node: &mut Value, img: &Image, re: &Regex, depth: usize) {
     }
 }
 
+/// Applies one `images` entry to the containers of every resource and to the fields `specs` name.
 pub fn transform(m: &mut ResMap, img: &Image, specs: &[FieldSpec]) -> Result<()> {
     let Some(re) = matcher(&img.name) else {
         return Ok(());

@@ -62,6 +62,7 @@ fn set_namespace(res: &mut Resource, ns: &str, specs: &[FieldSpec]) -> Result<()
     Ok(())
 }
 
+/// Sets namespace `ns` on every resource (a no-op when `ns` is empty).
 pub fn transform(m: &mut ResMap, ns: &str, specs: &[FieldSpec]) -> Result<()> {
     if ns.is_empty() {
         return Ok(());

@@ -9,7 +9,9 @@ use crate::resource::scalar_text;
 /// Which end of the name to change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Affix {
+    /// `namePrefix`.
     Prefix,
+    /// `nameSuffix`.
     Suffix,
 }
 
@@ -23,6 +25,7 @@ fn skipped(gvk: &Gvk) -> bool {
     skip.iter().any(|s| gvk.is_selected(s))
 }
 
+/// Adds `text` at the `affix` end of the name fields `specs` designate.
 pub fn transform(m: &mut ResMap, affix: Affix, text: &str, specs: &[FieldSpec]) -> Result<()> {
     for res in m.resources_mut() {
         let id = res.org_id();

@@ -7,6 +7,7 @@ use crate::fieldspec::{self, CreateKind, FieldSpec};
 use crate::kustomization::Replica;
 use crate::resmap::ResMap;
 
+/// Sets the replica count of the workloads `replica` names, at the fields `specs` designate.
 pub fn transform(m: &mut ResMap, replica: &Replica, specs: &[FieldSpec]) -> Result<()> {
     let mut found = false;
     for fs in specs {

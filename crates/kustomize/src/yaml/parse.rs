@@ -30,6 +30,7 @@ pub struct YamlError {
     pub line: usize,
     /// 1-based column, 0 when unknown.
     pub column: usize,
+    /// What is wrong.
     pub message: String,
 }
 
@@ -48,6 +49,7 @@ impl std::error::Error for YamlError {}
 /// How to decode.
 #[derive(Clone, Copy, Debug)]
 pub struct ParseOptions {
+    /// Which go-yaml version's scalar typing applies.
     pub dialect: Dialect,
     /// Turn non-string mapping keys into their source text (what
     /// `sigs.k8s.io/yaml.YAMLToJSON` does) instead of failing.

@@ -10,21 +10,30 @@ use super::timestamp;
 /// Which go-yaml major version's rules apply.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Dialect {
+    /// go-yaml v2: YAML 1.1 booleans (`yes`, `on`, ...) too.
     V2,
+    /// go-yaml v3: YAML 1.2 booleans only.
     V3,
 }
 
 /// What a plain scalar resolves to.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Resolved {
+    /// `null`, `~` or empty.
     Null,
+    /// A boolean.
     Bool(bool),
+    /// A signed integer.
     Int(i64),
+    /// An integer too large for `i64`.
     Uint(u64),
+    /// A float, including `.inf` and `.nan`.
     Float(f64),
     /// A timestamp, already rendered as Go's `time.Time` JSON form.
     Timestamp(String),
+    /// The merge key `<<`.
     Merge,
+    /// A string.
     Str,
 }
 
