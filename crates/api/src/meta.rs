@@ -352,6 +352,44 @@ pub const RESET_REQUEST_ANNOTATION: &str = "reconcile.fluxcd.io/resetAt";
 /// Finalizer every Flux controller puts on the objects it reconciles.
 pub const FINALIZER: &str = "finalizers.fluxcd.io";
 
+/// The status of a condition, as Kubernetes spells it in `status.conditions[].status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConditionStatus {
+    /// `True`.
+    True,
+    /// `False`.
+    False,
+    /// `Unknown`.
+    Unknown,
+}
+
+impl ConditionStatus {
+    /// The status as written in a condition.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ConditionStatus::True => "True",
+            ConditionStatus::False => "False",
+            ConditionStatus::Unknown => "Unknown",
+        }
+    }
+
+    /// The status of a condition as read; anything else than `True` or
+    /// `False` counts as `Unknown`.
+    pub fn of(text: &str) -> Self {
+        match text {
+            "True" => ConditionStatus::True,
+            "False" => ConditionStatus::False,
+            _ => ConditionStatus::Unknown,
+        }
+    }
+}
+
+impl std::fmt::Display for ConditionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Condition types used across Flux objects.
 pub mod condition_type {
     /// The object is fully reconciled (kstatus).

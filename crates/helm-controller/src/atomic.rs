@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use api::helm::{CRDsPolicy, HelmRelease, ReleaseAction, Snapshot, WaitStrategyName};
-use api::meta::{ResourceInventory, condition_type, reason};
+use api::meta::{ConditionStatus, ResourceInventory, condition_type, reason};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::DynamicObject;
 use kube::{Resource, ResourceExt};
@@ -240,7 +240,7 @@ impl Run<'_> {
     }
 
     fn current(&self) -> Option<Snapshot> {
-        latest(self.status.history.as_deref().unwrap_or_default()).cloned()
+        latest(self.session.status.history.as_deref().unwrap_or_default()).cloned()
     }
 
     /// Runs the release loop.
@@ -257,7 +257,7 @@ impl Run<'_> {
                         .latest_release(
                             &req.release.namespace,
                             &req.release.name,
-                            self.status.history.as_deref().unwrap_or_default(),
+                            self.session.status.history.as_deref().unwrap_or_default(),
                         )
                         .await?
                 }
@@ -270,10 +270,10 @@ impl Run<'_> {
             };
             let state = determine_state(
                 stored,
-                self.status.history.as_deref().unwrap_or_default(),
+                self.session.status.history.as_deref().unwrap_or_default(),
                 &desired,
                 self.spec(),
-                &self.status,
+                &self.session.status,
             );
             let mut drift = Vec::new();
             if state == ReleaseState::InSync
@@ -282,15 +282,21 @@ impl Run<'_> {
                 drift = self.detect_drift(release).await?;
             }
             let correct = !drift.is_empty() && self.drift_mode().1;
-            let action = match next_action(&state, self.spec(), &self.status, req.force, correct) {
+            let action = match next_action(
+                &state,
+                self.spec(),
+                &self.session.status,
+                req.force,
+                correct,
+            ) {
                 Ok(action) => action,
                 Err(Halt::RetriesExhausted(action)) => {
-                    let failures =
-                        active_remediation(self.spec(), &self.status).map_or(0, |r| r.failures);
+                    let failures = active_remediation(self.spec(), &self.session.status)
+                        .map_or(0, |r| r.failures);
                     return Ok(self.retries_exceeded(action, failures).await);
                 }
                 Err(Halt::MissingRollbackTarget) => {
-                    self.conditions.mark_stalled(
+                    self.session.conditions.mark_stalled(
                         "MissingRollbackTarget",
                         "Failed to perform remediation: missing target release for rollback: cannot remediate failed release",
                     );
@@ -299,7 +305,7 @@ impl Run<'_> {
             };
             let Some(action) = action else {
                 self.in_sync();
-                self.conditions.delete(condition_type::RECONCILING);
+                self.session.conditions.delete(condition_type::RECONCILING);
                 self.summarize();
                 return Ok(self.settle());
             };
@@ -312,14 +318,17 @@ impl Run<'_> {
                 action.name(),
                 api::Duration::from_std(action_timeout(&action, self.hr))
             );
-            self.conditions.mark_true(
+            self.session.conditions.mark_true(
                 condition_type::RECONCILING,
                 reason::PROGRESSING,
                 message.clone(),
             );
             if action.kind() == ActionKind::Release {
-                self.conditions
-                    .mark_unknown(condition_type::READY, reason::PROGRESSING, message);
+                self.session.conditions.mark_unknown(
+                    condition_type::READY,
+                    reason::PROGRESSING,
+                    message,
+                );
             }
             // The start of the action is written while the action runs:
             // the status shows it as before, and helm does not wait for the
@@ -346,8 +355,8 @@ impl Run<'_> {
             }
             self.summarize();
             if let Err(err) = result {
-                if self.conditions.is_true(condition_type::READY) {
-                    self.conditions.mark_false(
+                if self.session.conditions.is_true(condition_type::READY) {
+                    self.session.conditions.mark_false(
                         condition_type::READY,
                         "ReconcileError",
                         err.to_string(),
@@ -367,9 +376,9 @@ impl Run<'_> {
     /// The outcome once nothing is left to do: a failure under
     /// `RetryOnFailure` is retried after its interval.
     fn settle(&self) -> Outcome {
-        if let Some(action) = self.status.last_attempted_release_action
+        if let Some(action) = self.session.status.last_attempted_release_action
             && retries_on_failure(self.spec(), action)
-            && self.conditions.is_false(condition_type::READY)
+            && self.session.conditions.is_false(condition_type::READY)
         {
             return Outcome::RetryAfter(self.retry_interval(action));
         }
@@ -398,16 +407,16 @@ impl Run<'_> {
     /// An action would run a second time in this reconciliation: continue
     /// in a new one, unless the retries are used up.
     fn stop_for_now(&mut self) -> Outcome {
-        let exhausted =
-            active_remediation(self.spec(), &self.status).is_some_and(|r| r.retries_exhausted());
+        let exhausted = active_remediation(self.spec(), &self.session.status)
+            .is_some_and(|r| r.retries_exhausted());
         if exhausted {
-            self.conditions.delete(condition_type::RECONCILING);
+            self.session.conditions.delete(condition_type::RECONCILING);
             return Outcome::Done;
         }
-        if let Some(action) = self.status.last_attempted_release_action
+        if let Some(action) = self.session.status.last_attempted_release_action
             && retries_on_failure(self.spec(), action)
         {
-            self.conditions.delete(condition_type::RECONCILING);
+            self.session.conditions.delete(condition_type::RECONCILING);
             return Outcome::RetryAfter(self.retry_interval(action));
         }
         self.retry_soon()
@@ -417,11 +426,12 @@ impl Run<'_> {
     /// failure Ready carries.
     fn retry_soon(&mut self) -> Outcome {
         let message = self
+            .session
             .conditions
             .get(condition_type::READY)
             .map(|c| c.message.clone())
             .unwrap_or_default();
-        self.conditions.mark_true(
+        self.session.conditions.mark_true(
             condition_type::RECONCILING,
             reason::PROGRESSING_WITH_RETRY,
             message,
@@ -433,7 +443,8 @@ impl Run<'_> {
     /// warning event.
     async fn retries_exceeded(&mut self, action: impl std::fmt::Display, failures: i64) -> Outcome {
         let message = format!("Failed to {action} after {failures} attempt(s)");
-        self.conditions
+        self.session
+            .conditions
             .mark_stalled("RetriesExceeded", message.clone());
         self.ctx
             .recorder
@@ -443,7 +454,7 @@ impl Run<'_> {
     }
 
     async fn after_remediation(&mut self) -> Outcome {
-        match active_remediation(self.spec(), &self.status) {
+        match active_remediation(self.spec(), &self.session.status) {
             Some(r) if r.retries_exhausted() => {
                 let action = match r.action {
                     ReleaseAction::Install => "install",
@@ -458,11 +469,11 @@ impl Run<'_> {
     /// In sync: trim the history, and turn a lingering `Remediated` into
     /// `Released` (the release already matches after a rollback).
     fn in_sync(&mut self) {
-        let ignore = ignore_test_failures(self.spec(), &self.status);
-        if let Some(history) = self.status.history.as_mut() {
+        let ignore = ignore_test_failures(self.spec(), &self.session.status);
+        if let Some(history) = self.session.status.history.as_mut() {
             truncate(history, ignore);
         }
-        if self.conditions.is_true(condition_type::REMEDIATED)
+        if self.session.conditions.is_true(condition_type::REMEDIATED)
             && let Some(current) = self.current()
         {
             let message = format!(
@@ -470,17 +481,17 @@ impl Run<'_> {
                 snapshot_full_name(&current),
                 snapshot_chart(&current)
             );
-            let mut items = std::mem::take(&mut self.conditions).into_items();
+            let mut items = std::mem::take(&mut self.session.conditions).into_items();
             items.retain(|c| c.type_ != condition_type::RELEASED);
             for condition in &mut items {
                 if condition.type_ == condition_type::REMEDIATED {
                     condition.type_ = condition_type::RELEASED.to_string();
                     condition.reason = UPGRADE_SUCCEEDED.to_string();
                     condition.message = message.clone();
-                    condition.status = "True".to_string();
+                    condition.status = ConditionStatus::True.to_string();
                 }
             }
-            self.conditions =
+            self.session.conditions =
                 runtime::conditions::Conditions::new(items, self.hr.meta().generation);
         }
     }
@@ -491,7 +502,7 @@ impl Run<'_> {
     fn summarize(&mut self) {
         let tests = tests_enabled(self.spec());
         if !tests {
-            self.conditions.delete(condition_type::TEST_SUCCESS);
+            self.session.conditions.delete(condition_type::TEST_SUCCESS);
         }
         let counts_tests = tests
             && !self
@@ -511,7 +522,7 @@ impl Run<'_> {
         };
         let mut best: Option<(i64, usize)> = None;
         for (priority, type_) in order.iter().enumerate() {
-            if let Some(condition) = self.conditions.get(type_) {
+            if let Some(condition) = self.session.conditions.get(type_) {
                 let generation = condition.observed_generation.unwrap_or(0);
                 if best.is_none_or(|(g, _)| generation > g) {
                     best = Some((generation, priority));
@@ -521,20 +532,20 @@ impl Run<'_> {
         let Some((_, priority)) = best else {
             return;
         };
-        let Some(source) = self.conditions.get(order[priority]).cloned() else {
+        let Some(source) = self.session.conditions.get(order[priority]).cloned() else {
             return;
         };
         let status = if source.type_ == condition_type::REMEDIATED {
-            "False".to_string()
+            ConditionStatus::False
         } else {
-            source.status.clone()
+            ConditionStatus::of(&source.status)
         };
-        if status == "True" {
-            self.conditions.delete(condition_type::STALLED);
+        if status == ConditionStatus::True {
+            self.session.conditions.delete(condition_type::STALLED);
         }
-        self.conditions.set(
+        self.session.conditions.set(
             condition_type::READY,
-            &status,
+            status,
             &source.reason,
             source.message,
         );
@@ -565,7 +576,7 @@ impl Run<'_> {
         // An install into an absent release (nothing stored before, no
         // history) wrote revision 1 or nothing: what helm printed is that
         // revision, else one GET tells instead of a list.
-        let first_install = wrote && before.is_none() && self.status.history.is_none();
+        let first_install = wrote && before.is_none() && self.session.status.history.is_none();
         let printed = printed.filter(|r| r.name == *name && r.version == 1);
         let storage = &self.cluster.storage;
         let stored = match printed {
@@ -593,7 +604,7 @@ impl Run<'_> {
         wrote: bool,
         revisions: Vec<Release>,
     ) -> Vec<Release> {
-        let mut history = self.status.history.take().unwrap_or_default();
+        let mut history = self.session.status.history.take().unwrap_or_default();
         for snapshot in &mut history {
             if let Some(stored) = revisions
                 .iter()
@@ -611,11 +622,11 @@ impl Run<'_> {
             && !history.iter().any(|s| s.version == newest.version)
         {
             let mut snapshot = newest.to_snapshot(req.chart.oci_digest.clone());
-            snapshot.action = self.status.last_attempted_release_action;
+            snapshot.action = self.session.status.last_attempted_release_action;
             history.push(snapshot);
         }
         history.sort_by_key(|s| std::cmp::Reverse(s.version));
-        self.status.history = (!history.is_empty()).then_some(history);
+        self.session.status.history = (!history.is_empty()).then_some(history);
         self.observed_latest = Some(revisions.last().cloned());
         revisions
     }
@@ -626,23 +637,27 @@ impl Run<'_> {
 
     /// Records a successful action: `type_=True` with `reason`, and an event.
     async fn succeeded(&mut self, type_: &str, reason: &str, message: String) {
-        self.conditions.mark_true(type_, reason, message.clone());
+        self.session
+            .conditions
+            .mark_true(type_, reason, message.clone());
         self.ctx.recorder.normal(self.hr, reason, &message).await;
     }
 
     /// Records a failed action: one more failure, `type_=False` with
     /// `reason`, and a warning event.
     async fn failed(&mut self, type_: &str, reason: &str, message: String) {
-        bump(&mut self.status.failures);
-        self.conditions.mark_false(type_, reason, message.clone());
+        bump(&mut self.session.status.failures);
+        self.session
+            .conditions
+            .mark_false(type_, reason, message.clone());
         self.ctx.recorder.warning(self.hr, reason, &message).await;
     }
 
     /// Counts a failure against the remediation of `action`.
     fn count_failure(&mut self, action: ReleaseAction) {
         match action {
-            ReleaseAction::Install => bump(&mut self.status.install_failures),
-            ReleaseAction::Upgrade => bump(&mut self.status.upgrade_failures),
+            ReleaseAction::Install => bump(&mut self.session.status.install_failures),
+            ReleaseAction::Upgrade => bump(&mut self.session.status.upgrade_failures),
         }
     }
 
@@ -688,10 +703,10 @@ impl Run<'_> {
             observed.as_ref().is_some_and(|digest| *digest != now)
         };
         differs(
-            &self.status.observed_post_renderers_digest,
+            &self.session.status.observed_post_renderers_digest,
             req.post_render.renderers_digest(),
         ) || differs(
-            &self.status.observed_common_metadata_digest,
+            &self.session.status.observed_common_metadata_digest,
             req.post_render.common_metadata_digest(),
         )
     }
@@ -707,7 +722,7 @@ impl Run<'_> {
         result: Result<Option<Release>, HelmError>,
         started: Instant,
     ) -> Result<(), Error> {
-        self.status.last_attempted_release_action_duration =
+        self.session.status.last_attempted_release_action_duration =
             Some(api::Duration::from_std(started.elapsed()));
         let refused = result.as_ref().is_err_and(HelmError::is_name_in_use);
         let (result, printed) = match result {
@@ -744,24 +759,25 @@ impl Run<'_> {
             return Ok(());
         }
         // The release now carries the current post-renderers.
-        self.status.observed_post_renderers_digest = Some(req.post_render.renderers_digest());
-        self.status.observed_common_metadata_digest =
+        self.session.status.observed_post_renderers_digest =
+            Some(req.post_render.renderers_digest());
+        self.session.status.observed_common_metadata_digest =
             Some(req.post_render.common_metadata_digest());
         let Some(current) = self.current() else {
             return Ok(());
         };
         let (full, chart) = (snapshot_full_name(&current), snapshot_chart(&current));
         if tests_enabled(self.spec()) && !has_been_tested(&current) {
-            self.conditions.mark_unknown(
+            self.session.conditions.mark_unknown(
                 condition_type::TEST_SUCCESS,
                 "AwaitingTests",
                 format!("Helm release {full} with chart {chart} is awaiting tests"),
             );
         }
         if retries_on_failure(self.spec(), action) {
-            self.status.failures = None;
-            self.status.install_failures = None;
-            self.status.upgrade_failures = None;
+            self.session.status.failures = None;
+            self.session.status.install_failures = None;
+            self.session.status.upgrade_failures = None;
         }
         let message = format!("Helm {verb} succeeded for release {full} with chart {chart}");
         self.succeeded(condition_type::RELEASED, succeeded, message)
@@ -770,11 +786,11 @@ impl Run<'_> {
     }
 
     async fn install(&mut self, req: &Request<'_>, stored: Option<&Release>) -> Result<(), Error> {
-        self.status.last_attempted_release_action = Some(ReleaseAction::Install);
+        self.session.status.last_attempted_release_action = Some(ReleaseAction::Install);
         // An install starts a new lifecycle: never roll back past it.
-        self.status.history = None;
-        self.conditions.delete(condition_type::TEST_SUCCESS);
-        self.conditions.delete(condition_type::REMEDIATED);
+        self.session.status.history = None;
+        self.session.conditions.delete(condition_type::TEST_SUCCESS);
+        self.session.conditions.delete(condition_type::REMEDIATED);
         let before = stored.map(|s| s.version);
         let replace = stored.is_some_and(|s| s.info.status == "uninstalled");
         let started = Instant::now();
@@ -799,11 +815,11 @@ impl Run<'_> {
 
     async fn upgrade(&mut self, req: &Request<'_>, clear_history: bool) -> Result<(), Error> {
         if clear_history {
-            self.status.history = None;
+            self.session.status.history = None;
         }
-        self.status.last_attempted_release_action = Some(ReleaseAction::Upgrade);
-        self.conditions.delete(condition_type::TEST_SUCCESS);
-        self.conditions.delete(condition_type::REMEDIATED);
+        self.session.status.last_attempted_release_action = Some(ReleaseAction::Upgrade);
+        self.session.conditions.delete(condition_type::TEST_SUCCESS);
+        self.session.conditions.delete(condition_type::REMEDIATED);
         // The latest revision as the release loop just read it.
         let before = self.latest_stored.as_ref().map(|s| s.version);
         let started = Instant::now();
@@ -844,7 +860,7 @@ impl Run<'_> {
         self.observed_latest = Some(tested_release.as_ref().map(|s| s.release.clone()));
         if let Some(stored) = tested_release
             && stored.release.version == current.version
-            && let Some(history) = self.status.history.as_mut()
+            && let Some(history) = self.session.status.history.as_mut()
             && let Some(entry) = history.iter_mut().find(|s| s.version == current.version)
         {
             entry.test_hooks = Some(stored.release.test_hooks());
@@ -861,7 +877,7 @@ impl Run<'_> {
             if tested.is_none() {
                 return Err(Error::Release(message));
             }
-            if let Some(remediation) = active_remediation(self.spec(), &self.status)
+            if let Some(remediation) = active_remediation(self.spec(), &self.session.status)
                 && !remediation.ignore_test_failures
             {
                 self.count_failure(remediation.action);
@@ -910,7 +926,7 @@ impl Run<'_> {
                 // Released=False: the pending action did not complete.
                 let message =
                     format!("Unlocked Helm release {full} with chart {chart} in {status} state");
-                self.conditions.mark_false(
+                self.session.conditions.mark_false(
                     condition_type::RELEASED,
                     PENDING_RELEASE,
                     message.clone(),
@@ -933,7 +949,7 @@ impl Run<'_> {
     }
 
     async fn rollback(&mut self, req: &Request<'_>, to_version: i64) -> Result<(), Error> {
-        let history = self.status.history.clone().unwrap_or_default();
+        let history = self.session.status.history.clone().unwrap_or_default();
         let Some(target) = history.iter().find(|s| s.version == to_version).cloned() else {
             return Err(Error::Release("missing target release for rollback".into()));
         };
@@ -959,7 +975,13 @@ impl Run<'_> {
             };
         }
         // The new revision carries the target's chart, not the failed one's.
-        if let Some(newest) = self.status.history.as_mut().and_then(|h| h.first_mut()) {
+        if let Some(newest) = self
+            .session
+            .status
+            .history
+            .as_mut()
+            .and_then(|h| h.first_mut())
+        {
             newest.oci_digest = target.oci_digest.clone();
         }
         let message =
@@ -997,6 +1019,7 @@ impl Run<'_> {
         }
         if !revisions.iter().any(|r| r.version == current.version)
             && let Some(entry) = self
+                .session
                 .status
                 .history
                 .as_mut()
@@ -1073,13 +1096,13 @@ impl Run<'_> {
     async fn detect_drift(&mut self, release: &Release) -> Result<Vec<runtime::ssa::Drift>, Error> {
         let (detect, _) = self.drift_mode();
         if !detect {
-            self.conditions.delete(condition_type::DRIFTED);
+            self.session.conditions.delete(condition_type::DRIFTED);
             return Ok(Vec::new());
         }
         let objects = self.manifest_objects(release).await?;
         let drift = self.drift_engine().detect_drift(&objects).await?;
         if drift.is_empty() {
-            self.conditions.mark_false(
+            self.session.conditions.mark_false(
                 condition_type::DRIFTED,
                 NO_DRIFT_DETECTED,
                 format!("No drift detected for release {}", release.full_name()),
@@ -1100,7 +1123,8 @@ impl Run<'_> {
             "Cluster state of release {} has drifted from the desired state:\n{summary}",
             release.full_name()
         );
-        self.conditions
+        self.session
+            .conditions
             .mark_true(condition_type::DRIFTED, DRIFT_DETECTED, message.clone());
         self.ctx
             .recorder
@@ -1128,7 +1152,7 @@ impl Run<'_> {
                     release.full_name(),
                     changes.summary()
                 );
-                self.conditions.mark_false(
+                self.session.conditions.mark_false(
                     condition_type::DRIFTED,
                     NO_DRIFT_DETECTED,
                     message.clone(),
@@ -1144,7 +1168,7 @@ impl Run<'_> {
                     "Failed to correct drift of release {}: {err}",
                     release.full_name()
                 );
-                self.conditions.mark_false(
+                self.session.conditions.mark_false(
                     condition_type::READY,
                     "DriftCorrectionFailed",
                     message.clone(),

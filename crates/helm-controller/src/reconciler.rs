@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use api::helm::{HelmRelease, HelmReleaseStatus};
 use api::meta::{
-    FINALIZER, FORCE_REQUEST_ANNOTATION, RESET_REQUEST_ANNOTATION, condition_type, reason,
+    ConditionStatus, FINALIZER, FORCE_REQUEST_ANNOTATION, RESET_REQUEST_ANNOTATION, condition_type,
+    reason,
 };
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::Api;
@@ -18,6 +19,7 @@ use kube::{Client, Resource, ResourceExt};
 use runtime::conditions::Conditions;
 use runtime::dependencies::DependencyError;
 use runtime::events::EventRecorder;
+use runtime::status::StatusSession;
 
 use crate::event_queue::EventQueue;
 use runtime::metrics::Metrics;
@@ -212,17 +214,15 @@ async fn reconcile_object(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Act
     Ok(done.unwrap_or_else(Action::await_change))
 }
 
-/// The working copy of one reconciliation: the object, the status being
-/// built, its conditions, and the status last written.
+/// The working copy of one reconciliation: the object, the cluster its
+/// release lives in, and the status being built ([`StatusSession`]).
 pub struct Run<'a> {
     pub(crate) ctx: &'a Context,
     pub(crate) hr: &'a HelmRelease,
-    pub(crate) api: Api<HelmRelease>,
     /// The cluster the release lives in.
     pub(crate) cluster: TargetCluster,
-    pub(crate) status: HelmReleaseStatus,
-    pub(crate) conditions: Conditions,
-    written: HelmReleaseStatus,
+    /// The status being built and the writes.
+    pub(crate) session: StatusSession<HelmRelease>,
     /// The latest stored revision the release loop last listed, so the
     /// inventory needs no list of its own.
     pub(crate) latest_stored: Option<crate::release::Release>,
@@ -233,19 +233,11 @@ pub struct Run<'a> {
 
 impl<'a> Run<'a> {
     fn new(ctx: &'a Context, hr: &'a HelmRelease, api: Api<HelmRelease>) -> Self {
-        let status = hr.status.clone().unwrap_or_default();
-        let conditions = Conditions::new(
-            status.conditions.clone().unwrap_or_default(),
-            hr.meta().generation,
-        );
         Self {
             ctx,
             hr,
-            api,
             cluster: ctx.local_cluster(),
-            written: status.clone(),
-            status,
-            conditions,
+            session: StatusSession::begin(hr, api, CONTROLLER_NAME),
             latest_stored: None,
             observed_latest: None,
         }
@@ -264,28 +256,22 @@ impl<'a> Run<'a> {
     pub(crate) fn status_write(
         &mut self,
     ) -> impl Future<Output = Result<HelmReleaseStatus, Error>> + Send + 'static {
-        let items = self.conditions.items().to_vec();
-        self.status.conditions = (!items.is_empty()).then_some(items);
-        let api = self.api.clone();
-        let name = self.hr.name_any();
-        let (written, status) = (self.written.clone(), self.status.clone());
-        async move {
-            runtime::status::patch_status(&api, CONTROLLER_NAME, &name, Some(&written), &status)
-                .await?;
-            Ok(status)
-        }
+        let write = self.session.write();
+        async move { Ok(write.await?) }
     }
 
     /// Records `status` as what the object now holds.
     pub(crate) fn status_written(&mut self, status: HelmReleaseStatus) {
         self.ctx.remember_written(object_key(self.hr), &status);
-        self.written = status;
+        self.session.record_written(status);
     }
 
     /// Sets `Ready=False` with `reason` (and `Reconciling` to retrying),
     /// records an event, writes status.
     async fn not_ready(&mut self, reason: &str, message: &str, warn: bool) -> Result<(), Error> {
-        self.conditions.mark_failed_retrying(reason, message);
+        self.session
+            .conditions
+            .mark_failed_retrying(reason, message);
         if warn {
             self.ctx.recorder.warning(self.hr, reason, message).await;
         }
@@ -294,9 +280,9 @@ impl<'a> Run<'a> {
 
     /// Marks a terminal failure (Stalled) and writes status.
     async fn stalled(&mut self, reason: &str, message: &str) -> Result<Action, Error> {
-        self.conditions.mark_stalled(reason, message);
+        self.session.conditions.mark_stalled(reason, message);
         self.ctx.recorder.warning(self.hr, reason, message).await;
-        self.status.observed_generation = self.hr.meta().generation;
+        self.session.status.observed_generation = self.hr.meta().generation;
         self.patch().await?;
         Ok(Action::await_change())
     }
@@ -373,20 +359,27 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
 
     // Requests handled in this reconciliation.
     if let Some(token) = requested_at(&hr.metadata) {
-        run.status.reconcile_request.last_handled_reconcile_at = Some(token.to_string());
+        run.session
+            .status
+            .reconcile_request
+            .last_handled_reconcile_at = Some(token.to_string());
     }
     if let Some(token) = pending_token(
         hr,
         RESET_REQUEST_ANNOTATION,
-        run.status.last_handled_reset_at.as_deref(),
+        run.session.status.last_handled_reset_at.as_deref(),
     ) {
-        clear_failures(&mut run.status);
-        run.status.last_handled_reset_at = Some(token);
+        clear_failures(&mut run.session.status);
+        run.session.status.last_handled_reset_at = Some(token);
     }
     let force = pending_token(
         hr,
         FORCE_REQUEST_ANNOTATION,
-        run.status.force_request.last_handled_force_at.as_deref(),
+        run.session
+            .status
+            .force_request
+            .last_handled_force_at
+            .as_deref(),
     );
 
     // Only Reconciling: Ready keeps telling the last result meanwhile, so
@@ -395,7 +388,7 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
     // the result) carries it, which spares one API round trip per
     // reconciliation; until then the stale observedGeneration tells that a
     // new generation is in progress.
-    run.conditions.mark_true(
+    run.session.conditions.mark_true(
         condition_type::RECONCILING,
         reason::PROGRESSING,
         "Fulfilling prerequisites",
@@ -418,7 +411,7 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
             .await;
         return Err(Error::Waiting(message));
     }
-    progress_after(&mut run.conditions, &[reason::DEPENDENCY_NOT_READY]);
+    progress_after(&mut run.session.conditions, &[reason::DEPENDENCY_NOT_READY]);
 
     // The chart, through its source's status.
     let loaded = match acquire_chart(&mut run).await {
@@ -434,7 +427,7 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
         }
     };
     progress_after(
-        &mut run.conditions,
+        &mut run.session.conditions,
         &[
             reason::ACCESS_DENIED,
             reason::ARTIFACT_FAILED,
@@ -451,7 +444,7 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
             return Err(Error::Release(message));
         }
     };
-    progress_after(&mut run.conditions, &["ValuesError"]);
+    progress_after(&mut run.session.conditions, &["ValuesError"]);
 
     // The cluster the release lives in.
     match TargetCluster::of_release(&run.cluster, hr, ctx.settings.kubeconfig_policy).await {
@@ -465,7 +458,7 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
             return Err(Error::Release(message));
         }
     }
-    progress_after(&mut run.conditions, &[REST_CLIENT_ERROR]);
+    progress_after(&mut run.session.conditions, &[REST_CLIENT_ERROR]);
 
     let release = release_ref(hr, &ctx.settings);
     let post_render = PostRenderSpec::for_release(&hr.name_any(), &namespace, &hr.spec);
@@ -478,7 +471,8 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
         .as_ref()
         .and_then(|u| u.chart_name_change_strategy)
         != Some(api::helm::ChartNameChangeStrategy::InPlaceUpdate);
-    if let Some(previous) = crate::state::latest(run.status.history.as_deref().unwrap_or_default())
+    if let Some(previous) =
+        crate::state::latest(run.session.status.history.as_deref().unwrap_or_default())
         && (previous.name != release.name
             || previous.namespace != release.namespace
             || (reinstall_on_rename && previous.chart_name != loaded.metadata.name))
@@ -500,13 +494,13 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
             }
             Err(err) => return Err(err.into()),
         }
-        run.status.history = None;
-        clear_failures(&mut run.status);
-        run.status.storage_namespace = None;
+        run.session.status.history = None;
+        clear_failures(&mut run.session.status);
+        run.session.status.storage_namespace = None;
         run.patch().await?;
         return Ok(Action::requeue(REQUEUE_SOON));
     }
-    run.status.storage_namespace = Some(release.namespace.clone());
+    run.session.status.storage_namespace = Some(release.namespace.clone());
 
     let config_digest = values::config_digest(&values);
     let desired = Desired {
@@ -519,16 +513,17 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
     };
 
     // A new desired state starts with a clean failure count.
-    if run.status.last_attempted_revision.as_deref() != Some(desired.chart_version.as_str())
-        || run.status.last_attempted_config_digest.as_deref() != Some(config_digest.as_str())
-        || run.status.last_attempted_generation != hr.meta().generation
+    if run.session.status.last_attempted_revision.as_deref() != Some(desired.chart_version.as_str())
+        || run.session.status.last_attempted_config_digest.as_deref()
+            != Some(config_digest.as_str())
+        || run.session.status.last_attempted_generation != hr.meta().generation
     {
-        clear_failures(&mut run.status);
+        clear_failures(&mut run.session.status);
     }
-    run.status.last_attempted_generation = hr.meta().generation;
-    run.status.last_attempted_revision = Some(desired.chart_version.clone());
-    run.status.last_attempted_revision_digest = loaded.oci_digest.clone();
-    run.status.last_attempted_config_digest = Some(config_digest);
+    run.session.status.last_attempted_generation = hr.meta().generation;
+    run.session.status.last_attempted_revision = Some(desired.chart_version.clone());
+    run.session.status.last_attempted_revision_digest = loaded.oci_digest.clone();
+    run.session.status.last_attempted_config_digest = Some(config_digest);
 
     let request = crate::atomic::Request {
         release,
@@ -540,7 +535,7 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
     };
     let outcome = run.release(&request).await;
     if let Some(token) = force {
-        run.status.force_request.last_handled_force_at = Some(token);
+        run.session.status.force_request.last_handled_force_at = Some(token);
     }
     let outcome = match outcome {
         Ok(outcome) => outcome,
@@ -552,13 +547,14 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
     use crate::atomic::Outcome;
     match outcome {
         Outcome::Done => {
-            if run.conditions.is_true(condition_type::READY) {
-                run.status.observed_post_renderers_digest = Some(post_render.renderers_digest());
-                run.status.observed_common_metadata_digest =
+            if run.session.conditions.is_true(condition_type::READY) {
+                run.session.status.observed_post_renderers_digest =
+                    Some(post_render.renderers_digest());
+                run.session.status.observed_common_metadata_digest =
                     Some(post_render.common_metadata_digest());
-                run.status.inventory = Some(run.inventory(&request).await?);
+                run.session.status.inventory = Some(run.inventory(&request).await?);
             }
-            run.status.observed_generation = hr.meta().generation;
+            run.session.status.observed_generation = hr.meta().generation;
             run.patch().await?;
             Ok(ctx.jittered(interval))
         }
@@ -571,7 +567,7 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
             Ok(Action::requeue(REQUEUE_SOON))
         }
         Outcome::Stalled => {
-            run.status.observed_generation = hr.meta().generation;
+            run.session.status.observed_generation = hr.meta().generation;
             run.patch().await?;
             Ok(Action::await_change())
         }
@@ -599,7 +595,7 @@ fn unsupported(hr: &HelmRelease) -> Option<String> {
 /// `Ready=Unknown` (Flux's "reconciliation in progress").
 fn progress_after(conditions: &mut Conditions, reasons: &[&str]) {
     if let Some(ready) = conditions.get(condition_type::READY)
-        && ready.status == "False"
+        && ConditionStatus::of(&ready.status) == ConditionStatus::False
         && reasons.contains(&ready.reason.as_str())
     {
         conditions.mark_unknown(
@@ -667,8 +663,8 @@ async fn acquire_chart(run: &mut Run<'_>) -> Result<LoadedChart, ChartOutcome> {
         let reference = chart::apply_helm_chart(&ctx.client, &template, CONTROLLER_NAME)
             .await
             .map_err(|e| failed(e.to_string()))?;
-        run.status.helm_chart = Some(reference);
-    } else if let Some(previous) = run.status.helm_chart.take() {
+        run.session.status.helm_chart = Some(reference);
+    } else if let Some(previous) = run.session.status.helm_chart.take() {
         // Switched from a chart template to a chartRef: the HelmChart goes.
         chart::delete_helm_chart(&ctx.client, &previous)
             .await

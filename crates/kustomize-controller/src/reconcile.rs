@@ -11,15 +11,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api::kustomize::{DeletionPolicy, Kustomization, KustomizationStatus};
-use api::meta::{ConfigKind, FINALIZER, ResourceInventory, condition_type, reason};
+use api::meta::{
+    ConditionStatus, ConfigKind, FINALIZER, ResourceInventory, condition_type, reason,
+};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::Action;
 use kube::{Client, ResourceExt};
-use runtime::conditions::Conditions;
 use runtime::ssa::health::HealthOptions;
 use runtime::ssa::inventory::{merge_into, stale_objects};
 use runtime::ssa::{ApplyOptions, ChangeSet, Engine, ObjectRef, Owner, Status as HealthStatus};
+use runtime::status::{Conclusion, StatusSession};
 use serde_json::{Map, Value};
 use tracing::{debug, info, warn};
 
@@ -86,95 +88,56 @@ enum Next {
 struct Attempt<'a> {
     ctx: &'a Context,
     obj: &'a Kustomization,
-    api: Api<Kustomization>,
     name: String,
     namespace: String,
-    /// The status as last written.
-    written: KustomizationStatus,
-    status: KustomizationStatus,
-    conditions: Conditions,
+    /// The status being built and the writes.
+    session: StatusSession<Kustomization>,
 }
 
 impl<'a> Attempt<'a> {
     fn new(obj: &'a Kustomization, ctx: &'a Context) -> Self {
         let namespace = obj.namespace().unwrap_or_default();
-        let written = obj.status.clone().unwrap_or_default();
-        let mut status = written.clone();
-        let conditions = Conditions::new(
-            status.conditions.take().unwrap_or_default(),
-            obj.metadata.generation,
-        );
+        let api = Api::namespaced(ctx.client.clone(), &namespace);
         Attempt {
             ctx,
             obj,
-            api: Api::namespaced(ctx.client.clone(), &namespace),
             name: obj.name_any(),
             namespace,
-            written,
-            status,
-            conditions,
+            session: StatusSession::begin(obj, api, CONTROLLER_NAME),
         }
     }
 
     /// Writes the status so far (only what changed).
     async fn patch(&mut self) -> Result<(), Error> {
-        let mut desired = self.status.clone();
-        desired.conditions = Some(self.conditions.items().to_vec());
-        runtime::status::patch_status(
-            &self.api,
-            CONTROLLER_NAME,
-            &self.name,
-            Some(&self.written),
-            &desired,
-        )
-        .await?;
-        self.written = desired;
+        self.session.patch().await?;
         Ok(())
     }
 
-    /// Flux's final status rules: record the handled request; on success
-    /// drop `Reconciling` and record the generation; on failure keep
-    /// `Reconciling` as `ProgressingWithRetry`.
-    fn finalize(&mut self) {
-        if let Some(token) = runtime::reconcile_request::requested_at(&self.obj.metadata) {
-            self.status.reconcile_request.last_handled_reconcile_at = Some(token.to_owned());
-        }
-        if self.conditions.is_true(condition_type::READY) {
-            self.conditions.delete(condition_type::RECONCILING);
-            self.status.observed_generation = self.obj.metadata.generation;
-        }
-        if self.conditions.is_false(condition_type::READY)
-            && let Some(reconciling) = self.conditions.get(condition_type::RECONCILING).cloned()
-        {
-            self.conditions.mark_true(
-                condition_type::RECONCILING,
-                reason::PROGRESSING_WITH_RETRY,
-                reconciling.message,
-            );
-        }
-    }
-
     fn progressing(&mut self, message: String) {
-        self.conditions.delete(condition_type::STALLED);
-        self.conditions.mark_true(
+        self.session.conditions.delete(condition_type::STALLED);
+        self.session.conditions.mark_true(
             condition_type::RECONCILING,
             reason::PROGRESSING,
             message.clone(),
         );
-        self.conditions
+        self.session
+            .conditions
             .mark_unknown(condition_type::READY, reason::PROGRESSING, message);
     }
 
     fn fail(&mut self, why: &str, message: impl Into<String>) {
-        self.conditions
+        self.session
+            .conditions
             .mark_false(condition_type::READY, why, message);
     }
 
     /// An event as Flux sends it: the reason is the Ready reason once Ready
     /// is decided, the severity otherwise.
     async fn event(&self, error: bool, message: &str) {
-        let reason = match self.conditions.get(condition_type::READY) {
-            Some(ready) if ready.status != runtime::conditions::UNKNOWN => ready.reason.clone(),
+        let reason = match self.session.conditions.get(condition_type::READY) {
+            Some(ready) if ConditionStatus::of(&ready.status) != ConditionStatus::Unknown => {
+                ready.reason.clone()
+            }
             _ => if error { "error" } else { "info" }.to_string(),
         };
         if error {
@@ -339,13 +302,15 @@ impl<'a> Attempt<'a> {
             Ok(source) => source,
             Err(err @ SourceError::AccessDenied { .. }) => {
                 let message = err.to_string();
-                self.conditions
+                self.session
+                    .conditions
                     .mark_stalled(reason::ACCESS_DENIED, message.clone());
                 self.event(true, &message).await;
                 return Ok(Next::Wait);
             }
             Err(err @ SourceError::Unsupported { .. }) => {
-                self.conditions
+                self.session
+                    .conditions
                     .mark_stalled(reason::ARTIFACT_FAILED, err.to_string());
                 return Ok(Next::Wait);
             }
@@ -375,7 +340,8 @@ impl<'a> Attempt<'a> {
             && let Err(err) = dependencies::check(&ctx.client, obj, &revision).await
         {
             if err.is_terminal() {
-                self.conditions
+                self.session
+                    .conditions
                     .mark_stalled(reason::INVALID_CEL_EXPRESSION, err.to_string());
                 return Ok(Next::Wait);
             }
@@ -389,7 +355,7 @@ impl<'a> Attempt<'a> {
             return Ok(Next::Dependency);
         }
 
-        self.status.last_attempted_revision = Some(revision.clone());
+        self.session.status.last_attempted_revision = Some(revision.clone());
         let timeout = timeout(obj);
         self.progressing(format!(
             "Fetching manifests for revision {revision} with a timeout of {}",
@@ -511,7 +477,7 @@ impl<'a> Attempt<'a> {
         let change_set = match engine.apply_staged(dynamic).await {
             Ok(change_set) => change_set,
             Err(err) => {
-                record(&mut self.status, reason::RECONCILIATION_FAILED);
+                record(&mut self.session.status, reason::RECONCILIATION_FAILED);
                 let message = err.to_string();
                 self.fail(reason::RECONCILIATION_FAILED, message.clone());
                 self.event(true, &message).await;
@@ -527,7 +493,7 @@ impl<'a> Attempt<'a> {
         }
 
         // Inventory and garbage collection.
-        let old_inventory = self.status.inventory.clone().unwrap_or_default();
+        let old_inventory = self.session.status.inventory.clone().unwrap_or_default();
         let mut inventory = change_set.to_inventory();
         if obj.spec.prune {
             let stale = stale_objects(&old_inventory, &inventory).unwrap_or_else(|err| {
@@ -541,8 +507,8 @@ impl<'a> Attempt<'a> {
                 }
                 if !pruned.failed.is_empty() {
                     merge_into(&mut inventory, &pruned.failed_objects());
-                    self.status.inventory = Some(inventory);
-                    record(&mut self.status, reason::PRUNE_FAILED);
+                    self.session.status.inventory = Some(inventory);
+                    record(&mut self.session.status, reason::PRUNE_FAILED);
                     let message = pruned
                         .failed
                         .iter()
@@ -555,21 +521,24 @@ impl<'a> Attempt<'a> {
                 }
             }
         }
-        self.status.inventory = Some(inventory);
+        self.session.status.inventory = Some(inventory);
 
         // Health.
         let targets = self.health_targets(&change_set);
         if targets.is_empty() {
-            self.conditions.delete(condition_type::HEALTHY);
+            self.session.conditions.delete(condition_type::HEALTHY);
         } else {
-            let was_healthy = self.conditions.is_true(condition_type::HEALTHY);
+            let was_healthy = self.session.conditions.is_true(condition_type::HEALTHY);
             let message = format!(
                 "Running health checks for revision {revision} with a timeout of {}",
                 go_duration(timeout)
             );
             self.progressing(message.clone());
-            self.conditions
-                .mark_unknown(condition_type::HEALTHY, reason::PROGRESSING, message);
+            self.session.conditions.mark_unknown(
+                condition_type::HEALTHY,
+                reason::PROGRESSING,
+                message,
+            );
             self.patch().await?;
             let checked = Instant::now();
             let options = HealthOptions {
@@ -583,12 +552,13 @@ impl<'a> Attempt<'a> {
                     runtime::ssa::Error::InvalidExpression { .. } => reason::INVALID_CEL_EXPRESSION,
                     _ => reason::HEALTH_CHECK_FAILED,
                 };
-                record(&mut self.status, reason::HEALTH_CHECK_FAILED);
+                record(&mut self.session.status, reason::HEALTH_CHECK_FAILED);
                 let message = err.to_string();
-                self.conditions
+                self.session
+                    .conditions
                     .mark_false(condition_type::HEALTHY, why, message.clone());
                 if why == reason::INVALID_CEL_EXPRESSION {
-                    self.conditions.mark_stalled(why, message.clone());
+                    self.session.conditions.mark_stalled(why, message.clone());
                     self.event(true, &message).await;
                     return Ok(Next::Wait);
                 }
@@ -597,22 +567,26 @@ impl<'a> Attempt<'a> {
                 return Ok(Next::Retry);
             }
             let message = format!("Health check passed in {}", go_duration(checked.elapsed()));
-            self.conditions
-                .mark_true(condition_type::HEALTHY, reason::SUCCEEDED, message.clone());
+            self.session.conditions.mark_true(
+                condition_type::HEALTHY,
+                reason::SUCCEEDED,
+                message.clone(),
+            );
             if !was_healthy {
                 self.event(false, &message).await;
             }
         }
 
-        let new_revision = self.status.last_applied_revision.as_deref() != Some(revision.as_str());
-        let was_ready = self.conditions.is_true(condition_type::READY);
-        self.status.last_applied_revision = Some(revision.clone());
-        self.status.last_applied_origin_revision = origin_revision;
-        self.conditions.mark_ready(
+        let new_revision =
+            self.session.status.last_applied_revision.as_deref() != Some(revision.as_str());
+        let was_ready = self.session.conditions.is_true(condition_type::READY);
+        self.session.status.last_applied_revision = Some(revision.clone());
+        self.session.status.last_applied_origin_revision = origin_revision;
+        self.session.conditions.mark_ready(
             reason::RECONCILIATION_SUCCEEDED,
             format!("Applied revision: {revision}"),
         );
-        record(&mut self.status, reason::RECONCILIATION_SUCCEEDED);
+        record(&mut self.session.status, reason::RECONCILIATION_SUCCEEDED);
         let message = format!(
             "Reconciliation finished in {}, next run in {}",
             go_duration(started.elapsed()),
@@ -655,7 +629,7 @@ async fn apply(obj: Arc<Kustomization>, ctx: &Context) -> Result<Action, Error> 
     }
     let mut attempt = Attempt::new(&obj, ctx);
     let next = attempt.run().await;
-    attempt.finalize();
+    attempt.session.conclude(Conclusion::WhenReady);
     let patched = attempt.patch().await;
     let next = next?;
     patched?;

@@ -9,32 +9,9 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
-/// `Ready`: the object's last reconciliation succeeded.
-pub const READY: &str = "Ready";
-/// `Reconciling`: a reconciliation is in progress.
-pub const RECONCILING: &str = "Reconciling";
-/// `Stalled`: reconciliation cannot make progress without a spec change.
-pub const STALLED: &str = "Stalled";
-/// `Healthy`: the health checks of applied objects passed.
-pub const HEALTHY: &str = "Healthy";
-
-/// Condition status `True`.
-pub const TRUE: &str = "True";
-/// Condition status `False`.
-pub const FALSE: &str = "False";
-/// Condition status `Unknown`.
-pub const UNKNOWN: &str = "Unknown";
-
-/// Generic reason: the operation is in progress.
-pub const PROGRESSING: &str = "Progressing";
-/// Generic reason: the operation is being retried after a failure.
-pub const PROGRESSING_WITH_RETRY: &str = "ProgressingWithRetry";
-/// Generic reason: the object is suspended.
-pub const SUSPENDED: &str = "Suspended";
-/// Generic reason: the operation succeeded.
-pub const SUCCEEDED: &str = "Succeeded";
-/// Generic reason: the operation failed.
-pub const FAILED: &str = "Failed";
+pub use api::meta::ConditionStatus;
+use api::meta::condition_type::{READY, RECONCILING, STALLED};
+use api::meta::reason::PROGRESSING_WITH_RETRY;
 
 /// The conditions of one object at one generation, edited in place.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -64,20 +41,32 @@ impl Conditions {
         self.items.iter().find(|c| c.type_ == type_)
     }
 
+    /// The status of the condition `type_`, if present.
+    pub fn status(&self, type_: &str) -> Option<ConditionStatus> {
+        self.get(type_).map(|c| ConditionStatus::of(&c.status))
+    }
+
     /// Whether the condition `type_` is present with status `True`.
     pub fn is_true(&self, type_: &str) -> bool {
-        self.get(type_).is_some_and(|c| c.status == TRUE)
+        self.status(type_) == Some(ConditionStatus::True)
     }
 
     /// Whether the condition `type_` is present with status `False`.
     pub fn is_false(&self, type_: &str) -> bool {
-        self.get(type_).is_some_and(|c| c.status == FALSE)
+        self.status(type_) == Some(ConditionStatus::False)
     }
 
     /// Sets a condition. `lastTransitionTime` moves only when the status changes,
     /// so re-asserting the same state causes no churn.
-    pub fn set(&mut self, type_: &str, status: &str, reason: &str, message: impl Into<String>) {
+    pub fn set(
+        &mut self,
+        type_: &str,
+        status: ConditionStatus,
+        reason: &str,
+        message: impl Into<String>,
+    ) {
         let message = message.into();
+        let status = status.as_str();
         let reason = if reason.is_empty() { status } else { reason };
         if let Some(existing) = self.items.iter_mut().find(|c| c.type_ == type_) {
             if existing.status != status {
@@ -101,17 +90,17 @@ impl Conditions {
 
     /// Sets `type_=True`.
     pub fn mark_true(&mut self, type_: &str, reason: &str, message: impl Into<String>) {
-        self.set(type_, TRUE, reason, message);
+        self.set(type_, ConditionStatus::True, reason, message);
     }
 
     /// Sets `type_=False`.
     pub fn mark_false(&mut self, type_: &str, reason: &str, message: impl Into<String>) {
-        self.set(type_, FALSE, reason, message);
+        self.set(type_, ConditionStatus::False, reason, message);
     }
 
     /// Sets `type_=Unknown`.
     pub fn mark_unknown(&mut self, type_: &str, reason: &str, message: impl Into<String>) {
-        self.set(type_, UNKNOWN, reason, message);
+        self.set(type_, ConditionStatus::Unknown, reason, message);
     }
 
     /// Removes the condition `type_`.
@@ -157,7 +146,10 @@ impl Conditions {
     /// Stalled), which is when kstatus wants `observedGeneration` updated.
     pub fn is_settled(&self) -> bool {
         !self.is_true(RECONCILING)
-            && (self.get(READY).is_some_and(|c| c.status != UNKNOWN) || self.is_true(STALLED))
+            && (self
+                .status(READY)
+                .is_some_and(|s| s != ConditionStatus::Unknown)
+                || self.is_true(STALLED))
     }
 }
 
@@ -184,6 +176,11 @@ fn now() -> Time {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use api::meta::reason::{FAILED, PROGRESSING, SUCCEEDED};
+
+    const TRUE: &str = "True";
+    const FALSE: &str = "False";
+    const UNKNOWN: &str = "Unknown";
 
     #[test]
     fn reconciling_then_ready() {

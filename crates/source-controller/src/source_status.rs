@@ -7,44 +7,24 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use api::meta::{Artifact, condition_type, reason};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
-use runtime::conditions::Conditions;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use runtime::status::{Conclusion, StatusObject, StatusSession};
 
 use crate::Error;
 use crate::controller::{CONTROLLER_NAME, Context};
 use runtime::reconcile::Failure;
 
-/// A source kind's object and the status fields the shared steps touch.
+/// A source kind's object and the status fields the shared steps touch
+/// beyond those of every Flux kind ([`StatusObject`]).
 pub trait SourceObject:
-    Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
-    + Clone
-    + DeserializeOwned
-    + Serialize
-    + Debug
-    + Send
-    + Sync
-    + 'static
+    StatusObject<Status: Debug> + Resource<Scope = kube::core::NamespaceResourceScope>
 {
-    /// The kind's status type.
-    type Status: Clone + Default + Serialize + Send + Sync;
-
-    /// The object's status, if any.
-    fn status(&self) -> Option<&Self::Status>;
     /// The reconciliation interval.
     fn interval(&self) -> Option<Duration>;
-    /// `status.conditions`.
-    fn conditions(status: &mut Self::Status) -> &mut Option<Vec<Condition>>;
-    /// `status.observedGeneration`.
-    fn observed_generation(status: &mut Self::Status) -> &mut Option<i64>;
     /// `status.artifact`.
     fn artifact(status: &mut Self::Status) -> &mut Option<Artifact>;
-    /// `status.lastHandledReconcileAt`.
-    fn last_handled_reconcile_at(status: &mut Self::Status) -> &mut Option<String>;
     /// The `ArtifactInStorage` message for a stored `revision` (Flux words it per kind).
     fn stored_message(revision: &str) -> String {
         format!("stored artifact for revision '{revision}'")
@@ -81,40 +61,25 @@ pub enum Outcome {
     },
 }
 
-/// The status as read (for the patch) and the one being built, with the
-/// reconcile request recorded.
-pub fn begin<K: SourceObject>(obj: &K) -> (K::Status, K::Status) {
-    let current = obj.status().cloned().unwrap_or_default();
-    let mut status = current.clone();
-    let handled = K::last_handled_reconcile_at(&mut status).clone();
-    if let Some(token) = runtime::reconcile_request::pending_request(obj.meta(), handled.as_deref())
-    {
-        *K::last_handled_reconcile_at(&mut status) = Some(token.to_string());
-    }
-    (current, status)
-}
-
 /// Turns `result` into conditions, writes the status if it changed, emits
 /// events, and returns what the controller should do next.
 pub async fn finish<K: SourceObject>(
     obj: &K,
     ctx: &Context,
-    current: K::Status,
-    mut status: K::Status,
+    mut session: StatusSession<K>,
     result: Result<Outcome, Error>,
 ) -> Result<Action, Error> {
-    let namespace = obj.namespace().unwrap_or_default();
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
-    let mut conditions = Conditions::new(
-        K::conditions(&mut status).take().unwrap_or_default(),
-        obj.meta().generation,
-    );
+    let StatusSession {
+        ref mut status,
+        ref mut conditions,
+        ..
+    } = session;
     let previous_ready = conditions
         .get(condition_type::READY)
         .map(|c| c.message.clone());
 
     // The artifact in storage, whatever happened this time.
-    let stored = K::artifact(&mut status)
+    let stored = K::artifact(status)
         .as_ref()
         .filter(|a| ctx.store.exists(&a.path))
         .cloned();
@@ -144,7 +109,7 @@ pub async fn finish<K: SourceObject>(
             K::stored_message(&artifact.revision),
         ),
         (None, _) => {
-            *K::artifact(&mut status) = None;
+            *K::artifact(status) = None;
             conditions.delete(condition_type::ARTIFACT_IN_STORAGE);
         }
     }
@@ -183,26 +148,16 @@ pub async fn finish<K: SourceObject>(
             }
         }
     }
-    if conditions.is_settled() {
-        *K::observed_generation(&mut status) = obj.meta().generation;
-    }
     let ready = conditions
         .get(condition_type::READY)
         .map(|c| c.message.clone());
-    *K::conditions(&mut status) = Some(conditions.into_items());
-    runtime::status::patch_status(
-        &api,
-        CONTROLLER_NAME,
-        &obj.name_any(),
-        Some(&current),
-        &status,
-    )
-    .await?;
+    session.conclude(Conclusion::WhenSettled);
+    session.patch().await?;
 
     match result {
         Ok(outcome) => {
             if let Outcome::Stored { message } = &outcome {
-                let note = match K::artifact(&mut status) {
+                let note = match K::artifact(&mut session.status) {
                     Some(artifact) => obj.new_artifact_note(artifact, message),
                     None => message.clone(),
                 };
@@ -235,7 +190,7 @@ pub async fn finish<K: SourceObject>(
 pub type SyncFn<K> = for<'a> fn(
     &'a K,
     &'a Context,
-    &'a mut <K as SourceObject>::Status,
+    &'a mut <K as StatusObject>::Status,
 ) -> std::pin::Pin<
     Box<dyn std::future::Future<Output = Result<Outcome, Error>> + Send + 'a>,
 >;
@@ -265,9 +220,13 @@ pub async fn reconcile_source<K: SourceObject>(
                 tracing::debug!(name = %obj.name_any(), "reconciliation is suspended");
                 return Ok(Action::await_change());
             }
-            let (current, mut status) = begin(obj.as_ref());
+            let mut session =
+                StatusSession::begin(obj.as_ref(), api.clone(), CONTROLLER_NAME);
+            // The kind's own step edits a status with its conditions inline.
+            let mut status = session.desired();
             let result = sync(obj.as_ref(), &ctx, &mut status).await;
-            finish(obj.as_ref(), &ctx, current, status, result).await
+            session.replace_status(status);
+            finish(obj.as_ref(), &ctx, session, result).await
         },
         |obj| async {
             let obj = obj;
@@ -287,32 +246,15 @@ macro_rules! source_object {
     };
     ($kind:ty, $status:ty, { $($extra:item)* }) => {
         impl SourceObject for $kind {
-            type Status = $status;
 
             $($extra)*
-
-            fn status(&self) -> Option<&Self::Status> {
-                self.status.as_ref()
-            }
 
             fn interval(&self) -> Option<Duration> {
                 interval_of(&self.spec.interval)
             }
 
-            fn conditions(status: &mut Self::Status) -> &mut Option<Vec<Condition>> {
-                &mut status.conditions
-            }
-
-            fn observed_generation(status: &mut Self::Status) -> &mut Option<i64> {
-                &mut status.observed_generation
-            }
-
             fn artifact(status: &mut Self::Status) -> &mut Option<Artifact> {
                 &mut status.artifact
-            }
-
-            fn last_handled_reconcile_at(status: &mut Self::Status) -> &mut Option<String> {
-                &mut status.reconcile_request.last_handled_reconcile_at
             }
         }
     };
