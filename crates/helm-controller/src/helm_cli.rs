@@ -1017,7 +1017,7 @@ fn child_setup(command: &mut tokio::process::Command, niceness: u8) {
 pub const HELM_EXEC_MODE: &str = "helm-exec";
 
 /// The `helm-exec` mode: `<parent pid> <niceness> <helm> [args...]`. Sets
-/// the process up as [`child_setup`] would (death with the parent, lower
+/// the process up as `child_setup` would (death with the parent, lower
 /// priority), then becomes helm. Returns only on failure.
 #[allow(unsafe_code)]
 pub fn exec_helm(args: &[OsString]) -> std::io::Error {

@@ -88,7 +88,7 @@ struct Build {
     values_files: Vec<String>,
 }
 
-/// Flux's reason for a successful build, from its [`summary`].
+/// Flux's reason for a successful build, from its `summary`.
 pub fn success_reason(summary: &str) -> &'static str {
     if summary.starts_with("packaged ") {
         api::meta::reason::CHART_PACKAGE_SUCCEEDED

@@ -197,8 +197,8 @@ pub type SyncFn<K> = for<'a> fn(
 
 /// The whole reconciliation of a source kind around its `sync` step: the
 /// `finalizers.fluxcd.io` finalizer (cleanup removes the object's artifacts
-/// from the store), nothing while `suspended`, otherwise [`begin`], `sync`,
-/// [`finish`], with metrics.
+/// from the store), nothing while `suspended`, otherwise a
+/// [`StatusSession`], `sync` and [`finish`]; the harness records metrics.
 pub async fn reconcile_source<K: SourceObject>(
     obj: std::sync::Arc<K>,
     ctx: std::sync::Arc<Context>,
