@@ -7,18 +7,14 @@
 //! When the remote still points at the stored revision and the spec asks for
 //! the same artifact, nothing is cloned and nothing is written.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::meta::{Artifact, condition_type, reason};
-use api::source::{
-    GitProvider, GitRepository, GitRepositoryInclude, GitRepositoryRef, GitRepositoryStatus,
-    GitRepositoryVerification, GitVerificationMode,
-};
+use api::meta::Artifact;
+use api::source::{GitProvider, GitRepository, GitRepositoryRef, GitRepositoryStatus};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
-use kube::api::Api;
 use kube::runtime::controller::Action;
 use tracing::{debug, info, warn};
 
@@ -28,12 +24,17 @@ use crate::source_ignore::SourceIgnore;
 use crate::source_status::{self, Outcome};
 use crate::storage::ArtifactStore;
 
+mod include;
+mod verify;
+
+pub use include::includers_of;
+use include::{copy_include, relative_path, resolve_includes, same_artifacts};
+use verify::{forget_failed_verification, requires_verification, verify_signatures};
+
 /// Kind name used in storage paths, metrics and events.
 pub const KIND: &str = "GitRepository";
 /// Flux's default Git timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-/// How deep include chains are followed when looking for cycles.
-const MAX_INCLUDE_DEPTH: usize = 32;
 
 /// Reconciles one GitRepository.
 pub async fn reconcile(obj: Arc<GitRepository>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -187,195 +188,6 @@ async fn sync(
     })
 }
 
-/// Verifies the checked-out commit and/or the tag it was reached through, as
-/// `spec.verify` asks, and records the result in `SourceVerified` and
-/// `sourceVerificationMode`.
-async fn verify_signatures(
-    obj: &GitRepository,
-    ctx: &Context,
-    commit: &git::Commit,
-    status: &mut GitRepositoryStatus,
-) -> Result<(), Error> {
-    // Without `spec.verify`, `forget_failed_verification` already cleared it all.
-    let Some(verification) = &obj.spec.verify else {
-        return Ok(());
-    };
-    let result = match read_key_rings(ctx, obj, verification).await {
-        Ok(key_rings) => verified_message(verification, commit, &key_rings),
-        Err(err) => Err(err),
-    };
-    match result {
-        Ok(message) => {
-            info!(namespace = %obj.namespace().unwrap_or_default(), name = %obj.name_any(), "{message}");
-            status.source_verification_mode = Some(verification_mode(verification));
-            update_conditions(obj, status, |c| {
-                c.mark_true(condition_type::SOURCE_VERIFIED, reason::SUCCEEDED, message)
-            });
-            Ok(())
-        }
-        Err(err) => {
-            if let Error::Verification {
-                reason, message, ..
-            } = &err
-            {
-                update_conditions(obj, status, |c| {
-                    c.mark_false(condition_type::SOURCE_VERIFIED, reason, message.clone())
-                });
-            }
-            Err(err)
-        }
-    }
-}
-
-/// The trusted keys: every value of the Secret is an armored OpenPGP key ring,
-/// except `*.sshpub` entries, which hold SSH keys this controller does not use.
-/// They are read lazily by the caller, so a broken key ring is reported against
-/// the object whose verification needed it, as Flux does.
-async fn read_key_rings(
-    ctx: &Context,
-    obj: &GitRepository,
-    verification: &GitRepositoryVerification,
-) -> Result<Vec<Vec<u8>>, Error> {
-    let namespace = obj.namespace().unwrap_or_default();
-    let name = &verification.secret_ref.name;
-    match crate::controller::read_secret(ctx, &namespace, name).await {
-        Ok(data) => Ok(data
-            .into_iter()
-            .filter(|(key, _)| !key.ends_with(".sshpub"))
-            .map(|(_, value)| value)
-            .collect()),
-        Err(Error::Secret { message, .. }) => Err(Error::Verification {
-            reason: reason::VERIFICATION_ERROR,
-            message: format!("PGP public keys secret error: {message}"),
-            stalled: false,
-        }),
-        Err(other) => Err(other),
-    }
-}
-
-/// Flux's `SourceVerified` message for a successful verification, or the
-/// failure with Flux's reason.
-fn verified_message(
-    verification: &GitRepositoryVerification,
-    commit: &git::Commit,
-    key_rings: &[Vec<u8>],
-) -> Result<String, Error> {
-    let mode = verification_mode(verification);
-    let check = |signed: &git::SignedObject| -> Result<String, git::Error> {
-        let rings = key_rings
-            .iter()
-            .map(|ring| git::KeyRing::from_armored(ring))
-            .collect::<Result<Vec<_>, _>>()?;
-        git::verify(signed, &rings)
-    };
-    let mut lines = Vec::new();
-    if matches!(
-        mode,
-        GitVerificationMode::Tag | GitVerificationMode::TagAndHEAD
-    ) {
-        let Some(tag) = &commit.referencing_tag else {
-            return Err(Error::Verification {
-                reason: "InvalidVerificationMode",
-                message: "cannot verify tag object's signature if a tag reference is not specified"
-                    .to_string(),
-                stalled: true,
-            });
-        };
-        if tag.signed.signature.is_none() {
-            // The tag can be replaced by a signed one upstream: not stalled.
-            return Err(Error::Verification {
-                reason: "InvalidGitObject",
-                message: format!("cannot verify signature of tag '{tag}' since it is not signed"),
-                stalled: false,
-            });
-        }
-        let key = check(&tag.signed).map_err(|e| Error::Verification {
-            reason: "InvalidTagSignature",
-            message: format!(
-                "signature verification of tag '{tag}' failed: unable to verify Git tag: {e}"
-            ),
-            stalled: false,
-        })?;
-        lines.push(format!("tag '{tag}' with key '{key}'"));
-    }
-    if matches!(
-        mode,
-        GitVerificationMode::Head | GitVerificationMode::TagAndHEAD
-    ) {
-        let key = check(&commit.signed).map_err(|e| Error::Verification {
-            reason: "InvalidCommitSignature",
-            message: format!(
-                "signature verification of commit '{}' failed: unable to verify Git commit: {e}",
-                commit.id
-            ),
-            stalled: false,
-        })?;
-        lines.push(format!("commit '{}' with key '{key}'", commit.id));
-    }
-    Ok(format!(
-        "verified signature of\n\t- {}",
-        lines.join("\n\t- ")
-    ))
-}
-
-/// The mode in effect: `head` is the old spelling of `HEAD`, the default.
-fn verification_mode(verification: &GitRepositoryVerification) -> GitVerificationMode {
-    match verification.mode {
-        Some(GitVerificationMode::Tag) => GitVerificationMode::Tag,
-        Some(GitVerificationMode::TagAndHEAD) => GitVerificationMode::TagAndHEAD,
-        Some(GitVerificationMode::Head | GitVerificationMode::LegacyHead) | None => {
-            GitVerificationMode::Head
-        }
-    }
-}
-
-/// Whether the stored artifact must be checked out and verified again although
-/// its revision is current: verification is asked for and the last one did not
-/// cover what the mode now asks (Flux's `requiresVerification`).
-fn requires_verification(
-    verification: Option<&GitRepositoryVerification>,
-    observed: Option<GitVerificationMode>,
-) -> bool {
-    let Some(verification) = verification else {
-        return false;
-    };
-    match (observed, verification_mode(verification)) {
-        (None, _) => true,
-        (Some(GitVerificationMode::TagAndHEAD), _) => false,
-        (Some(GitVerificationMode::Head | GitVerificationMode::LegacyHead), wanted) => {
-            wanted != GitVerificationMode::Head
-        }
-        (Some(GitVerificationMode::Tag), wanted) => wanted != GitVerificationMode::Tag,
-    }
-}
-
-/// Drops `SourceVerified=False` (worked out again on this pass) and, when
-/// `spec.verify` is gone, every trace of verification.
-fn forget_failed_verification(obj: &GitRepository, status: &mut GitRepositoryStatus) {
-    let verify_removed = obj.spec.verify.is_none();
-    if verify_removed {
-        status.source_verification_mode = None;
-    }
-    update_conditions(obj, status, |c| {
-        if verify_removed || c.is_false(condition_type::SOURCE_VERIFIED) {
-            c.delete(condition_type::SOURCE_VERIFIED);
-        }
-    });
-}
-
-fn update_conditions(
-    obj: &GitRepository,
-    status: &mut GitRepositoryStatus,
-    change: impl FnOnce(&mut runtime::conditions::Conditions),
-) {
-    let mut conditions = runtime::conditions::Conditions::new(
-        status.conditions.take().unwrap_or_default(),
-        obj.metadata.generation,
-    );
-    change(&mut conditions);
-    status.conditions = Some(conditions.into_items());
-}
-
 fn stored_message(revision: &str) -> String {
     format!("stored artifact for revision '{revision}'")
 }
@@ -469,196 +281,6 @@ async fn head_of(
     }
 }
 
-/// An include ready to be copied.
-struct ResolvedInclude {
-    name: String,
-    from_path: PathBuf,
-    to_path: PathBuf,
-    artifact: Artifact,
-}
-
-async fn resolve_includes(
-    obj: &GitRepository,
-    ctx: &Context,
-) -> Result<Vec<ResolvedInclude>, Error> {
-    let Some(includes) = obj.spec.include.as_ref().filter(|i| !i.is_empty()) else {
-        return Ok(Vec::new());
-    };
-    let namespace = obj.namespace().unwrap_or_default();
-    let api: Api<GitRepository> = Api::namespaced(ctx.client.clone(), &namespace);
-    let mut resolved = Vec::new();
-    for include in includes {
-        let name = include.repository.name.clone();
-        let to_path =
-            relative_path(include.to_path.as_deref().unwrap_or(&name)).map_err(|reason| {
-                Error::Include {
-                    reason: "IllegalPath",
-                    message: format!(
-                        "path calculation for include '{name}' failed: toPath {reason}"
-                    ),
-                }
-            })?;
-        let from_path =
-            relative_path(include.from_path.as_deref().unwrap_or("")).map_err(|reason| {
-                Error::Include {
-                    reason: "IllegalPath",
-                    message: format!(
-                        "path calculation for include '{name}' failed: fromPath {reason}"
-                    ),
-                }
-            })?;
-        if name == obj.name_any() {
-            return Err(Error::Include {
-                reason: "CircularInclude",
-                message: format!("include '{name}' refers to this GitRepository itself"),
-            });
-        }
-        let dependency = match api.get_opt(&name).await? {
-            Some(dep) => dep,
-            None => {
-                return Err(Error::Include {
-                    reason: "NotFound",
-                    message: format!(
-                        "could not get resource for include '{name}': gitrepositories \"{name}\" not found"
-                    ),
-                });
-            }
-        };
-        check_include_cycle(&api, &obj.name_any(), &dependency).await?;
-        let Some(artifact) = dependency.status.as_ref().and_then(|s| s.artifact.clone()) else {
-            return Err(Error::Include {
-                reason: "NoArtifact",
-                message: format!("no artifact available for include '{name}'"),
-            });
-        };
-        resolved.push(ResolvedInclude {
-            name,
-            from_path,
-            to_path,
-            artifact,
-        });
-    }
-    Ok(resolved)
-}
-
-/// Refuses include chains that lead back to `origin`: each new artifact of one
-/// repository would otherwise change the other's forever.
-async fn check_include_cycle(
-    api: &Api<GitRepository>,
-    origin: &str,
-    first: &GitRepository,
-) -> Result<(), Error> {
-    let mut pending: Vec<(Vec<String>, Vec<GitRepositoryInclude>)> = vec![(
-        vec![origin.to_string(), first.name_any()],
-        first.spec.include.clone().unwrap_or_default(),
-    )];
-    let mut visited = std::collections::BTreeSet::new();
-    while let Some((chain, includes)) = pending.pop() {
-        for include in includes {
-            let next = include.repository.name;
-            if next == origin {
-                let mut cycle = chain.clone();
-                cycle.push(next);
-                return Err(Error::Include {
-                    reason: "CircularInclude",
-                    message: format!("circular include: {}", cycle.join(" -> ")),
-                });
-            }
-            if chain.len() > MAX_INCLUDE_DEPTH || !visited.insert(next.clone()) {
-                continue;
-            }
-            if let Some(repo) = api.get_opt(&next).await? {
-                let mut longer = chain.clone();
-                longer.push(next);
-                pending.push((longer, repo.spec.include.unwrap_or_default()));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// A path inside the artifact: relative, no `..`, no absolute parts.
-fn relative_path(text: &str) -> Result<PathBuf, &'static str> {
-    let mut out = PathBuf::new();
-    for component in Path::new(text).components() {
-        match component {
-            Component::Normal(part) => out.push(part),
-            Component::CurDir => {}
-            Component::ParentDir => return Err("must not contain '..'"),
-            Component::RootDir | Component::Prefix(_) => return Err("must be relative"),
-        }
-    }
-    Ok(out)
-}
-
-fn same_artifacts(a: &[Artifact], b: &[Artifact]) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .zip(b)
-            .all(|(x, y)| x.revision == y.revision && x.digest == y.digest)
-}
-
-/// Copies `fromPath` of an included artifact (read from our own store, digest
-/// checked) to `toPath` in the checkout.
-fn copy_include(
-    store: &ArtifactStore,
-    include: &ResolvedInclude,
-    checkout: &Path,
-) -> Result<(), Error> {
-    let copy_failure = |message: String| Error::Include {
-        reason: "CopyFailure",
-        message: format!(
-            "failed to copy '{}' include from '{}' to '{}': {message}",
-            include.name,
-            include.from_path.display(),
-            include.to_path.display()
-        ),
-    };
-    let file = store
-        .local_path(&include.artifact.path)
-        .map_err(|e| copy_failure(e.to_string()))?;
-    let bytes = std::fs::read(&file).map_err(|e| copy_failure(format!("reading artifact: {e}")))?;
-    runtime::artifact::verify_digest(&bytes, &include.artifact.digest)
-        .map_err(|e| copy_failure(e.to_string()))?;
-    let unpacked = tempfile::tempdir().map_err(|e| copy_failure(e.to_string()))?;
-    runtime::artifact::untar_gz(
-        &bytes[..],
-        unpacked.path(),
-        runtime::artifact::UntarOptions::default(),
-    )
-    .map_err(|e| copy_failure(e.to_string()))?;
-    let source = unpacked.path().join(&include.from_path);
-    if !source.exists() {
-        return Err(copy_failure(
-            "the path does not exist in the included artifact".into(),
-        ));
-    }
-    let target = checkout.join(&include.to_path);
-    copy_tree(&source, &target).map_err(|e| copy_failure(e.to_string()))
-}
-
-/// Copies regular files and directories from `source` to `target`, replacing
-/// files that exist; links are not followed.
-fn copy_tree(source: &Path, target: &Path) -> std::io::Result<()> {
-    let meta = std::fs::symlink_metadata(source)?;
-    if meta.is_file() {
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::copy(source, target)?;
-        return Ok(());
-    }
-    if !meta.is_dir() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(target)?;
-    for entry in std::fs::read_dir(source)? {
-        let entry = entry?;
-        copy_tree(&entry.path(), &target.join(entry.file_name()))?;
-    }
-    Ok(())
-}
-
 /// Sparse checkout: keeps only the listed directories (and the paths leading
 /// to them).
 fn keep_only(root: &Path, dirs: &[String]) -> Result<(), Error> {
@@ -694,29 +316,12 @@ fn prune(root: &Path, rel: &Path, keep: &[PathBuf]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Lists the GitRepositories that include `changed`, for re-reconciling them
-/// when its artifact changes.
-pub fn includers_of(
-    changed: &GitRepository,
-    all: &[Arc<GitRepository>],
-) -> Vec<kube::runtime::reflector::ObjectRef<GitRepository>> {
-    let namespace = changed.namespace();
-    let name = changed.name_any();
-    all.iter()
-        .filter(|repo| repo.namespace() == namespace)
-        .filter(|repo| {
-            repo.spec
-                .include
-                .as_ref()
-                .is_some_and(|includes| includes.iter().any(|i| i.repository.name == name))
-        })
-        .map(|repo| kube::runtime::reflector::ObjectRef::from(repo.as_ref()))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
+    use super::include::copy_tree;
+    use super::verify::{verification_mode, verified_message};
     use super::*;
+    use api::source::{GitRepositoryVerification, GitVerificationMode};
 
     #[test]
     fn urls() {

@@ -1,0 +1,198 @@
+//! `spec.verify`: the OpenPGP signature of the checked-out commit and/or of
+//! the annotated tag it was reached through, checked against the key rings
+//! of a Secret, with Flux's `SourceVerified` condition and reasons.
+
+use api::meta::{condition_type, reason};
+use api::source::{
+    GitRepository, GitRepositoryStatus, GitRepositoryVerification, GitVerificationMode,
+};
+
+use kube::ResourceExt;
+use tracing::info;
+
+use crate::Error;
+use crate::controller::Context;
+
+/// Verifies the checked-out commit and/or the tag it was reached through, as
+/// `spec.verify` asks, and records the result in `SourceVerified` and
+/// `sourceVerificationMode`.
+pub(super) async fn verify_signatures(
+    obj: &GitRepository,
+    ctx: &Context,
+    commit: &git::Commit,
+    status: &mut GitRepositoryStatus,
+) -> Result<(), Error> {
+    // Without `spec.verify`, `forget_failed_verification` already cleared it all.
+    let Some(verification) = &obj.spec.verify else {
+        return Ok(());
+    };
+    let result = match read_key_rings(ctx, obj, verification).await {
+        Ok(key_rings) => verified_message(verification, commit, &key_rings),
+        Err(err) => Err(err),
+    };
+    match result {
+        Ok(message) => {
+            info!(namespace = %obj.namespace().unwrap_or_default(), name = %obj.name_any(), "{message}");
+            status.source_verification_mode = Some(verification_mode(verification));
+            update_conditions(obj, status, |c| {
+                c.mark_true(condition_type::SOURCE_VERIFIED, reason::SUCCEEDED, message)
+            });
+            Ok(())
+        }
+        Err(err) => {
+            if let Error::Verification {
+                reason, message, ..
+            } = &err
+            {
+                update_conditions(obj, status, |c| {
+                    c.mark_false(condition_type::SOURCE_VERIFIED, reason, message.clone())
+                });
+            }
+            Err(err)
+        }
+    }
+}
+/// The trusted keys: every value of the Secret is an armored OpenPGP key ring,
+/// except `*.sshpub` entries, which hold SSH keys this controller does not use.
+/// They are read lazily by the caller, so a broken key ring is reported against
+/// the object whose verification needed it, as Flux does.
+pub(super) async fn read_key_rings(
+    ctx: &Context,
+    obj: &GitRepository,
+    verification: &GitRepositoryVerification,
+) -> Result<Vec<Vec<u8>>, Error> {
+    let namespace = obj.namespace().unwrap_or_default();
+    let name = &verification.secret_ref.name;
+    match crate::controller::read_secret(ctx, &namespace, name).await {
+        Ok(data) => Ok(data
+            .into_iter()
+            .filter(|(key, _)| !key.ends_with(".sshpub"))
+            .map(|(_, value)| value)
+            .collect()),
+        Err(Error::Secret { message, .. }) => Err(Error::Verification {
+            reason: reason::VERIFICATION_ERROR,
+            message: format!("PGP public keys secret error: {message}"),
+            stalled: false,
+        }),
+        Err(other) => Err(other),
+    }
+}
+/// Flux's `SourceVerified` message for a successful verification, or the
+/// failure with Flux's reason.
+pub(super) fn verified_message(
+    verification: &GitRepositoryVerification,
+    commit: &git::Commit,
+    key_rings: &[Vec<u8>],
+) -> Result<String, Error> {
+    let mode = verification_mode(verification);
+    let check = |signed: &git::SignedObject| -> Result<String, git::Error> {
+        let rings = key_rings
+            .iter()
+            .map(|ring| git::KeyRing::from_armored(ring))
+            .collect::<Result<Vec<_>, _>>()?;
+        git::verify(signed, &rings)
+    };
+    let mut lines = Vec::new();
+    if matches!(
+        mode,
+        GitVerificationMode::Tag | GitVerificationMode::TagAndHEAD
+    ) {
+        let Some(tag) = &commit.referencing_tag else {
+            return Err(Error::Verification {
+                reason: "InvalidVerificationMode",
+                message: "cannot verify tag object's signature if a tag reference is not specified"
+                    .to_string(),
+                stalled: true,
+            });
+        };
+        if tag.signed.signature.is_none() {
+            // The tag can be replaced by a signed one upstream: not stalled.
+            return Err(Error::Verification {
+                reason: "InvalidGitObject",
+                message: format!("cannot verify signature of tag '{tag}' since it is not signed"),
+                stalled: false,
+            });
+        }
+        let key = check(&tag.signed).map_err(|e| Error::Verification {
+            reason: "InvalidTagSignature",
+            message: format!(
+                "signature verification of tag '{tag}' failed: unable to verify Git tag: {e}"
+            ),
+            stalled: false,
+        })?;
+        lines.push(format!("tag '{tag}' with key '{key}'"));
+    }
+    if matches!(
+        mode,
+        GitVerificationMode::Head | GitVerificationMode::TagAndHEAD
+    ) {
+        let key = check(&commit.signed).map_err(|e| Error::Verification {
+            reason: "InvalidCommitSignature",
+            message: format!(
+                "signature verification of commit '{}' failed: unable to verify Git commit: {e}",
+                commit.id
+            ),
+            stalled: false,
+        })?;
+        lines.push(format!("commit '{}' with key '{key}'", commit.id));
+    }
+    Ok(format!(
+        "verified signature of\n\t- {}",
+        lines.join("\n\t- ")
+    ))
+}
+/// The mode in effect: `head` is the old spelling of `HEAD`, the default.
+pub(super) fn verification_mode(verification: &GitRepositoryVerification) -> GitVerificationMode {
+    match verification.mode {
+        Some(GitVerificationMode::Tag) => GitVerificationMode::Tag,
+        Some(GitVerificationMode::TagAndHEAD) => GitVerificationMode::TagAndHEAD,
+        Some(GitVerificationMode::Head | GitVerificationMode::LegacyHead) | None => {
+            GitVerificationMode::Head
+        }
+    }
+}
+/// Whether the stored artifact must be checked out and verified again although
+/// its revision is current: verification is asked for and the last one did not
+/// cover what the mode now asks (Flux's `requiresVerification`).
+pub(super) fn requires_verification(
+    verification: Option<&GitRepositoryVerification>,
+    observed: Option<GitVerificationMode>,
+) -> bool {
+    let Some(verification) = verification else {
+        return false;
+    };
+    match (observed, verification_mode(verification)) {
+        (None, _) => true,
+        (Some(GitVerificationMode::TagAndHEAD), _) => false,
+        (Some(GitVerificationMode::Head | GitVerificationMode::LegacyHead), wanted) => {
+            wanted != GitVerificationMode::Head
+        }
+        (Some(GitVerificationMode::Tag), wanted) => wanted != GitVerificationMode::Tag,
+    }
+}
+/// Drops `SourceVerified=False` (worked out again on this pass) and, when
+/// `spec.verify` is gone, every trace of verification.
+pub(super) fn forget_failed_verification(obj: &GitRepository, status: &mut GitRepositoryStatus) {
+    let verify_removed = obj.spec.verify.is_none();
+    if verify_removed {
+        status.source_verification_mode = None;
+    }
+    update_conditions(obj, status, |c| {
+        if verify_removed || c.is_false(condition_type::SOURCE_VERIFIED) {
+            c.delete(condition_type::SOURCE_VERIFIED);
+        }
+    });
+}
+
+pub(super) fn update_conditions(
+    obj: &GitRepository,
+    status: &mut GitRepositoryStatus,
+    change: impl FnOnce(&mut runtime::conditions::Conditions),
+) {
+    let mut conditions = runtime::conditions::Conditions::new(
+        status.conditions.take().unwrap_or_default(),
+        obj.metadata.generation,
+    );
+    change(&mut conditions);
+    status.conditions = Some(conditions.into_items());
+}
