@@ -12,12 +12,10 @@
 //! - [`chart`]: chart acquisition through source status and artifacts;
 //! - [`target_cluster`]: the cluster a release lives in (the controller's
 //!   own, or a remote one from `spec.kubeConfig`);
-//! - [`reconciler`] and [`atomic`]: the HelmRelease reconciliation and its
-//!   release loop; [`event_queue`]: its events, written in the background;
+//! - [`reconcile`]: the HelmRelease reconciliation and its release loop; [`event_queue`]: its events, written in the background;
 //!   [`manager`] wires watches, leader election and endpoints.
 #![warn(missing_docs)]
 
-pub mod atomic;
 pub mod chart;
 pub mod crds;
 pub mod event_queue;
@@ -26,7 +24,7 @@ pub mod manager;
 pub mod names;
 pub mod options;
 pub mod post_render;
-pub mod reconciler;
+pub mod reconcile;
 pub mod release;
 pub mod state;
 pub mod storage;

@@ -26,7 +26,7 @@ use crate::Error;
 use crate::chart::{ChartCache, source_of};
 use crate::helm_cli::{HelmCli, HelmCliConfig};
 use crate::options::Flags;
-use crate::reconciler::{CONTROLLER_NAME, Context, Settings, reconcile};
+use crate::reconcile::{CONTROLLER_NAME, Context, Settings, reconcile};
 
 /// Feature gate: detect drift of every release.
 pub const DETECT_DRIFT: &str = "DetectDrift";

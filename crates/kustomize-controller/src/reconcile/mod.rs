@@ -1,9 +1,9 @@
 //! The Kustomization reconciler. One attempt reads top to bottom, a step
-//! per module: [`source`] (the source's artifact, the dependencies, the
-//! download) → [`build`] (generate, kustomize, decrypt, substitute) →
-//! [`apply`] (staged server-side apply after a dry-run) → [`prune`] →
-//! [`health`] → status, with Flux's conditions, reasons, messages, events
-//! and requeue rules. A step that cannot go on returns a [`Halt`] (reason,
+//! per module: `source` (the source's artifact, the dependencies, the
+//! download) → `build` (generate, kustomize, decrypt, substitute) →
+//! `apply` (staged server-side apply after a dry-run) → `prune` →
+//! `health` → status, with Flux's conditions, reasons, messages, events
+//! and requeue rules. A step that cannot go on returns a `Halt` (reason,
 //! message, stall or retry, the event to send), which ends the attempt with
 //! `Ready=False`; only infrastructure errors (writing status, the
 //! finalizer, local I/O) go back to the harness.
