@@ -17,3 +17,4 @@ pub mod packages;
 pub mod paths;
 pub mod process;
 pub mod registry;
+pub mod wait;

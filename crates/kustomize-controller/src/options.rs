@@ -64,19 +64,7 @@ pub struct Flags {
     pub http_timeout: Duration,
 }
 
-impl runtime::process::ControllerFlags for Flags {
-    fn common(&self) -> &ControllerOptions {
-        &self.common
-    }
-
-    fn concurrent(&self) -> u16 {
-        self.concurrent
-    }
-
-    fn leader_election_id(&self) -> &str {
-        &self.leader_election_id
-    }
-}
+runtime::controller_flags!(Flags);
 
 #[cfg(test)]
 mod tests {

@@ -19,6 +19,28 @@ pub trait ControllerFlags: clap::Parser {
     fn leader_election_id(&self) -> &str;
 }
 
+/// Implements [`ControllerFlags`] for a controller's flag struct that has
+/// the fields `common`, `concurrent` and `leader_election_id`, as every
+/// controller's does.
+#[macro_export]
+macro_rules! controller_flags {
+    ($flags:ty) => {
+        impl $crate::process::ControllerFlags for $flags {
+            fn common(&self) -> &$crate::options::ControllerOptions {
+                &self.common
+            }
+
+            fn concurrent(&self) -> u16 {
+                self.concurrent
+            }
+
+            fn leader_election_id(&self) -> &str {
+                &self.leader_election_id
+            }
+        }
+    };
+}
+
 /// How a controller process runs its async work.
 #[derive(Clone, Debug, Default)]
 pub struct Process {

@@ -66,19 +66,7 @@ pub struct Flags {
     pub leader_election_id: String,
 }
 
-impl runtime::process::ControllerFlags for Flags {
-    fn common(&self) -> &ControllerOptions {
-        &self.common
-    }
-
-    fn concurrent(&self) -> u16 {
-        self.concurrent
-    }
-
-    fn leader_election_id(&self) -> &str {
-        &self.leader_election_id
-    }
-}
+runtime::controller_flags!(Flags);
 
 impl Flags {
     /// The per-artifact size cap, if any.
