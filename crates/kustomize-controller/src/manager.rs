@@ -1,16 +1,19 @@
 //! kustomize-controller's controller, declared on the shared harness
 //! (`runtime::manager`): Kustomizations themselves (new generation,
 //! `requestedAt`, deletion), plus two kinds of change that trigger a
-//! reconcile at once: a source publishing a new artifact revision, and a
-//! Kustomization that others depend on becoming ready at a new revision.
+//! reconcile at once: a source publishing a new artifact revision, a
+//! Kustomization that others depend on becoming ready at a new revision,
+//! and a labelled ConfigMap or Secret a Kustomization takes variables or
+//! decryption keys from.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use api::kustomize::{Kustomization, KustomizationSourceKind};
-use api::meta::{Artifact, condition_type};
+use api::meta::{Artifact, ConfigKind, condition_type};
 use api::source::{Bucket, GitRepository, OCIRepository};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 use runtime::artifact::{ArtifactFetcher, DEFAULT_MAX_DOWNLOAD_SIZE};
@@ -179,6 +182,40 @@ fn users_of<S: ResourceExt>(
     }
 }
 
+/// The Kustomizations that take data from the `kind` `object`: variables
+/// (`postBuild.substituteFrom`) or, for a Secret, decryption keys.
+fn users_of_config(
+    store: &Store<Kustomization>,
+    kind: ConfigKind,
+    object: &impl ResourceExt,
+) -> Vec<ObjectRef<Kustomization>> {
+    let (namespace, name) = (object.namespace(), object.name_any());
+    store
+        .state()
+        .iter()
+        .filter(|ks| ks.namespace() == namespace)
+        .filter(|ks| {
+            let substitutes = ks
+                .spec
+                .post_build
+                .as_ref()
+                .and_then(|p| p.substitute_from.as_deref())
+                .unwrap_or_default()
+                .iter()
+                .any(|r| r.kind == kind && r.name == name);
+            let decrypts = kind == ConfigKind::Secret
+                && ks
+                    .spec
+                    .decryption
+                    .as_ref()
+                    .and_then(|d| d.secret_ref.as_ref())
+                    .is_some_and(|s| s.name == name);
+            substitutes || decrypts
+        })
+        .map(|ks| ObjectRef::from_obj(ks.as_ref()))
+        .collect()
+}
+
 /// Runs the controller until SIGTERM/SIGINT, or until leadership is lost.
 pub async fn run(flags: Flags) -> Result<(), Error> {
     let gates = flags.common.feature_gates(FEATURE_GATES)?;
@@ -196,6 +233,7 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         fetcher,
         settings(&flags, &gates),
     ));
+    let configs = flags.watch_configs_label_selector.as_str();
     let controller = manager
         .controller::<Kustomization>(ReconcileTrigger::default())
         .watches(
@@ -214,6 +252,12 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
             Related::in_scope().when_changed(readiness_changed),
             |dependency, store| dependents_of(store, dependency),
         )
+        .watches(Related::<ConfigMap>::labelled(configs), |cm, store| {
+            users_of_config(store, ConfigKind::ConfigMap, cm)
+        })
+        .watches(Related::<Secret>::labelled(configs), |secret, store| {
+            users_of_config(store, ConfigKind::Secret, secret)
+        })
         .run(reconcile, ctx);
     manager.add(controller);
     manager.run().await?;
@@ -311,6 +355,40 @@ mod tests {
             refs.into_iter().map(|r| r.name).collect::<Vec<_>>(),
             ["apps"]
         );
+    }
+
+    #[test]
+    fn configs_map_to_the_kustomizations_taking_data_from_them() {
+        let store = store(vec![
+            ks(
+                "vars",
+                json!({"postBuild": {"substituteFrom": [{"kind": "ConfigMap", "name": "shared"}]}}),
+            ),
+            ks(
+                "keys",
+                json!({"decryption": {"provider": "sops", "secretRef": {"name": "shared"}}}),
+            ),
+            ks("plain", json!({})),
+        ]);
+        let named = |kind, name: &str| {
+            let object = k8s_openapi::api::core::v1::ConfigMap {
+                metadata: kube::api::ObjectMeta {
+                    name: Some(name.into()),
+                    namespace: Some("apps".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let mut names: Vec<String> = users_of_config(&store, kind, &object)
+                .into_iter()
+                .map(|r| r.name)
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(named(ConfigKind::ConfigMap, "shared"), ["vars"]);
+        assert_eq!(named(ConfigKind::Secret, "shared"), ["keys"]);
+        assert!(named(ConfigKind::ConfigMap, "other").is_empty());
     }
 
     #[test]

@@ -55,6 +55,12 @@ pub struct Flags {
     #[arg(long, value_delimiter = ',')]
     pub custom_apply_stage_kinds: Vec<String>,
 
+    /// ConfigMaps and Secrets matching this selector trigger the
+    /// reconciliation of the Kustomizations using them (`postBuild.substituteFrom`,
+    /// `decryption.secretRef`).
+    #[arg(long, default_value = "reconcile.fluxcd.io/watch=Enabled")]
+    pub watch_configs_label_selector: String,
+
     /// Leader election lease name.
     #[arg(long, default_value = "kustomize-controller-leader-election")]
     pub leader_election_id: String,

@@ -550,3 +550,46 @@ async fn cross_namespace_sources_are_refused_when_disabled() -> Result<()> {
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn labelled_configs_trigger_the_kustomizations_using_them() -> Result<()> {
+    let env = Env::start(
+        "ks-config-watch",
+        &[(
+            "configmap.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: settings\ndata:\n  greeting: ${greeting}\n",
+        )],
+        &[],
+    )
+    .await?;
+    let vars = |greeting: &str| {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "vars", "labels": {"reconcile.fluxcd.io/watch": "Enabled"}},
+            "data": {"greeting": greeting}})
+    };
+    env.apply(vars("hello")).await?;
+    // An hour's interval: only the watch can bring the change in quickly.
+    env.kustomization(
+        "app",
+        json!({"interval": "1h",
+            "postBuild": {"substituteFrom": [{"kind": "ConfigMap", "name": "vars"}]}}),
+    )
+    .await?;
+    env.ready("app", &env.head()?).await?;
+    let greeting = |object: Option<serde_json::Value>| {
+        object.and_then(|o| o["data"]["greeting"].as_str().map(str::to_owned))
+    };
+    ensure!(greeting(env.get("v1", "ConfigMap", "settings").await?).as_deref() == Some("hello"));
+
+    env.apply(vars("bonjour")).await?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while greeting(env.get("v1", "ConfigMap", "settings").await?).as_deref() != Some("bonjour") {
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "the labelled ConfigMap's change was not applied\n{}",
+            env.logs(40)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
