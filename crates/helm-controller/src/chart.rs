@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use api::helm::{ChartSourceKind, HelmRelease};
 use api::meta::Artifact;
 use api::source::{HelmChart, HelmChartSpec, LocalHelmChartSourceReference, OCIRepository};
-use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use runtime::artifact::ArtifactFetcher;
@@ -22,10 +22,6 @@ use runtime::artifact::ArtifactFetcher;
 use crate::names::helm_chart_name;
 use crate::release::ChartMetadata;
 
-/// API group of the source kinds.
-const SOURCE_GROUP: &str = "source.toolkit.fluxcd.io";
-/// Version of the source kinds.
-const SOURCE_VERSION: &str = "v1";
 /// Largest `Chart.yaml` read from an archive.
 const MAX_CHART_YAML: u64 = 1024 * 1024;
 /// Archives kept in the cache; the oldest go first.
@@ -71,21 +67,7 @@ pub struct LoadedChart {
 }
 
 /// The source object a HelmRelease takes its chart from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SourceRef {
-    /// Kind (`OCIRepository`, `HelmChart`, `ExternalArtifact`).
-    pub kind: &'static str,
-    /// Namespace.
-    pub namespace: String,
-    /// Name.
-    pub name: String,
-}
-
-impl std::fmt::Display for SourceRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} '{}/{}'", self.kind, self.namespace, self.name)
-    }
-}
+pub use runtime::source::SourceRef;
 
 /// The source of a HelmRelease: its `chartRef`, or the HelmChart made from
 /// its `chart` template.
@@ -211,20 +193,6 @@ pub async fn delete_helm_chart(client: &Client, namespaced_name: &str) -> Result
     }
 }
 
-fn api_resource(kind: &str) -> ApiResource {
-    let plural = match kind {
-        "OCIRepository" => "ocirepositories".to_string(),
-        other => format!("{}s", other.to_ascii_lowercase()),
-    };
-    ApiResource {
-        group: SOURCE_GROUP.to_string(),
-        version: SOURCE_VERSION.to_string(),
-        api_version: format!("{SOURCE_GROUP}/{SOURCE_VERSION}"),
-        kind: kind.to_string(),
-        plural,
-    }
-}
-
 /// The chart sources (HelmCharts and OCIRepositories) as the controller's
 /// watches last delivered them.
 #[derive(Clone)]
@@ -277,59 +245,16 @@ pub async fn source_artifact(
     {
         return Ok(artifact);
     }
-    let resource = api_resource(source.kind);
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), &source.namespace, &resource);
-    let object = api.get(&source.name).await.map_err(|err| match err {
-        kube::Error::Api(status) if status.code == 404 => {
-            ChartError::Source(format!("{} \"{}\" not found", resource.plural, source.name))
-        }
-        other => ChartError::Source(other.to_string()),
-    })?;
+    let object = runtime::source::get(client, source)
+        .await
+        .map_err(|err| ChartError::Source(err.to_string()))?;
     ready_artifact(source, &object)
 }
 
 /// The artifact of a source object, if the object is ready to be used.
 pub fn ready_artifact(source: &SourceRef, object: &DynamicObject) -> Result<Artifact, ChartError> {
-    let not_ready = |why: String| ChartError::NotReady(format!("{source} is not ready: {why}"));
-    let status = object.data.get("status");
-    let observed = status
-        .and_then(|s| s.get("observedGeneration"))
-        .and_then(serde_json::Value::as_i64);
-    let conditions = status
-        .and_then(|s| s.get("conditions"))
-        .and_then(serde_json::Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let condition = |type_: &str| {
-        conditions
-            .iter()
-            .find(|c| c.get("type").and_then(serde_json::Value::as_str) == Some(type_))
-    };
-    let message = |c: &serde_json::Value| {
-        c.get("message")
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    if object.metadata.generation.is_some() && object.metadata.generation != observed {
-        let ready_false = condition("Ready")
-            .filter(|c| c.get("status").and_then(serde_json::Value::as_str) == Some("False"));
-        return Err(not_ready(match ready_false {
-            Some(c) => message(c),
-            None => "latest generation of object has not been reconciled".into(),
-        }));
-    }
-    if let Some(stalled) = condition("Stalled")
-        .filter(|c| c.get("status").and_then(serde_json::Value::as_str) == Some("True"))
-    {
-        return Err(not_ready(message(stalled)));
-    }
-    let artifact = status
-        .and_then(|s| s.get("artifact"))
-        .cloned()
-        .ok_or_else(|| not_ready("does not have an artifact".into()))?;
-    serde_json::from_value(artifact).map_err(|e| not_ready(format!("invalid artifact: {e}")))
+    runtime::source::ready_artifact(object)
+        .map_err(|why| ChartError::NotReady(format!("{source} is not ready: {why}")))
 }
 
 /// The digest in an OCIRepository revision (`<tag>@<algo>:<hex>` or `<algo>:<hex>`).
@@ -554,9 +479,18 @@ mod tests {
 
     #[test]
     fn plural_names_of_source_kinds() {
-        assert_eq!(api_resource("OCIRepository").plural, "ocirepositories");
-        assert_eq!(api_resource("HelmChart").plural, "helmcharts");
-        assert_eq!(api_resource("ExternalArtifact").plural, "externalartifacts");
+        assert_eq!(
+            runtime::source::api_resource("OCIRepository").plural,
+            "ocirepositories"
+        );
+        assert_eq!(
+            runtime::source::api_resource("HelmChart").plural,
+            "helmcharts"
+        );
+        assert_eq!(
+            runtime::source::api_resource("ExternalArtifact").plural,
+            "externalartifacts"
+        );
     }
 
     #[test]

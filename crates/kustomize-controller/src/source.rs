@@ -3,10 +3,7 @@
 
 use api::kustomize::{Kustomization, KustomizationSourceKind};
 use api::meta::Artifact;
-use api::source::{Bucket, GitRepository, OCIRepository};
-use kube::api::Api;
-use kube::{Client, Resource, ResourceExt};
-use serde::de::DeserializeOwned;
+use kube::{Client, ResourceExt};
 
 /// OCI annotation with the revision an artifact was built from.
 pub const ORIGIN_REVISION_ANNOTATION: &str = "org.opencontainers.image.revision";
@@ -100,31 +97,29 @@ pub fn kind_name(kind: KustomizationSourceKind) -> &'static str {
     }
 }
 
-async fn artifact_of<K>(
+/// Reads the source `kind` `namespace/name` and its artifact.
+async fn artifact_of(
     client: &Client,
     namespace: &str,
     name: &str,
-    kind: &str,
-    artifact: impl Fn(&K) -> Option<Artifact>,
-) -> Result<Source, SourceError>
-where
-    K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + DeserializeOwned
-        + std::fmt::Debug,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    match api.get_opt(name).await {
-        Ok(Some(object)) => Ok(Source {
+    kind: &'static str,
+) -> Result<Source, SourceError> {
+    let reference = runtime::source::SourceRef {
+        kind,
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+    };
+    match runtime::source::get(client, &reference).await {
+        Ok(object) => Ok(Source {
             display: format!("{kind}/{namespace}/{name}"),
-            artifact: artifact(&object),
+            artifact: runtime::source::artifact(&object),
         }),
-        Ok(None) => Err(SourceError::NotFound {
+        Err(runtime::source::SourceError::NotFound { .. }) => Err(SourceError::NotFound {
             kind: kind.to_owned(),
             namespace: namespace.to_owned(),
             name: name.to_owned(),
         }),
-        Err(source) => Err(SourceError::Api {
+        Err(runtime::source::SourceError::Api(source)) => Err(SourceError::Api {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
             source,
@@ -150,24 +145,9 @@ pub async fn get(
     }
     let name = reference.name.as_str();
     match reference.kind {
-        KustomizationSourceKind::GitRepository => {
-            artifact_of::<GitRepository>(client, &namespace, name, kind, |o| {
-                o.status.as_ref()?.artifact.clone()
-            })
-            .await
-        }
-        KustomizationSourceKind::OCIRepository => {
-            artifact_of::<OCIRepository>(client, &namespace, name, kind, |o| {
-                o.status.as_ref()?.artifact.clone()
-            })
-            .await
-        }
-        KustomizationSourceKind::Bucket => {
-            artifact_of::<Bucket>(client, &namespace, name, kind, |o| {
-                o.status.as_ref()?.artifact.clone()
-            })
-            .await
-        }
+        KustomizationSourceKind::GitRepository
+        | KustomizationSourceKind::OCIRepository
+        | KustomizationSourceKind::Bucket => artifact_of(client, &namespace, name, kind).await,
         KustomizationSourceKind::ExternalArtifact => Err(SourceError::Unsupported {
             name: name.to_owned(),
             kind: kind.to_owned(),

@@ -28,6 +28,7 @@ pub mod reconcile;
 pub mod reconcile_request;
 pub mod semver;
 pub mod shutdown;
+pub mod source;
 pub mod ssa;
 pub mod status;
 pub mod telemetry;
