@@ -2,7 +2,8 @@
 //! `--kube-api-burst` as client-go paces Flux's controllers (a token bucket:
 //! up to `burst` requests at once, then `qps` a second on average), and
 //! counted in `rest_client_requests_total{code,host,method}`, the metric
-//! controller-runtime exports.
+//! controller-runtime exports. As in client-go, a negative
+//! `--kube-api-qps` turns pacing off.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -67,6 +68,11 @@ pub fn build_client(
     Ok(builder.with_layer(&layer).build())
 }
 
+/// client-go's `DefaultQPS`, used when `--kube-api-qps=0`.
+const CLIENT_GO_DEFAULT_QPS: f64 = 5.0;
+/// client-go's `DefaultBurst`, used when the burst is 0.
+const CLIENT_GO_DEFAULT_BURST: f64 = 10.0;
+
 /// A token bucket that hands out delays rather than refusals: a request
 /// over the budget reserves the next free slot and waits for it.
 #[derive(Debug)]
@@ -78,12 +84,28 @@ struct TokenBucket {
 }
 
 impl TokenBucket {
-    /// `None` (no pacing) for a non-positive `qps`.
+    /// client-go's rules: a negative `qps` turns pacing off (`None`), zero
+    /// means its defaults (5 per second, bursts of 10).
     fn new(qps: f32, burst: u32) -> Option<Self> {
-        (qps > 0.0).then(|| Self {
-            per_second: f64::from(qps),
-            capacity: f64::from(burst.max(1)),
-            tokens: f64::from(burst.max(1)),
+        if qps < 0.0 {
+            return None;
+        }
+        let (per_second, burst) = if qps == 0.0 {
+            (CLIENT_GO_DEFAULT_QPS, CLIENT_GO_DEFAULT_BURST)
+        } else {
+            (
+                f64::from(qps),
+                if burst == 0 {
+                    CLIENT_GO_DEFAULT_BURST
+                } else {
+                    f64::from(burst)
+                },
+            )
+        };
+        Some(Self {
+            per_second,
+            capacity: burst,
+            tokens: burst,
             updated: Instant::now(),
         })
     }
@@ -195,8 +217,11 @@ mod tests {
     }
 
     #[test]
-    fn no_pacing_without_a_rate() {
-        assert!(TokenBucket::new(0.0, 10).is_none());
+    fn negative_rates_turn_pacing_off_and_zero_means_client_go_defaults() {
         assert!(TokenBucket::new(-1.0, 10).is_none());
+        let defaults = TokenBucket::new(0.0, 0).expect("paced");
+        assert_eq!((defaults.per_second, defaults.capacity), (5.0, 10.0));
+        let no_burst = TokenBucket::new(50.0, 0).expect("paced");
+        assert_eq!(no_burst.capacity, 10.0);
     }
 }

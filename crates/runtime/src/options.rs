@@ -57,7 +57,8 @@ pub struct ControllerOptions {
     #[arg(long, default_value = "")]
     pub feature_gates: String,
 
-    /// The most requests per second the controller sends to the Kubernetes API, on average.
+    /// The most requests per second the controller sends to the Kubernetes API, on average
+    /// (0: client-go's default of 5; negative: no limit).
     #[arg(long, default_value_t = 50.0)]
     pub kube_api_qps: f32,
 
@@ -294,7 +295,9 @@ mod tests {
             "--feature-gates=DetectDrift=true,OOMWatch=false",
             "--enable-leader-election",
             "--no-cross-namespace-refs=true",
+            "--kube-api-qps=-1",
         ]);
+        assert!(flags.common.kube_api_qps < 0.0);
         assert!(flags.common.enable_leader_election);
         assert!(flags.common.no_cross_namespace_refs);
         assert!(!flags.common.watch_all_namespaces);
