@@ -75,6 +75,7 @@ fn kustomization_spec(source: &str, index: &str) -> serde_json::Value {
 struct Figures {
     count: usize,
     concurrent: u16,
+    controller_args: Vec<String>,
     all_ready: Duration,
     created_in: Duration,
     peak_rss: u64,
@@ -86,20 +87,27 @@ struct Figures {
     latencies: Vec<Duration>,
 }
 
-pub fn run(count: usize, concurrent: u16) -> Result<()> {
+pub fn run(count: usize, concurrent: u16, controller_args: &[String]) -> Result<()> {
     let binaries = ControllerBinaries::build(true)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting a tokio runtime")?;
-    let figures = runtime.block_on(measure(&binaries, count, concurrent))?;
+    let figures = runtime.block_on(measure(&binaries, count, concurrent, controller_args))?;
     write_report("kustomize-controller", &report(&figures)?)?;
     Ok(())
 }
 
-async fn measure(binaries: &ControllerBinaries, count: usize, concurrent: u16) -> Result<Figures> {
+async fn measure(
+    binaries: &ControllerBinaries,
+    count: usize,
+    concurrent: u16,
+    controller_args: &[String],
+) -> Result<Figures> {
     eprintln!("==> starting a control plane, a Git server and both controllers (release builds)");
-    let stack = Stack::start(binaries, &[format!("--concurrent={concurrent}")]).await?;
+    let mut args = vec![format!("--concurrent={concurrent}")];
+    args.extend(controller_args.iter().cloned());
+    let stack = Stack::start(binaries, &args).await?;
     let namespaces: Api<Namespace> = Api::all(stack.client.clone());
     namespaces
         .patch(
@@ -224,6 +232,7 @@ async fn measure(binaries: &ControllerBinaries, count: usize, concurrent: u16) -
     Ok(Figures {
         count,
         concurrent,
+        controller_args: controller_args.to_vec(),
         all_ready,
         created_in,
         peak_rss,
@@ -259,6 +268,13 @@ fn report(f: &Figures) -> Result<String> {
         f.count,
         f.concurrent
     )?;
+    if !f.controller_args.is_empty() {
+        writeln!(
+            out,
+            "kustomize-controller also runs with `{}`.\n",
+            f.controller_args.join(" ")
+        )?;
+    }
     writeln!(out, "| measure | measured | target | met |")?;
     writeln!(out, "|---|---|---|---|")?;
     writeln!(

@@ -42,6 +42,10 @@ pub enum Target {
         /// kustomize-controller's `--concurrent` (Flux's benchmark runs 20; its default is 4).
         #[arg(long, default_value_t = 20)]
         concurrent: u16,
+        /// A further flag for kustomize-controller (repeatable), e.g.
+        /// `--controller-arg=--kube-api-qps=500`.
+        #[arg(long = "controller-arg", allow_hyphen_values = true)]
+        controller_args: Vec<String>,
     },
     /// source-controller: N GitRepositories to Ready, peak and idle RSS, artifact of a 10,000-file repository.
     Source {
@@ -57,9 +61,11 @@ pub enum Target {
 pub fn run(target: Target) -> Result<()> {
     match target {
         Target::Kustomize => kustomize::run(),
-        Target::KustomizeController { count, concurrent } => {
-            kustomize_controller::run(count, concurrent)
-        }
+        Target::KustomizeController {
+            count,
+            concurrent,
+            controller_args,
+        } => kustomize_controller::run(count, concurrent, &controller_args),
         Target::Source { count, binary } => source::run(count, binary),
         Target::HelmController {
             count,
