@@ -72,6 +72,9 @@ status_object! {
     api::source::Bucket => api::source::BucketStatus,
     api::kustomize::Kustomization => api::kustomize::KustomizationStatus,
     api::helm::HelmRelease => api::helm::HelmReleaseStatus,
+    api::image::ImageRepository => api::image::ImageRepositoryStatus,
+    api::image::ImagePolicy => api::image::ImagePolicyStatus,
+    api::image::ImageUpdateAutomation => api::image::ImageUpdateAutomationStatus,
 }
 
 /// When a reconciliation records that it observed the object's generation.

@@ -1,0 +1,56 @@
+//! The controllers, declared: ImageRepository, ImagePolicy (woken by its
+//! repository's new scans) and ImageUpdateAutomation (woken by new latest
+//! images and new source revisions), on the shared harness.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use api::image::{ImagePolicy, ImageRepository};
+use runtime::manager::{Manager, Related};
+use runtime::metrics::Metrics;
+use runtime::reconcile::ReconcileTrigger;
+
+use crate::Error;
+use crate::context::{CONTROLLER_NAME, Context, Settings};
+use crate::options::{FEATURE_GATES, Flags, GIT_FORCE_PUSH_BRANCH, GIT_SHALLOW_CLONE};
+use crate::tag_store::TagStore;
+use crate::{image_policy, image_repository};
+
+/// Runs the controllers until SIGTERM/SIGINT, or until leadership is lost.
+pub async fn run(flags: Flags) -> Result<(), Error> {
+    let gates = flags.common.feature_gates(FEATURE_GATES)?;
+    flags.check_supported().map_err(Error::Flag)?;
+    let tags = TagStore::open(Path::new(&flags.storage_path), flags.compression_threshold())
+        .map_err(Error::io(format!("opening the tag storage at {}", flags.storage_path)))?;
+    let mut manager = Manager::new(CONTROLLER_NAME, &flags, Metrics::new()).await?;
+    let settings = Settings {
+        jitter_percent: flags.common.interval_jitter_percentage,
+        no_cross_namespace_refs: flags.common.no_cross_namespace_refs,
+        force_push_branch: gates.enabled(GIT_FORCE_PUSH_BRANCH),
+        shallow_clone: gates.enabled(GIT_SHALLOW_CLONE),
+    };
+    let ctx = Arc::new(Context::new(
+        manager.client().clone(),
+        manager.metrics(),
+        tags,
+        settings,
+    ));
+
+    let trigger = ReconcileTrigger::default();
+    let repositories = manager
+        .controller::<ImageRepository>(trigger)
+        .run(image_repository::reconcile, ctx.clone());
+    let policies = manager
+        .controller::<ImagePolicy>(trigger)
+        // A new scan may change the latest image.
+        .watches(
+            Related::all().when_changed(image_policy::repository_scan),
+            image_policy::users_of,
+        )
+        .run(image_policy::reconcile, ctx.clone());
+    for controller in [repositories, policies] {
+        manager.add(controller);
+    }
+    manager.run().await?;
+    Ok(())
+}

@@ -1,0 +1,1 @@
+//! Setter markers rewritten in YAML text, in place.

@@ -1,0 +1,1 @@
+//! Go `text/template` rendering of commit messages.
