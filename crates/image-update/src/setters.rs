@@ -18,7 +18,16 @@
 //!   (`[app:v1, # {...}`); a comment after a closing `]` or `}` belongs to
 //!   the collection and is ignored, as kyaml ignores it;
 //! - markers after a key with no value, after an alias, after a block
-//!   scalar's `|` or `>`, or on a line of their own are ignored too.
+//!   scalar's `|` or `>`, or on a line of their own are ignored too (kyaml
+//!   would also honour a marker alone on the line above a sequence item,
+//!   its head comment; that placement is not supported here).
+//!
+//! A replaced plain value stays plain unless YAML would read the new value
+//! as something other than that string: a null, boolean or number (`""`,
+//! `"20240131"`) is double-quoted, as Flux writes it; anything else that
+//! cannot be plain is single-quoted. Where a value was `1.0` and the new
+//! tag is not a number, Flux keeps the old `!!float` tag in its output;
+//! here the new value is simply a string.
 //!
 //! A marker names `<namespace>:<policy>`, optionally followed by `:tag`,
 //! `:name` or `:digest`. The full form writes `name:tag`, or

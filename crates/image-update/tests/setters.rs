@@ -4,6 +4,7 @@
 //! `error.txt` (the error). `BLESS=1` rewrites `changes.txt` and
 //! `error.txt` from the current output; `expected.yaml` is always written
 //! by hand.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -175,4 +176,99 @@ fn no_policies_reports_every_marker_once() {
             "flux-system:app:digest",
         ]
     );
+}
+
+/// Runs one small file through the setters with the fixtures' policies.
+fn run(text: &str) -> FileUpdate {
+    update_file(text, &policies()).expect("valid YAML")
+}
+
+#[test]
+fn markers_that_mark_no_value_are_ignored() {
+    let untouched = [
+        // On its own line (a head comment): kyaml reads it, but only a
+        // sequence item could take it; ferroflux ignores own-line markers.
+        "a:\n  # {\"$imagepolicy\": \"apps:web\"}\n  - nginx:1\n",
+        // After a key whose value is on the next lines, or missing.
+        "image: # {\"$imagepolicy\": \"apps:web\"}\n  nginx:1\n",
+        "image: # {\"$imagepolicy\": \"apps:web\"}\n",
+        // After an alias, and after a block scalar's header.
+        "a: &x nginx:1\nb: *x # {\"$imagepolicy\": \"apps:web\"}\n",
+        "image: | # {\"$imagepolicy\": \"apps:web\"}\n  nginx:1\n",
+        // After a flow collection's end.
+        "images: [nginx:1] # {\"$imagepolicy\": \"apps:web\"}\n",
+        // Not exactly one JSON object of strings.
+        "image: nginx:1 # {\"$imagepolicy\": \"apps:web\"} and more\n",
+        "image: nginx:1 # {\"$imagepolicy\": [\"apps:web\"]}\n",
+    ];
+    for text in untouched {
+        let update = run(text);
+        assert_eq!(update.content, text, "{text}");
+        assert!(update.changes.is_empty(), "{text}");
+        assert!(update.unknown_policies.is_empty(), "{text}");
+    }
+}
+
+#[test]
+fn replaced_values_keep_everything_around_them() {
+    let cases = [
+        (
+            "image: nginx:1 ## {\"$imagepolicy\": \"apps:web\"}\n",
+            "image: docker.io/library/nginx:1.27.1 ## {\"$imagepolicy\": \"apps:web\"}\n",
+        ),
+        (
+            "tags:\n- nginx:1 # {\"$imagepolicy\": \"apps:web:tag\"}",
+            "tags:\n- 1.27.1 # {\"$imagepolicy\": \"apps:web:tag\"}",
+        ),
+        (
+            "image: nginx\n  :1 # {\"$imagepolicy\": \"apps:web\"}\n",
+            "image: docker.io/library/nginx:1.27.1 # {\"$imagepolicy\": \"apps:web\"}\n",
+        ),
+        (
+            "\u{feff}image: \"nginx\\x3a1\" # {\"$imagepolicy\": \"apps:web:name\"}\n",
+            "\u{feff}image: \"docker.io/library/nginx\" # {\"$imagepolicy\": \"apps:web:name\"}\n",
+        ),
+        (
+            "tag: 1.0 # {\"$imagepolicy\": \"flux-system:build:tag\"}\n",
+            "tag: \"20240131\" # {\"$imagepolicy\": \"flux-system:build:tag\"}\n",
+        ),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(run(input).content, expected, "{input}");
+    }
+}
+
+#[test]
+fn a_document_of_only_a_scalar_rejects_the_file() {
+    let text = "image: nginx:1 # {\"$imagepolicy\": \"apps:web\"}\n---\njust text\n";
+    let error = update_file(text, &policies()).expect_err("not a mapping");
+    assert_eq!(
+        error.to_string(),
+        "the document at line 3 is a scalar, not a mapping"
+    );
+    // Empty and null documents are fine.
+    let text = "---\n--- ~\n---\nimage: nginx:1 # {\"$imagepolicy\": \"apps:web\"}\n...\n";
+    assert_eq!(run(text).changes.len(), 1);
+}
+
+#[test]
+fn never_panics_on_truncated_or_mangled_input() {
+    for case in cases() {
+        let input = read(&case.join("input.yaml"));
+        let boundaries = (0..=input.len()).filter(|&i| input.is_char_boundary(i));
+        for end in boundaries {
+            let prefix = &input[..end];
+            let _ = update_file(prefix, &policies());
+            for (from, to) in [
+                ("\n", "\n  "),
+                (" ", "\t"),
+                (": ", ":"),
+                ("\"", "'"),
+                ("- ", "? "),
+            ] {
+                let mangled = prefix.replacen(from, to, end % 7 + 1);
+                let _ = update_file(&mangled, &policies());
+            }
+        }
+    }
 }
