@@ -1,1 +1,0 @@
-//! Go `text/template` rendering of commit messages.
