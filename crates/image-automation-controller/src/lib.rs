@@ -15,7 +15,7 @@
 //! status, events and requeue.
 #![warn(missing_docs)]
 
-
+pub mod automation;
 pub mod context;
 pub mod image_name;
 pub mod image_policy;

@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use api::image::{ImagePolicy, ImageRepository};
+use api::image::{ImagePolicy, ImageRepository, ImageUpdateAutomation};
+use api::source::GitRepository;
 use runtime::manager::{Manager, Related};
 use runtime::metrics::Metrics;
 use runtime::reconcile::ReconcileTrigger;
@@ -14,7 +15,7 @@ use crate::Error;
 use crate::context::{CONTROLLER_NAME, Context, Settings};
 use crate::options::{FEATURE_GATES, Flags, GIT_FORCE_PUSH_BRANCH, GIT_SHALLOW_CLONE};
 use crate::tag_store::TagStore;
-use crate::{image_policy, image_repository};
+use crate::{automation, image_policy, image_repository};
 
 /// Runs the controllers until SIGTERM/SIGINT, or until leadership is lost.
 pub async fn run(flags: Flags) -> Result<(), Error> {
@@ -48,9 +49,31 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
             image_policy::users_of,
         )
         .run(image_policy::reconcile, ctx.clone());
-    for controller in [repositories, policies] {
+    let automations = manager
+        .controller::<ImageUpdateAutomation>(trigger)
+        // A new latest image is a new update to write.
+        .watches(
+            Related::in_scope().when_changed(automation::latest_image),
+            automation::users_of_policy,
+        )
+        // A new commit on the source may undo or conflict with an update.
+        .watches(
+            Related::all().when_changed(git_revision),
+            automation::users_of_source,
+        )
+        .run(automation::reconcile, ctx.clone());
+    for controller in [repositories, policies, automations] {
         manager.add(controller);
     }
     manager.run().await?;
     Ok(())
+}
+
+/// What of a GitRepository concerns an automation: its artifact revision.
+fn git_revision(repository: &GitRepository) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let revision = &repository.status.as_ref()?.artifact.as_ref()?.revision;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    revision.hash(&mut hasher);
+    Some(hasher.finish())
 }

@@ -1,0 +1,605 @@
+//! ImageUpdateAutomation: write the ImagePolicies' latest images into the
+//! files of a Git repository and push a commit, as Flux's
+//! image-automation-controller does.
+//!
+//! Fetch (the GitRepository, its credentials, the policies the selector
+//! picks, the checkout of the branch), decide (rewrite the setter markers
+//! under `update.path`; nothing changed means nothing to commit), act
+//! (commit with the rendered message, signed if asked, and push; a push
+//! refused as non-fast-forward is redone once on the new head).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use api::image::{
+    ImagePolicy, ImageRef, ImageUpdateAutomation, ImageUpdateAutomationStatus, UpdateStrategyName,
+};
+use api::meta::reason;
+use api::source::GitRepository;
+use image_update::setters::update_file;
+use image_update::template::{CommitData, DEFAULT_MESSAGE_TEMPLATE, TemplateError, render_commit_message};
+use image_update::{PolicyImage, UpdateResult};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
+use kube::ResourceExt;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::{ObjectRef, Store};
+
+use crate::Error;
+use crate::context::Context;
+use crate::reconcile::{Halt, Success, finish, reconcile_object};
+
+/// Reason: the source cannot be used as configured.
+const INVALID_SOURCE_CONFIGURATION: &str = "InvalidSourceConfiguration";
+/// Reason: clone, commit or push failed.
+const GIT_OPERATION_FAILED: &str = "GitOperationFailed";
+/// Reason: the files could not be updated.
+const UPDATE_FAILED: &str = "UpdateFailed";
+/// Reason: `spec.policySelector` is not a valid selector.
+const INVALID_POLICY_SELECTOR: &str = "InvalidPolicySelector";
+/// Reason: the message template uses data Flux removed.
+const REMOVED_TEMPLATE_FIELD: &str = "RemovedTemplateField";
+/// Reason: the update strategy is not `Setters`.
+const INVALID_UPDATE_STRATEGY: &str = "InvalidUpdateStrategy";
+/// Flux's default timeout for Git operations of an automation.
+const GIT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often a push refused because the branch moved is redone.
+const PUSH_ATTEMPTS: usize = 3;
+
+/// Reconciles one ImageUpdateAutomation.
+pub async fn reconcile(obj: Arc<ImageUpdateAutomation>, ctx: Arc<Context>) -> Result<Action, Error> {
+    reconcile_object(
+        obj,
+        ctx,
+        |auto| auto.spec.suspend == Some(true),
+        |obj, ctx, mut session| async move {
+            let result = run(&obj, &ctx, &mut session.status).await;
+            finish(obj.as_ref(), &ctx, session, result).await
+        },
+        |_, _| Ok(()),
+    )
+    .await
+}
+
+/// The automations in `policy`'s namespace (for the policy watch); the
+/// selector is checked when they run.
+pub fn users_of_policy(
+    policy: &ImagePolicy,
+    automations: &Store<ImageUpdateAutomation>,
+) -> Vec<ObjectRef<ImageUpdateAutomation>> {
+    automations
+        .state()
+        .iter()
+        .filter(|a| a.namespace() == policy.namespace())
+        .map(|a| ObjectRef::from_obj(a.as_ref()))
+        .collect()
+}
+
+/// What of an ImagePolicy changes an automation's work: its latest image.
+pub fn latest_image(policy: &ImagePolicy) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let latest = policy.status.as_ref()?.latest_ref.as_ref()?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (&latest.name, &latest.tag, &latest.digest).hash(&mut hasher);
+    Some(hasher.finish())
+}
+
+/// The automations using `repository` as their source.
+pub fn users_of_source(
+    repository: &GitRepository,
+    automations: &Store<ImageUpdateAutomation>,
+) -> Vec<ObjectRef<ImageUpdateAutomation>> {
+    automations
+        .state()
+        .iter()
+        .filter(|a| {
+            a.spec.source_ref.name == repository.name_any()
+                && a.spec.source_ref.namespace.clone().or_else(|| a.namespace()) == repository.namespace()
+        })
+        .map(|a| ObjectRef::from_obj(a.as_ref()))
+        .collect()
+}
+
+/// Everything one run works from.
+struct Plan {
+    repository: GitRepository,
+    remote: git::Remote,
+    checkout: git::Reference,
+    push_branch: String,
+    push_refspec: Option<String>,
+    push_options: BTreeMap<String, String>,
+    force_branch: bool,
+    update_path: String,
+    policies: BTreeMap<String, PolicyImage>,
+    observed: BTreeMap<String, ImageRef>,
+}
+
+async fn run(
+    auto: &ImageUpdateAutomation,
+    ctx: &Context,
+    status: &mut ImageUpdateAutomationStatus,
+) -> Result<Success, Halt> {
+    let interval = auto.spec.interval.to_std().unwrap_or(Duration::from_secs(600));
+    let plan = plan(auto, ctx).await?;
+    let template = auto
+        .spec
+        .git
+        .as_ref()
+        .and_then(|g| g.commit.message_template.clone())
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| DEFAULT_MESSAGE_TEMPLATE.to_string());
+    image_update::template::validate_commit_template(&template).map_err(template_halt)?;
+
+    status.last_automation_run_time = Some(Time(k8s_openapi::jiff::Timestamp::now()));
+    status.observed_policies = Some(plan.observed.clone());
+
+    let mut attempt = 0;
+    let pushed = loop {
+        attempt += 1;
+        match update_commit_push(auto, ctx, &plan, &template).await {
+            Err(PushOutcome::Moved(message)) if attempt < PUSH_ATTEMPTS => {
+                tracing::info!(name = %auto.name_any(), %message, "branch moved during the update; redoing it on the new head");
+            }
+            Err(PushOutcome::Moved(message)) => {
+                return Err(Halt::retry(GIT_OPERATION_FAILED, message));
+            }
+            Err(PushOutcome::Failed(halt)) => return Err(halt),
+            Ok(done) => break done,
+        }
+    };
+    status.observed_source_revision = Some(pushed.source_revision.clone());
+    let message = match &pushed.commit {
+        Some(commit) => {
+            status.last_push_commit = Some(commit.clone());
+            status.last_push_time = Some(Time(k8s_openapi::jiff::Timestamp::now()));
+            request_source_reconcile(ctx, &plan).await;
+            format!("pushed commit '{}' to branch '{}'", short(commit), plan.push_branch)
+        }
+        None => "repository up-to-date".to_string(),
+    };
+    Ok(Success {
+        message,
+        requeue: ctx.requeue_after(interval),
+    })
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..7).unwrap_or(commit)
+}
+
+fn template_halt(err: TemplateError) -> Halt {
+    match err {
+        TemplateError::RemovedField { .. } => Halt::stall(REMOVED_TEMPLATE_FIELD, err.flux_message()),
+        TemplateError::Parse { .. } => Halt::stall(reason::FAILED, err.flux_message()),
+        TemplateError::Execute { .. } => Halt::retry(reason::FAILED, err.flux_message()),
+    }
+}
+
+/// The GitRepository, credentials, references and policies of a run.
+async fn plan(auto: &ImageUpdateAutomation, ctx: &Context) -> Result<Plan, Halt> {
+    let namespace = auto.namespace().unwrap_or_default();
+    let spec = &auto.spec;
+    let git_spec = spec.git.as_ref().ok_or_else(|| {
+        Halt::stall(INVALID_SOURCE_CONFIGURATION, "source configuration is invalid: spec.git is required")
+    })?;
+    if let Some(update) = &spec.update
+        && update.strategy.is_some_and(|s| s != UpdateStrategyName::Setters)
+    {
+        return Err(Halt::stall(INVALID_UPDATE_STRATEGY, "only the Setters update strategy is supported"));
+    }
+    if git_spec.commit.signing_key.as_ref().is_some_and(|k| {
+        k.r#type.is_some_and(|t| t != api::image::SigningKeyType::Gpg)
+    }) {
+        return Err(Halt::stall(
+            INVALID_SOURCE_CONFIGURATION,
+            "spec.git.commit.signingKey.type 'ssh' is not supported by ferroflux yet: use an OpenPGP key (git.asc)",
+        ));
+    }
+
+    // The source, within the namespaces this automation may use.
+    let source_namespace = spec.source_ref.namespace.clone().unwrap_or_else(|| namespace.clone());
+    if source_namespace != namespace && ctx.settings.no_cross_namespace_refs {
+        return Err(Halt::stall(
+            reason::ACCESS_DENIED,
+            format!(
+                "cannot access '{}/{}/{}', cross-namespace references have been blocked",
+                "GitRepository", source_namespace, spec.source_ref.name
+            ),
+        ));
+    }
+    let repositories: Api<GitRepository> = Api::namespaced(ctx.client.clone(), &source_namespace);
+    let repository = repositories
+        .get_opt(&spec.source_ref.name)
+        .await
+        .map_err(|e| Halt::retry(reason::FAILED, e.to_string()))?
+        .ok_or_else(|| {
+            Halt::wait(
+                reason::DEPENDENCY_NOT_READY,
+                format!(
+                    "referenced GitRepository '{source_namespace}/{}' does not exist",
+                    spec.source_ref.name
+                ),
+            )
+        })?;
+    let remote = remote(ctx, &repository, &source_namespace).await?;
+
+    // Checkout and push references.
+    let checkout_ref = git_spec
+        .checkout
+        .as_ref()
+        .map(|c| c.r#ref.clone())
+        .or_else(|| repository.spec.r#ref.clone())
+        .unwrap_or_default();
+    let non_empty = |s: &Option<String>| s.as_ref().filter(|v| !v.is_empty()).cloned();
+    let checkout = if let Some(commit) = non_empty(&checkout_ref.commit) {
+        git::Reference::Commit { id: commit, branch: non_empty(&checkout_ref.branch) }
+    } else if let Some(name) = non_empty(&checkout_ref.name) {
+        git::Reference::Name(name)
+    } else if let Some(tag) = non_empty(&checkout_ref.tag) {
+        git::Reference::Tag(tag)
+    } else if non_empty(&checkout_ref.semver).is_some() {
+        return Err(Halt::stall(
+            INVALID_SOURCE_CONFIGURATION,
+            "a semver checkout reference cannot be pushed to: set spec.git.checkout.ref.branch or spec.git.push.branch",
+        ));
+    } else {
+        git::Reference::Branch(non_empty(&checkout_ref.branch).unwrap_or_else(|| "master".into()))
+    };
+    let push = git_spec.push.clone().unwrap_or_default();
+    let checkout_branch = match &checkout {
+        git::Reference::Branch(b) => Some(b.clone()),
+        _ => None,
+    };
+    let push_branch = non_empty(&push.branch).or(checkout_branch.clone()).ok_or_else(|| {
+        Halt::stall(
+            INVALID_SOURCE_CONFIGURATION,
+            "push spec not provided, and cannot be inferred from .spec.git.checkout.ref or GitRepository .spec.ref",
+        )
+    })?;
+    let force_branch = ctx.settings.force_push_branch && Some(&push_branch) != checkout_branch.as_ref();
+
+    // The policies whose latest images are written.
+    let selector = spec.policy_selector.as_ref();
+    let params = match selector.map(label_selector_query).transpose()? {
+        Some(query) if !query.is_empty() => ListParams::default().labels(&query),
+        _ => ListParams::default(),
+    };
+    let policies: Api<ImagePolicy> = Api::namespaced(ctx.client.clone(), &namespace);
+    let listed = policies
+        .list(&params)
+        .await
+        .map_err(|e| Halt::retry(reason::FAILED, format!("failed to list ImagePolicies: {e}")))?;
+    let mut images = BTreeMap::new();
+    let mut observed = BTreeMap::new();
+    for policy in listed.items {
+        let Some(latest) = policy.status.as_ref().and_then(|s| s.latest_ref.clone()) else {
+            continue;
+        };
+        images.insert(
+            format!("{namespace}:{}", policy.name_any()),
+            PolicyImage { name: latest.name.clone(), tag: latest.tag.clone(), digest: latest.digest.clone() },
+        );
+        observed.insert(policy.name_any(), latest);
+    }
+    let update_path = spec
+        .update
+        .as_ref()
+        .and_then(|u| u.path.clone())
+        .unwrap_or_default();
+
+    Ok(Plan {
+        repository,
+        remote,
+        checkout,
+        push_branch,
+        push_refspec: non_empty(&push.refspec),
+        push_options: push.options.unwrap_or_default(),
+        force_branch,
+        update_path,
+        policies: images,
+        observed,
+    })
+}
+
+/// `spec.policySelector` as a label query (`a=b,c in (d)`).
+fn label_selector_query(selector: &LabelSelector) -> Result<String, Halt> {
+    let mut parts: Vec<String> = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    for expression in selector.match_expressions.iter().flatten() {
+        let values = expression.values.clone().unwrap_or_default().join(",");
+        parts.push(match expression.operator.as_str() {
+            "In" => format!("{} in ({values})", expression.key),
+            "NotIn" => format!("{} notin ({values})", expression.key),
+            "Exists" => expression.key.clone(),
+            "DoesNotExist" => format!("!{}", expression.key),
+            other => {
+                return Err(Halt::stall(
+                    INVALID_POLICY_SELECTOR,
+                    format!("failed to parse policy selector: \"{other}\" is not a valid label selector operator"),
+                ));
+            }
+        });
+    }
+    Ok(parts.join(","))
+}
+
+/// The Git remote of `repository` with its credentials.
+async fn remote(ctx: &Context, repository: &GitRepository, namespace: &str) -> Result<git::Remote, Halt> {
+    let url = repository.spec.url.clone();
+    let auth = match &repository.spec.secret_ref {
+        Some(secret_ref) => {
+            let data = secret_data(ctx, namespace, &secret_ref.name).await?;
+            git::Auth::from_secret(&url, &data)
+                .map_err(|e| Halt::stall(INVALID_SOURCE_CONFIGURATION, e.to_string()))?
+        }
+        None => git::Auth::None,
+    };
+    Ok(git::Remote { url, auth, timeout: GIT_TIMEOUT })
+}
+
+async fn secret_data(ctx: &Context, namespace: &str, name: &str) -> Result<BTreeMap<String, Vec<u8>>, Halt> {
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
+    let secret = secrets
+        .get_opt(name)
+        .await
+        .map_err(|e| Halt::retry(reason::AUTHENTICATION_FAILED, e.to_string()))?
+        .ok_or_else(|| {
+            Halt::retry(reason::AUTHENTICATION_FAILED, format!("secrets \"{name}\" not found"))
+        })?;
+    Ok(secret.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect())
+}
+
+/// What a successful update, commit and push did.
+struct Pushed {
+    source_revision: String,
+    commit: Option<String>,
+}
+
+enum PushOutcome {
+    /// The branch moved on the remote: fetch and redo.
+    Moved(String),
+    /// Anything else.
+    Failed(Halt),
+}
+
+impl From<Halt> for PushOutcome {
+    fn from(halt: Halt) -> Self {
+        PushOutcome::Failed(halt)
+    }
+}
+
+fn git_halt(context: &str, err: git::Error) -> Halt {
+    let reason = match &err {
+        git::Error::Authentication { .. } => reason::AUTHENTICATION_FAILED,
+        _ => GIT_OPERATION_FAILED,
+    };
+    Halt::retry(reason, format!("{context}: {err}"))
+}
+
+async fn update_commit_push(
+    auto: &ImageUpdateAutomation,
+    ctx: &Context,
+    plan: &Plan,
+    template: &str,
+) -> Result<Pushed, PushOutcome> {
+    let work = tempfile::Builder::new()
+        .prefix("image-update-")
+        .tempdir()
+        .map_err(|e| Halt::retry(GIT_OPERATION_FAILED, format!("creating a work directory: {e}")))?;
+    let dir = work.path().join("repository");
+    let options = git::CheckoutOptions {
+        depth: if ctx.settings.shallow_clone { std::num::NonZeroU32::new(1) } else { None },
+    };
+    let checked_out = git::checkout(&plan.remote, &plan.checkout, &dir, &options)
+        .await
+        .map_err(|e| git_halt("failed to checkout source", e))?;
+    let source_revision = checked_out.revision.clone();
+
+    // Decide: rewrite the markers under the update path.
+    let root = dir.clone();
+    let policies = plan.policies.clone();
+    let update_path = plan.update_path.clone();
+    let result = tokio::task::spawn_blocking(move || update_tree(&root, &update_path, &policies))
+        .await
+        .map_err(|e| Halt::retry(UPDATE_FAILED, format!("update task failed: {e}")))??;
+    if result.file_changes.is_empty() {
+        return Ok(Pushed { source_revision, commit: None });
+    }
+
+    // Act: commit and push.
+    let git_spec = auto.spec.git.as_ref().ok_or_else(|| {
+        Halt::stall(INVALID_SOURCE_CONFIGURATION, "spec.git is required")
+    })?;
+    let namespace = auto.namespace().unwrap_or_default();
+    let values = git_spec.commit.message_template_values.clone().unwrap_or_default();
+    let message = render_commit_message(
+        template,
+        &CommitData {
+            automation_name: &auto.name_any(),
+            automation_namespace: &namespace,
+            changed: &result,
+            values: &values,
+        },
+    )
+    .map_err(template_halt)?;
+    let signing_key = match &git_spec.commit.signing_key {
+        Some(key) => {
+            let data = secret_data(ctx, &namespace, &key.secret_ref.name).await?;
+            let armored = data.get("git.asc").cloned().ok_or_else(|| {
+                Halt::stall(
+                    INVALID_SOURCE_CONFIGURATION,
+                    format!("signing key Secret '{}' has no 'git.asc' key", key.secret_ref.name),
+                )
+            })?;
+            Some(git::SigningKey::OpenPgp {
+                armored_secret_key: armored,
+                passphrase: data
+                    .get("passphrase")
+                    .map(|p| String::from_utf8_lossy(p).trim_end().to_string()),
+            })
+        }
+        None => None,
+    };
+    let author = &git_spec.commit.author;
+    let request = git::CommitRequest {
+        message,
+        author: git::Signature {
+            name: author.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| author.email.clone()),
+            email: author.email.clone(),
+            time: jiff::Timestamp::now(),
+        },
+        signing_key,
+    };
+    let commit = git::commit(&dir, &request).await.map_err(|e| {
+        let reason = if matches!(e, git::Error::SigningKey { .. }) {
+            INVALID_SOURCE_CONFIGURATION
+        } else {
+            GIT_OPERATION_FAILED
+        };
+        Halt::retry(reason, format!("failed to commit: {e}"))
+    })?;
+    let Some(commit) = commit else {
+        return Ok(Pushed { source_revision, commit: None });
+    };
+    let mut refspecs = vec![format!("HEAD:refs/heads/{}", plan.push_branch)];
+    if let Some(refspec) = &plan.push_refspec {
+        refspecs.push(refspec.clone());
+    }
+    let push = git::PushRequest {
+        refspecs,
+        options: plan.push_options.clone(),
+        force: plan.force_branch,
+    };
+    match git::push(&plan.remote, &dir, &push).await {
+        Ok(()) => {}
+        Err(git::Error::PushRejected { non_fast_forward: true, reason, .. }) => {
+            return Err(PushOutcome::Moved(format!(
+                "failed to push to branch '{}': {reason}",
+                plan.push_branch
+            )));
+        }
+        Err(e) => return Err(git_halt("failed to push", e).into()),
+    }
+    tracing::info!(name = %auto.name_any(), commit = %commit, branch = %plan.push_branch, "pushed");
+    ctx.recorder
+        .normal(
+            auto,
+            reason::SUCCEEDED,
+            &format!("Committed and pushed change {commit} to {}\n{}", plan.push_branch, request.message),
+        )
+        .await;
+    Ok(Pushed { source_revision, commit: Some(commit) })
+}
+
+/// Applies the setters to every YAML file under `root/path`.
+fn update_tree(
+    root: &Path,
+    path: &str,
+    policies: &BTreeMap<String, PolicyImage>,
+) -> Result<UpdateResult, Halt> {
+    let base = root.join(path.trim_start_matches("./").trim_start_matches('/'));
+    let base = base
+        .canonicalize()
+        .map_err(|e| Halt::stall(UPDATE_FAILED, format!("update path '{path}': {e}")))?;
+    let root = root
+        .canonicalize()
+        .map_err(|e| Halt::retry(UPDATE_FAILED, format!("checkout directory: {e}")))?;
+    if !base.starts_with(&root) {
+        return Err(Halt::stall(UPDATE_FAILED, format!("update path '{path}' is outside the repository")));
+    }
+    let mut files = Vec::new();
+    collect_yaml(&base, &mut files)
+        .map_err(|e| Halt::retry(UPDATE_FAILED, format!("reading '{path}': {e}")))?;
+    let mut result = UpdateResult::default();
+    let mut unknown = std::collections::BTreeSet::new();
+    for file in files {
+        let text = match std::fs::read_to_string(&file) {
+            Ok(text) => text,
+            // Not text: no marker can be in it.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => continue,
+            Err(e) => return Err(Halt::retry(UPDATE_FAILED, format!("reading {}: {e}", file.display()))),
+        };
+        let relative = file
+            .strip_prefix(&root)
+            .unwrap_or(&file)
+            .to_string_lossy()
+            .into_owned();
+        let update = match update_file(&text, policies) {
+            Ok(update) => update,
+            Err(e) => {
+                // Flux skips files it cannot read as YAML.
+                tracing::debug!(file = %relative, error = %e, "skipping a file that is not valid YAML");
+                continue;
+            }
+        };
+        unknown.extend(update.unknown_policies.iter().cloned());
+        if !update.changed() {
+            continue;
+        }
+        std::fs::write(&file, &update.content)
+            .map_err(|e| Halt::retry(UPDATE_FAILED, format!("writing {relative}: {e}")))?;
+        let objects = result.file_changes.entry(relative).or_default();
+        for (object, change) in update.changes {
+            objects.entry(object).or_default().push(change);
+        }
+    }
+    if !unknown.is_empty() {
+        tracing::info!(policies = ?unknown, "markers name policies that do not exist or have no latest image; left as they are");
+    }
+    Ok(result)
+}
+
+/// Every `.yaml`/`.yml` file under `dir`, hidden directories (`.git`) left out.
+fn collect_yaml(dir: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            if !name.to_string_lossy().starts_with('.') {
+                collect_yaml(&entry.path(), files)?;
+            }
+        } else if kind.is_file() {
+            let name = name.to_string_lossy();
+            if name.ends_with(".yaml") || name.ends_with(".yml") {
+                files.push(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Asks the GitRepository to fetch at once when it tracks the pushed branch,
+/// so the change reaches the cluster without waiting for its interval.
+async fn request_source_reconcile(ctx: &Context, plan: &Plan) {
+    let tracked = plan
+        .repository
+        .spec
+        .r#ref
+        .as_ref()
+        .and_then(|r| r.branch.clone())
+        .unwrap_or_else(|| "master".into());
+    if tracked != plan.push_branch {
+        return;
+    }
+    let namespace = plan.repository.namespace().unwrap_or_default();
+    let api: Api<GitRepository> = Api::namespaced(ctx.client.clone(), &namespace);
+    let token = k8s_openapi::jiff::Timestamp::now().to_string();
+    let patch = serde_json::json!({
+        "metadata": {"annotations": {api::meta::RECONCILE_REQUEST_ANNOTATION: token}}
+    });
+    if let Err(err) = api
+        .patch(&plan.repository.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        tracing::warn!(error = %err, "failed to request a reconciliation of the GitRepository");
+    }
+}

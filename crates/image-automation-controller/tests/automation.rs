@@ -1,0 +1,216 @@
+//! ImageUpdateAutomation end to end: the real controller binary against the
+//! real control plane, a real registry and a real Git server (smart HTTP
+//! with basic auth): a new tag in the registry ends as a pushed commit that
+//! rewrote a Deployment, a kustomization's `images:` and HelmRelease values.
+
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod fixture;
+
+use anyhow::{Result, ensure};
+use api::image::{ImagePolicy, ImageRepository, ImageUpdateAutomation};
+use api::source::GitRepository;
+use fixture::{Env, condition, registry};
+use serde_json::json;
+
+const DEPLOYMENT: &str = r#"# The app, as a person wrote it.
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app
+  namespace: apps
+spec:
+  template:
+    spec:
+      containers:
+        - name: app
+          image: "IMAGE:1.0.0" # {"$imagepolicy": "NS:app"}
+          # a comment that stays
+          args: [--log-level, info]
+"#;
+
+const KUSTOMIZATION: &str = r#"apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources: [deployment.yaml]
+images:
+  - name: app
+    newName: IMAGE # {"$imagepolicy": "NS:app:name"}
+    newTag: 1.0.0 # {"$imagepolicy": "NS:app:tag"}
+"#;
+
+const HELM_RELEASE: &str = r#"apiVersion: helm.toolkit.fluxcd.io/v2
+kind: HelmRelease
+metadata:
+  name: app
+spec:
+  values:
+    image:
+      repository: IMAGE # {"$imagepolicy": "NS:app:name"}
+      tag: '1.0.0' # {"$imagepolicy": "NS:app:tag"}
+    other: &anchor {keep: me}
+"#;
+
+const TEMPLATE: &str = r#"Automated image update by {{ .AutomationObject.Name }}
+
+{{ range $file, $objects := .Changed.FileChanges -}}
+{{ $file }}:
+{{- range $object, $changes := $objects }}
+{{- range $changes }}
+  {{ $object.Kind }}/{{ $object.Name }}: {{ .OldValue }} -> {{ .NewValue }}
+{{- end }}
+{{- end }}
+{{ end -}}
+ticket: {{ .Values.ticket }}"#;
+
+fn with(text: &str, image: &str, ns: &str) -> String {
+    text.replace("IMAGE", image).replace("NS", ns)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_tag_is_written_committed_and_pushed() -> Result<()> {
+    let env = Env::start("img-auto", &[]).await?;
+    let registry = registry(false).await?;
+    let git = e2e::git_server::shared().await?;
+    let ns = env.ns().to_string();
+    let repo_path = format!("{ns}/app");
+    let image = format!("{}/{repo_path}", registry.host());
+    registry.push_image(&repo_path, "1.0.0")?;
+    let repo = git.create_repo(
+        &ns,
+        [
+            ("apps/deployment.yaml", with(DEPLOYMENT, &image, &ns)),
+            ("apps/kustomization.yaml", with(KUSTOMIZATION, &image, &ns)),
+            ("apps/release.yaml", with(HELM_RELEASE, &image, &ns)),
+            ("README.md", "not YAML, left alone\n".to_string()),
+        ],
+    )?;
+    let before = repo.head("main")?;
+
+    env.apply::<k8s_openapi::api::core::v1::Secret>(json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "git"},
+        "stringData": {"username": git.username(), "password": git.password()}}))
+        .await?;
+    env.apply::<GitRepository>(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": {"name": "app"},
+        "spec": {"url": repo.http_url(), "interval": "1h", "ref": {"branch": "main"}, "secretRef": {"name": "git"}}}))
+        .await?;
+    env.apply::<ImageRepository>(json!({
+        "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
+        "metadata": {"name": "app"}, "spec": {"image": image, "interval": "1h", "insecure": true}}))
+        .await?;
+    env.apply::<ImagePolicy>(json!({
+        "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
+        "metadata": {"name": "app", "labels": {"automate": "yes"}},
+        "spec": {"imageRepositoryRef": {"name": "app"}, "policy": {"semver": {"range": "1.x"}}}}))
+        .await?;
+    env.apply::<ImageUpdateAutomation>(json!({
+        "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
+        "metadata": {"name": "auto"},
+        "spec": {
+            "interval": "1h",
+            "sourceRef": {"kind": "GitRepository", "name": "app"},
+            "policySelector": {"matchLabels": {"automate": "yes"}},
+            "git": {
+                "commit": {"author": {"name": "fluxbot", "email": "fluxbot@example.invalid"},
+                           "messageTemplate": TEMPLATE, "messageTemplateValues": {"ticket": "OPS-1"}},
+                "push": {"branch": "main"}},
+            "update": {"path": "./apps", "strategy": "Setters"}}}))
+        .await?;
+
+    // Everything is current: nothing to commit.
+    let up_to_date = |a: &ImageUpdateAutomation| {
+        let ready = condition(a.status.as_ref()?.conditions.as_ref(), "Ready")?;
+        (ready.status == "True" && ready.message == "repository up-to-date").then(|| a.clone())
+    };
+    let auto = env.wait_for::<ImageUpdateAutomation, _>("auto", up_to_date).await?;
+    ensure!(repo.head("main")? == before, "nothing should have been pushed");
+    let status = auto.status.unwrap();
+    ensure!(status.observed_policies.as_ref().is_some_and(|p| p["app"].tag == "1.0.0"), "{status:?}");
+    ensure!(status.observed_source_revision.as_deref() == Some(format!("main@sha1:{before}").as_str()), "{status:?}");
+
+    // A new tag: scanned, selected, written, committed, pushed.
+    registry.push_image(&repo_path, "1.1.0")?;
+    env.request_reconcile::<ImageRepository>("app").await?;
+    let auto = env
+        .wait_for::<ImageUpdateAutomation, _>("auto", |a| {
+            let ready = condition(a.status.as_ref()?.conditions.as_ref(), "Ready")?;
+            (ready.status == "True" && ready.message.starts_with("pushed commit")).then(|| a.clone())
+        })
+        .await?;
+    let status = auto.status.unwrap();
+    let head = repo.head("main")?;
+    ensure!(status.last_push_commit.as_deref() == Some(head.as_str()), "{status:?} vs {head}");
+    ensure!(status.last_push_time.is_some());
+
+    // Each file changed only where its markers are, byte for byte elsewhere.
+    let file = |path: &str| String::from_utf8(repo.file_at("main", path).unwrap()).unwrap();
+    let updated = |text: &str| with(text, &image, &ns).replace("1.0.0", "1.1.0");
+    ensure!(file("apps/deployment.yaml") == updated(DEPLOYMENT), "{}", file("apps/deployment.yaml"));
+    ensure!(file("apps/kustomization.yaml") == updated(KUSTOMIZATION), "{}", file("apps/kustomization.yaml"));
+    ensure!(file("apps/release.yaml") == updated(HELM_RELEASE), "{}", file("apps/release.yaml"));
+
+    // The commit: author and the rendered message.
+    let log = std::process::Command::new("git")
+        .args(["--git-dir"])
+        .arg(git.repo_path(&ns))
+        .args(["log", "-1", "--format=%an <%ae>%n%B", "main"])
+        .output()?;
+    let log = String::from_utf8(log.stdout)?;
+    let expected = format!(
+        "fluxbot <fluxbot@example.invalid>\nAutomated image update by auto\n\napps/deployment.yaml:\n  Deployment/app: {image}:1.0.0 -> {image}:1.1.0\napps/kustomization.yaml:\n  Kustomization/: 1.0.0 -> 1.1.0\napps/release.yaml:\n  HelmRelease/app: 1.0.0 -> 1.1.0\nticket: OPS-1\n"
+    );
+    ensure!(log.trim_end() == expected.trim_end(), "commit:\n{log}\nexpected:\n{expected}");
+
+    // The source was asked to fetch the pushed branch at once.
+    let source: GitRepository = env.api().get("app").await?;
+    ensure!(
+        source.metadata.annotations.unwrap_or_default().contains_key("reconcile.fluxcd.io/requestedAt"),
+        "GitRepository not requested"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn removed_template_fields_and_missing_sources_are_reported() -> Result<()> {
+    let env = Env::start("img-auto-bad", &[]).await?;
+    let automation = |name: &str, spec: serde_json::Value| {
+        json!({"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
+               "metadata": {"name": name}, "spec": spec})
+    };
+    env.apply::<ImageUpdateAutomation>(automation("no-source", json!({
+        "interval": "1h", "sourceRef": {"kind": "GitRepository", "name": "ghost"},
+        "git": {"commit": {"author": {"email": "a@example.invalid"}}}})))
+        .await?;
+    env.wait_for::<ImageUpdateAutomation, _>("no-source", |a| {
+        let ready = condition(a.status.as_ref()?.conditions.as_ref(), "Ready")?;
+        (ready.status == "False" && ready.reason == "DependencyNotReady").then_some(())
+    })
+    .await?;
+    env.apply::<GitRepository>(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+        "metadata": {"name": "repo"}, "spec": {"url": "http://127.0.0.1:1/none.git", "interval": "1h"}}))
+        .await?;
+    env.apply::<ImageUpdateAutomation>(automation("old-template", json!({
+        "interval": "1h", "sourceRef": {"kind": "GitRepository", "name": "repo"},
+        "git": {"commit": {"author": {"email": "a@example.invalid"}, "messageTemplate": "{{ range .Updated.Images }}{{ . }}{{ end }}"}}})))
+        .await?;
+    env.wait_for::<ImageUpdateAutomation, _>("old-template", |a| {
+        let conditions = a.status.as_ref()?.conditions.as_ref();
+        let stalled = condition(conditions, "Stalled")?;
+        (stalled.status == "True" && stalled.reason == "RemovedTemplateField" && stalled.message.contains(".Updated")).then_some(())
+    })
+    .await?;
+    // A Git server that cannot be reached: retried with the cause.
+    env.apply::<ImageUpdateAutomation>(automation("unreachable", json!({
+        "interval": "1h", "sourceRef": {"kind": "GitRepository", "name": "repo"},
+        "git": {"commit": {"author": {"email": "a@example.invalid"}}, "push": {"branch": "main"}}})))
+        .await?;
+    env.wait_for::<ImageUpdateAutomation, _>("unreachable", |a| {
+        let ready = condition(a.status.as_ref()?.conditions.as_ref(), "Ready")?;
+        (ready.status == "False" && ready.reason == "GitOperationFailed" && ready.message.contains("127.0.0.1:1")).then_some(())
+    })
+    .await?;
+    Ok(())
+}
