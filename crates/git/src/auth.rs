@@ -259,7 +259,22 @@ impl SshFiles {
     }
 }
 
-fn write_private(path: &Path, content: &[u8]) -> Result<(), Error> {
+/// Whether what `ssh` logged means the server refused the key or the host key
+/// is not trusted (a credentials problem, not a network one).
+pub(crate) fn ssh_refused(log: &str) -> bool {
+    let log = log.to_ascii_lowercase();
+    [
+        "permission denied",
+        "host key verification failed",
+        "no ed25519 host key",
+        "no rsa host key",
+        "no ecdsa host key",
+    ]
+    .iter()
+    .any(|needle| log.contains(needle))
+}
+
+pub(crate) fn write_private(path: &Path, content: &[u8]) -> Result<(), Error> {
     use std::os::unix::fs::OpenOptionsExt;
     let mut file = std::fs::OpenOptions::new()
         .write(true)

@@ -1,3 +1,4 @@
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Why a Git operation failed. Each variant says what a user can do about it, and
@@ -72,6 +73,51 @@ pub enum Error {
     UntrustedSignature {
         /// Key ids of the signer, as the signature states them.
         issuers: Vec<String>,
+    },
+    /// The work tree could not be committed (reading files, writing objects,
+    /// moving `HEAD`).
+    #[error("unable to commit in '{}': {message}", .dir.display())]
+    Commit {
+        /// The checkout directory.
+        dir: PathBuf,
+        /// What failed.
+        message: String,
+    },
+    /// The key to sign commits with cannot be used: it is not an OpenPGP secret
+    /// key, or the passphrase is wrong or missing.
+    #[error("invalid signing key: {reason}")]
+    SigningKey {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The remote refused to update a reference.
+    #[error("push of '{reference}' to '{url}' was rejected: {reason}")]
+    PushRejected {
+        /// The repository URL.
+        url: String,
+        /// The remote reference that was not updated (`refs/heads/main`).
+        reference: String,
+        /// Why, as the remote or `git push` said it (`fetch first`, `non-fast-forward`,
+        /// `pre-receive hook declined`).
+        reason: String,
+        /// The remote branch has commits the pushed one does not contain: fetch,
+        /// redo the change on top of them and push again.
+        non_fast_forward: bool,
+    },
+    /// Push options were given, and the server does not accept any.
+    #[error("the server at '{url}' does not support push options (receive.advertisePushOptions)")]
+    PushOptionsUnsupported {
+        /// The repository URL.
+        url: String,
+    },
+    /// A push failed for another reason than credentials, rejected references,
+    /// push options or time.
+    #[error("unable to push to '{url}': {message}")]
+    Push {
+        /// The repository URL.
+        url: String,
+        /// What `git push` reported.
+        message: String,
     },
     /// Local file system trouble (temporary files, key files, the checkout directory).
     #[error("{context}: {source}")]

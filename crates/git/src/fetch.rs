@@ -156,15 +156,7 @@ impl Session {
         else {
             return err;
         };
-        let refused = [
-            "permission denied",
-            "host key verification failed",
-            "no ed25519 host key",
-            "no rsa host key",
-            "no ecdsa host key",
-        ]
-        .iter()
-        .any(|needle| log.to_ascii_lowercase().contains(needle));
+        let refused = crate::auth::ssh_refused(&log);
         match err {
             Error::Operation { url, message } | Error::Authentication { url, message } => {
                 let message = format!("{message}: ssh: {log}");

@@ -10,18 +10,26 @@
 //! A checkout also returns the commit's and the annotated tag's signatures with
 //! the bytes they sign ([`SignedObject`]), which [`verify`] checks against
 //! armored OpenPGP key rings ([`KeyRing`]) for `spec.verify`.
+//!
+//! For image automation, [`commit`] records a checkout's edited work tree as a
+//! new (optionally OpenPGP-signed) commit with gix, and [`push`] sends it with
+//! the `git` CLI (gix cannot push) under the same authentication.
 #![warn(missing_docs)]
 
 mod auth;
+mod commit;
 mod error;
 mod fetch;
 mod openpgp;
+mod push;
 mod reference;
 mod signature;
 
 pub use auth::{Auth, HttpAuth, SshAuth};
+pub use commit::{CommitRequest, Signature, SigningKey, commit};
 pub use error::Error;
 pub use fetch::{CheckoutOptions, Remote, RemoteRef, checkout, list_refs};
 pub use openpgp::{KeyRing, verify};
+pub use push::{PushRequest, push};
 pub use reference::{Commit, Reference, commit_of_revision};
 pub use signature::{AnnotatedTag, SignedObject};

@@ -2,10 +2,14 @@
 //! pure-Rust implementation: a detached signature over a [`SignedObject`]'s
 //! payload, checked against armored public key rings the way Flux does (the
 //! first key ring holding the signing key wins, and the key is named by the
-//! 16-hex-digit id of its primary key).
+//! 16-hex-digit id of its primary key). It also signs commits with a secret key
+//! ([`Signer`]), as `gpg --detach-sign --armor` does for `git commit -S`.
 
-use pgp::composed::{Deserializable, DetachedSignature, SignedPublicKey};
-use pgp::types::{KeyDetails, KeyId};
+use pgp::composed::{
+    ArmorOptions, Deserializable, DetachedSignature, SignedPublicKey, SignedSecretKey,
+};
+use pgp::packet::{SecretKey, SecretSubkey, SignatureType};
+use pgp::types::{KeyDetails, KeyId, Password, SecretParams, SigningKey};
 
 use crate::{Error, SignedObject};
 
@@ -72,6 +76,114 @@ pub fn verify(object: &SignedObject, key_rings: &[KeyRing]) -> Result<String, Er
         .ok_or_else(|| Error::UntrustedSignature {
             issuers: issuers_of(&signature),
         })
+}
+
+/// An unlocked OpenPGP secret key that signs commits.
+pub(crate) struct Signer {
+    key: UnlockedKey,
+}
+
+enum UnlockedKey {
+    Primary(SecretKey),
+    Subkey(SecretSubkey),
+}
+
+impl Signer {
+    /// Reads the first key of an armored secret key block, picks the key that
+    /// signs (the newest unrevoked subkey bound for signing, else the primary
+    /// key, as Go's `openpgp.Entity.SigningKey` does) and unlocks it.
+    pub(crate) fn new(key: &crate::SigningKey) -> Result<Signer, Error> {
+        let crate::SigningKey::OpenPgp {
+            armored_secret_key,
+            passphrase,
+        } = key;
+        let invalid = |reason: String| Error::SigningKey { reason };
+        let (mut keys, _headers) = SignedSecretKey::from_armor_many(&armored_secret_key[..])
+            .map_err(|e| invalid(format!("not an armored OpenPGP secret key: {e}")))?;
+        let key = keys
+            .next()
+            .ok_or_else(|| invalid("the armor block holds no secret key".into()))?
+            .map_err(|e| invalid(format!("not an armored OpenPGP secret key: {e}")))?;
+        key.verify_bindings()
+            .map_err(|e| invalid(format!("the key's self-signatures do not verify: {e}")))?;
+        let password = Password::from(passphrase.as_deref().unwrap_or_default());
+        let unlock_failed = |e: pgp::errors::Error| {
+            invalid(format!("wrong passphrase, cannot unlock the key: {e}"))
+        };
+        let no_passphrase =
+            || invalid("the key is protected by a passphrase and none was given".into());
+        let subkey = key
+            .secret_subkeys
+            .iter()
+            .filter(|subkey| {
+                let bound_to_sign = subkey.signatures.iter().any(|sig| {
+                    sig.typ() == Some(SignatureType::SubkeyBinding) && sig.key_flags().sign()
+                });
+                let revoked = subkey
+                    .signatures
+                    .iter()
+                    .any(|sig| sig.typ() == Some(SignatureType::SubkeyRevocation));
+                bound_to_sign && !revoked
+            })
+            .max_by_key(|subkey| subkey.key.created_at());
+        let key = match subkey {
+            Some(subkey) => {
+                let mut subkey = subkey.key.clone();
+                if passphrase.is_none() && is_locked(subkey.secret_params()) {
+                    return Err(no_passphrase());
+                }
+                subkey.remove_password(&password).map_err(unlock_failed)?;
+                UnlockedKey::Subkey(subkey)
+            }
+            None => {
+                let mut primary = key.primary_key.clone();
+                if passphrase.is_none() && is_locked(primary.secret_params()) {
+                    return Err(no_passphrase());
+                }
+                primary.remove_password(&password).map_err(unlock_failed)?;
+                UnlockedKey::Primary(primary)
+            }
+        };
+        Ok(Signer { key })
+    }
+
+    /// A detached binary signature over `payload`, ASCII-armored.
+    pub(crate) fn sign(&self, payload: &[u8]) -> Result<String, Error> {
+        match &self.key {
+            UnlockedKey::Primary(key) => sign_with(key, payload),
+            UnlockedKey::Subkey(key) => sign_with(key, payload),
+        }
+    }
+
+    /// The id of the key (primary or subkey) that signs.
+    #[cfg(test)]
+    fn key_id(&self) -> String {
+        match &self.key {
+            UnlockedKey::Primary(key) => key_id_string(&key.legacy_key_id()),
+            UnlockedKey::Subkey(key) => key_id_string(&key.legacy_key_id()),
+        }
+    }
+}
+
+fn is_locked(params: &SecretParams) -> bool {
+    matches!(params, SecretParams::Encrypted(_))
+}
+
+fn sign_with(key: &impl SigningKey, payload: &[u8]) -> Result<String, Error> {
+    let failed = |e: pgp::errors::Error| Error::SigningKey {
+        reason: format!("signing failed: {e}"),
+    };
+    let signature = DetachedSignature::sign_binary_data(
+        pgp_rand::thread_rng(),
+        key,
+        &Password::empty(),
+        key.hash_alg(),
+        payload,
+    )
+    .map_err(failed)?;
+    signature
+        .to_armored_string(ArmorOptions::default())
+        .map_err(failed)
 }
 
 /// Who the signature says made it: issuer key ids, or the low 8 bytes of
@@ -184,6 +296,96 @@ mod tests {
             err.to_string(),
             "unable to verify payload with any of the given key rings"
         );
+    }
+
+    /// A v4 ed25519 key as gpg makes them, with a signing subkey when asked,
+    /// locked with `passphrase` when given: (armored secret key, armored public key).
+    fn generated_key(signing_subkey: bool, passphrase: Option<&str>) -> (String, String) {
+        use pgp::composed::{KeyType, SecretKeyParamsBuilder, SubkeyParamsBuilder};
+        let mut params = SecretKeyParamsBuilder::default();
+        params
+            .key_type(KeyType::Ed25519Legacy)
+            .can_certify(true)
+            .can_sign(true)
+            .primary_user_id("Flux <flux@example.com>".into())
+            .passphrase(passphrase.map(str::to_string));
+        if signing_subkey {
+            params.subkey(
+                SubkeyParamsBuilder::default()
+                    .key_type(KeyType::Ed25519Legacy)
+                    .can_sign(true)
+                    .passphrase(passphrase.map(str::to_string))
+                    .build()
+                    .unwrap(),
+            );
+        }
+        let key = params
+            .build()
+            .unwrap()
+            .generate(pgp_rand::thread_rng())
+            .unwrap();
+        (
+            key.to_armored_string(ArmorOptions::default()).unwrap(),
+            key.to_public_key()
+                .to_armored_string(ArmorOptions::default())
+                .unwrap(),
+        )
+    }
+
+    fn signing_key(secret: &str, passphrase: Option<&str>) -> crate::SigningKey {
+        crate::SigningKey::OpenPgp {
+            armored_secret_key: secret.as_bytes().to_vec(),
+            passphrase: passphrase.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn signatures_made_here_verify_and_name_the_primary_key() {
+        for subkey in [false, true] {
+            let (secret, public) = generated_key(subkey, Some("pass phrase"));
+            let signer = Signer::new(&signing_key(&secret, Some("pass phrase"))).unwrap();
+            let ring = KeyRing::from_armored(public.as_bytes()).unwrap();
+            let primary = ring.key_ids().remove(0);
+            assert_eq!(signer.key_id() != primary, subkey, "signs with the subkey");
+            let payload = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\n\nmessage\n";
+            let signature = signer.sign(payload).unwrap();
+            assert!(signature.starts_with("-----BEGIN PGP SIGNATURE-----"));
+            let object = SignedObject {
+                payload: payload.to_vec(),
+                signature: Some(signature.clone()),
+            };
+            assert_eq!(
+                verify(&object, std::slice::from_ref(&ring)).unwrap(),
+                primary
+            );
+            let tampered = SignedObject {
+                payload: b"tree 0000\n".to_vec(),
+                signature: Some(signature),
+            };
+            assert!(matches!(
+                verify(&tampered, &[ring]),
+                Err(Error::UntrustedSignature { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn unusable_keys_are_signing_key_errors() {
+        let (secret, public) = generated_key(true, Some("right"));
+        let reason = |key: crate::SigningKey| match Signer::new(&key) {
+            Err(Error::SigningKey { reason }) => reason,
+            Err(other) => panic!("unexpected {other:?}"),
+            Ok(_) => panic!("the key was accepted"),
+        };
+        assert!(reason(signing_key(&secret, Some("wrong"))).starts_with("wrong passphrase"),);
+        assert!(reason(signing_key(&secret, None)).contains("none was given"));
+        assert!(reason(signing_key("not a key", None)).contains("not an armored"));
+        // A public key is not a secret key.
+        assert!(reason(signing_key(&public, None)).contains("not an armored"));
+
+        // An unprotected key ignores a passphrase, as gpg does.
+        let (plain, _) = generated_key(false, None);
+        assert!(Signer::new(&signing_key(&plain, Some("unused"))).is_ok());
     }
 
     #[test]

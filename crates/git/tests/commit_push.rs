@@ -1,0 +1,596 @@
+//! Commit and push against the e2e Git server (lighttpd + `git http-backend`
+//! with basic auth, and sshd): checkout → edit → commit → push, as image
+//! automation does, with real gpg keys for signed commits.
+
+// Test code: a failing unwrap is a failing test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use e2e::git_server::{GitServer, Repo};
+use git::{
+    Auth, CheckoutOptions, CommitRequest, Error, HttpAuth, PushRequest, Reference, Remote,
+    Signature, SigningKey, SshAuth,
+};
+
+async fn server() -> &'static GitServer {
+    e2e::git_server::shared().await.expect("git server")
+}
+
+fn create_repo(server: &GitServer, name: &str) -> Repo {
+    server
+        .create_repo(
+            name,
+            [
+                ("README.md", "hello\n"),
+                ("deploy/app.yaml", "image: podinfo:6.0.0\n"),
+                ("deploy/old.yaml", "kind: ConfigMap\n"),
+            ],
+        )
+        .expect("create repo")
+}
+
+fn http_remote(server: &GitServer, repo: &Repo) -> Remote {
+    Remote {
+        url: repo.http_url().to_string(),
+        auth: Auth::Http(HttpAuth {
+            basic: Some((server.username().into(), server.password().into())),
+            ..HttpAuth::default()
+        }),
+        timeout: Duration::from_secs(60),
+    }
+}
+
+fn ssh_remote(server: &GitServer, repo: &Repo) -> Remote {
+    Remote {
+        url: repo.ssh_url().to_string(),
+        auth: Auth::Ssh(SshAuth {
+            identity: server.identity().unwrap().into_bytes(),
+            passphrase: None,
+            known_hosts: server.known_hosts().as_bytes().to_vec(),
+        }),
+        timeout: Duration::from_secs(60),
+    }
+}
+
+async fn checkout(remote: &Remote, branch: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    git::checkout(
+        remote,
+        &Reference::Branch(branch.into()),
+        &dir.path().join("work"),
+        &CheckoutOptions::default(),
+    )
+    .await
+    .unwrap();
+    dir
+}
+
+fn work(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join("work")
+}
+
+fn request(message: &str) -> CommitRequest {
+    CommitRequest {
+        message: message.into(),
+        author: Signature {
+            name: "Flux Bot".into(),
+            email: "flux@example.com".into(),
+            time: jiff::Timestamp::from_second(1_700_000_000).unwrap(),
+        },
+        signing_key: None,
+    }
+}
+
+fn push_main() -> PushRequest {
+    PushRequest {
+        refspecs: vec!["HEAD:refs/heads/main".into()],
+        ..PushRequest::default()
+    }
+}
+
+/// `git` in `dir` without the machine's configuration; panics on failure.
+fn run_git(dir: &Path, args: &[&str], env: &[(&str, &Path)]) -> String {
+    let mut command = Command::new("git");
+    command
+        .args(["-c", "safe.directory=*"])
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let out = command.output().expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Edits like an image update: a changed file, a new file in a new directory,
+/// a deleted file and an executable script.
+fn edit(work: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(work.join("deploy/app.yaml"), "image: podinfo:6.1.0\n").unwrap();
+    std::fs::create_dir_all(work.join("deploy/extra")).unwrap();
+    std::fs::write(work.join("deploy/extra/new.yaml"), "kind: Secret\n").unwrap();
+    std::fs::remove_file(work.join("deploy/old.yaml")).unwrap();
+    std::fs::write(work.join("run.sh"), "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(work.join("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // Git records no empty directories.
+    std::fs::create_dir_all(work.join("empty/nested")).unwrap();
+}
+
+/// The server's view of `rev` in the bare repository: `git log -1 --format`.
+fn server_log(server: &GitServer, repo: &Repo, rev: &str, format: &str) -> String {
+    run_git(
+        &server.repo_path(repo.name()),
+        &["log", "-1", &format!("--format={format}"), rev],
+        &[],
+    )
+}
+
+#[tokio::test]
+async fn commit_and_push_over_http() {
+    let server = server().await;
+    let repo = create_repo(server, "commit-http");
+    let remote = http_remote(server, &repo);
+    let dir = checkout(&remote, "main").await;
+    let work = work(&dir);
+    let before = repo.head("main").unwrap();
+
+    // Nothing changed: no commit, HEAD stays.
+    assert_eq!(git::commit(&work, &request("noop")).await.unwrap(), None);
+    assert_eq!(run_git(&work, &["rev-parse", "HEAD"], &[]), before);
+
+    // The checkout's HEAD is detached (the other tests commit so); on a
+    // branch, the commit moves the branch.
+    run_git(&work, &["checkout", "-q", "-b", "update"], &[]);
+    edit(&work);
+    let id = git::commit(&work, &request("Update image podinfo to 6.1.0\n"))
+        .await
+        .unwrap()
+        .expect("a commit");
+    // HEAD and the checked-out branch moved; the work tree is clean for git.
+    assert_eq!(run_git(&work, &["rev-parse", "HEAD"], &[]), id);
+    assert_eq!(run_git(&work, &["rev-parse", "HEAD~1"], &[]), before);
+    assert_eq!(
+        run_git(&work, &["symbolic-ref", "HEAD"], &[]),
+        "refs/heads/update"
+    );
+    assert_eq!(run_git(&work, &["rev-parse", "refs/heads/update"], &[]), id);
+    assert_eq!(run_git(&work, &["status", "--porcelain"], &[]), "");
+    // Committing again without edits makes nothing.
+    assert_eq!(git::commit(&work, &request("again")).await.unwrap(), None);
+
+    git::push(&remote, &work, &push_main()).await.unwrap();
+    assert_eq!(repo.head("main").unwrap(), id);
+    assert_eq!(
+        server_log(server, &repo, "main", "%an <%ae> %at|%cn <%ce> %ct|%B|%P"),
+        format!(
+            "Flux Bot <flux@example.com> 1700000000|Flux Bot <flux@example.com> 1700000000|\
+             Update image podinfo to 6.1.0\n|{before}"
+        )
+    );
+    assert_eq!(
+        repo.file_at("main", "deploy/app.yaml").unwrap(),
+        b"image: podinfo:6.1.0\n"
+    );
+    assert_eq!(
+        repo.file_at("main", "deploy/extra/new.yaml").unwrap(),
+        b"kind: Secret\n"
+    );
+    assert!(repo.file_at("main", "deploy/old.yaml").is_err());
+    let tree = run_git(
+        &server.repo_path(repo.name()),
+        &["ls-tree", "-r", "--format=%(objectmode) %(path)", "main"],
+        &[],
+    );
+    assert_eq!(
+        tree,
+        "100644 README.md\n100644 deploy/app.yaml\n100644 deploy/extra/new.yaml\n100755 run.sh"
+    );
+    // The server's repository is sound after the push from a shallow clone.
+    run_git(
+        &server.repo_path(repo.name()),
+        &["fsck", "--no-dangling"],
+        &[],
+    );
+
+    // No change, nothing to push: the branch is already there.
+    assert_eq!(git::commit(&work, &request("noop")).await.unwrap(), None);
+    git::push(&remote, &work, &push_main()).await.unwrap();
+    assert_eq!(repo.head("main").unwrap(), id);
+}
+
+#[tokio::test]
+async fn commit_and_push_over_ssh() {
+    let server = server().await;
+    let repo = create_repo(server, "commit-ssh");
+    let remote = ssh_remote(server, &repo);
+    let dir = checkout(&remote, "main").await;
+    let work = work(&dir);
+    edit(&work);
+    let id = git::commit(&work, &request("over ssh"))
+        .await
+        .unwrap()
+        .expect("a commit");
+    git::push(&remote, &work, &push_main()).await.unwrap();
+    assert_eq!(repo.head("main").unwrap(), id);
+
+    // A key the server does not know is refused.
+    let mut other = ssh_remote(server, &repo);
+    let stranger = tempfile::tempdir().unwrap();
+    let key = stranger.path().join("id");
+    let status = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    if let Auth::Ssh(ssh) = &mut other.auth {
+        ssh.identity = std::fs::read(&key).unwrap();
+    }
+    let err = git::push(&other, &work, &push_main()).await.unwrap_err();
+    assert!(matches!(err, Error::Authentication { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_an_authentication_error() {
+    let server = server().await;
+    let repo = create_repo(server, "commit-auth");
+    let remote = http_remote(server, &repo);
+    let dir = checkout(&remote, "main").await;
+    let work = work(&dir);
+    edit(&work);
+    git::commit(&work, &request("x")).await.unwrap().unwrap();
+    let before = repo.head("main").unwrap();
+
+    let wrong = Remote {
+        auth: Auth::Http(HttpAuth {
+            basic: Some((server.username().into(), "wrong-password".into())),
+            ..HttpAuth::default()
+        }),
+        ..remote.clone()
+    };
+    let err = git::push(&wrong, &work, &push_main()).await.unwrap_err();
+    assert!(matches!(err, Error::Authentication { .. }), "{err:?}");
+    // The password is not in the message.
+    assert!(!err.to_string().contains("wrong-password"), "{err}");
+    let none = Remote {
+        auth: Auth::None,
+        ..remote.clone()
+    };
+    let err = git::push(&none, &work, &push_main()).await.unwrap_err();
+    assert!(matches!(err, Error::Authentication { .. }), "{err:?}");
+    assert_eq!(repo.head("main").unwrap(), before);
+}
+
+#[tokio::test]
+async fn moved_branch_is_rejected_until_forced() {
+    let server = server().await;
+    let repo = create_repo(server, "commit-nff");
+    let remote = http_remote(server, &repo);
+    let dir = checkout(&remote, "main").await;
+    let work = work(&dir);
+    edit(&work);
+    let id = git::commit(&work, &request("ours")).await.unwrap().unwrap();
+    // Someone else pushes first.
+    let theirs = repo
+        .commit([("README.md", "theirs\n")], &[], "theirs")
+        .unwrap();
+
+    let err = git::push(&remote, &work, &push_main()).await.unwrap_err();
+    match &err {
+        Error::PushRejected {
+            reference,
+            non_fast_forward,
+            ..
+        } => {
+            assert_eq!(reference, "refs/heads/main");
+            assert!(non_fast_forward, "{err}");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    assert_eq!(repo.head("main").unwrap(), theirs);
+
+    // A fresh checkout has their commit, and ours goes on top of it.
+    let dir = checkout(&remote, "main").await;
+    let fresh = dir.path().join("work");
+    edit(&fresh);
+    let rebased = git::commit(&fresh, &request("ours again"))
+        .await
+        .unwrap()
+        .unwrap();
+    git::push(&remote, &fresh, &push_main()).await.unwrap();
+    assert_eq!(repo.head("main").unwrap(), rebased);
+    assert_eq!(repo.file_at("main", "README.md").unwrap(), b"theirs\n");
+
+    // Forcing replaces their history with the first checkout's commit.
+    let forced = PushRequest {
+        force: true,
+        ..push_main()
+    };
+    git::push(&remote, &work, &forced).await.unwrap();
+    assert_eq!(repo.head("main").unwrap(), id);
+}
+
+#[tokio::test]
+async fn push_to_a_new_branch_creates_it() {
+    let server = server().await;
+    let repo = create_repo(server, "commit-branch");
+    let remote = http_remote(server, &repo);
+    let dir = checkout(&remote, "main").await;
+    let work = work(&dir);
+    let main = repo.head("main").unwrap();
+    edit(&work);
+    let id = git::commit(&work, &request("on a branch"))
+        .await
+        .unwrap()
+        .unwrap();
+    let request = PushRequest {
+        refspecs: vec!["HEAD:refs/heads/new-branch".into()],
+        ..PushRequest::default()
+    };
+    git::push(&remote, &work, &request).await.unwrap();
+    assert_eq!(repo.head("new-branch").unwrap(), id);
+    assert_eq!(repo.head("main").unwrap(), main);
+}
+
+#[tokio::test]
+async fn push_options_reach_the_server_or_their_refusal_is_reported() {
+    let server = server().await;
+    let repo = create_repo(server, "commit-options");
+    let remote = http_remote(server, &repo);
+    let dir = checkout(&remote, "main").await;
+    let work = work(&dir);
+    edit(&work);
+    git::commit(&work, &request("with options"))
+        .await
+        .unwrap()
+        .unwrap();
+    let request = PushRequest {
+        options: BTreeMap::from([
+            ("ci.skip".to_string(), String::new()),
+            ("merge_request.target".to_string(), "main".to_string()),
+        ]),
+        ..push_main()
+    };
+
+    // The repository does not accept push options yet.
+    let err = git::push(&remote, &work, &request).await.unwrap_err();
+    assert!(
+        matches!(err, Error::PushOptionsUnsupported { .. }),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("push options"), "{err}");
+
+    // Accept them, and record what arrives with a hook (run as the server's user).
+    let bare = server.repo_path(repo.name());
+    run_git(
+        &bare,
+        &["config", "receive.advertisePushOptions", "true"],
+        &[],
+    );
+    let received = bare.join("push-options.txt");
+    let hook = bare.join("hooks/pre-receive");
+    std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\ni=0\nwhile [ \"$i\" -lt \"${{GIT_PUSH_OPTION_COUNT:-0}}\" ]; do\n\
+             eval \"echo \\\"\\$GIT_PUSH_OPTION_$i\\\"\" >> {}\ni=$((i+1))\ndone\n",
+            received.display()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&bare, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    git::push(&remote, &work, &request).await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&received).unwrap(),
+        "ci.skip\nmerge_request.target=main\n"
+    );
+}
+
+/// A gpg home with a fresh ed25519 key (a signing subkey beside the primary
+/// key) locked by `passphrase`.
+struct GpgKey {
+    home: tempfile::TempDir,
+    fingerprint: String,
+    passphrase: String,
+}
+
+impl GpgKey {
+    fn generate(passphrase: &str) -> GpgKey {
+        let home = tempfile::tempdir().unwrap();
+        let mut key = GpgKey {
+            home,
+            fingerprint: String::new(),
+            passphrase: passphrase.into(),
+        };
+        key.gpg(&[
+            "--quick-gen-key",
+            "Flux Signer <signer@example.com>",
+            "ed25519",
+            "cert",
+            "never",
+        ]);
+        let listing = key.gpg(&["--list-keys", "--with-colons"]);
+        let fingerprint = String::from_utf8(listing)
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("fpr:"))
+            .map(|rest| rest.trim_matches(':').to_string())
+            .expect("a fingerprint");
+        key.gpg(&["--quick-add-key", &fingerprint, "ed25519", "sign", "never"]);
+        key.fingerprint = fingerprint;
+        key
+    }
+
+    fn gpg(&self, args: &[&str]) -> Vec<u8> {
+        let out = Command::new("gpg")
+            .arg("--homedir")
+            .arg(self.home.path())
+            .args([
+                "--batch",
+                "--pinentry-mode",
+                "loopback",
+                "--passphrase",
+                &self.passphrase,
+            ])
+            .args(args)
+            .output()
+            .expect("gpg runs");
+        assert!(
+            out.status.success(),
+            "gpg {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    fn secret(&self) -> Vec<u8> {
+        self.gpg(&["--armor", "--export-secret-keys", &self.fingerprint])
+    }
+
+    fn public(&self) -> Vec<u8> {
+        self.gpg(&["--armor", "--export", &self.fingerprint])
+    }
+
+    /// The primary key's long id, as `verify` names signers.
+    fn key_id(&self) -> String {
+        self.fingerprint[self.fingerprint.len() - 16..].to_string()
+    }
+}
+
+impl Drop for GpgKey {
+    fn drop(&mut self) {
+        let _ = Command::new("gpgconf")
+            .arg("--homedir")
+            .arg(self.home.path())
+            .args(["--kill", "gpg-agent"])
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn signed_commits_verify_with_git_and_with_verify() {
+    let server = server().await;
+    let repo = create_repo(server, "commit-signed");
+    let remote = http_remote(server, &repo);
+    let dir = checkout(&remote, "main").await;
+    let work = work(&dir);
+    let key = GpgKey::generate("correct horse");
+
+    edit(&work);
+    let wrong = CommitRequest {
+        signing_key: Some(SigningKey::OpenPgp {
+            armored_secret_key: key.secret(),
+            passphrase: Some("battery staple".into()),
+        }),
+        ..request("signed")
+    };
+    let err = git::commit(&work, &wrong).await.unwrap_err();
+    assert!(matches!(err, Error::SigningKey { .. }), "{err:?}");
+    let garbage = CommitRequest {
+        signing_key: Some(SigningKey::OpenPgp {
+            armored_secret_key: b"-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nnope\n".to_vec(),
+            passphrase: None,
+        }),
+        ..request("signed")
+    };
+    let err = git::commit(&work, &garbage).await.unwrap_err();
+    assert!(matches!(err, Error::SigningKey { .. }), "{err:?}");
+
+    let signed = CommitRequest {
+        signing_key: Some(SigningKey::OpenPgp {
+            armored_secret_key: key.secret(),
+            passphrase: Some("correct horse".into()),
+        }),
+        ..request("Signed update\n\nwith a body\n")
+    };
+    let id = git::commit(&work, &signed).await.unwrap().unwrap();
+    git::push(&remote, &work, &push_main()).await.unwrap();
+    assert_eq!(repo.head("main").unwrap(), id);
+
+    // git verifies it with a key ring holding only the public key.
+    let verifier = tempfile::tempdir().unwrap();
+    let public = verifier.path().join("public.asc");
+    std::fs::write(&public, key.public()).unwrap();
+    let status = Command::new("gpg")
+        .arg("--homedir")
+        .arg(verifier.path())
+        .args(["--batch", "--import"])
+        .arg(&public)
+        .output()
+        .unwrap();
+    assert!(status.status.success());
+    let bare = server.repo_path(repo.name());
+    run_git(
+        &bare,
+        &["verify-commit", &id],
+        &[("GNUPGHOME", verifier.path())],
+    );
+    let _ = Command::new("gpgconf")
+        .arg("--homedir")
+        .arg(verifier.path())
+        .args(["--kill", "gpg-agent"])
+        .status();
+
+    // So does the crate, on a fresh checkout of the pushed commit.
+    let fresh = tempfile::tempdir().unwrap();
+    let commit = git::checkout(
+        &remote,
+        &Reference::Branch("main".into()),
+        fresh.path(),
+        &CheckoutOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(commit.id, id);
+    assert_eq!(commit.message, "Signed update\n\nwith a body\n");
+    let ring = git::KeyRing::from_armored(&key.public()).unwrap();
+    assert_eq!(git::verify(&commit.signed, &[ring]).unwrap(), key.key_id());
+}
+
+#[tokio::test]
+async fn silent_server_times_out() {
+    let server = server().await;
+    let repo = create_repo(server, "commit-timeout");
+    let remote = http_remote(server, &repo);
+    let dir = checkout(&remote, "main").await;
+    let work = work(&dir);
+    edit(&work);
+    git::commit(&work, &request("x")).await.unwrap().unwrap();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Accept connections and never answer.
+    let silent = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let stuck = Remote {
+        url: format!("http://{addr}/repo.git"),
+        timeout: Duration::from_secs(2),
+        ..remote
+    };
+    let started = std::time::Instant::now();
+    let err = git::push(&stuck, &work, &push_main()).await.unwrap_err();
+    assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    silent.abort();
+}
