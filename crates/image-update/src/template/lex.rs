@@ -275,14 +275,7 @@ impl Lexer<'_> {
         let rest = self.rest();
         match rest.chars().next() {
             None => true,
-            Some(c)
-                if matches!(
-                    c,
-                    ' ' | '\t' | '\r' | '\n' | '.' | ',' | '|' | ':' | ')' | '('
-                ) =>
-            {
-                true
-            }
+            Some(' ' | '\t' | '\r' | '\n' | '.' | ',' | '|' | ':' | ')' | '(') => true,
             Some(_) => rest.starts_with("}}"),
         }
     }

@@ -594,11 +594,10 @@ pub(crate) fn to_json(value: &Value, out: &mut String) -> Option<()> {
 
 fn json_struct_fields(s: &Struct, out: &mut String, first: &mut bool) -> Option<()> {
     for field in &s.fields {
-        if field.embedded && field.json_name.is_none() {
-            if let Value::Struct(inner) = &field.value {
-                json_struct_fields(inner, out, first)?;
-                continue;
-            }
+        if let (true, None, Value::Struct(inner)) = (field.embedded, &field.json_name, &field.value)
+        {
+            json_struct_fields(inner, out, first)?;
+            continue;
         }
         if field.omit_empty && !field.value.is_true() {
             continue;
