@@ -124,6 +124,7 @@ fn edit(work: &Path) {
     std::fs::remove_file(work.join("deploy/old.yaml")).unwrap();
     std::fs::write(work.join("run.sh"), "#!/bin/sh\n").unwrap();
     std::fs::set_permissions(work.join("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("app.yaml", work.join("deploy/current.yaml")).unwrap();
     // Git records no empty directories.
     std::fs::create_dir_all(work.join("empty/nested")).unwrap();
 }
@@ -195,7 +196,8 @@ async fn commit_and_push_over_http() {
     );
     assert_eq!(
         tree,
-        "100644 README.md\n100644 deploy/app.yaml\n100644 deploy/extra/new.yaml\n100755 run.sh"
+        "100644 README.md\n100644 deploy/app.yaml\n120000 deploy/current.yaml\n\
+         100644 deploy/extra/new.yaml\n100755 run.sh"
     );
     // The server's repository is sound after the push from a shallow clone.
     run_git(
@@ -593,4 +595,49 @@ async fn silent_server_times_out() {
     assert!(matches!(err, Error::Timeout { .. }), "{err:?}");
     assert!(started.elapsed() < Duration::from_secs(10));
     silent.abort();
+}
+
+#[tokio::test]
+async fn bearer_tokens_are_sent_as_a_header() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = server().await;
+    let repo = create_repo(server, "commit-bearer");
+    let dir = checkout(&http_remote(server, &repo), "main").await;
+    let work = work(&dir);
+
+    // Records the first request's head and refuses it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let refusing = tokio::spawn(async move {
+        let (mut socket, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = socket.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        socket
+            .write_all(
+                b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer\r\n\
+                  Content-Length: 0\r\nConnection: close\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&head).into_owned()
+    });
+    let remote = Remote {
+        url: format!("http://{addr}/repo.git"),
+        auth: Auth::Http(HttpAuth {
+            bearer_token: Some("t0ken".into()),
+            ..HttpAuth::default()
+        }),
+        timeout: Duration::from_secs(20),
+    };
+    let err = git::push(&remote, &work, &push_main()).await.unwrap_err();
+    assert!(matches!(err, Error::Authentication { .. }), "{err:?}");
+    let head = refusing.await.unwrap();
+    assert!(head.contains("Authorization: Bearer t0ken\r\n"), "{head}");
 }
