@@ -654,7 +654,9 @@ fn never_panics_on_truncated_or_mangled_templates() {
         }
     }
     for (i, _) in template.char_indices() {
-        for replacement in ["}", "{", "(", ")", "\"", "$", ".", "-", "|", " ", "`", "'", "é"] {
+        for replacement in [
+            "}", "{", "(", ")", "\"", "$", ".", "-", "|", " ", "`", "'", "é",
+        ] {
             let mut mangled = template.to_string();
             let end = i + template[i..].chars().next().map_or(0, char::len_utf8);
             mangled.replace_range(i..end, replacement);
