@@ -74,16 +74,11 @@ pub struct CommitRequest {
 /// otherwise the new commit's hex id. `HEAD`, and the branch it names when it
 /// is not detached, move to the new commit; the index is rewritten to match it.
 pub async fn commit(dir: &Path, request: &CommitRequest) -> Result<Option<String>, Error> {
-    // Fail on an unusable key before any work is done.
-    let signer = request
-        .signing_key
-        .as_ref()
-        .map(crate::openpgp::Signer::new)
-        .transpose()?;
     let dir = dir.to_path_buf();
     let request = request.clone();
     let worker_dir = dir.clone();
-    tokio::task::spawn_blocking(move || commit_blocking(&worker_dir, &request, signer.as_ref()))
+    // Unlocking a key (its S2K hashing) and hashing the work tree are blocking work.
+    tokio::task::spawn_blocking(move || commit_blocking(&worker_dir, &request))
         .await
         .map_err(|join| Error::Commit {
             dir,
@@ -91,11 +86,13 @@ pub async fn commit(dir: &Path, request: &CommitRequest) -> Result<Option<String
         })?
 }
 
-fn commit_blocking(
-    dir: &Path,
-    request: &CommitRequest,
-    signer: Option<&crate::openpgp::Signer>,
-) -> Result<Option<String>, Error> {
+fn commit_blocking(dir: &Path, request: &CommitRequest) -> Result<Option<String>, Error> {
+    // Fail on an unusable key before any work is done.
+    let signer = request
+        .signing_key
+        .as_ref()
+        .map(crate::openpgp::Signer::new)
+        .transpose()?;
     let fail = |message: String| Error::Commit {
         dir: dir.to_path_buf(),
         message,
@@ -136,7 +133,7 @@ fn commit_blocking(
         message: request.message.as_str().into(),
         extra_headers: Vec::new(),
     };
-    if let Some(signer) = signer {
+    if let Some(signer) = &signer {
         // The signature covers the object exactly as it is without the
         // header, which is what `git verify-commit` cuts it out to check.
         let mut payload = Vec::new();
