@@ -78,12 +78,19 @@ pub fn users_of_policy(
         .collect()
 }
 
-/// What of an ImagePolicy changes an automation's work: its latest image.
+/// What of an ImagePolicy changes an automation's work: its latest image
+/// and its labels (the selector). Always a value: a predicate's `None` lets
+/// every change through.
 pub fn latest_image(policy: &ImagePolicy) -> Option<u64> {
     use std::hash::{Hash, Hasher};
-    let latest = policy.status.as_ref()?.latest_ref.as_ref()?;
+    let latest = policy
+        .status
+        .as_ref()
+        .and_then(|s| s.latest_ref.as_ref())
+        .map(|l| (&l.name, &l.tag, &l.digest));
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (&latest.name, &latest.tag, &latest.digest).hash(&mut hasher);
+    latest.hash(&mut hasher);
+    policy.metadata.labels.hash(&mut hasher);
     Some(hasher.finish())
 }
 

@@ -67,17 +67,17 @@ pub fn users_of(repo: &ImageRepository, policies: &Store<ImagePolicy>) -> Vec<Ob
 }
 
 /// What of an ImageRepository changes an ImagePolicy's answer: its scan
-/// result and its image name.
+/// result and its image name. Always a value: a predicate's `None` lets
+/// every change through.
 pub fn repository_scan(repo: &ImageRepository) -> Option<u64> {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    let status = repo.status.as_ref()?;
+    let status = repo.status.as_ref();
     status
-        .last_scan_result
-        .as_ref()
+        .and_then(|s| s.last_scan_result.as_ref())
         .and_then(|r| r.revision.as_deref())
         .hash(&mut hasher);
-    status.canonical_image_name.hash(&mut hasher);
+    status.map(|s| &s.canonical_image_name).hash(&mut hasher);
     repo.spec.image.hash(&mut hasher);
     Some(hasher.finish())
 }

@@ -70,9 +70,14 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
 }
 
 /// What of a GitRepository concerns an automation: its artifact revision.
+/// Always a value: a predicate's `None` lets every change through.
 fn git_revision(repository: &GitRepository) -> Option<u64> {
     use std::hash::{Hash, Hasher};
-    let revision = &repository.status.as_ref()?.artifact.as_ref()?.revision;
+    let revision = repository
+        .status
+        .as_ref()
+        .and_then(|s| s.artifact.as_ref())
+        .map(|a| &a.revision);
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     revision.hash(&mut hasher);
     Some(hasher.finish())
