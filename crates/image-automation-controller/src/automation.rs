@@ -19,7 +19,9 @@ use api::image::{
 use api::meta::reason;
 use api::source::GitRepository;
 use image_update::setters::update_file;
-use image_update::template::{CommitData, DEFAULT_MESSAGE_TEMPLATE, TemplateError, render_commit_message};
+use image_update::template::{
+    CommitData, DEFAULT_MESSAGE_TEMPLATE, TemplateError, render_commit_message,
+};
 use image_update::{PolicyImage, UpdateResult};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
@@ -50,7 +52,10 @@ const GIT_TIMEOUT: Duration = Duration::from_secs(60);
 const PUSH_ATTEMPTS: usize = 3;
 
 /// Reconciles one ImageUpdateAutomation.
-pub async fn reconcile(obj: Arc<ImageUpdateAutomation>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(
+    obj: Arc<ImageUpdateAutomation>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
     reconcile_object(
         obj,
         ctx,
@@ -104,7 +109,12 @@ pub fn users_of_source(
         .iter()
         .filter(|a| {
             a.spec.source_ref.name == repository.name_any()
-                && a.spec.source_ref.namespace.clone().or_else(|| a.namespace()) == repository.namespace()
+                && a.spec
+                    .source_ref
+                    .namespace
+                    .clone()
+                    .or_else(|| a.namespace())
+                    == repository.namespace()
         })
         .map(|a| ObjectRef::from_obj(a.as_ref()))
         .collect()
@@ -129,7 +139,11 @@ async fn run(
     ctx: &Context,
     status: &mut ImageUpdateAutomationStatus,
 ) -> Result<Success, Halt> {
-    let interval = auto.spec.interval.to_std().unwrap_or(Duration::from_secs(600));
+    let interval = auto
+        .spec
+        .interval
+        .to_std()
+        .unwrap_or(Duration::from_secs(600));
     let plan = plan(auto, ctx).await?;
     let template = auto
         .spec
@@ -163,7 +177,11 @@ async fn run(
             status.last_push_commit = Some(commit.clone());
             status.last_push_time = Some(Time(k8s_openapi::jiff::Timestamp::now()));
             request_source_reconcile(ctx, &plan).await;
-            format!("pushed commit '{}' to branch '{}'", short(commit), plan.push_branch)
+            format!(
+                "pushed commit '{}' to branch '{}'",
+                short(commit),
+                plan.push_branch
+            )
         }
         None => "repository up-to-date".to_string(),
     };
@@ -179,7 +197,9 @@ fn short(commit: &str) -> &str {
 
 fn template_halt(err: TemplateError) -> Halt {
     match err {
-        TemplateError::RemovedField { .. } => Halt::stall(REMOVED_TEMPLATE_FIELD, err.flux_message()),
+        TemplateError::RemovedField { .. } => {
+            Halt::stall(REMOVED_TEMPLATE_FIELD, err.flux_message())
+        }
         TemplateError::Parse { .. } => Halt::stall(reason::FAILED, err.flux_message()),
         TemplateError::Execute { .. } => Halt::retry(reason::FAILED, err.flux_message()),
     }
@@ -190,15 +210,24 @@ async fn plan(auto: &ImageUpdateAutomation, ctx: &Context) -> Result<Plan, Halt>
     let namespace = auto.namespace().unwrap_or_default();
     let spec = &auto.spec;
     let git_spec = spec.git.as_ref().ok_or_else(|| {
-        Halt::stall(INVALID_SOURCE_CONFIGURATION, "source configuration is invalid: spec.git is required")
+        Halt::stall(
+            INVALID_SOURCE_CONFIGURATION,
+            "source configuration is invalid: spec.git is required",
+        )
     })?;
     if let Some(update) = &spec.update
-        && update.strategy.is_some_and(|s| s != UpdateStrategyName::Setters)
+        && update
+            .strategy
+            .is_some_and(|s| s != UpdateStrategyName::Setters)
     {
-        return Err(Halt::stall(INVALID_UPDATE_STRATEGY, "only the Setters update strategy is supported"));
+        return Err(Halt::stall(
+            INVALID_UPDATE_STRATEGY,
+            "only the Setters update strategy is supported",
+        ));
     }
     if git_spec.commit.signing_key.as_ref().is_some_and(|k| {
-        k.r#type.is_some_and(|t| t != api::image::SigningKeyType::Gpg)
+        k.r#type
+            .is_some_and(|t| t != api::image::SigningKeyType::Gpg)
     }) {
         return Err(Halt::stall(
             INVALID_SOURCE_CONFIGURATION,
@@ -207,7 +236,11 @@ async fn plan(auto: &ImageUpdateAutomation, ctx: &Context) -> Result<Plan, Halt>
     }
 
     // The source, within the namespaces this automation may use.
-    let source_namespace = spec.source_ref.namespace.clone().unwrap_or_else(|| namespace.clone());
+    let source_namespace = spec
+        .source_ref
+        .namespace
+        .clone()
+        .unwrap_or_else(|| namespace.clone());
     if source_namespace != namespace && ctx.settings.no_cross_namespace_refs {
         return Err(Halt::stall(
             reason::ACCESS_DENIED,
@@ -242,7 +275,10 @@ async fn plan(auto: &ImageUpdateAutomation, ctx: &Context) -> Result<Plan, Halt>
         .unwrap_or_default();
     let non_empty = |s: &Option<String>| s.as_ref().filter(|v| !v.is_empty()).cloned();
     let checkout = if let Some(commit) = non_empty(&checkout_ref.commit) {
-        git::Reference::Commit { id: commit, branch: non_empty(&checkout_ref.branch) }
+        git::Reference::Commit {
+            id: commit,
+            branch: non_empty(&checkout_ref.branch),
+        }
     } else if let Some(name) = non_empty(&checkout_ref.name) {
         git::Reference::Name(name)
     } else if let Some(tag) = non_empty(&checkout_ref.tag) {
@@ -266,7 +302,8 @@ async fn plan(auto: &ImageUpdateAutomation, ctx: &Context) -> Result<Plan, Halt>
             "push spec not provided, and cannot be inferred from .spec.git.checkout.ref or GitRepository .spec.ref",
         )
     })?;
-    let force_branch = ctx.settings.force_push_branch && Some(&push_branch) != checkout_branch.as_ref();
+    let force_branch =
+        ctx.settings.force_push_branch && Some(&push_branch) != checkout_branch.as_ref();
 
     // The policies whose latest images are written.
     let selector = spec.policy_selector.as_ref();
@@ -287,7 +324,11 @@ async fn plan(auto: &ImageUpdateAutomation, ctx: &Context) -> Result<Plan, Halt>
         };
         images.insert(
             format!("{namespace}:{}", policy.name_any()),
-            PolicyImage { name: latest.name.clone(), tag: latest.tag.clone(), digest: latest.digest.clone() },
+            PolicyImage {
+                name: latest.name.clone(),
+                tag: latest.tag.clone(),
+                digest: latest.digest.clone(),
+            },
         );
         observed.insert(policy.name_any(), latest);
     }
@@ -338,7 +379,11 @@ fn label_selector_query(selector: &LabelSelector) -> Result<String, Halt> {
 }
 
 /// The Git remote of `repository` with its credentials.
-async fn remote(ctx: &Context, repository: &GitRepository, namespace: &str) -> Result<git::Remote, Halt> {
+async fn remote(
+    ctx: &Context,
+    repository: &GitRepository,
+    namespace: &str,
+) -> Result<git::Remote, Halt> {
     let url = repository.spec.url.clone();
     let auth = match &repository.spec.secret_ref {
         Some(secret_ref) => {
@@ -348,19 +393,35 @@ async fn remote(ctx: &Context, repository: &GitRepository, namespace: &str) -> R
         }
         None => git::Auth::None,
     };
-    Ok(git::Remote { url, auth, timeout: GIT_TIMEOUT })
+    Ok(git::Remote {
+        url,
+        auth,
+        timeout: GIT_TIMEOUT,
+    })
 }
 
-async fn secret_data(ctx: &Context, namespace: &str, name: &str) -> Result<BTreeMap<String, Vec<u8>>, Halt> {
+async fn secret_data(
+    ctx: &Context,
+    namespace: &str,
+    name: &str,
+) -> Result<BTreeMap<String, Vec<u8>>, Halt> {
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), namespace);
     let secret = secrets
         .get_opt(name)
         .await
         .map_err(|e| Halt::retry(reason::AUTHENTICATION_FAILED, e.to_string()))?
         .ok_or_else(|| {
-            Halt::retry(reason::AUTHENTICATION_FAILED, format!("secrets \"{name}\" not found"))
+            Halt::retry(
+                reason::AUTHENTICATION_FAILED,
+                format!("secrets \"{name}\" not found"),
+            )
         })?;
-    Ok(secret.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect())
+    Ok(secret
+        .data
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.0))
+        .collect())
 }
 
 /// What a successful update, commit and push did.
@@ -399,10 +460,19 @@ async fn update_commit_push(
     let work = tempfile::Builder::new()
         .prefix("image-update-")
         .tempdir()
-        .map_err(|e| Halt::retry(GIT_OPERATION_FAILED, format!("creating a work directory: {e}")))?;
+        .map_err(|e| {
+            Halt::retry(
+                GIT_OPERATION_FAILED,
+                format!("creating a work directory: {e}"),
+            )
+        })?;
     let dir = work.path().join("repository");
     let options = git::CheckoutOptions {
-        depth: if ctx.settings.shallow_clone { std::num::NonZeroU32::new(1) } else { None },
+        depth: if ctx.settings.shallow_clone {
+            std::num::NonZeroU32::new(1)
+        } else {
+            None
+        },
     };
     let checked_out = git::checkout(&plan.remote, &plan.checkout, &dir, &options)
         .await
@@ -417,15 +487,24 @@ async fn update_commit_push(
         .await
         .map_err(|e| Halt::retry(UPDATE_FAILED, format!("update task failed: {e}")))??;
     if result.file_changes.is_empty() {
-        return Ok(Pushed { source_revision, commit: None });
+        return Ok(Pushed {
+            source_revision,
+            commit: None,
+        });
     }
 
     // Act: commit and push.
-    let git_spec = auto.spec.git.as_ref().ok_or_else(|| {
-        Halt::stall(INVALID_SOURCE_CONFIGURATION, "spec.git is required")
-    })?;
+    let git_spec = auto
+        .spec
+        .git
+        .as_ref()
+        .ok_or_else(|| Halt::stall(INVALID_SOURCE_CONFIGURATION, "spec.git is required"))?;
     let namespace = auto.namespace().unwrap_or_default();
-    let values = git_spec.commit.message_template_values.clone().unwrap_or_default();
+    let values = git_spec
+        .commit
+        .message_template_values
+        .clone()
+        .unwrap_or_default();
     let message = render_commit_message(
         template,
         &CommitData {
@@ -442,7 +521,10 @@ async fn update_commit_push(
             let armored = data.get("git.asc").cloned().ok_or_else(|| {
                 Halt::stall(
                     INVALID_SOURCE_CONFIGURATION,
-                    format!("signing key Secret '{}' has no 'git.asc' key", key.secret_ref.name),
+                    format!(
+                        "signing key Secret '{}' has no 'git.asc' key",
+                        key.secret_ref.name
+                    ),
                 )
             })?;
             Some(git::SigningKey::OpenPgp {
@@ -458,7 +540,11 @@ async fn update_commit_push(
     let request = git::CommitRequest {
         message,
         author: git::Signature {
-            name: author.name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| author.email.clone()),
+            name: author
+                .name
+                .clone()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| author.email.clone()),
             email: author.email.clone(),
             time: jiff::Timestamp::now(),
         },
@@ -473,7 +559,10 @@ async fn update_commit_push(
         Halt::retry(reason, format!("failed to commit: {e}"))
     })?;
     let Some(commit) = commit else {
-        return Ok(Pushed { source_revision, commit: None });
+        return Ok(Pushed {
+            source_revision,
+            commit: None,
+        });
     };
     let mut refspecs = vec![format!("HEAD:refs/heads/{}", plan.push_branch)];
     if let Some(refspec) = &plan.push_refspec {
@@ -486,7 +575,11 @@ async fn update_commit_push(
     };
     match git::push(&plan.remote, &dir, &push).await {
         Ok(()) => {}
-        Err(git::Error::PushRejected { non_fast_forward: true, reason, .. }) => {
+        Err(git::Error::PushRejected {
+            non_fast_forward: true,
+            reason,
+            ..
+        }) => {
             return Err(PushOutcome::Moved(format!(
                 "failed to push to branch '{}': {reason}",
                 plan.push_branch
@@ -499,10 +592,16 @@ async fn update_commit_push(
         .normal(
             auto,
             reason::SUCCEEDED,
-            &format!("Committed and pushed change {commit} to {}\n{}", plan.push_branch, request.message),
+            &format!(
+                "Committed and pushed change {commit} to {}\n{}",
+                plan.push_branch, request.message
+            ),
         )
         .await;
-    Ok(Pushed { source_revision, commit: Some(commit) })
+    Ok(Pushed {
+        source_revision,
+        commit: Some(commit),
+    })
 }
 
 /// Applies the setters to every YAML file under `root/path`.
@@ -519,7 +618,10 @@ fn update_tree(
         .canonicalize()
         .map_err(|e| Halt::retry(UPDATE_FAILED, format!("checkout directory: {e}")))?;
     if !base.starts_with(&root) {
-        return Err(Halt::stall(UPDATE_FAILED, format!("update path '{path}' is outside the repository")));
+        return Err(Halt::stall(
+            UPDATE_FAILED,
+            format!("update path '{path}' is outside the repository"),
+        ));
     }
     let mut files = Vec::new();
     collect_yaml(&base, &mut files)
@@ -531,7 +633,12 @@ fn update_tree(
             Ok(text) => text,
             // Not text: no marker can be in it.
             Err(e) if e.kind() == std::io::ErrorKind::InvalidData => continue,
-            Err(e) => return Err(Halt::retry(UPDATE_FAILED, format!("reading {}: {e}", file.display()))),
+            Err(e) => {
+                return Err(Halt::retry(
+                    UPDATE_FAILED,
+                    format!("reading {}: {e}", file.display()),
+                ));
+            }
         };
         let relative = file
             .strip_prefix(&root)
@@ -604,7 +711,11 @@ async fn request_source_reconcile(ctx: &Context, plan: &Plan) {
         "metadata": {"annotations": {api::meta::RECONCILE_REQUEST_ANNOTATION: token}}
     });
     if let Err(err) = api
-        .patch(&plan.repository.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .patch(
+            &plan.repository.name_any(),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
         .await
     {
         tracing::warn!(error = %err, "failed to request a reconciliation of the GitRepository");

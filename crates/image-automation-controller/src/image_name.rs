@@ -51,15 +51,19 @@ impl ImageName {
         } else {
             repository
         };
-        if repository.is_empty()
-            || !repository.split('/').all(valid_component)
-        {
+        if repository.is_empty() || !repository.split('/').all(valid_component) {
             return Err(format!(
                 "could not parse reference: {image}: repository can only contain the characters `abcdefghijklmnopqrstuvwxyz0123456789_-./`: {repository}"
             ));
         }
-        if registry.is_empty() || !registry.chars().all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c)) {
-            return Err(format!("could not parse reference: {image}: invalid registry '{registry}'"));
+        if registry.is_empty()
+            || !registry
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        {
+            return Err(format!(
+                "could not parse reference: {image}: invalid registry '{registry}'"
+            ));
         }
         Ok(Self {
             registry,
@@ -85,9 +89,9 @@ fn valid_component(component: &str) -> bool {
     let edge_ok = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     edge_ok(bytes.first())
         && edge_ok(bytes.last())
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+        && bytes.iter().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        })
 }
 
 #[cfg(test)]
@@ -98,19 +102,37 @@ mod tests {
     fn docker_hub_defaults_and_registries() {
         let canonical = |image| ImageName::parse(image).unwrap().canonical();
         assert_eq!(canonical("podinfo"), "index.docker.io/library/podinfo");
-        assert_eq!(canonical("stefanprodan/podinfo"), "index.docker.io/stefanprodan/podinfo");
-        assert_eq!(canonical("docker.io/stefanprodan/podinfo"), "index.docker.io/stefanprodan/podinfo");
+        assert_eq!(
+            canonical("stefanprodan/podinfo"),
+            "index.docker.io/stefanprodan/podinfo"
+        );
+        assert_eq!(
+            canonical("docker.io/stefanprodan/podinfo"),
+            "index.docker.io/stefanprodan/podinfo"
+        );
         assert_eq!(canonical("ghcr.io/org/team/app"), "ghcr.io/org/team/app");
-        assert_eq!(canonical("127.0.0.1:5000/apps/podinfo"), "127.0.0.1:5000/apps/podinfo");
+        assert_eq!(
+            canonical("127.0.0.1:5000/apps/podinfo"),
+            "127.0.0.1:5000/apps/podinfo"
+        );
         assert_eq!(canonical("localhost/app"), "localhost/app");
-        assert_eq!(ImageName::parse("localhost:5000/app").unwrap().oci_url(), "oci://localhost:5000/app");
+        assert_eq!(
+            ImageName::parse("localhost:5000/app").unwrap().oci_url(),
+            "oci://localhost:5000/app"
+        );
     }
 
     #[test]
     fn schemes_tags_digests_and_bad_characters_are_refused() {
         let err = |image| ImageName::parse(image).unwrap_err();
-        assert_eq!(err("https://ghcr.io/org/app"), "image 'https://ghcr.io/org/app' should not include URL scheme; remove 'https://'");
-        assert_eq!(err("ghcr.io/org/app:v1"), "image 'ghcr.io/org/app:v1' should not include a tag; remove ':v1'");
+        assert_eq!(
+            err("https://ghcr.io/org/app"),
+            "image 'https://ghcr.io/org/app' should not include URL scheme; remove 'https://'"
+        );
+        assert_eq!(
+            err("ghcr.io/org/app:v1"),
+            "image 'ghcr.io/org/app:v1' should not include a tag; remove ':v1'"
+        );
         assert!(err("ghcr.io/org/app@sha256:abc").contains("digest"));
         assert!(err("ghcr.io/Org/App").contains("repository can only contain"));
         assert!(err("ghcr.io/").contains("repository can only contain"));

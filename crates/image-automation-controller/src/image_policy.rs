@@ -47,7 +47,10 @@ pub async fn reconcile(obj: Arc<ImagePolicy>, ctx: Arc<Context>) -> Result<Actio
 }
 
 /// The ImagePolicies referring to `repo` (for the repository watch).
-pub fn users_of(repo: &ImageRepository, policies: &Store<ImagePolicy>) -> Vec<ObjectRef<ImagePolicy>> {
+pub fn users_of(
+    repo: &ImageRepository,
+    policies: &Store<ImagePolicy>,
+) -> Vec<ObjectRef<ImagePolicy>> {
     let namespace = repo.namespace();
     let name = repo.name_any();
     policies
@@ -88,7 +91,9 @@ async fn select(
     status: &mut ImagePolicyStatus,
 ) -> Result<Success, Halt> {
     let spec = &policy.spec;
-    let reflection = spec.digest_reflection_policy.unwrap_or(ReflectionPolicy::Never);
+    let reflection = spec
+        .digest_reflection_policy
+        .unwrap_or(ReflectionPolicy::Never);
     let interval = spec.interval.as_ref().and_then(|i| i.to_std().ok());
     if reflection == ReflectionPolicy::Always && interval.is_none() {
         return Err(Halt::stall(
@@ -107,7 +112,10 @@ async fn select(
         .tags(&repo.namespace().unwrap_or_default(), &repo.name_any())
         .map_err(|e| Halt::retry(FAILURE, format!("failed to read tags from database: {e}")))?;
     if tags.is_empty() {
-        return Err(Halt::wait(reason::DEPENDENCY_NOT_READY, "no tags in database"));
+        return Err(Halt::wait(
+            reason::DEPENDENCY_NOT_READY,
+            "no tags in database",
+        ));
     }
 
     // Decide: the latest tag.
@@ -172,7 +180,10 @@ fn ready_message(status: &ImagePolicyStatus) -> String {
     let Some(latest) = &status.latest_ref else {
         return String::new();
     };
-    let mut message = format!("Latest image tag for {} resolved to {}", latest.name, latest.tag);
+    let mut message = format!(
+        "Latest image tag for {} resolved to {}",
+        latest.name, latest.tag
+    );
     if let Some(digest) = &latest.digest {
         message.push_str(&format!(" with digest {digest}"));
     }
@@ -192,7 +203,10 @@ fn ready_message(status: &ImagePolicyStatus) -> String {
 async fn image_repository(policy: &ImagePolicy, ctx: &Context) -> Result<ImageRepository, Halt> {
     let own_namespace = policy.namespace().unwrap_or_default();
     let reference = &policy.spec.image_repository_ref;
-    let namespace = reference.namespace.clone().unwrap_or_else(|| own_namespace.clone());
+    let namespace = reference
+        .namespace
+        .clone()
+        .unwrap_or_else(|| own_namespace.clone());
     let failed = |reason: &'static str, message: String| {
         Halt::retry(
             reason,

@@ -34,7 +34,11 @@ pub async fn reconcile(obj: Arc<ImageRepository>, ctx: Arc<Context>) -> Result<A
         |obj, ctx, mut session| async move {
             // The session already counts a new request as handled; whether
             // one is pending is read from the status as last written.
-            let handled = session.written().reconcile_request.last_handled_reconcile_at.clone();
+            let handled = session
+                .written()
+                .reconcile_request
+                .last_handled_reconcile_at
+                .clone();
             let result = scan(&obj, &ctx, &mut session.status, handled.as_deref()).await;
             finish(obj.as_ref(), &ctx, session, result).await
         },
@@ -56,7 +60,10 @@ pub fn exclusion_list(repo: &ImageRepository) -> Vec<String> {
 }
 
 fn interval(repo: &ImageRepository) -> Duration {
-    repo.spec.interval.to_std().unwrap_or(Duration::from_secs(600))
+    repo.spec
+        .interval
+        .to_std()
+        .unwrap_or(Duration::from_secs(600))
 }
 
 /// `spec.timeout`, defaulting to the interval as in Flux.
@@ -102,12 +109,21 @@ async fn scan(
         })
         .collect::<Result<Vec<_>, _>>()?;
     let stored = ctx.tags.tags(&namespace, &name).map_err(|e| {
-        Halt::retry(READ_OPERATION_FAILED, format!("failed to read the stored tags: {e}"))
+        Halt::retry(
+            READ_OPERATION_FAILED,
+            format!("failed to read the stored tags: {e}"),
+        )
     })?;
 
     // Decide: a scan is due, or the last one still stands.
-    if let Some(wait) = next_scan(repo, status, handled_request, &image, &exclusions, stored.is_empty())
-        && let Some(last) = &status.last_scan_result
+    if let Some(wait) = next_scan(
+        repo,
+        status,
+        handled_request,
+        &image,
+        &exclusions,
+        stored.is_empty(),
+    ) && let Some(last) = &status.last_scan_result
     {
         return Ok(Success {
             message: scanned_message(last),
@@ -130,7 +146,10 @@ async fn scan(
     let revision = ctx.tags.set_tags(&namespace, &name, &kept).map_err(|e| {
         Halt::retry(
             READ_OPERATION_FAILED,
-            format!("scan failed: failed to set tags for \"{}\": {e}", image.canonical()),
+            format!(
+                "scan failed: failed to set tags for \"{}\": {e}",
+                image.canonical()
+            ),
         )
     })?;
     let latest: Vec<String> = kept.iter().take(LATEST_TAGS).cloned().collect();

@@ -21,8 +21,14 @@ use crate::{automation, image_policy, image_repository};
 pub async fn run(flags: Flags) -> Result<(), Error> {
     let gates = flags.common.feature_gates(FEATURE_GATES)?;
     flags.check_supported().map_err(Error::Flag)?;
-    let tags = TagStore::open(Path::new(&flags.storage_path), flags.compression_threshold())
-        .map_err(Error::io(format!("opening the tag storage at {}", flags.storage_path)))?;
+    let tags = TagStore::open(
+        Path::new(&flags.storage_path),
+        flags.compression_threshold(),
+    )
+    .map_err(Error::io(format!(
+        "opening the tag storage at {}",
+        flags.storage_path
+    )))?;
     let mut manager = Manager::new(CONTROLLER_NAME, &flags, Metrics::new()).await?;
     let settings = Settings {
         jitter_percent: flags.common.interval_jitter_percentage,

@@ -93,7 +93,8 @@ runtime::controller_flags!(Flags);
 impl Flags {
     /// The compression threshold in bytes.
     pub fn compression_threshold(&self) -> usize {
-        usize::try_from(self.storage_compression_threshold.saturating_mul(1024)).unwrap_or(usize::MAX)
+        usize::try_from(self.storage_compression_threshold.saturating_mul(1024))
+            .unwrap_or(usize::MAX)
     }
 
     /// Refuses flag values ferroflux would otherwise ignore.
@@ -102,7 +103,10 @@ impl Flags {
             return Err("--ssh-hostkey-algos is not supported by ferroflux: remove it to use ssh's defaults".into());
         }
         if !self.ssh_kex_algos.is_empty() {
-            return Err("--ssh-kex-algos is not supported by ferroflux: remove it to use ssh's defaults".into());
+            return Err(
+                "--ssh-kex-algos is not supported by ferroflux: remove it to use ssh's defaults"
+                    .into(),
+            );
         }
         Ok(())
     }

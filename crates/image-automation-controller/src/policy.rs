@@ -75,7 +75,9 @@ impl ImagePolicySelector {
     /// The latest of `tags` (in the order the store keeps them).
     pub fn latest<'a>(&self, tags: &'a [String]) -> Result<&'a str, PolicyError> {
         match &self.filter {
-            None => self.order.latest(tags.iter().map(|t| (t.as_str(), t.as_str()))),
+            None => self
+                .order
+                .latest(tags.iter().map(|t| (t.as_str(), t.as_str()))),
             Some(filter) => {
                 // Tags whose extracted values collide: the last one wins, as in Flux.
                 let mut kept: BTreeMap<String, &'a str> = BTreeMap::new();
@@ -234,7 +236,9 @@ fn strict_version(tag: &str) -> Option<Version> {
     let parts: Vec<&str> = text[..core_end].split('.').collect();
     let strict = parts.len() == 3
         && parts.iter().all(|p| {
-            !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (p.len() == 1 || !p.starts_with('0'))
+            !p.is_empty()
+                && p.bytes().all(|b| b.is_ascii_digit())
+                && (p.len() == 1 || !p.starts_with('0'))
         });
     if strict { Version::parse(text) } else { None }
 }
@@ -295,78 +299,164 @@ mod tests {
         }
     }
 
-    fn latest(choice: ImagePolicyChoice, f: Option<TagFilter>, list: &[&str]) -> Result<String, PolicyError> {
+    fn latest(
+        choice: ImagePolicyChoice,
+        f: Option<TagFilter>,
+        list: &[&str],
+    ) -> Result<String, PolicyError> {
         let selector = ImagePolicySelector::new(&choice, f.as_ref())?;
         selector.latest(&tags(list)).map(str::to_string)
     }
 
     #[test]
     fn semver_picks_the_highest_in_range_and_skips_non_versions() {
-        let list = ["1.0.0", "1.2.3", "1.10.0", "2.0.0", "latest", "1.2", "v1.11.0", "1.12.0-rc.1"];
+        let list = [
+            "1.0.0",
+            "1.2.3",
+            "1.10.0",
+            "2.0.0",
+            "latest",
+            "1.2",
+            "v1.11.0",
+            "1.12.0-rc.1",
+        ];
         assert_eq!(latest(semver("1.x"), None, &list).unwrap(), "v1.11.0");
-        assert_eq!(latest(semver(">=1.0.0 <1.5.0"), None, &list).unwrap(), "1.2.3");
+        assert_eq!(
+            latest(semver(">=1.0.0 <1.5.0"), None, &list).unwrap(),
+            "1.2.3"
+        );
         assert_eq!(latest(semver("*"), None, &list).unwrap(), "2.0.0");
         // Pre-releases only when the range asks for them.
-        assert_eq!(latest(semver(">=1.12.0-0"), None, &["1.11.0", "1.12.0-rc.1"]).unwrap(), "1.12.0-rc.1");
-        assert_eq!(latest(semver(">=1.11.0"), None, &["1.11.0", "1.12.0-rc.1"]).unwrap(), "1.11.0");
+        assert_eq!(
+            latest(semver(">=1.12.0-0"), None, &["1.11.0", "1.12.0-rc.1"]).unwrap(),
+            "1.12.0-rc.1"
+        );
+        assert_eq!(
+            latest(semver(">=1.11.0"), None, &["1.11.0", "1.12.0-rc.1"]).unwrap(),
+            "1.11.0"
+        );
         // `1.2` is no strict version.
-        assert_eq!(latest(semver("~1.2"), None, &["1.2"]).unwrap_err(),
-            PolicyError::NoLatest("unable to determine latest version from provided list".into()));
-        assert_eq!(latest(semver("5.x"), None, &list).unwrap_err().to_string(),
-            "unable to determine latest version from provided list");
+        assert_eq!(
+            latest(semver("~1.2"), None, &["1.2"]).unwrap_err(),
+            PolicyError::NoLatest("unable to determine latest version from provided list".into())
+        );
+        assert_eq!(
+            latest(semver("5.x"), None, &list).unwrap_err().to_string(),
+            "unable to determine latest version from provided list"
+        );
     }
 
     #[test]
     fn an_invalid_range_is_an_invalid_policy() {
         let err = ImagePolicySelector::new(&semver("not a range"), None).unwrap_err();
-        assert!(matches!(err, PolicyError::Invalid(ref m) if m.starts_with("invalid policy: improper constraint")), "{err}");
+        assert!(
+            matches!(err, PolicyError::Invalid(ref m) if m.starts_with("invalid policy: improper constraint")),
+            "{err}"
+        );
     }
 
     #[test]
     fn alphabetical_in_both_orders() {
         let list = ["a", "c", "b", "RELEASE.2023-01-02", "RELEASE.2024-05-06"];
         assert_eq!(latest(alphabetical(None), None, &list).unwrap(), "c");
-        assert_eq!(latest(alphabetical(Some(SortOrder::Asc)), None, &list).unwrap(), "c");
-        assert_eq!(latest(alphabetical(Some(SortOrder::Desc)), None, &list).unwrap(), "RELEASE.2023-01-02");
+        assert_eq!(
+            latest(alphabetical(Some(SortOrder::Asc)), None, &list).unwrap(),
+            "c"
+        );
+        assert_eq!(
+            latest(alphabetical(Some(SortOrder::Desc)), None, &list).unwrap(),
+            "RELEASE.2023-01-02"
+        );
     }
 
     #[test]
     fn numerical_in_both_orders_and_a_tag_that_is_no_number() {
         let list = ["1", "10", "9", "2.5", "-1"];
         assert_eq!(latest(numerical(None), None, &list).unwrap(), "10");
-        assert_eq!(latest(numerical(Some(SortOrder::Desc)), None, &list).unwrap(), "-1");
+        assert_eq!(
+            latest(numerical(Some(SortOrder::Desc)), None, &list).unwrap(),
+            "-1"
+        );
         let err = latest(numerical(None), None, &["1", "latest"]).unwrap_err();
-        assert_eq!(err.to_string(), "failed to parse invalid numeric value 'latest'");
+        assert_eq!(
+            err.to_string(),
+            "failed to parse invalid numeric value 'latest'"
+        );
     }
 
     #[test]
     fn filter_with_extract_orders_the_extracted_values_and_returns_the_tag() {
-        let list = ["main-abc1234-1700000100", "main-def5678-1700000200", "pr-9-1800000000", "latest"];
+        let list = [
+            "main-abc1234-1700000100",
+            "main-def5678-1700000200",
+            "pr-9-1800000000",
+            "latest",
+        ];
         let f = filter(r"^main-[a-f0-9]+-(?P<ts>[0-9]+)", "$ts");
-        assert_eq!(latest(numerical(None), Some(f.clone()), &list).unwrap(), "main-def5678-1700000200");
-        assert_eq!(latest(numerical(Some(SortOrder::Desc)), Some(f), &list).unwrap(), "main-abc1234-1700000100");
+        assert_eq!(
+            latest(numerical(None), Some(f.clone()), &list).unwrap(),
+            "main-def5678-1700000200"
+        );
+        assert_eq!(
+            latest(numerical(Some(SortOrder::Desc)), Some(f), &list).unwrap(),
+            "main-abc1234-1700000100"
+        );
         // Without extract the whole tag is ordered.
         let f = filter(r"^v?1\.", "");
-        assert_eq!(latest(semver("*"), Some(f), &["1.0.0", "1.3.0", "2.0.0"]).unwrap(), "1.3.0");
+        assert_eq!(
+            latest(semver("*"), Some(f), &["1.0.0", "1.3.0", "2.0.0"]).unwrap(),
+            "1.3.0"
+        );
         // No tag matches.
         let f = filter(r"^nothing", "");
-        assert_eq!(latest(semver("*"), Some(f), &["1.0.0"]).unwrap_err().to_string(), "version list argument cannot be empty");
+        assert_eq!(
+            latest(semver("*"), Some(f), &["1.0.0"])
+                .unwrap_err()
+                .to_string(),
+            "version list argument cannot be empty"
+        );
     }
 
     #[test]
     fn bad_patterns_and_missing_groups_are_invalid_policies() {
         let err = ImagePolicySelector::new(&numerical(None), Some(&filter("(", ""))).unwrap_err();
-        assert!(matches!(err, PolicyError::Invalid(ref m) if m.contains("invalid regular expression pattern '('")), "{err}");
-        let err = ImagePolicySelector::new(&numerical(None), Some(&filter("^main-(?P<ts>[0-9]+)", "$stamp"))).unwrap_err();
-        assert!(matches!(err, PolicyError::Invalid(ref m) if m.contains("'stamp'")), "{err}");
-        assert!(ImagePolicySelector::new(&numerical(None), Some(&filter("^main-([0-9]+)", "${1}"))).is_ok());
-        assert!(ImagePolicySelector::new(&numerical(None), Some(&filter("^main-([0-9]+)", "$2"))).is_err());
-        assert!(ImagePolicySelector::new(&numerical(None), Some(&filter("^main-([0-9]+)", "$$1"))).is_ok());
+        assert!(
+            matches!(err, PolicyError::Invalid(ref m) if m.contains("invalid regular expression pattern '('")),
+            "{err}"
+        );
+        let err = ImagePolicySelector::new(
+            &numerical(None),
+            Some(&filter("^main-(?P<ts>[0-9]+)", "$stamp")),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, PolicyError::Invalid(ref m) if m.contains("'stamp'")),
+            "{err}"
+        );
+        assert!(
+            ImagePolicySelector::new(&numerical(None), Some(&filter("^main-([0-9]+)", "${1}")))
+                .is_ok()
+        );
+        assert!(
+            ImagePolicySelector::new(&numerical(None), Some(&filter("^main-([0-9]+)", "$2")))
+                .is_err()
+        );
+        assert!(
+            ImagePolicySelector::new(&numerical(None), Some(&filter("^main-([0-9]+)", "$$1")))
+                .is_ok()
+        );
     }
 
     #[test]
     fn exactly_one_ordering() {
-        let none = ImagePolicyChoice { semver: None, alphabetical: None, numerical: None };
-        assert!(matches!(ImagePolicySelector::new(&none, None), Err(PolicyError::Invalid(_))));
+        let none = ImagePolicyChoice {
+            semver: None,
+            alphabetical: None,
+            numerical: None,
+        };
+        assert!(matches!(
+            ImagePolicySelector::new(&none, None),
+            Err(PolicyError::Invalid(_))
+        ));
     }
 }

@@ -130,9 +130,9 @@ pub async fn finish<K: StatusObject>(
         Ok(success) => session
             .conditions
             .mark_ready(reason::SUCCEEDED, success.message.clone()),
-        Err(halt) if halt.disposition == Disposition::Stall => {
-            session.conditions.mark_stalled(halt.reason, halt.message.clone())
-        }
+        Err(halt) if halt.disposition == Disposition::Stall => session
+            .conditions
+            .mark_stalled(halt.reason, halt.message.clone()),
         Err(halt) => session
             .conditions
             .mark_failed_retrying(halt.reason, halt.message.clone()),

@@ -70,9 +70,8 @@ pub async fn client(
         insecure: repo.spec.insecure.unwrap_or(false),
         timeout,
     };
-    oci::Repository::new(&image.oci_url(), &credentials, &options).map_err(|e| {
-        Halt::stall(IMAGE_URL_INVALID, e.to_string())
-    })
+    oci::Repository::new(&image.oci_url(), &credentials, &options)
+        .map_err(|e| Halt::stall(IMAGE_URL_INVALID, e.to_string()))
 }
 
 /// The credentials for `host`: `spec.secretRef`, else the image pull
@@ -97,9 +96,7 @@ async fn credentials(
             .get_opt(account)
             .await
             .map_err(|e| auth_failed(e.to_string()))?
-            .ok_or_else(|| {
-                auth_failed(format!("serviceaccounts \"{account}\" not found"))
-            })?;
+            .ok_or_else(|| auth_failed(format!("serviceaccounts \"{account}\" not found")))?;
         account
             .image_pull_secrets
             .unwrap_or_default()

@@ -33,7 +33,10 @@ impl TagStore {
     pub fn open(root: &Path, compression_threshold: usize) -> std::io::Result<Self> {
         std::fs::create_dir_all(root)?;
         let version = root.join(VERSION_FILE);
-        if std::fs::read_to_string(&version).map(|v| v.trim().to_string()).ok().as_deref()
+        if std::fs::read_to_string(&version)
+            .map(|v| v.trim().to_string())
+            .ok()
+            .as_deref()
             != Some(LAYOUT_VERSION)
         {
             write_atomic(root, VERSION_FILE, format!("{LAYOUT_VERSION}\n").as_bytes())?;
@@ -59,7 +62,12 @@ impl TagStore {
 
     /// Replaces the tags of `namespace/name`; returns the list's revision,
     /// `sha256:<hex>` of the stored lines.
-    pub fn set_tags(&self, namespace: &str, name: &str, tags: &[String]) -> std::io::Result<String> {
+    pub fn set_tags(
+        &self,
+        namespace: &str,
+        name: &str,
+        tags: &[String],
+    ) -> std::io::Result<String> {
         let dir = self.dir(namespace, name)?;
         std::fs::create_dir_all(&dir)?;
         let mut lines = Vec::with_capacity(tags.iter().map(|t| t.len() + 1).sum());
@@ -87,15 +95,17 @@ impl TagStore {
         let dir = self.dir(namespace, name)?;
         let text = match std::fs::read(dir.join(PLAIN)) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match std::fs::File::open(dir.join(GZIP)) {
-                Ok(file) => {
-                    let mut bytes = Vec::new();
-                    GzDecoder::new(file).read_to_end(&mut bytes)?;
-                    bytes
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                match std::fs::File::open(dir.join(GZIP)) {
+                    Ok(file) => {
+                        let mut bytes = Vec::new();
+                        GzDecoder::new(file).read_to_end(&mut bytes)?;
+                        bytes
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                    Err(e) => return Err(e),
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-                Err(e) => return Err(e),
-            },
+            }
             Err(e) => return Err(e),
         };
         let text = String::from_utf8(text)
@@ -145,13 +155,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = TagStore::open(dir.path(), 64 * 1024).unwrap();
         assert!(store.tags("default", "app").unwrap().is_empty());
-        let revision = store.set_tags("default", "app", &["b".into(), "a".into()]).unwrap();
+        let revision = store
+            .set_tags("default", "app", &["b".into(), "a".into()])
+            .unwrap();
         // sha256 of "b\na\n".
-        assert_eq!(revision, format!("sha256:{}", hex::encode(Sha256::digest(b"b\na\n"))));
+        assert_eq!(
+            revision,
+            format!("sha256:{}", hex::encode(Sha256::digest(b"b\na\n")))
+        );
         let reopened = TagStore::open(dir.path(), 64 * 1024).unwrap();
         assert_eq!(reopened.tags("default", "app").unwrap(), ["b", "a"]);
-        assert!(dir.path().join("imagerepository/default/app/tags.txt").is_file());
-        assert_eq!(std::fs::read_to_string(dir.path().join(".storage-version")).unwrap(), "2\n");
+        assert!(
+            dir.path()
+                .join("imagerepository/default/app/tags.txt")
+                .is_file()
+        );
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".storage-version")).unwrap(),
+            "2\n"
+        );
     }
 
     #[test]

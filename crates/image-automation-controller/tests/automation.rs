@@ -124,11 +124,25 @@ async fn a_new_tag_is_written_committed_and_pushed() -> Result<()> {
         let ready = condition(a.status.as_ref()?.conditions.as_ref(), "Ready")?;
         (ready.status == "True" && ready.message == "repository up-to-date").then(|| a.clone())
     };
-    let auto = env.wait_for::<ImageUpdateAutomation, _>("auto", up_to_date).await?;
-    ensure!(repo.head("main")? == before, "nothing should have been pushed");
+    let auto = env
+        .wait_for::<ImageUpdateAutomation, _>("auto", up_to_date)
+        .await?;
+    ensure!(
+        repo.head("main")? == before,
+        "nothing should have been pushed"
+    );
     let status = auto.status.unwrap();
-    ensure!(status.observed_policies.as_ref().is_some_and(|p| p["app"].tag == "1.0.0"), "{status:?}");
-    ensure!(status.observed_source_revision.as_deref() == Some(format!("main@sha1:{before}").as_str()), "{status:?}");
+    ensure!(
+        status
+            .observed_policies
+            .as_ref()
+            .is_some_and(|p| p["app"].tag == "1.0.0"),
+        "{status:?}"
+    );
+    ensure!(
+        status.observed_source_revision.as_deref() == Some(format!("main@sha1:{before}").as_str()),
+        "{status:?}"
+    );
 
     // A new tag: scanned, selected, written, committed, pushed.
     registry.push_image(&repo_path, "1.1.0")?;
@@ -142,15 +156,30 @@ async fn a_new_tag_is_written_committed_and_pushed() -> Result<()> {
         .await?;
     let status = auto.status.unwrap();
     let head = repo.head("main")?;
-    ensure!(status.last_push_commit.as_deref() == Some(head.as_str()), "{status:?} vs {head}");
+    ensure!(
+        status.last_push_commit.as_deref() == Some(head.as_str()),
+        "{status:?} vs {head}"
+    );
     ensure!(status.last_push_time.is_some());
 
     // Each file changed only where its markers are, byte for byte elsewhere.
     let file = |path: &str| String::from_utf8(repo.file_at("main", path).unwrap()).unwrap();
     let updated = |text: &str| with(text, &image, &ns).replace("1.0.0", "1.1.0");
-    ensure!(file("apps/deployment.yaml") == updated(DEPLOYMENT), "{}", file("apps/deployment.yaml"));
-    ensure!(file("apps/kustomization.yaml") == updated(KUSTOMIZATION), "{}", file("apps/kustomization.yaml"));
-    ensure!(file("apps/release.yaml") == updated(HELM_RELEASE), "{}", file("apps/release.yaml"));
+    ensure!(
+        file("apps/deployment.yaml") == updated(DEPLOYMENT),
+        "{}",
+        file("apps/deployment.yaml")
+    );
+    ensure!(
+        file("apps/kustomization.yaml") == updated(KUSTOMIZATION),
+        "{}",
+        file("apps/kustomization.yaml")
+    );
+    ensure!(
+        file("apps/release.yaml") == updated(HELM_RELEASE),
+        "{}",
+        file("apps/release.yaml")
+    );
 
     // The commit: author and the rendered message.
     let log = std::process::Command::new("git")
@@ -162,12 +191,19 @@ async fn a_new_tag_is_written_committed_and_pushed() -> Result<()> {
     let expected = format!(
         "fluxbot <fluxbot@example.invalid>\nAutomated image update by auto\n\napps/deployment.yaml:\n  Deployment/app: {image}:1.0.0 -> {image}:1.1.0\napps/kustomization.yaml:\n  Kustomization/: 1.0.0 -> 1.1.0\napps/release.yaml:\n  HelmRelease/app: 1.0.0 -> 1.1.0\nticket: OPS-1\n"
     );
-    ensure!(log.trim_end() == expected.trim_end(), "commit:\n{log}\nexpected:\n{expected}");
+    ensure!(
+        log.trim_end() == expected.trim_end(),
+        "commit:\n{log}\nexpected:\n{expected}"
+    );
 
     // The source was asked to fetch the pushed branch at once.
     let source: GitRepository = env.api().get("app").await?;
     ensure!(
-        source.metadata.annotations.unwrap_or_default().contains_key("reconcile.fluxcd.io/requestedAt"),
+        source
+            .metadata
+            .annotations
+            .unwrap_or_default()
+            .contains_key("reconcile.fluxcd.io/requestedAt"),
         "GitRepository not requested"
     );
     Ok(())
@@ -180,10 +216,13 @@ async fn removed_template_fields_and_missing_sources_are_reported() -> Result<()
         json!({"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
                "metadata": {"name": name}, "spec": spec})
     };
-    env.apply::<ImageUpdateAutomation>(automation("no-source", json!({
+    env.apply::<ImageUpdateAutomation>(automation(
+        "no-source",
+        json!({
         "interval": "1h", "sourceRef": {"kind": "GitRepository", "name": "ghost"},
-        "git": {"commit": {"author": {"email": "a@example.invalid"}}}})))
-        .await?;
+        "git": {"commit": {"author": {"email": "a@example.invalid"}}}}),
+    ))
+    .await?;
     env.wait_for::<ImageUpdateAutomation, _>("no-source", |a| {
         let ready = condition(a.status.as_ref()?.conditions.as_ref(), "Ready")?;
         (ready.status == "False" && ready.reason == "DependencyNotReady").then_some(())
@@ -200,17 +239,26 @@ async fn removed_template_fields_and_missing_sources_are_reported() -> Result<()
     env.wait_for::<ImageUpdateAutomation, _>("old-template", |a| {
         let conditions = a.status.as_ref()?.conditions.as_ref();
         let stalled = condition(conditions, "Stalled")?;
-        (stalled.status == "True" && stalled.reason == "RemovedTemplateField" && stalled.message.contains(".Updated")).then_some(())
+        (stalled.status == "True"
+            && stalled.reason == "RemovedTemplateField"
+            && stalled.message.contains(".Updated"))
+        .then_some(())
     })
     .await?;
     // A Git server that cannot be reached: retried with the cause.
-    env.apply::<ImageUpdateAutomation>(automation("unreachable", json!({
+    env.apply::<ImageUpdateAutomation>(automation(
+        "unreachable",
+        json!({
         "interval": "1h", "sourceRef": {"kind": "GitRepository", "name": "repo"},
-        "git": {"commit": {"author": {"email": "a@example.invalid"}}, "push": {"branch": "main"}}})))
-        .await?;
+        "git": {"commit": {"author": {"email": "a@example.invalid"}}, "push": {"branch": "main"}}}),
+    ))
+    .await?;
     env.wait_for::<ImageUpdateAutomation, _>("unreachable", |a| {
         let ready = condition(a.status.as_ref()?.conditions.as_ref(), "Ready")?;
-        (ready.status == "False" && ready.reason == "GitOperationFailed" && ready.message.contains("127.0.0.1:1")).then_some(())
+        (ready.status == "False"
+            && ready.reason == "GitOperationFailed"
+            && ready.message.contains("127.0.0.1:1"))
+        .then_some(())
     })
     .await?;
     Ok(())

@@ -50,7 +50,15 @@ async fn scans_with_credentials_and_policies_pick_the_latest_tag() -> Result<()>
     let registry = registry(true).await?;
     let repo = format!("{}/app", env.ns());
     let mut digests = std::collections::BTreeMap::new();
-    for tag in ["1.0.0", "1.1.0", "2.0.0-rc.1", "sha256-abc.sig", "latest", "main-aaa-100", "main-bbb-200"] {
+    for tag in [
+        "1.0.0",
+        "1.1.0",
+        "2.0.0-rc.1",
+        "sha256-abc.sig",
+        "latest",
+        "main-aaa-100",
+        "main-bbb-200",
+    ] {
         digests.insert(tag, registry.push_image(&repo, tag)?);
     }
     env.docker_secret("registry", registry).await?;
@@ -62,50 +70,135 @@ async fn scans_with_credentials_and_policies_pick_the_latest_tag() -> Result<()>
     .await?;
 
     // The scan: the signature tag excluded by default, newest-first tags.
-    let scanned: ImageRepository =
-        ready_is(&env, "app", "True", "Succeeded", "successful scan: found 6 tags").await?;
+    let scanned: ImageRepository = ready_is(
+        &env,
+        "app",
+        "True",
+        "Succeeded",
+        "successful scan: found 6 tags",
+    )
+    .await?;
     let status = scanned.status.clone().unwrap();
     let result = status.last_scan_result.clone().unwrap();
     ensure!(result.tag_count == 6, "{result:?}");
-    ensure!(result.revision.as_deref().is_some_and(|r| r.starts_with("sha256:")), "{result:?}");
     ensure!(
-        result.latest_tags.as_deref()
-            == Some(&["main-bbb-200", "main-aaa-100", "latest", "2.0.0-rc.1", "1.1.0", "1.0.0"].map(String::from)[..]),
+        result
+            .revision
+            .as_deref()
+            .is_some_and(|r| r.starts_with("sha256:")),
         "{result:?}"
     );
-    ensure!(status.canonical_image_name.as_deref() == Some(image.as_str()), "{status:?}");
-    ensure!(status.observed_exclusion_list == Some(vec![r"^.*\.sig$".to_string()]), "{status:?}");
+    ensure!(
+        result.latest_tags.as_deref()
+            == Some(
+                &[
+                    "main-bbb-200",
+                    "main-aaa-100",
+                    "latest",
+                    "2.0.0-rc.1",
+                    "1.1.0",
+                    "1.0.0"
+                ]
+                .map(String::from)[..]
+            ),
+        "{result:?}"
+    );
+    ensure!(
+        status.canonical_image_name.as_deref() == Some(image.as_str()),
+        "{status:?}"
+    );
+    ensure!(
+        status.observed_exclusion_list == Some(vec![r"^.*\.sig$".to_string()]),
+        "{status:?}"
+    );
     ensure!(status.observed_generation == scanned.metadata.generation);
     // Kept where Flux's filesystem storage keeps them.
-    let stored = std::fs::read_to_string(env.storage_root().join(format!("imagerepository/{}/app/tags.txt", env.ns())))?;
+    let stored = std::fs::read_to_string(
+        env.storage_root()
+            .join(format!("imagerepository/{}/app/tags.txt", env.ns())),
+    )?;
     ensure!(stored.lines().count() == 6, "{stored}");
 
     // Each kind of policy.
-    env.apply::<ImagePolicy>(image_policy("semver", json!({
+    env.apply::<ImagePolicy>(image_policy(
+        "semver",
+        json!({
         "imageRepositoryRef": {"name": "app"}, "policy": {"semver": {"range": "1.x"}},
-        "digestReflectionPolicy": "IfNotPresent"})))
-        .await?;
-    env.apply::<ImagePolicy>(image_policy("numerical", json!({
+        "digestReflectionPolicy": "IfNotPresent"}),
+    ))
+    .await?;
+    env.apply::<ImagePolicy>(image_policy(
+        "numerical",
+        json!({
         "imageRepositoryRef": {"name": "app"}, "policy": {"numerical": {"order": "asc"}},
-        "filterTags": {"pattern": "^main-[a-z]+-(?P<ts>[0-9]+)$", "extract": "$ts"}})))
-        .await?;
-    env.apply::<ImagePolicy>(image_policy("alphabetical", json!({
+        "filterTags": {"pattern": "^main-[a-z]+-(?P<ts>[0-9]+)$", "extract": "$ts"}}),
+    ))
+    .await?;
+    env.apply::<ImagePolicy>(image_policy(
+        "alphabetical",
+        json!({
         "imageRepositoryRef": {"name": "app"}, "policy": {"alphabetical": {"order": "desc"}},
-        "filterTags": {"pattern": "^main-"}})))
-        .await?;
-    let semver: ImagePolicy = ready_is(&env, "semver", "True", "Succeeded",
-        &format!("Latest image tag for {image} resolved to 1.1.0 with digest {}", digests["1.1.0"])).await?;
+        "filterTags": {"pattern": "^main-"}}),
+    ))
+    .await?;
+    let semver: ImagePolicy = ready_is(
+        &env,
+        "semver",
+        "True",
+        "Succeeded",
+        &format!(
+            "Latest image tag for {image} resolved to 1.1.0 with digest {}",
+            digests["1.1.0"]
+        ),
+    )
+    .await?;
     let latest = semver.status.clone().unwrap().latest_ref.unwrap();
-    ensure!(latest.name == image && latest.tag == "1.1.0" && latest.digest.as_deref() == Some(digests["1.1.0"].as_str()), "{latest:?}");
-    let numerical: ImagePolicy = ready_is(&env, "numerical", "True", "Succeeded", "resolved to main-bbb-200").await?;
-    ensure!(numerical.status.unwrap().latest_ref.unwrap().digest.is_none());
-    ready_is::<ImagePolicy>(&env, "alphabetical", "True", "Succeeded", "resolved to main-aaa-100").await?;
+    ensure!(
+        latest.name == image
+            && latest.tag == "1.1.0"
+            && latest.digest.as_deref() == Some(digests["1.1.0"].as_str()),
+        "{latest:?}"
+    );
+    let numerical: ImagePolicy = ready_is(
+        &env,
+        "numerical",
+        "True",
+        "Succeeded",
+        "resolved to main-bbb-200",
+    )
+    .await?;
+    ensure!(
+        numerical
+            .status
+            .unwrap()
+            .latest_ref
+            .unwrap()
+            .digest
+            .is_none()
+    );
+    ready_is::<ImagePolicy>(
+        &env,
+        "alphabetical",
+        "True",
+        "Succeeded",
+        "resolved to main-aaa-100",
+    )
+    .await?;
 
     // A new tag: a new scan on request, and the policy follows with the one before.
     let newer = registry.push_image(&repo, "1.2.0")?;
     env.request_reconcile::<ImageRepository>("app").await?;
-    ready_is::<ImagePolicy>(&env, "semver", "True", "Succeeded",
-        &format!("resolved to 1.2.0 with digest {} (previously {image}:1.1.0@{})", newer, digests["1.1.0"])).await?;
+    ready_is::<ImagePolicy>(
+        &env,
+        "semver",
+        "True",
+        "Succeeded",
+        &format!(
+            "resolved to 1.2.0 with digest {} (previously {image}:1.1.0@{})",
+            newer, digests["1.1.0"]
+        ),
+    )
+    .await?;
     let semver: ImagePolicy = env.api().get("semver").await?;
     let previous = semver.status.unwrap().observed_previous_ref.unwrap();
     ensure!(previous.tag == "1.1.0", "{previous:?}");
@@ -113,10 +206,20 @@ async fn scans_with_credentials_and_policies_pick_the_latest_tag() -> Result<()>
     // The tags survive a restart: no rescan is needed for the policies.
     let mut env = env;
     env.restart()?;
-    env.apply::<ImagePolicy>(image_policy("after-restart", json!({
-        "imageRepositoryRef": {"name": "app"}, "policy": {"semver": {"range": ">=1.0.0"}}})))
-        .await?;
-    ready_is::<ImagePolicy>(&env, "after-restart", "True", "Succeeded", "resolved to 1.2.0").await?;
+    env.apply::<ImagePolicy>(image_policy(
+        "after-restart",
+        json!({
+        "imageRepositoryRef": {"name": "app"}, "policy": {"semver": {"range": ">=1.0.0"}}}),
+    ))
+    .await?;
+    ready_is::<ImagePolicy>(
+        &env,
+        "after-restart",
+        "True",
+        "Succeeded",
+        "resolved to 1.2.0",
+    )
+    .await?;
     Ok(())
 }
 
@@ -129,50 +232,133 @@ async fn bad_input_gets_flux_reasons_and_actionable_messages() -> Result<()> {
     let image = format!("{}/{repo}", registry.host());
 
     // No credentials for a registry that wants them.
-    env.apply::<ImageRepository>(image_repository("anonymous", json!({"image": image, "interval": "1h", "insecure": true})))
-        .await?;
-    ready_is::<ImageRepository>(&env, "anonymous", "False", "AuthenticationFailed", "scan failed").await?;
+    env.apply::<ImageRepository>(image_repository(
+        "anonymous",
+        json!({"image": image, "interval": "1h", "insecure": true}),
+    ))
+    .await?;
+    ready_is::<ImageRepository>(
+        &env,
+        "anonymous",
+        "False",
+        "AuthenticationFailed",
+        "scan failed",
+    )
+    .await?;
     // Wrong credentials.
     env.apply::<k8s_openapi::api::core::v1::Secret>(json!({
         "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "wrong"},
         "type": "kubernetes.io/dockerconfigjson",
         "stringData": {".dockerconfigjson": json!({"auths": {registry.host(): {"username": "nobody", "password": "nothing"}}}).to_string()}}))
         .await?;
-    env.apply::<ImageRepository>(image_repository("wrong", json!({"image": image, "interval": "1h", "insecure": true, "secretRef": {"name": "wrong"}})))
-        .await?;
+    env.apply::<ImageRepository>(image_repository(
+        "wrong",
+        json!({"image": image, "interval": "1h", "insecure": true, "secretRef": {"name": "wrong"}}),
+    ))
+    .await?;
     ready_is::<ImageRepository>(&env, "wrong", "False", "AuthenticationFailed", "").await?;
     // A Secret that does not exist.
-    env.apply::<ImageRepository>(image_repository("missing", json!({"image": image, "interval": "1h", "insecure": true, "secretRef": {"name": "nope"}})))
-        .await?;
-    ready_is::<ImageRepository>(&env, "missing", "False", "AuthenticationFailed", "secrets \"nope\" not found").await?;
+    env.apply::<ImageRepository>(image_repository(
+        "missing",
+        json!({"image": image, "interval": "1h", "insecure": true, "secretRef": {"name": "nope"}}),
+    ))
+    .await?;
+    ready_is::<ImageRepository>(
+        &env,
+        "missing",
+        "False",
+        "AuthenticationFailed",
+        "secrets \"nope\" not found",
+    )
+    .await?;
     // An image with a tag: stalled, nothing to retry.
-    env.apply::<ImageRepository>(image_repository("tagged", json!({"image": format!("{image}:1.0.0"), "interval": "1h"})))
-        .await?;
-    let tagged: ImageRepository = ready_is(&env, "tagged", "False", "ImageURLInvalid", "should not include a tag; remove ':1.0.0'").await?;
-    ensure!(condition(tagged.status.unwrap().conditions.as_ref(), "Stalled").is_some_and(|c| c.status == "True"));
+    env.apply::<ImageRepository>(image_repository(
+        "tagged",
+        json!({"image": format!("{image}:1.0.0"), "interval": "1h"}),
+    ))
+    .await?;
+    let tagged: ImageRepository = ready_is(
+        &env,
+        "tagged",
+        "False",
+        "ImageURLInvalid",
+        "should not include a tag; remove ':1.0.0'",
+    )
+    .await?;
+    ensure!(
+        condition(tagged.status.unwrap().conditions.as_ref(), "Stalled")
+            .is_some_and(|c| c.status == "True")
+    );
     // A cloud provider: refused loudly.
-    env.apply::<ImageRepository>(image_repository("aws", json!({"image": image, "interval": "1h", "provider": "aws"})))
-        .await?;
-    ready_is::<ImageRepository>(&env, "aws", "False", "InvalidProviderConfiguration", "provider 'aws' is not supported").await?;
+    env.apply::<ImageRepository>(image_repository(
+        "aws",
+        json!({"image": image, "interval": "1h", "provider": "aws"}),
+    ))
+    .await?;
+    ready_is::<ImageRepository>(
+        &env,
+        "aws",
+        "False",
+        "InvalidProviderConfiguration",
+        "provider 'aws' is not supported",
+    )
+    .await?;
 
     // Policies: a repository that does not exist, an invalid range, nothing matching.
-    env.apply::<ImagePolicy>(image_policy("no-repo", json!({"imageRepositoryRef": {"name": "ghost"}, "policy": {"semver": {"range": "1.x"}}})))
-        .await?;
-    ready_is::<ImagePolicy>(&env, "no-repo", "False", "DependencyNotReady", "referenced ImageRepository does not exist").await?;
+    env.apply::<ImagePolicy>(image_policy(
+        "no-repo",
+        json!({"imageRepositoryRef": {"name": "ghost"}, "policy": {"semver": {"range": "1.x"}}}),
+    ))
+    .await?;
+    ready_is::<ImagePolicy>(
+        &env,
+        "no-repo",
+        "False",
+        "DependencyNotReady",
+        "referenced ImageRepository does not exist",
+    )
+    .await?;
     env.docker_secret("registry", registry).await?;
     env.apply::<ImageRepository>(image_repository("app", json!({"image": image, "interval": "1h", "insecure": true, "secretRef": {"name": "registry"}})))
         .await?;
     ready_is::<ImageRepository>(&env, "app", "True", "Succeeded", "found 1 tags").await?;
     env.apply::<ImagePolicy>(image_policy("bad-range", json!({"imageRepositoryRef": {"name": "app"}, "policy": {"semver": {"range": "not-a-range!"}}})))
         .await?;
-    ready_is::<ImagePolicy>(&env, "bad-range", "False", "InvalidPolicy", "invalid policy").await?;
-    env.apply::<ImagePolicy>(image_policy("none", json!({"imageRepositoryRef": {"name": "app"}, "policy": {"semver": {"range": ">=5.0.0"}}})))
-        .await?;
-    ready_is::<ImagePolicy>(&env, "none", "False", "Failure", "unable to determine latest version from provided list").await?;
-    env.apply::<ImagePolicy>(image_policy("bad-extract", json!({"imageRepositoryRef": {"name": "app"}, "policy": {"numerical": {}},
-        "filterTags": {"pattern": "^(?P<n>[0-9]+)", "extract": "$ts"}})))
-        .await?;
-    ready_is::<ImagePolicy>(&env, "bad-extract", "False", "InvalidPolicy", "refers to the group 'ts'").await?;
+    ready_is::<ImagePolicy>(
+        &env,
+        "bad-range",
+        "False",
+        "InvalidPolicy",
+        "invalid policy",
+    )
+    .await?;
+    env.apply::<ImagePolicy>(image_policy(
+        "none",
+        json!({"imageRepositoryRef": {"name": "app"}, "policy": {"semver": {"range": ">=5.0.0"}}}),
+    ))
+    .await?;
+    ready_is::<ImagePolicy>(
+        &env,
+        "none",
+        "False",
+        "Failure",
+        "unable to determine latest version from provided list",
+    )
+    .await?;
+    env.apply::<ImagePolicy>(image_policy(
+        "bad-extract",
+        json!({"imageRepositoryRef": {"name": "app"}, "policy": {"numerical": {}},
+        "filterTags": {"pattern": "^(?P<n>[0-9]+)", "extract": "$ts"}}),
+    ))
+    .await?;
+    ready_is::<ImagePolicy>(
+        &env,
+        "bad-extract",
+        "False",
+        "InvalidPolicy",
+        "refers to the group 'ts'",
+    )
+    .await?;
     // Another namespace's repository without accessFrom.
     env.apply::<ImagePolicy>(image_policy("cross", json!({"imageRepositoryRef": {"name": "app", "namespace": "default"}, "policy": {"semver": {"range": "1.x"}}})))
         .await?;
@@ -196,8 +382,11 @@ async fn large_tag_lists_are_read_page_by_page() -> Result<()> {
     ))
     .await?;
     ready_is::<ImageRepository>(&env, "many", "True", "Succeeded", "found 1201 tags").await?;
-    env.apply::<ImagePolicy>(image_policy("latest", json!({"imageRepositoryRef": {"name": "many"}, "policy": {"semver": {"range": "1.x"}}})))
-        .await?;
+    env.apply::<ImagePolicy>(image_policy(
+        "latest",
+        json!({"imageRepositoryRef": {"name": "many"}, "policy": {"semver": {"range": "1.x"}}}),
+    ))
+    .await?;
     ready_is::<ImagePolicy>(&env, "latest", "True", "Succeeded", "resolved to 1.0.1200").await?;
     Ok(())
 }
