@@ -12,6 +12,7 @@ pub mod chart_repo;
 pub mod cluster;
 pub mod git_server;
 pub mod gobuild;
+pub mod gpg;
 pub mod lighttpd;
 pub mod packages;
 pub mod paths;

@@ -11,6 +11,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use e2e::git_server::{GitServer, Repo};
+use e2e::gpg::GpgKey;
 use git::{
     Auth, CheckoutOptions, CommitRequest, Error, HttpAuth, PushRequest, Reference, Remote,
     Signature, SigningKey, SshAuth,
@@ -405,87 +406,6 @@ async fn push_options_reach_the_server_or_their_refusal_is_reported() {
     );
 }
 
-/// A gpg home with a fresh ed25519 key (a signing subkey beside the primary
-/// key) locked by `passphrase`.
-struct GpgKey {
-    home: tempfile::TempDir,
-    fingerprint: String,
-    passphrase: String,
-}
-
-impl GpgKey {
-    fn generate(passphrase: &str) -> GpgKey {
-        let home = tempfile::tempdir().unwrap();
-        let mut key = GpgKey {
-            home,
-            fingerprint: String::new(),
-            passphrase: passphrase.into(),
-        };
-        key.gpg(&[
-            "--quick-gen-key",
-            "Flux Signer <signer@example.com>",
-            "ed25519",
-            "cert",
-            "never",
-        ]);
-        let listing = key.gpg(&["--list-keys", "--with-colons"]);
-        let fingerprint = String::from_utf8(listing)
-            .unwrap()
-            .lines()
-            .find_map(|l| l.strip_prefix("fpr:"))
-            .map(|rest| rest.trim_matches(':').to_string())
-            .expect("a fingerprint");
-        key.gpg(&["--quick-add-key", &fingerprint, "ed25519", "sign", "never"]);
-        key.fingerprint = fingerprint;
-        key
-    }
-
-    fn gpg(&self, args: &[&str]) -> Vec<u8> {
-        let out = Command::new("gpg")
-            .arg("--homedir")
-            .arg(self.home.path())
-            .args([
-                "--batch",
-                "--pinentry-mode",
-                "loopback",
-                "--passphrase",
-                &self.passphrase,
-            ])
-            .args(args)
-            .output()
-            .expect("gpg runs");
-        assert!(
-            out.status.success(),
-            "gpg {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    }
-
-    fn secret(&self) -> Vec<u8> {
-        self.gpg(&["--armor", "--export-secret-keys", &self.fingerprint])
-    }
-
-    fn public(&self) -> Vec<u8> {
-        self.gpg(&["--armor", "--export", &self.fingerprint])
-    }
-
-    /// The primary key's long id, as `verify` names signers.
-    fn key_id(&self) -> String {
-        self.fingerprint[self.fingerprint.len() - 16..].to_string()
-    }
-}
-
-impl Drop for GpgKey {
-    fn drop(&mut self) {
-        let _ = Command::new("gpgconf")
-            .arg("--homedir")
-            .arg(self.home.path())
-            .args(["--kill", "gpg-agent"])
-            .status();
-    }
-}
-
 #[tokio::test]
 async fn signed_commits_verify_with_git_and_with_verify() {
     let server = server().await;
@@ -493,12 +413,12 @@ async fn signed_commits_verify_with_git_and_with_verify() {
     let remote = http_remote(server, &repo);
     let dir = checkout(&remote, "main").await;
     let work = work(&dir);
-    let key = GpgKey::generate("correct horse");
+    let key = GpgKey::generate("correct horse").unwrap();
 
     edit(&work);
     let wrong = CommitRequest {
         signing_key: Some(SigningKey::OpenPgp {
-            armored_secret_key: key.secret(),
+            armored_secret_key: key.secret().unwrap(),
             passphrase: Some("battery staple".into()),
         }),
         ..request("signed")
@@ -517,7 +437,7 @@ async fn signed_commits_verify_with_git_and_with_verify() {
 
     let signed = CommitRequest {
         signing_key: Some(SigningKey::OpenPgp {
-            armored_secret_key: key.secret(),
+            armored_secret_key: key.secret().unwrap(),
             passphrase: Some("correct horse".into()),
         }),
         ..request("Signed update\n\nwith a body\n")
@@ -529,7 +449,7 @@ async fn signed_commits_verify_with_git_and_with_verify() {
     // git verifies it with a key ring holding only the public key.
     let verifier = tempfile::tempdir().unwrap();
     let public = verifier.path().join("public.asc");
-    std::fs::write(&public, key.public()).unwrap();
+    std::fs::write(&public, key.public().unwrap()).unwrap();
     let status = Command::new("gpg")
         .arg("--homedir")
         .arg(verifier.path())
@@ -562,7 +482,7 @@ async fn signed_commits_verify_with_git_and_with_verify() {
     .unwrap();
     assert_eq!(commit.id, id);
     assert_eq!(commit.message, "Signed update\n\nwith a body\n");
-    let ring = git::KeyRing::from_armored(&key.public()).unwrap();
+    let ring = git::KeyRing::from_armored(&key.public().unwrap()).unwrap();
     assert_eq!(git::verify(&commit.signed, &[ring]).unwrap(), key.key_id());
 }
 

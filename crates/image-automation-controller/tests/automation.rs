@@ -263,3 +263,227 @@ async fn removed_template_fields_and_missing_sources_are_reported() -> Result<()
     .await?;
     Ok(())
 }
+
+/// A registry image at 1.0.0, a Git repository whose files carry its
+/// marker, and the GitRepository, ImageRepository and ImagePolicy `app`.
+struct World {
+    registry: &'static e2e::registry::Registry,
+    git: &'static e2e::git_server::GitServer,
+    repo: e2e::git_server::Repo,
+    repo_path: String,
+}
+
+impl World {
+    async fn new(env: &Env, files: &[(&str, &str)]) -> Result<World> {
+        let registry = registry(false).await?;
+        let git = e2e::git_server::shared().await?;
+        let ns = env.ns().to_string();
+        let repo_path = format!("{ns}/app");
+        let image = format!("{}/{repo_path}", registry.host());
+        registry.push_image(&repo_path, "1.0.0")?;
+        let repo = git.create_repo(
+            &ns,
+            files
+                .iter()
+                .map(|(path, text)| (path.to_string(), with(text, &image, &ns))),
+        )?;
+        env.apply::<k8s_openapi::api::core::v1::Secret>(json!({
+            "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "git"},
+            "stringData": {"username": git.username(), "password": git.password()}}))
+            .await?;
+        env.apply::<GitRepository>(json!({
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "GitRepository",
+            "metadata": {"name": "app"},
+            "spec": {"url": repo.http_url(), "interval": "1h", "ref": {"branch": "main"}, "secretRef": {"name": "git"}}}))
+            .await?;
+        env.apply::<ImageRepository>(json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
+            "metadata": {"name": "app"}, "spec": {"image": image, "interval": "1h", "insecure": true}}))
+            .await?;
+        env.apply::<ImagePolicy>(json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
+            "metadata": {"name": "app"},
+            "spec": {"imageRepositoryRef": {"name": "app"}, "policy": {"semver": {"range": "1.x"}}}}))
+            .await?;
+        Ok(World {
+            registry,
+            git,
+            repo,
+            repo_path,
+        })
+    }
+
+    /// Pushes `tag` and asks for a scan.
+    async fn new_tag(&self, env: &Env, tag: &str) -> Result<()> {
+        self.registry.push_image(&self.repo_path, tag)?;
+        env.request_reconcile::<ImageRepository>("app").await
+    }
+
+    /// `git log` of `main` on the server, one `format` line per commit.
+    fn log(&self, env: &Env, format: &str) -> Result<Vec<String>> {
+        let out = std::process::Command::new("git")
+            .arg("--git-dir")
+            .arg(self.git.repo_path(env.ns()))
+            .args(["log", &format!("--format={format}"), "main"])
+            .output()?;
+        Ok(String::from_utf8(out.stdout)?
+            .lines()
+            .map(str::to_string)
+            .collect())
+    }
+}
+
+fn automation(name: &str, path: &str, commit: serde_json::Value) -> serde_json::Value {
+    json!({"apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
+           "metadata": {"name": name},
+           "spec": {"interval": "1h", "sourceRef": {"kind": "GitRepository", "name": "app"},
+                    "git": {"commit": commit, "push": {"branch": "main"}},
+                    "update": {"path": path}}})
+}
+
+/// Waits until `name` recorded a push.
+async fn pushed(env: &Env, name: &str) -> Result<String> {
+    env.wait_for::<ImageUpdateAutomation, _>(name, |a| a.status.as_ref()?.last_push_commit.clone())
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn commits_are_signed_with_the_openpgp_key() -> Result<()> {
+    let env = Env::start("img-auto-sign", &[]).await?;
+    let world = World::new(&env, &[("deploy/app.yaml", DEPLOYMENT)]).await?;
+    let key = e2e::gpg::GpgKey::generate("open sesame")?;
+    env.apply::<k8s_openapi::api::core::v1::Secret>(json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "signing"},
+        "stringData": {"git.asc": String::from_utf8(key.secret()?)?, "passphrase": key.passphrase()}}))
+        .await?;
+    env.apply::<ImageUpdateAutomation>(automation(
+        "signed",
+        "./deploy",
+        json!({
+        "author": {"name": "fluxbot", "email": "fluxbot@example.invalid"},
+        "signingKey": {"secretRef": {"name": "signing"}}}),
+    ))
+    .await?;
+    world.new_tag(&env, "1.1.0").await?;
+    let commit = pushed(&env, "signed").await?;
+
+    // git itself accepts the signature with the public key alone.
+    let gnupg = tempfile::tempdir()?;
+    let import = std::process::Command::new("gpg")
+        .arg("--homedir")
+        .arg(gnupg.path())
+        .args(["--batch", "--import"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(&key.public().unwrap())?;
+            child.wait()
+        })?;
+    ensure!(import.success());
+    let verify = std::process::Command::new("git")
+        .env("GNUPGHOME", gnupg.path())
+        .arg("--git-dir")
+        .arg(world.git.repo_path(env.ns()))
+        .args(["verify-commit", &commit])
+        .output()?;
+    ensure!(
+        verify.status.success(),
+        "verify-commit: {}",
+        String::from_utf8_lossy(&verify.stderr)
+    );
+    ensure!(world.log(&env, "%s")?[0] == "Update from image update automation");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn automations_racing_on_one_branch_lose_no_update() -> Result<()> {
+    // Five automations push to the same branch at the same moment; the ones
+    // refused because the branch moved redo their change on the new head.
+    let env = Env::start("img-auto-race", &[]).await?;
+    let files: Vec<(String, &str)> = (0..5)
+        .map(|i| (format!("team-{i}/app.yaml"), DEPLOYMENT))
+        .collect();
+    let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), *t)).collect();
+    let world = World::new(&env, &files).await?;
+    let before = world.log(&env, "%H")?.len();
+    for i in 0..5 {
+        env.apply::<ImageUpdateAutomation>(automation(
+            &format!("team-{i}"),
+            &format!("./team-{i}"),
+            json!({"author": {"email": "fluxbot@example.invalid"}}),
+        ))
+        .await?;
+    }
+    for i in 0..5 {
+        env.wait_for::<ImageUpdateAutomation, _>(&format!("team-{i}"), |a| {
+            let ready = condition(a.status.as_ref()?.conditions.as_ref(), "Ready")?;
+            (ready.message == "repository up-to-date").then_some(())
+        })
+        .await?;
+    }
+    world.new_tag(&env, "1.1.0").await?;
+    for i in 0..5 {
+        pushed(&env, &format!("team-{i}")).await?;
+    }
+    ensure!(
+        world.log(&env, "%H")?.len() == before + 5,
+        "{:?}",
+        world.log(&env, "%H %s")?
+    );
+    for i in 0..5 {
+        let text = String::from_utf8(world.repo.file_at("main", &format!("team-{i}/app.yaml"))?)?;
+        ensure!(
+            text.contains(":1.1.0\" # {\"$imagepolicy\""),
+            "team-{i}: {text}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kill_during_the_push_neither_loses_nor_repeats_the_commit() -> Result<()> {
+    let mut env = Env::start("img-auto-kill", &[]).await?;
+    let world = World::new(&env, &[("deploy/app.yaml", DEPLOYMENT)]).await?;
+    env.apply::<ImageUpdateAutomation>(automation(
+        "auto",
+        "./deploy",
+        json!({"author": {"email": "fluxbot@example.invalid"}}),
+    ))
+    .await?;
+    env.wait_for::<ImageUpdateAutomation, _>("auto", |a| {
+        let ready = condition(a.status.as_ref()?.conditions.as_ref(), "Ready")?;
+        (ready.message == "repository up-to-date").then_some(())
+    })
+    .await?;
+    let before = world.log(&env, "%H")?.len();
+    // Kill at a different moment of each round: during the scan, the clone,
+    // the commit or the push.
+    for (round, delay_ms) in [(1u32, 50u64), (2, 150), (3, 300), (4, 600)] {
+        world.new_tag(&env, &format!("1.{round}.0")).await?;
+        tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+        env.restart()?;
+        env.request_reconcile::<ImageRepository>("app").await?;
+        let tag = format!(":1.{round}.0\"");
+        env.wait_for::<ImageUpdateAutomation, _>("auto", |a| {
+            let status = a.status.as_ref()?;
+            let ready = condition(status.conditions.as_ref(), "Ready")?;
+            (status.observed_policies.as_ref()?.get("app")?.tag == format!("1.{round}.0")
+                && ready.status == "True")
+                .then_some(())
+        })
+        .await?;
+        let text = String::from_utf8(world.repo.file_at("main", "deploy/app.yaml")?)?;
+        ensure!(text.contains(&tag), "round {round}: {text}");
+        ensure!(
+            world.log(&env, "%H")?.len() == before + round as usize,
+            "round {round}: {:?}",
+            world.log(&env, "%H %s")?
+        );
+    }
+    Ok(())
+}
