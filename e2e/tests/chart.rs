@@ -91,6 +91,34 @@ async fn chart_installs_into_a_real_cluster() -> Result<()> {
     ] {
         deployments.get(name).await?;
     }
+    // The image controllers keep scanned tags on a writable volume (the root
+    // file system is read-only).
+    let images = deployments.get("image-automation-controller").await?;
+    let pod = images
+        .spec
+        .and_then(|s| s.template.spec)
+        .unwrap_or_default();
+    let container = &pod.containers[0];
+    assert!(
+        container
+            .args
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .any(|a| a == "--storage-path=/data"),
+        "{:?}",
+        container.args
+    );
+    assert!(
+        container
+            .volume_mounts
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .any(|m| m.mount_path == "/data"),
+        "{:?}",
+        container.volume_mounts
+    );
 
     helm.run([
         "uninstall",
