@@ -1,26 +1,33 @@
 //! `cargo xtask demo`: the main job, GitOps from a Git repository to a
 //! cluster, on parts the demo starts itself and stops on Ctrl-C.
 //!
-//! A control plane of its own, a Git server, source-controller and
-//! kustomize-controller (this workspace's binaries); an example app pushed to
-//! the Git server; a GitRepository and a Kustomization for it. It then shows a
-//! change rolled out and a removed object pruned, and keeps running (printing
-//! each newly applied revision) so the user can push changes themselves.
-//! `--once` stops after the scripted steps (the e2e test runs it so).
+//! A control plane of its own, a Git server, an OCI registry,
+//! source-controller, kustomize-controller and image-automation-controller
+//! (this workspace's binaries); an example app pushed to the Git server, its
+//! image to the registry; a GitRepository and a Kustomization for the app, an
+//! ImageRepository, an ImagePolicy and an ImageUpdateAutomation for its image.
+//! It then shows a change rolled out, a removed object pruned and a new image
+//! tag written back to Git and rolled out, and keeps running (printing each
+//! newly applied revision) so the user can push changes themselves. `--once`
+//! stops after the scripted steps (the e2e test runs it so).
 //!
-//! [`Stack`] (control plane + Git server + both controllers) is also what
-//! `cargo xtask bench kustomize-controller` measures.
+//! [`Stack`] without image automation (control plane + Git server +
+//! source-controller + kustomize-controller) is also what `cargo xtask bench
+//! kustomize-controller` measures.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use api::image::{ImagePolicy, ImageRepository};
 use api::kustomize::Kustomization;
 use api::source::GitRepository;
 use e2e::cluster::Cluster;
 use e2e::git_server::{GitServer, Repo};
 use e2e::process::Service;
+use e2e::registry::Registry;
+use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, Service as KubeService};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, Patch, PatchParams};
@@ -30,6 +37,23 @@ use serde_json::{Value, json};
 /// Where the GitRepository and the Kustomization live (as `flux bootstrap`'s).
 pub const SYSTEM_NAMESPACE: &str = "flux-system";
 const APP: &str = "podinfo";
+/// The app's image repository in the demo's registry.
+const IMAGE_REPOSITORY: &str = "flux-system/podinfo";
+/// The image tag of the first commit; the ImagePolicy takes any tag from it up.
+const FIRST_TAG: &str = "6.0.0";
+/// The tag the demo pushes once the Git steps are done.
+const NEW_TAG: &str = "6.1.0";
+/// The automation's commit message: each change, file by file.
+const MESSAGE_TEMPLATE: &str = r#"Automated image update by {{ .AutomationObject.Name }}
+
+{{ range $file, $objects := .Changed.FileChanges -}}
+{{ $file }}:
+{{- range $object, $changes := $objects }}
+{{- range $changes }}
+  {{ $object.Kind }}/{{ $object.Name }}: {{ .OldValue }} -> {{ .NewValue }}
+{{- end }}
+{{- end }}
+{{ end -}}"#;
 /// How long a step may take before the demo gives up.
 const STEP_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -37,8 +61,10 @@ pub fn run(once: bool) -> Result<()> {
     eprintln!("==> installing what is missing (Debian packages, helm, kubectl)");
     e2e::packages::ensure_all()?;
     let kubectl = e2e::packages::kubectl_kustomize()?;
-    eprintln!("==> building source-controller and kustomize-controller");
-    let binaries = ControllerBinaries::build(false)?;
+    eprintln!(
+        "==> building source-controller, kustomize-controller and image-automation-controller"
+    );
+    let binaries = ControllerBinaries::build(false, true)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -62,7 +88,9 @@ pub fn run(once: bool) -> Result<()> {
     if let Some(left) = made.iter().find(|dir| dir.exists()) {
         bail!("{} was left behind", left.display());
     }
-    eprintln!("==> stopped the control plane, the Git server and both controllers; removed:");
+    eprintln!(
+        "==> stopped the control plane, the Git server, the registry and the three controllers; removed:"
+    );
     for dir in made {
         eprintln!("    {}", dir.display());
     }
@@ -77,7 +105,7 @@ async fn demo(
 ) -> Result<()> {
     eprintln!(
         "==> starting a control plane of the demo's own (the first run builds it from Go modules, ~15 min), \
-         a Git server, source-controller and kustomize-controller"
+         a Git server, an OCI registry, source-controller, kustomize-controller and image-automation-controller"
     );
     let stack = Stack::start(binaries, &[]).await?;
     made.lock()
@@ -87,15 +115,23 @@ async fn demo(
         binary: kubectl.to_path_buf(),
         kubeconfig: stack.cluster.kubeconfig_path().to_path_buf(),
     };
+    let registry = stack.registry()?;
+    let image = format!("{}/{IMAGE_REPOSITORY}", registry.host());
     eprintln!(
-        "    control plane {} ; Git server {} ; logs in {}",
+        "    control plane {} ; Git server {} ; registry {} ; logs in {}",
         stack.cluster.url(),
         stack.git.http_base(),
+        registry.host(),
         stack.workdir.path().display()
     );
 
-    eprintln!("==> pushing the example app to {}", stack.git.http_url(APP));
-    let repo = stack.create_repo(APP, app_files()).await?;
+    eprintln!(
+        "==> pushing the image {image}:{FIRST_TAG} and the example app to {}",
+        stack.git.http_url(APP)
+    );
+    let digest = tokio::task::block_in_place(|| registry.push_image(IMAGE_REPOSITORY, FIRST_TAG))?;
+    eprintln!("    {image}:{FIRST_TAG}@{digest}");
+    let repo = stack.create_repo(APP, app_files(&image)).await?;
     let first = format!("main@sha1:{}", repo.head("main")?);
     eprintln!("    {first}");
 
@@ -112,7 +148,21 @@ async fn demo(
     eprintln!("    GitRepository ready: {artifact}");
     let (applied, took) = stack.applied(APP, &first).await?;
     eprintln!("    Kustomization ready in {took:.1?}: {applied}");
+
+    eprintln!(
+        "==> creating ImageRepository, ImagePolicy (semver >={FIRST_TAG}) and ImageUpdateAutomation {SYSTEM_NAMESPACE}/{APP}"
+    );
+    stack.image_automation(APP, &image).await?;
+    let latest = stack.latest_image(APP, FIRST_TAG).await?;
+    eprintln!("    ImagePolicy ready: latest image {latest}");
+    let up_to_date = stack.automation_ready(APP).await?;
+    eprintln!("    ImageUpdateAutomation ready: {up_to_date}");
     kubectl.show(&["get", "gitrepositories,kustomizations", "-A"])?;
+    kubectl.show(&[
+        "get",
+        "imagerepositories,imagepolicies,imageupdateautomations",
+        "-A",
+    ])?;
     kubectl.show(&[
         "get",
         "namespaces,deployments,services,configmaps",
@@ -122,18 +172,15 @@ async fn demo(
         "kustomize.toolkit.fluxcd.io/name=podinfo",
     ])?;
 
-    eprintln!("==> a change: a new image tag and log level, committed and requested at once");
+    eprintln!("==> a change: debug logging, committed and requested at once");
     let started = Instant::now();
     let second = stack
         .commit(
             &repo,
             APP,
-            &[
-                ("apps/podinfo/demo/kustomization.yaml", overlay("6.7.1")),
-                ("apps/podinfo/demo/configmap.yaml", config_map("debug")),
-            ],
+            &[("apps/podinfo/demo/configmap.yaml", config_map("debug"))],
             &[],
-            "podinfo 6.7.1, debug logging",
+            "podinfo: debug logging",
         )
         .await?;
     stack.applied(APP, &second).await?;
@@ -176,6 +223,8 @@ async fn demo(
         "kustomize.toolkit.fluxcd.io/name=podinfo",
     ])?;
 
+    image_update(&stack, &repo, &kubectl, &third).await?;
+
     if once {
         return Ok(());
     }
@@ -188,12 +237,80 @@ async fn demo(
          \x20 {kubectl} -n {SYSTEM_NAMESPACE} annotate gitrepository/{APP} --overwrite reconcile.fluxcd.io/requestedAt=\"$(date +%s)\"\n\
          \x20 {kubectl} get kustomizations -A -w\n\
          (without the annotation, the source is polled every minute)\n\
+         Tags >={FIRST_TAG} pushed to {image} are written to Git by the automation (the registry is\n\
+         scanned every minute); pull before you push.\n\
          Each new revision applied is printed here. Ctrl-C stops everything.",
         kubeconfig = stack.cluster.kubeconfig_path().display(),
         url = stack.git.http_url_with_credentials(APP),
         kubectl = kubectl.binary.display(),
     );
-    stack.follow(APP, &third).await
+    let latest = repo.head("main")?;
+    stack.follow(APP, &format!("main@sha1:{latest}")).await
+}
+
+/// A new tag in the registry, scanned on request (as `flux reconcile image
+/// repository` does), selected by the policy, written to Git by the
+/// automation, fetched by source-controller at the automation's request and
+/// applied: each step printed with the time since the tag was pushed.
+async fn image_update(stack: &Stack, repo: &Repo, kubectl: &Kubectl, previous: &str) -> Result<()> {
+    let registry = stack.registry()?;
+    let image = format!("{}/{IMAGE_REPOSITORY}", registry.host());
+    eprintln!("==> a new image: {image}:{NEW_TAG} pushed to the registry, a scan requested");
+    let started = Instant::now();
+    tokio::task::block_in_place(|| registry.push_image(IMAGE_REPOSITORY, NEW_TAG))?;
+    stack.request_reconcile_of::<ImageRepository>(APP).await?;
+    let latest = stack.latest_image(APP, NEW_TAG).await?;
+    eprintln!(
+        "    {:.1?}: ImagePolicy {SYSTEM_NAMESPACE}/{APP} selected {latest}",
+        started.elapsed()
+    );
+    let previous = previous.strip_prefix("main@sha1:").unwrap_or(previous);
+    let (commit, shown) = stack.pushed_after(repo, previous).await?;
+    eprintln!(
+        "    {:.1?}: ImageUpdateAutomation {SYSTEM_NAMESPACE}/{APP} pushed to main:",
+        started.elapsed()
+    );
+    // `git show` separates the message's trailing newline from the diff by
+    // blank lines of its own: one is enough.
+    let mut blank = false;
+    for line in shown.lines() {
+        if !(blank && line.is_empty()) {
+            eprintln!("      {line}");
+        }
+        blank = line.is_empty();
+    }
+    let revision = format!("main@sha1:{commit}");
+    stack.source_ready(APP, &revision).await?;
+    eprintln!(
+        "    {:.1?}: GitRepository {SYSTEM_NAMESPACE}/{APP} fetched {revision} (the automation requested it)",
+        started.elapsed()
+    );
+    let running = stack
+        .deployment_image(APP, &format!("{image}:{NEW_TAG}"))
+        .await?;
+    eprintln!(
+        "    {:.1?}: Deployment {APP}/{APP} has image {running}",
+        started.elapsed()
+    );
+    stack.applied(APP, &revision).await?;
+    kubectl.show(&[
+        "get",
+        "imagepolicy/podinfo",
+        "imageupdateautomation/podinfo",
+        "-n",
+        SYSTEM_NAMESPACE,
+        "-o",
+        "custom-columns=KIND:.kind,NAME:.metadata.name,LATEST_TAG:.status.latestRef.tag,LAST_PUSH_COMMIT:.status.lastPushCommit",
+    ])?;
+    kubectl.show(&[
+        "get",
+        "deployment/podinfo",
+        "-n",
+        APP,
+        "-o",
+        "custom-columns=KIND:.kind,NAME:.metadata.name,IMAGE:.spec.template.spec.containers[0].image",
+    ])?;
+    Ok(())
 }
 
 /// `kubectl` against the demo's control plane, output passed through.
@@ -224,14 +341,15 @@ impl Kubectl {
     }
 }
 
-/// The example app: a base (Deployment, Service) and an overlay adding the
-/// Namespace, a ConfigMap, an image tag and labels. Replicas stay 0: the
-/// control plane has no kubelets.
-fn app_files() -> Vec<(String, String)> {
+/// The example app: a base (Deployment of `image`, Service) and an overlay
+/// adding the Namespace, a ConfigMap and labels. The image line carries the
+/// setter marker the automation rewrites. Replicas stay 0: the control plane
+/// has no kubelets.
+fn app_files(image: &str) -> Vec<(String, String)> {
     [
         (
             "apps/podinfo/base/deployment.yaml",
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: podinfo\nspec:\n  replicas: 0\n  selector:\n    matchLabels:\n      app: podinfo\n  template:\n    metadata:\n      labels:\n        app: podinfo\n    spec:\n      containers:\n      - name: podinfo\n        image: ghcr.io/stefanprodan/podinfo:6.7.0\n        ports:\n        - containerPort: 9898\n        envFrom:\n        - configMapRef:\n            name: podinfo-config\n".to_owned(),
+            format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: podinfo\nspec:\n  replicas: 0\n  selector:\n    matchLabels:\n      app: podinfo\n  template:\n    metadata:\n      labels:\n        app: podinfo\n    spec:\n      containers:\n      - name: podinfo\n        image: {image}:{FIRST_TAG} # {{\"$imagepolicy\": \"{SYSTEM_NAMESPACE}:{APP}\"}}\n        ports:\n        - containerPort: 9898\n        envFrom:\n        - configMapRef:\n            name: podinfo-config\n"),
         ),
         (
             "apps/podinfo/base/service.yaml",
@@ -243,7 +361,7 @@ fn app_files() -> Vec<(String, String)> {
             "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: podinfo\n".to_owned(),
         ),
         ("apps/podinfo/demo/configmap.yaml", config_map("info")),
-        ("apps/podinfo/demo/kustomization.yaml", overlay("6.7.0")),
+        ("apps/podinfo/demo/kustomization.yaml", overlay()),
         (
             "README.md",
             "# podinfo, the ferroflux demo app\n\n`apps/podinfo/demo` is what the Kustomization applies.\n".to_owned(),
@@ -267,21 +385,23 @@ fn config_map(log_level: &str) -> String {
     )
 }
 
-fn overlay(tag: &str) -> String {
-    format!(
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: podinfo\nlabels:\n- pairs:\n    app.kubernetes.io/part-of: ferroflux-demo\nresources:\n- namespace.yaml\n- configmap.yaml\n- ../base\nimages:\n- name: ghcr.io/stefanprodan/podinfo\n  newTag: {tag}\n"
-    )
+fn overlay() -> String {
+    "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: podinfo\nlabels:\n- pairs:\n    app.kubernetes.io/part-of: ferroflux-demo\nresources:\n- namespace.yaml\n- configmap.yaml\n- ../base\n".to_owned()
 }
 
-/// Paths of this workspace's source-controller and kustomize-controller.
+/// Paths of this workspace's source-controller, kustomize-controller and,
+/// when built, image-automation-controller.
 pub struct ControllerBinaries {
     source: PathBuf,
     kustomize: PathBuf,
+    image_automation: Option<PathBuf>,
 }
 
 impl ControllerBinaries {
-    /// Builds both (release or debug profile) with cargo.
-    pub fn build(release: bool) -> Result<Self> {
+    /// Builds source-controller and kustomize-controller, and
+    /// image-automation-controller when `image_automation` (release or debug
+    /// profile) with cargo.
+    pub fn build(release: bool, image_automation: bool) -> Result<Self> {
         let root = crate::bench::workspace_root();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
         let mut cmd = Command::new(cargo);
@@ -298,6 +418,14 @@ impl ControllerBinaries {
             "kustomize-controller",
         ])
         .current_dir(&root);
+        if image_automation {
+            cmd.args([
+                "-p",
+                "image-automation-controller",
+                "--bin",
+                "image-automation-controller",
+            ]);
+        }
         if release {
             cmd.arg("--release");
         }
@@ -312,17 +440,21 @@ impl ControllerBinaries {
         Ok(Self {
             source: dir.join("source-controller"),
             kustomize: dir.join("kustomize-controller"),
+            image_automation: image_automation.then(|| dir.join("image-automation-controller")),
         })
     }
 }
 
-/// A control plane, a Git server and both controllers (watching all
-/// namespaces, runtime namespace `flux-system`), all stopped and their
-/// directories removed when dropped.
+/// A control plane, a Git server, source-controller and kustomize-controller
+/// and, when built, image-automation-controller with an OCI registry (the
+/// controllers watching all namespaces, runtime namespace `flux-system`), all
+/// stopped and their directories removed when dropped.
 pub struct Stack {
     // Fields drop in order: the controllers stop before the cluster they talk to.
     source: Service,
     kustomize: Service,
+    image_automation: Option<Service>,
+    registry: Option<Registry>,
     pub client: Client,
     pub git: GitServer,
     pub cluster: Cluster,
@@ -365,9 +497,31 @@ impl Stack {
                     .args(kustomize_args);
             },
         )?;
+        let (image_automation, registry) = match &binaries.image_automation {
+            Some(binary) => {
+                let registry = tokio::task::spawn_blocking(|| Registry::start(false)).await??;
+                let storage = workdir.path().join("image-automation");
+                let controller = start_controller(
+                    "image-automation-controller",
+                    binary,
+                    &workdir.path().join("image-automation-controller.log"),
+                    |cmd, [_, health_port, metrics_port]| {
+                        cmd.env("KUBECONFIG", &kubeconfig)
+                            .env("RUNTIME_NAMESPACE", SYSTEM_NAMESPACE)
+                            .arg(format!("--storage-path={}", storage.display()))
+                            .arg(format!("--health-addr=127.0.0.1:{health_port}"))
+                            .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"));
+                    },
+                )?;
+                (Some(controller), Some(registry))
+            }
+            None => (None, None),
+        };
         let stack = Stack {
             source,
             kustomize,
+            image_automation,
+            registry,
             client,
             git,
             cluster,
@@ -391,12 +545,14 @@ impl Stack {
         Ok(stack)
     }
 
-    /// The directories the stack made (control plane, Git server, controllers).
+    /// The directories the stack made (control plane, Git server, registry,
+    /// controllers).
     pub fn directories(&self) -> Vec<PathBuf> {
         let mut dirs = vec![
             self.workdir.path().to_path_buf(),
             self.git.state_dir().to_path_buf(),
         ];
+        dirs.extend(self.registry.as_ref().map(|r| r.state_dir().to_path_buf()));
         dirs.extend(
             self.cluster
                 .kubeconfig_path()
@@ -416,18 +572,39 @@ impl Stack {
         let mut all = self.cluster.processes();
         all.push(("source-controller".to_owned(), self.source.pid()));
         all.push(("kustomize-controller".to_owned(), self.kustomize.pid()));
+        all.extend(
+            self.image_automation
+                .as_ref()
+                .map(|c| ("image-automation-controller".to_owned(), c.pid())),
+        );
         all
     }
 
-    /// The last lines of both controllers' logs.
+    /// The last lines of the controllers' logs.
     pub fn logs(&self, lines: usize) -> String {
-        format!(
-            "--- kustomize-controller ({}):\n{}\n--- source-controller ({}):\n{}",
-            self.kustomize.log_path().display(),
-            e2e::process::tail(self.kustomize.log_path(), lines),
-            self.source.log_path().display(),
-            e2e::process::tail(self.source.log_path(), lines),
-        )
+        let mut logs = String::new();
+        for controller in [
+            Some(&self.kustomize),
+            Some(&self.source),
+            self.image_automation.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            logs.push_str(&format!(
+                "--- {}:\n{}\n",
+                controller.log_path().display(),
+                e2e::process::tail(controller.log_path(), lines),
+            ));
+        }
+        logs
+    }
+
+    /// The registry, when the stack runs image automation.
+    pub fn registry(&self) -> Result<&Registry> {
+        self.registry
+            .as_ref()
+            .context("the stack was started without image automation")
     }
 
     /// A repository on the Git server holding `files`.
@@ -502,7 +679,18 @@ impl Stack {
 
     /// Sets `reconcile.fluxcd.io/requestedAt` on GitRepository `name`.
     pub async fn request_reconcile(&self, name: &str) -> Result<()> {
-        let api: Api<GitRepository> = Api::namespaced(self.client.clone(), SYSTEM_NAMESPACE);
+        self.request_reconcile_of::<GitRepository>(name).await
+    }
+
+    /// Sets `reconcile.fluxcd.io/requestedAt` on the `K` named `name`.
+    pub async fn request_reconcile_of<K>(&self, name: &str) -> Result<()>
+    where
+        K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
+            + Clone
+            + k8s_openapi::serde::de::DeserializeOwned
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), SYSTEM_NAMESPACE);
         let token = format!("{}", k8s_openapi::jiff::Timestamp::now().as_nanosecond());
         api.patch(
             name,
@@ -514,6 +702,121 @@ impl Stack {
         .await
         .context("annotating requestedAt")?;
         Ok(())
+    }
+
+    /// An ImageRepository scanning `image`, an ImagePolicy picking its newest
+    /// tag `>=FIRST_TAG` and an ImageUpdateAutomation writing it to the
+    /// setters under `./apps` of GitRepository `name`, pushing to the branch
+    /// the GitRepository tracks; all named `name`.
+    pub async fn image_automation(&self, name: &str, image: &str) -> Result<()> {
+        self.apply_in_system_namespace(json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
+            "metadata": {"name": name},
+            "spec": {"image": image, "interval": "1m", "insecure": true},
+        }))
+        .await?;
+        self.apply_in_system_namespace(json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
+            "metadata": {"name": name},
+            "spec": {"imageRepositoryRef": {"name": name},
+                "policy": {"semver": {"range": format!(">={FIRST_TAG}")}}},
+        }))
+        .await?;
+        self.apply_in_system_namespace(json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
+            "metadata": {"name": name},
+            "spec": {
+                "interval": "1m",
+                "sourceRef": {"kind": "GitRepository", "name": name},
+                "git": {
+                    "checkout": {"ref": {"branch": "main"}},
+                    "commit": {
+                        "author": {"name": "fluxcdbot", "email": "fluxcdbot@users.noreply.github.com"},
+                        "messageTemplate": MESSAGE_TEMPLATE,
+                    },
+                    "push": {"branch": "main"},
+                },
+                "update": {"path": "./apps", "strategy": "Setters"},
+            },
+        }))
+        .await
+    }
+
+    /// Waits until ImagePolicy `name` selects tag `tag`; returns the image.
+    pub async fn latest_image(&self, name: &str, tag: &str) -> Result<String> {
+        let api: Api<ImagePolicy> = Api::namespaced(self.client.clone(), SYSTEM_NAMESPACE);
+        self.poll(&api, name, |policy: &ImagePolicy| {
+            let latest = policy.status.as_ref()?.latest_ref.as_ref()?;
+            (latest.tag == tag).then(|| format!("{}:{}", latest.name, latest.tag))
+        })
+        .await
+    }
+
+    /// Waits until ImageUpdateAutomation `name` is Ready; returns the message.
+    pub async fn automation_ready(&self, name: &str) -> Result<String> {
+        let api: Api<api::image::ImageUpdateAutomation> =
+            Api::namespaced(self.client.clone(), SYSTEM_NAMESPACE);
+        self.poll(&api, name, |auto: &api::image::ImageUpdateAutomation| {
+            let status = auto.status.as_ref()?;
+            let ready = condition(status.conditions.as_ref(), "Ready")?;
+            (ready.status == "True" && status.observed_generation == auto.metadata.generation)
+                .then(|| ready.message.clone())
+        })
+        .await
+    }
+
+    /// Waits until `main` of `repo` on the Git server moves past `previous`;
+    /// returns the new commit and `git show` of it, as the server has it.
+    pub async fn pushed_after(&self, repo: &Repo, previous: &str) -> Result<(String, String)> {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        let git_dir = self.git.repo_path(repo.name());
+        let git = |args: &[&str]| -> Result<String> {
+            let out = Command::new("git")
+                .arg("--git-dir")
+                .arg(&git_dir)
+                .args(args)
+                .output()
+                .context("running git")?;
+            if !out.status.success() {
+                bail!(
+                    "git {} failed: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        };
+        loop {
+            let head = git(&["rev-parse", "refs/heads/main"])?.trim().to_owned();
+            if head != previous {
+                let shown = git(&[
+                    "show",
+                    "--format=commit %H%nAuthor: %an <%ae>%nDate:   %ad%n%n%B",
+                    "refs/heads/main",
+                ])?;
+                return Ok((head, shown));
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "nothing was pushed to {} in {STEP_TIMEOUT:?}\n{}",
+                    repo.name(),
+                    self.logs(30)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until Deployment `name` in namespace `name` has the image
+    /// `image` (read back from the API server); returns it.
+    pub async fn deployment_image(&self, name: &str, image: &str) -> Result<String> {
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), name);
+        self.poll(&api, name, |deployment: &Deployment| {
+            let containers = &deployment.spec.as_ref()?.template.spec.as_ref()?.containers;
+            let found = containers.first()?.image.clone()?;
+            (found == image).then_some(found)
+        })
+        .await
     }
 
     /// Waits until GitRepository `name` is Ready with an artifact of

@@ -88,7 +88,7 @@ struct Figures {
 }
 
 pub fn run(count: usize, concurrent: u16, controller_args: &[String]) -> Result<()> {
-    let binaries = ControllerBinaries::build(true)?;
+    let binaries = ControllerBinaries::build(true, false)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
