@@ -4,8 +4,9 @@
 //! - [`cluster`]: etcd + kube-apiserver (+ kube-controller-manager) built from
 //!   their Go modules ([`gobuild`]) and started on loopback;
 //! - [`packages`]: Debian packages and the helm/kubectl wheel;
-//! - [`git_server`], [`registry`], [`chart_repo`]: Git over smart HTTP and ssh,
-//!   an OCI registry, a Helm chart repository.
+//! - [`git_server`], [`registry`], [`chart_repo`], [`proxy`]: Git over smart
+//!   HTTP and ssh, an OCI registry (HTTP or HTTPS), a Helm chart repository,
+//!   an HTTP proxy.
 #![warn(missing_docs)]
 
 pub mod chart_repo;
@@ -17,5 +18,6 @@ pub mod lighttpd;
 pub mod packages;
 pub mod paths;
 pub mod process;
+pub mod proxy;
 pub mod registry;
 pub mod wait;

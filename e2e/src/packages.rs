@@ -13,8 +13,8 @@ use anyhow::{Context, Result, bail};
 
 use crate::{paths, process};
 
-/// The Debian packages behind the git servers, the registry and the chart repository,
-/// and gpg for signing test commits.
+/// The Debian packages behind the git servers, the registry, the chart repository
+/// and the HTTP proxy, and gpg for signing test commits.
 pub const DEBIAN_PACKAGES: &[&str] = &[
     "git",
     "lighttpd",
@@ -23,6 +23,8 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "docker-registry",
     // gpg: signed commits and tags for GitRepository spec.verify.
     "gnupg",
+    // An HTTP proxy for registry clients' proxy settings.
+    "tinyproxy",
 ];
 
 /// The helm release shipped in [`WHEEL`].

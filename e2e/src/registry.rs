@@ -1,5 +1,6 @@
 //! An OCI registry on loopback: Debian's `docker-registry` (distribution
-//! 2.8), optionally behind htpasswd basic auth, with helpers that push images,
+//! 2.8), optionally behind htpasswd basic auth and optionally serving HTTPS
+//! with a certificate from a CA of its own, with helpers that push images,
 //! Flux OCI artifacts and Helm charts the way real clients do.
 //!
 //! Images and artifacts are pushed over the plain distribution HTTP API
@@ -54,6 +55,8 @@ pub struct Registry {
     _service: Service,
     port: u16,
     credentials: Option<Credentials>,
+    /// The PEM CA that signed the serving certificate, when serving HTTPS.
+    ca_pem: Option<String>,
     state: tempfile::TempDir,
 }
 
@@ -61,6 +64,13 @@ impl Registry {
     /// Installs what is missing and starts `docker-registry serve` on a free
     /// loopback port, with htpasswd basic auth when `auth`.
     pub fn start(auth: bool) -> Result<Self> {
+        Self::start_with(auth, false)
+    }
+
+    /// [`start`](Self::start), serving HTTPS when `tls`: a fresh CA (see
+    /// [`ca_pem`](Self::ca_pem)) signs a certificate for `127.0.0.1` and
+    /// `localhost`, trusted by nothing else on the machine.
+    pub fn start_with(auth: bool, tls: bool) -> Result<Self> {
         packages::ensure_debian_packages()?;
         let state = tempfile::Builder::new()
             .prefix("ferroflux-registry-")
@@ -83,6 +93,24 @@ impl Registry {
         } else {
             String::new()
         };
+        let (tls_section, ca_pem) = if tls {
+            let pki = TestPki::generate()?;
+            let cert = state.path().join("server.crt");
+            let key = state.path().join("server.key");
+            std::fs::write(&cert, &pki.server_cert_pem)?;
+            std::fs::write(&key, &pki.server_key_pem)?;
+            std::fs::write(state.path().join("ca.crt"), &pki.ca_pem)?;
+            (
+                format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    cert.display(),
+                    key.display()
+                ),
+                Some(pki.ca_pem),
+            )
+        } else {
+            (String::new(), None)
+        };
         let config = state.path().join("config.yml");
         let log = state.path().join("registry.log");
         let (service, port) = process::start_on_free_port(
@@ -97,6 +125,7 @@ impl Registry {
                          log:\n  level: info\n\
                          storage:\n  filesystem:\n    rootdirectory: {storage}\n  delete:\n    enabled: true\n\
                          http:\n  addr: 127.0.0.1:{port}\n\
+                         {tls_section}\
                          {auth_section}",
                         storage = storage.display(),
                     ),
@@ -110,8 +139,15 @@ impl Registry {
             _service: service,
             port,
             credentials,
+            ca_pem,
             state,
         })
+    }
+
+    /// The PEM certificate of the CA that signed the registry's serving
+    /// certificate (a `ca.crt` for a certSecretRef), when it serves HTTPS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
     }
 
     /// `127.0.0.1:PORT`, the registry host as image references spell it.
@@ -402,7 +438,7 @@ impl Registry {
                 .arg("push")
                 .arg(tgz)
                 .arg(self.oci_url(CHARTS_REPOSITORY))
-                .arg("--plain-http"),
+                .args(self.helm_transport_args()),
         )?;
         // helm prints `Digest: sha256:…` on stderr (v3) or stdout.
         let text = format!(
@@ -421,7 +457,8 @@ impl Registry {
         if let Some(c) = &self.credentials {
             process::run(
                 helm.command()
-                    .args(["registry", "login", &self.host(), "--plain-http"])
+                    .args(["registry", "login", &self.host()])
+                    .args(self.helm_transport_args())
                     .args(["--username", &c.username, "--password", &c.password]),
             )
             .context("helm registry login")?;
@@ -429,8 +466,24 @@ impl Registry {
         Ok(())
     }
 
+    /// `--plain-http`, or `--ca-file` with the registry's CA over HTTPS.
+    fn helm_transport_args(&self) -> Vec<String> {
+        match &self.ca_pem {
+            Some(_) => vec![
+                "--ca-file".to_string(),
+                self.state.path().join("ca.crt").display().to_string(),
+            ],
+            None => vec!["--plain-http".to_string()],
+        }
+    }
+
     fn base_url(&self) -> Result<Url> {
-        Ok(Url::parse(&format!("http://{}/", self.host()))?)
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        Ok(Url::parse(&format!("{scheme}://{}/", self.host()))?)
     }
 
     fn request(&self, client: &Client, method: Method, path: &str) -> Result<RequestBuilder> {
@@ -452,10 +505,13 @@ impl Registry {
         std::thread::scope(|scope| {
             scope
                 .spawn(|| {
-                    let client = Client::builder()
-                        .timeout(Duration::from_secs(60))
-                        .build()
-                        .context("building an HTTP client")?;
+                    let mut builder = Client::builder().timeout(Duration::from_secs(60));
+                    if let Some(ca) = &self.ca_pem {
+                        builder = builder
+                            .tls_certs_merge([reqwest::Certificate::from_pem(ca.as_bytes())
+                                .context("reading the registry's CA")?]);
+                    }
+                    let client = builder.build().context("building an HTTP client")?;
                     f(&client)
                 })
                 .join()
@@ -513,4 +569,46 @@ pub fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     encoder.write_all(bytes)?;
     Ok(encoder.finish()?)
+}
+
+/// A CA and a serving certificate for `127.0.0.1`/`localhost` signed by it.
+struct TestPki {
+    ca_pem: String,
+    server_cert_pem: String,
+    server_key_pem: String,
+}
+
+impl TestPki {
+    fn generate() -> Result<Self> {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+            KeyPair, KeyUsagePurpose,
+        };
+        let ca_key = KeyPair::generate()?;
+        let mut ca = CertificateParams::new(Vec::<String>::new())?;
+        ca.distinguished_name
+            .push(DnType::CommonName, "ferroflux-e2e-registry-ca");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca_cert = ca.self_signed(&ca_key)?;
+        let issuer = Issuer::new(ca, &ca_key);
+        let server_key = KeyPair::generate()?;
+        let mut server =
+            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])?;
+        server
+            .distinguished_name
+            .push(DnType::CommonName, "ferroflux-e2e-registry");
+        server.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        server.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let server_cert = server.signed_by(&server_key, &issuer)?;
+        Ok(Self {
+            ca_pem: ca_cert.pem(),
+            server_cert_pem: server_cert.pem(),
+            server_key_pem: server_key.serialize_pem(),
+        })
+    }
 }

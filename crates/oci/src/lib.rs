@@ -8,9 +8,17 @@
 //! Every remote operation is bounded by the [`Options::timeout`] and fails with
 //! an [`Error`] whose variant says what went wrong (authentication, not found,
 //! no matching tag, ...), so that callers can map it onto their conditions.
+//!
+//! Transport: extra trusted CA certificates ([`Options::ca_pem`]) on top of
+//! the system roots, and a proxy ([`Options::proxy`], with basic auth) that
+//! replaces the `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` environment, which is
+//! honoured otherwise. TLS client certificates are not possible: oci-client
+//! 0.18's `ClientConfig` has no client identity and takes no prebuilt HTTP
+//! client.
 #![warn(missing_docs)]
 
 mod credentials;
+mod transport;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,6 +33,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 pub use credentials::{Credentials, DOCKER_CONFIG_JSON_KEY};
+pub use transport::Proxy;
 
 /// OCI image manifest media type.
 pub const OCI_MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -138,6 +147,12 @@ pub enum Error {
         /// The underlying error.
         message: String,
     },
+    /// The extra CA certificates do not parse.
+    #[error("invalid TLS configuration: {0}")]
+    InvalidTls(String),
+    /// The proxy address is unusable (never carries the credentials).
+    #[error("invalid proxy configuration: {0}")]
+    InvalidProxy(String),
     /// Local file trouble while storing a blob.
     #[error("{context}: {source}")]
     Io {
@@ -156,6 +171,12 @@ pub struct Options {
     pub insecure: bool,
     /// Bound on each remote operation (listing all tags counts as one).
     pub timeout: Duration,
+    /// PEM CA certificates (one or more) trusted in addition to the system
+    /// roots, for registries with a private or self-signed CA.
+    pub ca_pem: Option<Vec<u8>>,
+    /// The proxy every request goes through. `None` leaves the decision to
+    /// the `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` environment.
+    pub proxy: Option<Proxy>,
 }
 
 impl Default for Options {
@@ -163,6 +184,8 @@ impl Default for Options {
         Options {
             insecure: false,
             timeout: Duration::from_secs(60),
+            ca_pem: None,
+            proxy: None,
         }
     }
 }
@@ -257,6 +280,10 @@ pub struct Repository {
     host: String,
     path: String,
     timeout: Duration,
+    /// The proxy's address without credentials, named in transport errors.
+    proxy: Option<String>,
+    /// The proxy password, scrubbed from every error message.
+    proxy_secret: Option<String>,
 }
 
 impl std::fmt::Debug for Repository {
@@ -310,12 +337,41 @@ impl Repository {
             read_timeout: Some(options.timeout),
             // An index is never resolved to a platform behind the caller's back.
             platform_resolver: None,
+            extra_root_certificates: options
+                .ca_pem
+                .as_deref()
+                .map(transport::ca_certificates)
+                .transpose()?
+                .unwrap_or_default(),
             ..ClientConfig::default()
         };
+        let config = match &options.proxy {
+            // Both schemes: `insecure` registries are reached over plain HTTP.
+            Some(proxy) => {
+                let url = proxy.url()?;
+                ClientConfig {
+                    https_proxy: Some(url.clone()),
+                    http_proxy: Some(url),
+                    ..config
+                }
+            }
+            None => config,
+        };
         // `Client::new` would silently fall back to a default client on error.
-        let client = oci_client::Client::try_from(config).map_err(|e| Error::Registry {
-            operation: "creating the registry client".into(),
-            message: e.to_string(),
+        let proxy_secret = options.proxy.as_ref().and_then(Proxy::secret);
+        let client = oci_client::Client::try_from(config).map_err(|e| {
+            let message = transport::scrub(error_chain(&e), proxy_secret.as_deref());
+            // The only inputs that can fail the build are ours.
+            if options.ca_pem.is_some() {
+                Error::InvalidTls(message)
+            } else if options.proxy.is_some() {
+                Error::InvalidProxy(message)
+            } else {
+                Error::Registry {
+                    operation: "creating the registry client".into(),
+                    message,
+                }
+            }
         })?;
         Ok(Repository {
             client,
@@ -323,6 +379,8 @@ impl Repository {
             host,
             path,
             timeout: options.timeout,
+            proxy: options.proxy.as_ref().map(Proxy::address),
+            proxy_secret,
         })
     }
 
@@ -357,7 +415,19 @@ impl Repository {
     }
 
     fn map_err(&self, operation: &str, reference: &str, err: OciDistributionError) -> Error {
-        classify(&self.host, operation, reference, err)
+        let err = classify(&self.host, operation, reference, err);
+        match (err, &self.proxy) {
+            // Name the proxy: a refused connection or a 407 is its doing,
+            // not the registry's.
+            (Error::Registry { operation, message }, Some(proxy)) => Error::Registry {
+                operation,
+                message: format!(
+                    "{} (through proxy {proxy})",
+                    transport::scrub(message, self.proxy_secret.as_deref())
+                ),
+            },
+            (err, _) => err,
+        }
     }
 
     /// Every tag of the repository, following the registry's pages.
@@ -701,9 +771,26 @@ fn classify(host: &str, operation: &str, reference: &str, err: OciDistributionEr
         },
         other => Error::Registry {
             operation: format!("{operation} '{reference}'"),
-            message: other.to_string(),
+            message: error_chain(&other),
         },
     }
+}
+
+/// `err` and its sources, `: `-joined: reqwest's own message ("error
+/// sending request") says nothing of the refused connection or the
+/// untrusted certificate underneath.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ fn insecure() -> Options {
     Options {
         insecure: true,
         timeout: Duration::from_secs(30),
+        ..Options::default()
     }
 }
 

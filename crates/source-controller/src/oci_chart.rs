@@ -82,6 +82,7 @@ impl OciChartRepository {
             options: oci::Options {
                 insecure: repo.spec.insecure == Some(true),
                 timeout,
+                ..oci::Options::default()
             },
         })
     }
@@ -94,6 +95,7 @@ impl OciChartRepository {
             options: oci::Options {
                 insecure: false,
                 timeout: DEFAULT_TIMEOUT,
+                ..oci::Options::default()
             },
         }
     }

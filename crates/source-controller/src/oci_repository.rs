@@ -76,6 +76,7 @@ async fn sync(
     let options = oci::Options {
         insecure: spec.insecure.unwrap_or(false),
         timeout,
+        ..oci::Options::default()
     };
     let repository = oci::Repository::new(&spec.url, &credentials, &options)
         .map_err(|e| oci_error("failed to create the registry client", e))?;
