@@ -108,3 +108,62 @@ async fn plain_http_registry_through_a_proxy_without_auth() -> Result<()> {
     );
     Ok(())
 }
+
+/// The child half of [`https_proxy_environment_is_honoured`]: a scan with
+/// no proxy configured, in a process whose environment that test sets.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "run by https_proxy_environment_is_honoured in a child process"]
+async fn env_proxy_child() -> Result<()> {
+    let url = std::env::var("FERROFLUX_TEST_URL")?;
+    let ca = std::env::var("FERROFLUX_TEST_CA")?;
+    let repository = Repository::new(&url, &Credentials::Anonymous, &options(Some(&ca), None))?;
+    let tags = repository.list_tags().await?;
+    ensure!(tags == ["1.0.0"], "{tags:?}");
+    Ok(())
+}
+
+/// `HTTPS_PROXY` and `NO_PROXY` apply when no proxy is configured. The
+/// environment is per process, so the scan runs in a child: this test binary
+/// again, running only [`env_proxy_child`].
+#[tokio::test(flavor = "multi_thread")]
+async fn https_proxy_environment_is_honoured() -> Result<()> {
+    let registry = blocking(|| Registry::start_with(false, true)).await?;
+    registry.push_image("team/app", "1.0.0")?;
+    let mut proxy = blocking(|| HttpProxy::start(false)).await?;
+    let child = |vars: Vec<(&'static str, String)>| {
+        let mut cmd = std::process::Command::new(std::env::current_exe()?);
+        cmd.args(["--exact", "env_proxy_child", "--ignored"])
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .env("FERROFLUX_TEST_URL", registry.oci_url("team/app"))
+            .env("FERROFLUX_TEST_CA", registry.ca_pem().unwrap_or_default())
+            .envs(vars);
+        let output = cmd.output()?;
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        anyhow::Ok((output.status.success() && text.contains("1 passed"), text))
+    };
+
+    let (passed, text) = child(vec![("HTTPS_PROXY", proxy.address())])?;
+    ensure!(passed, "{text}");
+    ensure!(
+        proxy.connect_requested(&registry.host()),
+        "HTTPS_PROXY was not used:\n{}",
+        proxy.log()
+    );
+
+    // The proxy down: the scan fails through it, unless NO_PROXY exempts
+    // the registry.
+    proxy.stop();
+    let (passed, text) = child(vec![("HTTPS_PROXY", proxy.address())])?;
+    ensure!(!passed, "{text}");
+    let (passed, text) = child(vec![
+        ("HTTPS_PROXY", proxy.address()),
+        ("NO_PROXY", "127.0.0.1".to_string()),
+    ])?;
+    ensure!(passed, "{text}");
+    Ok(())
+}
