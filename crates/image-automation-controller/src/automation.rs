@@ -46,6 +46,8 @@ const INVALID_POLICY_SELECTOR: &str = "InvalidPolicySelector";
 const REMOVED_TEMPLATE_FIELD: &str = "RemovedTemplateField";
 /// Reason: the update strategy is not `Setters`.
 const INVALID_UPDATE_STRATEGY: &str = "InvalidUpdateStrategy";
+/// Event reason: markers name policies the automation does not know.
+const UNKNOWN_POLICY: &str = "UnknownImagePolicy";
 /// Flux's default timeout for Git operations of an automation.
 const GIT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often a push refused because the branch moved is redone.
@@ -97,6 +99,27 @@ pub fn latest_image(policy: &ImagePolicy) -> Option<u64> {
     latest.hash(&mut hasher);
     policy.metadata.labels.hash(&mut hasher);
     Some(hasher.finish())
+}
+
+/// The automations of `secret`'s namespace signing with its key (for
+/// `--watch-configs-label-selector`).
+pub fn users_of_secret(
+    secret: &Secret,
+    automations: &[Arc<ImageUpdateAutomation>],
+) -> Vec<ObjectRef<ImageUpdateAutomation>> {
+    let name = secret.name_any();
+    automations
+        .iter()
+        .filter(|a| a.namespace() == secret.namespace())
+        .filter(|a| {
+            a.spec
+                .git
+                .as_ref()
+                .and_then(|g| g.commit.signing_key.as_ref())
+                .is_some_and(|k| k.secret_ref.name == name)
+        })
+        .map(|a| ObjectRef::from_obj(a.as_ref()))
+        .collect()
 }
 
 /// The automations using `repository` as their source.
@@ -483,9 +506,23 @@ async fn update_commit_push(
     let root = dir.clone();
     let policies = plan.policies.clone();
     let update_path = plan.update_path.clone();
-    let result = tokio::task::spawn_blocking(move || update_tree(&root, &update_path, &policies))
-        .await
-        .map_err(|e| Halt::retry(UPDATE_FAILED, format!("update task failed: {e}")))??;
+    let (result, unknown) =
+        tokio::task::spawn_blocking(move || update_tree(&root, &update_path, &policies))
+            .await
+            .map_err(|e| Halt::retry(UPDATE_FAILED, format!("update task failed: {e}")))??;
+    if !unknown.is_empty() {
+        let names: Vec<&str> = unknown.iter().map(String::as_str).collect();
+        ctx.recorder
+            .warning(
+                auto,
+                UNKNOWN_POLICY,
+                &format!(
+                    "markers name ImagePolicies that do not exist, are not selected by spec.policySelector or have no latest image yet; their values are left as they are: {}",
+                    names.join(", ")
+                ),
+            )
+            .await;
+    }
     if result.file_changes.is_empty() {
         return Ok(Pushed {
             source_revision,
@@ -604,12 +641,13 @@ async fn update_commit_push(
     })
 }
 
-/// Applies the setters to every YAML file under `root/path`.
+/// Applies the setters to every YAML file under `root/path`; what changed,
+/// and the policies markers named that are not in `policies`.
 fn update_tree(
     root: &Path,
     path: &str,
     policies: &BTreeMap<String, PolicyImage>,
-) -> Result<UpdateResult, Halt> {
+) -> Result<(UpdateResult, std::collections::BTreeSet<String>), Halt> {
     let base = root.join(path.trim_start_matches("./").trim_start_matches('/'));
     let base = base
         .canonicalize()
@@ -664,10 +702,7 @@ fn update_tree(
             objects.entry(object).or_default().push(change);
         }
     }
-    if !unknown.is_empty() {
-        tracing::info!(policies = ?unknown, "markers name policies that do not exist or have no latest image; left as they are");
-    }
-    Ok(result)
+    Ok((result, unknown))
 }
 
 /// Every `.yaml`/`.yml` file under `dir`, hidden directories (`.git`) left out.

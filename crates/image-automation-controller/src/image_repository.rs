@@ -51,6 +51,31 @@ pub async fn reconcile(obj: Arc<ImageRepository>, ctx: Arc<Context>) -> Result<A
     .await
 }
 
+/// The ImageRepositories of `secret`'s namespace that take credentials, a
+/// CA or proxy settings from it (for `--watch-configs-label-selector`).
+pub fn users_of_secret(
+    secret: &k8s_openapi::api::core::v1::Secret,
+    repositories: &[Arc<ImageRepository>],
+) -> Vec<kube::runtime::reflector::ObjectRef<ImageRepository>> {
+    let name = secret.name_any();
+    repositories
+        .iter()
+        .filter(|r| r.namespace() == secret.namespace())
+        .filter(|r| {
+            let spec = &r.spec;
+            [
+                &spec.secret_ref,
+                &spec.cert_secret_ref,
+                &spec.proxy_secret_ref,
+            ]
+            .into_iter()
+            .flatten()
+            .any(|s| s.name == name)
+        })
+        .map(|r| kube::runtime::reflector::ObjectRef::from_obj(r.as_ref()))
+        .collect()
+}
+
 /// `spec.exclusionList`, Flux's default when unset.
 pub fn exclusion_list(repo: &ImageRepository) -> Vec<String> {
     repo.spec

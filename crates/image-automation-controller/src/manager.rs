@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use api::image::{ImagePolicy, ImageRepository, ImageUpdateAutomation};
 use api::source::GitRepository;
+use k8s_openapi::api::core::v1::Secret;
 use runtime::manager::{Manager, Related};
 use runtime::metrics::Metrics;
 use runtime::reconcile::ReconcileTrigger;
@@ -44,8 +45,13 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
     ));
 
     let trigger = ReconcileTrigger::default();
+    let configs = flags.watch_configs_label_selector.as_str();
     let repositories = manager
         .controller::<ImageRepository>(trigger)
+        // New registry credentials, CA or proxy settings.
+        .watches(Related::<Secret>::labelled(configs), |secret, store| {
+            image_repository::users_of_secret(secret, &store.state())
+        })
         .run(image_repository::reconcile, ctx.clone());
     let policies = manager
         .controller::<ImagePolicy>(trigger)
@@ -67,6 +73,10 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
             Related::all().when_changed(git_revision),
             automation::users_of_source,
         )
+        // A new signing key.
+        .watches(Related::<Secret>::labelled(configs), |secret, store| {
+            automation::users_of_secret(secret, &store.state())
+        })
         .run(automation::reconcile, ctx.clone());
     for controller in [repositories, policies, automations] {
         manager.add(controller);

@@ -390,3 +390,112 @@ async fn large_tag_lists_are_read_page_by_page() -> Result<()> {
     ready_is::<ImagePolicy>(&env, "latest", "True", "Succeeded", "resolved to 1.0.1200").await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_labelled_secret_brings_its_repositories_back_at_once() -> Result<()> {
+    // Retries so slow that only the Secret's watch can explain a recovery.
+    let env = Env::start(
+        "img-secret-watch",
+        &["--min-retry-delay=10m", "--max-retry-delay=10m"],
+    )
+    .await?;
+    let registry = registry(true).await?;
+    let repo = format!("{}/app", env.ns());
+    registry.push_image(&repo, "1.0.0")?;
+    let image = format!("{}/{repo}", registry.host());
+    env.apply::<ImageRepository>(image_repository(
+        "app",
+        json!({"image": image, "interval": "1h", "insecure": true, "secretRef": {"name": "registry"}}),
+    ))
+    .await?;
+    ready_is::<ImageRepository>(
+        &env,
+        "app",
+        "False",
+        "AuthenticationFailed",
+        "secrets \"registry\" not found",
+    )
+    .await?;
+    env.apply::<k8s_openapi::api::core::v1::Secret>(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "registry", "labels": {"reconcile.fluxcd.io/watch": "Enabled"}},
+        "type": "kubernetes.io/dockerconfigjson",
+        "stringData": {".dockerconfigjson": registry.docker_config_json()}}))
+        .await?;
+    ready_is::<ImageRepository>(&env, "app", "True", "Succeeded", "found 1 tags").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn policies_in_other_namespaces_need_the_repositorys_access_from() -> Result<()> {
+    // One controller for two namespaces, limited to this test's objects by label.
+    let env = Env::start(
+        "img-acl",
+        &[
+            "--watch-all-namespaces=true",
+            "--watch-label-selector=ferroflux-e2e=img-acl",
+        ],
+    )
+    .await?;
+    let registry = registry(false).await?;
+    let repo = format!("{}/app", env.ns());
+    registry.push_image(&repo, "1.0.0")?;
+    let image = format!("{}/{repo}", registry.host());
+    let cluster = e2e::cluster::shared().await?;
+    let other = cluster.test_namespace("img-acl-owner").await?;
+    let labels = json!({"ferroflux-e2e": "img-acl"});
+    let repositories: kube::Api<ImageRepository> =
+        kube::Api::namespaced(env.client.clone(), other.name());
+    let mut shared = image_repository(
+        "shared",
+        json!({"image": image, "interval": "1h", "insecure": true,
+        "accessFrom": {"namespaceSelectors": [{"matchLabels": {"images": "allowed"}}]}}),
+    );
+    shared["metadata"]["labels"] = labels.clone();
+    repositories
+        .patch(
+            "shared",
+            &kube::api::PatchParams::apply("e2e").force(),
+            &kube::api::Patch::Apply(shared),
+        )
+        .await?;
+    e2e::wait::for_object(
+        &repositories,
+        "shared",
+        fixture::WAIT,
+        std::time::Duration::from_millis(200),
+        |r: &ImageRepository| {
+            let ready = condition(r.status.as_ref()?.conditions.as_ref(), "Ready")?;
+            (ready.status == "True").then_some(())
+        },
+        || env.log_tail(40),
+    )
+    .await?;
+    let mut user = image_policy(
+        "user",
+        json!({
+        "imageRepositoryRef": {"name": "shared", "namespace": other.name()}, "policy": {"semver": {"range": "1.x"}}}),
+    );
+    user["metadata"]["labels"] = labels;
+    env.apply::<ImagePolicy>(user).await?;
+    ready_is::<ImagePolicy>(
+        &env,
+        "user",
+        "False",
+        "AccessDenied",
+        "can't be accessed due to missing ACL labels",
+    )
+    .await?;
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(env.client.clone());
+    namespaces
+        .patch(
+            env.ns(),
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"metadata": {"labels": {"images": "allowed"}}})),
+        )
+        .await?;
+    ready_is::<ImagePolicy>(&env, "user", "True", "Succeeded", "resolved to 1.0.0").await?;
+    other.delete().await?;
+    Ok(())
+}
