@@ -108,6 +108,11 @@ pub struct ImageRepositorySpec {
     /// Talk to the registry over plain HTTP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insecure: Option<bool>,
+    /// How many of the newest tags `status.lastScanResult.latestTags` lists
+    /// (default 10). A ferroflux extension (Flux always lists 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub latest_tags_count: Option<u32>,
 }
 
 /// Observed state of an ImageRepository.

@@ -22,7 +22,8 @@ use crate::registry::{self, READ_OPERATION_FAILED};
 
 /// Flux's default exclusion list: cosign signature tags.
 pub const DEFAULT_EXCLUSION_LIST: &str = r"^.*\.sig$";
-/// How many of the newest tags `status.lastScanResult.latestTags` shows.
+/// How many of the newest tags `status.lastScanResult.latestTags` shows
+/// unless `spec.latestTagsCount` says otherwise.
 const LATEST_TAGS: usize = 10;
 
 /// Reconciles one ImageRepository.
@@ -109,6 +110,29 @@ fn scanned_message(result: &ScanResult) -> String {
     )
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latest_tags_put_the_highest_versions_first() {
+        let mut tags: Vec<String> = [
+            "2.9.5", "2.10.0", "2.10.14", "latest", "v2.11.0", "main-abc", "2.9.10",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        tags.sort_by(|a, b| b.cmp(a));
+        assert_eq!(
+            latest_tags(&tags, 10),
+            [
+                "v2.11.0", "2.10.14", "2.10.0", "2.9.10", "2.9.5", "main-abc", "latest"
+            ]
+        );
+        assert_eq!(latest_tags(&tags, 2), ["v2.11.0", "2.10.14"]);
+    }
+}
+
 async fn scan(
     repo: &ImageRepository,
     ctx: &Context,
@@ -177,7 +201,11 @@ async fn scan(
             ),
         )
     })?;
-    let latest: Vec<String> = kept.iter().take(LATEST_TAGS).cloned().collect();
+    let count = repo
+        .spec
+        .latest_tags_count
+        .map_or(LATEST_TAGS, |n| usize::try_from(n).unwrap_or(LATEST_TAGS));
+    let latest = latest_tags(&kept, count);
     let result = ScanResult {
         revision: Some(revision),
         tag_count: i64::try_from(kept.len()).unwrap_or(i64::MAX),
@@ -193,6 +221,30 @@ async fn scan(
         message,
         requeue: ctx.requeue_after(interval(repo)),
     })
+}
+
+/// The `count` newest of `tags` (kept newest-first by string order): the
+/// versions first, highest version first, then the other tags in string
+/// order. Flux lists the first ten by string order alone, which puts `2.9.5`
+/// before `2.10.0` (image-reflector-controller#443).
+fn latest_tags(tags: &[String], count: usize) -> Vec<String> {
+    let mut versions: Vec<(runtime::semver::Version, &String)> = Vec::new();
+    let mut others: Vec<&String> = Vec::new();
+    for tag in tags {
+        match crate::policy::strict_version(tag) {
+            Some(version) => versions.push((version, tag)),
+            None => others.push(tag),
+        }
+    }
+    // Stable: equal versions (`v1.0.0`, `1.0.0`) keep their string order.
+    versions.sort_by(|a, b| b.0.cmp(&a.0));
+    versions
+        .into_iter()
+        .map(|(_, tag)| tag)
+        .chain(others)
+        .take(count)
+        .cloned()
+        .collect()
 }
 
 /// `None` when a scan is due now (Flux's rules: never scanned, a new

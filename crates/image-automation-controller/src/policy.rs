@@ -230,7 +230,7 @@ impl TagOrder {
 
 /// A tag as Flux's image policies read versions: Masterminds' strict
 /// `MAJOR.MINOR.PATCH[-pre][+build]` (no leading zeros), after an optional `v`.
-fn strict_version(tag: &str) -> Option<Version> {
+pub(crate) fn strict_version(tag: &str) -> Option<Version> {
     let text = tag.strip_prefix('v').unwrap_or(tag);
     let core_end = text.find(['-', '+']).unwrap_or(text.len());
     let parts: Vec<&str> = text[..core_end].split('.').collect();

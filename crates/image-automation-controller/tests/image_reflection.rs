@@ -69,7 +69,8 @@ async fn scans_with_credentials_and_policies_pick_the_latest_tag() -> Result<()>
     ))
     .await?;
 
-    // The scan: the signature tag excluded by default, newest-first tags.
+    // The scan: the signature tag excluded by default; the newest tags are
+    // the highest versions first, then the rest in string order.
     let scanned: ImageRepository = ready_is(
         &env,
         "app",
@@ -92,12 +93,12 @@ async fn scans_with_credentials_and_policies_pick_the_latest_tag() -> Result<()>
         result.latest_tags.as_deref()
             == Some(
                 &[
-                    "main-bbb-200",
-                    "main-aaa-100",
-                    "latest",
                     "2.0.0-rc.1",
                     "1.1.0",
-                    "1.0.0"
+                    "1.0.0",
+                    "main-bbb-200",
+                    "main-aaa-100",
+                    "latest"
                 ]
                 .map(String::from)[..]
             ),
@@ -378,10 +379,22 @@ async fn large_tag_lists_are_read_page_by_page() -> Result<()> {
     }
     env.apply::<ImageRepository>(image_repository(
         "many",
-        json!({"image": format!("{}/{repo}", registry.host()), "interval": "1h", "insecure": true}),
+        json!({"image": format!("{}/{repo}", registry.host()), "interval": "1h", "insecure": true,
+               "latestTagsCount": 3}),
     ))
     .await?;
-    ready_is::<ImageRepository>(&env, "many", "True", "Succeeded", "found 1201 tags").await?;
+    let many: ImageRepository =
+        ready_is(&env, "many", "True", "Succeeded", "found 1201 tags").await?;
+    let latest = many.status.unwrap().last_scan_result.unwrap().latest_tags;
+    ensure!(
+        latest
+            == Some(vec![
+                "1.0.1200".into(),
+                "1.0.1199".into(),
+                "1.0.1198".into()
+            ]),
+        "{latest:?}"
+    );
     env.apply::<ImagePolicy>(image_policy(
         "latest",
         json!({"imageRepositoryRef": {"name": "many"}, "policy": {"semver": {"range": "1.x"}}}),
