@@ -237,8 +237,8 @@ async fn demo(
          \x20 {kubectl} -n {SYSTEM_NAMESPACE} annotate gitrepository/{APP} --overwrite reconcile.fluxcd.io/requestedAt=\"$(date +%s)\"\n\
          \x20 {kubectl} get kustomizations -A -w\n\
          (without the annotation, the source is polled every minute)\n\
-         Tags >={FIRST_TAG} pushed to {image} are written to Git by the automation (the registry is\n\
-         scanned every minute); pull before you push.\n\
+         Tags >={FIRST_TAG} pushed to {image} are written to main by the automation (the registry\n\
+         is scanned every minute), so pull before you push.\n\
          Each new revision applied is printed here. Ctrl-C stops everything.",
         kubeconfig = stack.cluster.kubeconfig_path().display(),
         url = stack.git.http_url_with_credentials(APP),
