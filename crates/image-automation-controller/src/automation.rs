@@ -151,6 +151,8 @@ struct Plan {
     push_branch: String,
     push_refspec: Option<String>,
     push_options: BTreeMap<String, String>,
+    /// The push branch is not the checked-out branch.
+    separate_push_branch: bool,
     force_branch: bool,
     update_path: String,
     policies: BTreeMap<String, PolicyImage>,
@@ -325,8 +327,8 @@ async fn plan(auto: &ImageUpdateAutomation, ctx: &Context) -> Result<Plan, Halt>
             "push spec not provided, and cannot be inferred from .spec.git.checkout.ref or GitRepository .spec.ref",
         )
     })?;
-    let force_branch =
-        ctx.settings.force_push_branch && Some(&push_branch) != checkout_branch.as_ref();
+    let separate_push_branch = Some(&push_branch) != checkout_branch.as_ref();
+    let force_branch = ctx.settings.force_push_branch && separate_push_branch;
 
     // The policies whose latest images are written.
     let selector = spec.policy_selector.as_ref();
@@ -368,6 +370,7 @@ async fn plan(auto: &ImageUpdateAutomation, ctx: &Context) -> Result<Plan, Halt>
         push_branch,
         push_refspec: non_empty(&push.refspec),
         push_options: push.options.unwrap_or_default(),
+        separate_push_branch,
         force_branch,
         update_path,
         policies: images,
@@ -497,7 +500,20 @@ async fn update_commit_push(
             None
         },
     };
-    let checked_out = git::checkout(&plan.remote, &plan.checkout, &dir, &options)
+    // A separate push branch that exists already is worked on as it is (its
+    // earlier updates, or commits a reviewer added, stay), as Flux does;
+    // a new one starts from the checkout reference.
+    let mut base = plan.checkout.clone();
+    if plan.separate_push_branch {
+        let name = format!("refs/heads/{}", plan.push_branch);
+        let found = git::list_refs(&plan.remote, &[name.as_str()])
+            .await
+            .map_err(|e| git_halt("failed to list the push branch", e))?;
+        if !found.is_empty() {
+            base = git::Reference::Branch(plan.push_branch.clone());
+        }
+    }
+    let checked_out = git::checkout(&plan.remote, &base, &dir, &options)
         .await
         .map_err(|e| git_halt("failed to checkout source", e))?;
     let source_revision = checked_out.revision.clone();

@@ -487,3 +487,50 @@ async fn a_kill_during_the_push_neither_loses_nor_repeats_the_commit() -> Result
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_separate_push_branch_collects_the_updates_on_top_of_itself() -> Result<()> {
+    let env = Env::start("img-auto-branch", &[]).await?;
+    let world = World::new(&env, &[("deploy/app.yaml", DEPLOYMENT)]).await?;
+    let main = world.repo.head("main")?;
+    let mut spec = automation(
+        "auto",
+        "./deploy",
+        json!({"author": {"email": "fluxbot@example.invalid"}}),
+    );
+    spec["spec"]["git"]["push"] = json!({"branch": "image-updates"});
+    env.apply::<ImageUpdateAutomation>(spec).await?;
+
+    // The branch is made from the checkout branch by the first update...
+    world.new_tag(&env, "1.1.0").await?;
+    let first = pushed(&env, "auto").await?;
+    ensure!(world.repo.head("image-updates")? == first);
+    ensure!(world.repo.head("main")? == main, "main must stay as it was");
+    // ...and a reviewer's commit on it stays under the next update.
+    let review = world.repo.commit_on(
+        "image-updates",
+        [("REVIEW.md", "looks good\n")],
+        &[],
+        "review note",
+    )?;
+    world.new_tag(&env, "1.2.0").await?;
+    let second = env
+        .wait_for::<ImageUpdateAutomation, _>("auto", |a| {
+            let commit = a.status.as_ref()?.last_push_commit.clone()?;
+            (commit != first).then_some(commit)
+        })
+        .await?;
+    let out = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(world.git.repo_path(env.ns()))
+        .args(["rev-list", &format!("{main}..image-updates")])
+        .output()?;
+    let commits: Vec<String> = String::from_utf8(out.stdout)?
+        .lines()
+        .map(str::to_string)
+        .collect();
+    ensure!(commits == [second.clone(), review, first], "{commits:?}");
+    let text = String::from_utf8(world.repo.file_at("image-updates", "deploy/app.yaml")?)?;
+    ensure!(text.contains(":1.2.0\""), "{text}");
+    Ok(())
+}
