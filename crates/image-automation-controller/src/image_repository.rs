@@ -110,29 +110,6 @@ fn scanned_message(result: &ScanResult) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn latest_tags_put_the_highest_versions_first() {
-        let mut tags: Vec<String> = [
-            "2.9.5", "2.10.0", "2.10.14", "latest", "v2.11.0", "main-abc", "2.9.10",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        tags.sort_by(|a, b| b.cmp(a));
-        assert_eq!(
-            latest_tags(&tags, 10),
-            [
-                "v2.11.0", "2.10.14", "2.10.0", "2.9.10", "2.9.5", "main-abc", "latest"
-            ]
-        );
-        assert_eq!(latest_tags(&tags, 2), ["v2.11.0", "2.10.14"]);
-    }
-}
-
 async fn scan(
     repo: &ImageRepository,
     ctx: &Context,
@@ -278,4 +255,27 @@ fn next_scan(
     let elapsed = Duration::try_from(elapsed).unwrap_or_default();
     let wait = interval(repo).saturating_sub(elapsed);
     (wait >= Duration::from_secs(1)).then_some(wait)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latest_tags_put_the_highest_versions_first() {
+        let mut tags: Vec<String> = [
+            "2.9.5", "2.10.0", "2.10.14", "latest", "v2.11.0", "main-abc", "2.9.10",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        tags.sort_by(|a, b| b.cmp(a));
+        assert_eq!(
+            latest_tags(&tags, 10),
+            [
+                "v2.11.0", "2.10.14", "2.10.0", "2.9.10", "2.9.5", "main-abc", "latest"
+            ]
+        );
+        assert_eq!(latest_tags(&tags, 2), ["v2.11.0", "2.10.14"]);
+    }
 }
