@@ -100,8 +100,9 @@ pub enum Error {
         /// Why, as the remote or `git push` said it (`fetch first`, `non-fast-forward`,
         /// `pre-receive hook declined`).
         reason: String,
-        /// The remote branch has commits the pushed one does not contain: fetch,
-        /// redo the change on top of them and push again.
+        /// The remote branch moved: it has commits the pushed one does not
+        /// contain, or another push updated it meanwhile. Fetch, redo the
+        /// change on top of it and push again.
         non_fast_forward: bool,
     },
     /// Push options were given, and the server does not accept any.

@@ -204,8 +204,7 @@ fn classify(url: &str, stdout: &str, stderr: &str, ssh_log: &str, with_options: 
     if let Some(rejected) = stdout.lines().find_map(rejected_ref) {
         return Error::PushRejected {
             url: url.to_string(),
-            non_fast_forward: rejected.reason == "non-fast-forward"
-                || rejected.reason == "fetch first",
+            non_fast_forward: branch_moved(&rejected.reason),
             reference: rejected.reference,
             reason: rejected.reason,
         };
@@ -265,6 +264,22 @@ struct Rejected {
     reason: String,
 }
 
+/// Whether a rejection means the remote branch moved: it has commits the
+/// pushed one lacks (`fetch first`, `non-fast-forward`), or another push
+/// updated it between the server's advertisement and this update (the
+/// server's `failed to update ref` / `cannot lock ref` / `incorrect old
+/// value`). Either way, redoing the change on the new head is the remedy.
+fn branch_moved(reason: &str) -> bool {
+    matches!(reason, "non-fast-forward" | "fetch first")
+        || [
+            "failed to update ref",
+            "cannot lock ref",
+            "incorrect old value",
+        ]
+        .iter()
+        .any(|m| reason.contains(m))
+}
+
 /// A rejected reference in `git push --porcelain` output:
 /// `!<TAB><from>:<to><TAB>[rejected] (fetch first)`.
 fn rejected_ref(line: &str) -> Option<Rejected> {
@@ -288,6 +303,15 @@ mod tests {
     use super::*;
 
     const URL: &str = "https://example.com/repo.git";
+
+    #[test]
+    fn a_branch_another_push_updated_meanwhile_counts_as_moved() {
+        assert!(branch_moved("failed to update ref"));
+        assert!(branch_moved(
+            "cannot lock ref 'refs/heads/main': is at 1a2b but expected 3c4d"
+        ));
+        assert!(!branch_moved("pre-receive hook declined"));
+    }
 
     #[test]
     fn rejected_references_are_typed() {

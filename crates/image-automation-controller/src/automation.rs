@@ -50,8 +50,10 @@ const INVALID_UPDATE_STRATEGY: &str = "InvalidUpdateStrategy";
 const UNKNOWN_POLICY: &str = "UnknownImagePolicy";
 /// Flux's default timeout for Git operations of an automation.
 const GIT_TIMEOUT: Duration = Duration::from_secs(60);
-/// How often a push refused because the branch moved is redone.
-const PUSH_ATTEMPTS: usize = 3;
+/// How often a push refused because the branch moved is redone in one pass
+/// (automations sharing a branch take turns; beyond this the harness's
+/// backoff spreads them out).
+const PUSH_ATTEMPTS: usize = 5;
 
 /// Reconciles one ImageUpdateAutomation.
 pub async fn reconcile(

@@ -120,8 +120,11 @@ async fn a_new_tag_is_written_committed_and_pushed() -> Result<()> {
         .await?;
 
     // Everything is current: nothing to commit.
+    // (Once the policy has its latest image: a run before that sees no policy.)
     let up_to_date = |a: &ImageUpdateAutomation| {
-        let ready = condition(a.status.as_ref()?.conditions.as_ref(), "Ready")?;
+        let status = a.status.as_ref()?;
+        let ready = condition(status.conditions.as_ref(), "Ready")?;
+        status.observed_policies.as_ref()?.get("app")?;
         (ready.status == "True" && ready.message == "repository up-to-date").then(|| a.clone())
     };
     let auto = env
