@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 mod helm_controller;
+mod image_automation;
 mod kustomize;
 mod kustomize_controller;
 mod source;
@@ -47,6 +48,26 @@ pub enum Target {
         #[arg(long = "controller-arg", allow_hyphen_values = true)]
         controller_args: Vec<String>,
     },
+    /// image-automation-controller: scan + policy of an N-tag repository, M automations racing on
+    /// one branch, new-tag-to-pushed-commit and new-tag-to-applied-in-cluster latency.
+    ImageAutomation {
+        /// Tags in the scanned repository.
+        #[arg(long, default_value_t = 10_000)]
+        tags: usize,
+        /// ImageUpdateAutomations pushing to one branch.
+        #[arg(long, default_value_t = 100)]
+        automations: usize,
+        /// Rounds of each latency measurement.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// Skip new-tag-to-applied (no source-controller or kustomize-controller).
+        #[arg(long)]
+        skip_applied: bool,
+        /// A further flag for image-automation-controller (repeatable), e.g.
+        /// `--controller-arg=--concurrent=8`.
+        #[arg(long = "controller-arg", allow_hyphen_values = true)]
+        controller_args: Vec<String>,
+    },
     /// source-controller: N GitRepositories to Ready, peak and idle RSS, artifact of a 10,000-file repository.
     Source {
         /// How many GitRepositories the scale run creates.
@@ -67,6 +88,19 @@ pub fn run(target: Target) -> Result<()> {
             controller_args,
         } => kustomize_controller::run(count, concurrent, &controller_args),
         Target::Source { count, binary } => source::run(count, binary),
+        Target::ImageAutomation {
+            tags,
+            automations,
+            rounds,
+            skip_applied,
+            controller_args,
+        } => image_automation::run(image_automation::Options {
+            tags,
+            automations,
+            rounds,
+            skip_applied,
+            controller_args,
+        }),
         Target::HelmController {
             count,
             concurrent,

@@ -356,7 +356,7 @@ fn clone_and_tar_command(url: &str, dir: &Path, archive: &Path) -> Command {
 }
 
 /// A line of `/proc/<pid>/status` in bytes (`VmRSS`, `VmHWM`, …).
-fn proc_status_bytes(pid: u32, field: &str) -> Result<u64> {
+pub(super) fn proc_status_bytes(pid: u32, field: &str) -> Result<u64> {
     Ok(proc_status_number(pid, field)? * 1024)
 }
 
@@ -425,7 +425,7 @@ fn resident_by_mapping(pid: u32, binary: &Path) -> Result<Vec<(&'static str, u64
 
 /// User plus system CPU time of a running process.
 #[allow(unsafe_code)]
-fn cpu_time(pid: u32) -> Result<Duration> {
+pub(super) fn cpu_time(pid: u32) -> Result<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("reading /proc/{pid}/stat"))?;
     // The command name may hold spaces; the fields after it are plain numbers.
