@@ -51,16 +51,12 @@ impl ImageName {
         } else {
             repository
         };
-        if repository.is_empty() || !repository.split('/').all(valid_component) {
+        if !oci::valid_repository_path(&repository) {
             return Err(format!(
                 "could not parse reference: {image}: repository can only contain the characters `abcdefghijklmnopqrstuvwxyz0123456789_-./`: {repository}"
             ));
         }
-        if registry.is_empty()
-            || !registry
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-        {
+        if !oci::valid_registry_host(&registry) {
             return Err(format!(
                 "could not parse reference: {image}: invalid registry '{registry}'"
             ));
@@ -80,18 +76,6 @@ impl ImageName {
     pub fn oci_url(&self) -> String {
         format!("oci://{}", self.canonical())
     }
-}
-
-/// A path component of the distribution spec: lowercase alphanumerics
-/// separated by `.`, `_`, `__` or dashes.
-fn valid_component(component: &str) -> bool {
-    let bytes = component.as_bytes();
-    let edge_ok = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    edge_ok(bytes.first())
-        && edge_ok(bytes.last())
-        && bytes.iter().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
-        })
 }
 
 #[cfg(test)]

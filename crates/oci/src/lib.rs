@@ -317,10 +317,86 @@ pub fn parse_url(url: &str) -> Result<(String, String), Error> {
     if path.contains(['@', ':']) {
         return Err(invalid("URL must not contain a tag or digest; use the ref"));
     }
-    format!("{host}/{path}")
-        .parse::<Reference>()
-        .map_err(|e| invalid(&e.to_string()))?;
+    if !valid_registry_host(host) {
+        return Err(invalid(&format!("invalid registry host '{host}'")));
+    }
+    if !valid_repository_path(path) {
+        return Err(invalid(&format!(
+            "repository name must be lowercase path components of [a-z0-9] separated by '.', '_', '__' or '-', joined by '/': '{path}'"
+        )));
+    }
     Ok((host.to_string(), path.to_string()))
+}
+
+/// Whether `host` is a registry host: a domain or IPv4 address, or a
+/// bracketed IPv6 address, with an optional port.
+///
+/// Checked by hand rather than by parsing an `oci_client::Reference`: that
+/// parse compiles the whole reference grammar as a regular expression,
+/// which costs a controller about 12 MiB of resident memory for good.
+pub fn valid_registry_host(host: &str) -> bool {
+    let digits = |p: &str| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit());
+    if let Some(rest) = host.strip_prefix('[') {
+        let Some((address, after)) = rest.split_once(']') else {
+            return false;
+        };
+        let address_ok =
+            !address.is_empty() && address.chars().all(|c| c.is_ascii_hexdigit() || c == ':');
+        return address_ok && (after.is_empty() || after.strip_prefix(':').is_some_and(digits));
+    }
+    let (name, port_ok) = match host.rsplit_once(':') {
+        Some((name, port)) => (name, digits(port)),
+        None => (host, true),
+    };
+    port_ok
+        && !name.is_empty()
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+/// Whether `path` is a repository name of the distribution spec: path
+/// components of lowercase letters and digits, separated within a component
+/// by `.`, `_`, `__` or dashes, joined by `/`, at most 255 characters.
+pub fn valid_repository_path(path: &str) -> bool {
+    !path.is_empty() && path.len() <= 255 && path.split('/').all(valid_path_component)
+}
+
+fn valid_path_component(component: &str) -> bool {
+    let alphanumeric = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = component.as_bytes();
+    let (Some(&first), Some(&last)) = (bytes.first(), bytes.last()) else {
+        return false;
+    };
+    if !alphanumeric(first) || !alphanumeric(last) {
+        return false;
+    }
+    // Separators: one '.', one or two '_', or any run of '-'.
+    let mut i = 0;
+    while i < bytes.len() {
+        if alphanumeric(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && !alphanumeric(bytes[i]) {
+            i += 1;
+        }
+        let separator = &component[start..i];
+        let allowed = separator == "."
+            || separator == "_"
+            || separator == "__"
+            || separator.bytes().all(|b| b == b'-');
+        if !allowed {
+            return false;
+        }
+    }
+    true
 }
 
 impl Repository {
@@ -816,11 +892,40 @@ mod tests {
             "oci:///x",
             "oci://ghcr.io/x:v1",
             "oci://ghcr.io/UPPER",
+            "oci://ghcr.io/a..b",
+            "oci://ghcr.io/a___b",
+            "oci://ghcr.io/-a",
+            "oci://bad host/x",
+            "oci://host:port/x",
         ] {
             assert!(
                 matches!(parse_url(bad), Err(Error::InvalidUrl { .. })),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn registry_hosts_and_repository_paths() {
+        for good in [
+            "ghcr.io",
+            "127.0.0.1:5000",
+            "localhost",
+            "[::1]:5000",
+            "my-registry.example.com:443",
+        ] {
+            assert!(valid_registry_host(good), "{good}");
+        }
+        for bad in ["", "a b", "-x.io", "x.io:", "x.io:abc", "[::1", "[zz]:1"] {
+            assert!(!valid_registry_host(bad), "{bad}");
+        }
+        for good in ["app", "org/app", "a.b/c_d/e__f/g-h/i---j", "x9/0y"] {
+            assert!(valid_repository_path(good), "{good}");
+        }
+        for bad in [
+            "", "App", "a/", "/a", "a//b", "a..b", "a___b", "a.-b", "_a", "a_",
+        ] {
+            assert!(!valid_repository_path(bad), "{bad}");
         }
     }
 
