@@ -201,15 +201,24 @@ impl Registry {
     /// that names `repo:tag`, so every tag has its own digest) as `repo:tag`,
     /// returning the manifest digest.
     pub fn push_image(&self, repo: &str, tag: &str) -> Result<String> {
+        self.push_image_built(repo, tag, None)
+    }
+
+    /// [`push_image`](Self::push_image) with the config's `created` time
+    /// (RFC 3339) set to `created`.
+    pub fn push_image_built(&self, repo: &str, tag: &str, created: Option<&str>) -> Result<String> {
         let layer_tar = tar_of([("etc/ferroflux-e2e-image", format!("{repo}:{tag}\n"))])?;
         let layer = gzip(&layer_tar)?;
-        let config = serde_json::json!({
+        let mut config = serde_json::json!({
             "architecture": "amd64",
             "os": "linux",
             "config": {},
             "rootfs": { "type": "layers", "diff_ids": [sha256_digest(&layer_tar)] },
-        })
-        .to_string();
+        });
+        if let Some(created) = created {
+            config["created"] = created.into();
+        }
+        let config = config.to_string();
         self.push_manifest_of(
             repo,
             tag,

@@ -232,7 +232,17 @@ pub struct ImagePolicyChoice {
     /// Last tag in numerical order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub numerical: Option<NumericalPolicy>,
+    /// The tag whose image was built last (its config's `created` time), as
+    /// the original Flux chose. A ferroflux extension: each candidate tag
+    /// costs registry requests, so narrow them with `filterTags`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_time: Option<BuildTimePolicy>,
 }
+
+/// Build-time policy: the newest image wins; it has no settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildTimePolicy {}
 
 /// Semantic version policy.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

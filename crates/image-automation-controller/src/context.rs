@@ -49,6 +49,36 @@ pub struct Context {
     pub tags: TagStore,
     /// Command-line settings.
     pub settings: Settings,
+    /// Build times of images by manifest digest (immutable, so kept), for
+    /// build-time policies.
+    pub build_times: BuildTimes,
+}
+
+/// Image build times by manifest digest, bounded.
+#[derive(Default)]
+pub struct BuildTimes(std::sync::Mutex<std::collections::HashMap<String, Option<String>>>);
+
+/// How many build times are kept before the cache starts over.
+const BUILD_TIMES_KEPT: usize = 10_000;
+
+impl BuildTimes {
+    /// The build time of `digest`, if known.
+    pub fn get(&self, digest: &str) -> Option<Option<String>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(digest)
+            .cloned()
+    }
+
+    /// Records the build time of `digest`.
+    pub fn insert(&self, digest: String, created: Option<String>) {
+        let mut times = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if times.len() >= BUILD_TIMES_KEPT {
+            times.clear();
+        }
+        times.insert(digest, created);
+    }
 }
 
 impl Context {
@@ -60,6 +90,7 @@ impl Context {
             metrics,
             tags,
             settings,
+            build_times: BuildTimes::default(),
         }
     }
 

@@ -119,15 +119,26 @@ async fn select(
     }
 
     // Decide: the latest tag.
-    let tag = selector.latest(&tags).map_err(|e| match e {
+    let policy_halt = |e| match e {
         PolicyError::Invalid(message) => Halt::stall(INVALID_POLICY, message),
         PolicyError::NoLatest(message) => Halt::retry(FAILURE, message),
-    })?;
+    };
+    let tag: String = if selector.by_build_time() {
+        let candidates = selector.candidates(&tags);
+        let built = build_times(ctx, &repo, &image, &candidates).await?;
+        let built: Vec<(&str, Option<String>)> =
+            built.iter().map(|(t, c)| (t.as_str(), c.clone())).collect();
+        crate::policy::newest_build(&built)
+            .map_err(policy_halt)?
+            .to_string()
+    } else {
+        selector.latest(&tags).map_err(policy_halt)?.to_string()
+    };
 
     // Act: the digest if the policy reflects it, then the new reference.
     let mut latest = ImageRef {
         name: repo.spec.image.clone(),
-        tag: tag.to_string(),
+        tag: tag.clone(),
         digest: None,
     };
     let current = status.latest_ref.clone();
@@ -173,6 +184,57 @@ async fn select(
             _ => Action::await_change(),
         },
     })
+}
+
+/// The build time of each candidate tag's image: the tag resolved to its
+/// manifest digest now (a tag can move), the time read once per digest.
+async fn build_times(
+    ctx: &Context,
+    repo: &ImageRepository,
+    image: &crate::image_name::ImageName,
+    candidates: &[&str],
+) -> Result<Vec<(String, Option<String>)>, Halt> {
+    /// Registry requests in flight at once.
+    const PARALLEL: usize = 8;
+    registry::check_supported(repo)?;
+    let client = registry::client(ctx, repo, image, timeout(repo)).await?;
+    let mut built = Vec::with_capacity(candidates.len());
+    for chunk in candidates.chunks(PARALLEL) {
+        let lookups = chunk.iter().map(|tag| build_time(ctx, &client, image, tag));
+        built.extend(futures::future::try_join_all(lookups).await?);
+    }
+    Ok(built)
+}
+
+async fn build_time(
+    ctx: &Context,
+    client: &oci::Repository,
+    image: &crate::image_name::ImageName,
+    tag: &str,
+) -> Result<(String, Option<String>), Halt> {
+    let failed = |e| {
+        registry::registry_failure(
+            &format!(
+                "failed reading the build time of {}:{tag}",
+                image.canonical()
+            ),
+            e,
+        )
+    };
+    let digest = client
+        .resolve(&oci::Selector::Tag(tag.to_string()))
+        .await
+        .map_err(failed)?
+        .digest;
+    let created = match ctx.build_times.get(&digest) {
+        Some(created) => created,
+        None => {
+            let created = client.image_created(&digest).await.map_err(failed)?;
+            ctx.build_times.insert(digest, created.clone());
+            created
+        }
+    };
+    Ok((tag.to_string(), created))
 }
 
 /// Flux's Ready message: the latest reference, and the one before when it changed.

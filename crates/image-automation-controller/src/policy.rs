@@ -25,8 +25,14 @@ pub enum PolicyError {
 #[derive(Clone, Debug)]
 enum TagOrder {
     Semver(Range),
-    Alphabetical { descending: bool },
-    Numerical { descending: bool },
+    Alphabetical {
+        descending: bool,
+    },
+    Numerical {
+        descending: bool,
+    },
+    /// By the images' build times, which the caller looks up.
+    BuildTime,
 }
 
 /// `filterTags`: a pattern tags must match, and what of each tag is ordered.
@@ -51,25 +57,45 @@ impl ImagePolicySelector {
         filter_tags: Option<&TagFilter>,
     ) -> Result<Self, PolicyError> {
         let descending = |order: Option<SortOrder>| order == Some(SortOrder::Desc);
-        let order = match (&policy.semver, &policy.alphabetical, &policy.numerical) {
-            (Some(semver), None, None) => TagOrder::Semver(
+        let order = match (
+            &policy.semver,
+            &policy.alphabetical,
+            &policy.numerical,
+            &policy.build_time,
+        ) {
+            (Some(semver), None, None, None) => TagOrder::Semver(
                 Range::parse(&semver.range)
                     .map_err(|e| PolicyError::Invalid(format!("invalid policy: {e}")))?,
             ),
-            (None, Some(alphabetical), None) => TagOrder::Alphabetical {
+            (None, Some(alphabetical), None, None) => TagOrder::Alphabetical {
                 descending: descending(alphabetical.order),
             },
-            (None, None, Some(numerical)) => TagOrder::Numerical {
+            (None, None, Some(numerical), None) => TagOrder::Numerical {
                 descending: descending(numerical.order),
             },
+            (None, None, None, Some(_)) => TagOrder::BuildTime,
             _ => {
                 return Err(PolicyError::Invalid(
-                    "invalid policy: given ImagePolicyChoice object is invalid: exactly one of semver, alphabetical or numerical must be set".into(),
+                    "invalid policy: given ImagePolicyChoice object is invalid: exactly one of semver, alphabetical, numerical or buildTime must be set".into(),
                 ));
             }
         };
         let filter = filter_tags.map(Filter::new).transpose()?;
         Ok(Self { order, filter })
+    }
+
+    /// Whether the order is by build time: the caller looks the times up
+    /// for [`Self::candidates`] and picks with [`newest_build`].
+    pub fn by_build_time(&self) -> bool {
+        matches!(self.order, TagOrder::BuildTime)
+    }
+
+    /// The tags `filterTags` lets through, in store order.
+    pub fn candidates<'a>(&self, tags: &'a [String]) -> Vec<&'a str> {
+        tags.iter()
+            .map(String::as_str)
+            .filter(|tag| self.filter.as_ref().is_none_or(|f| f.apply(tag).is_some()))
+            .collect()
     }
 
     /// The latest of `tags` (in the order the store keeps them).
@@ -91,6 +117,24 @@ impl ImagePolicySelector {
             }
         }
     }
+}
+
+/// The tag built last among `(tag, created)` pairs (RFC 3339 times; tags
+/// without one never win); ties go to the higher tag in string order.
+pub fn newest_build<'a>(built: &[(&'a str, Option<String>)]) -> Result<&'a str, PolicyError> {
+    built
+        .iter()
+        .filter_map(|(tag, created)| {
+            let time = created.as_deref()?.parse::<jiff::Timestamp>().ok()?;
+            Some((time, *tag))
+        })
+        .max()
+        .map(|(_, tag)| tag)
+        .ok_or_else(|| {
+            PolicyError::NoLatest(
+                "no candidate tag's image states when it was built (config 'created')".into(),
+            )
+        })
 }
 
 impl Filter {
@@ -172,6 +216,10 @@ impl TagOrder {
             ));
         }
         match self {
+            // Needs the images' build times: see `newest_build`.
+            TagOrder::BuildTime => Err(PolicyError::NoLatest(
+                "build-time order needs the images' build times".into(),
+            )),
             TagOrder::Semver(range) => {
                 let mut best: Option<(Version, &'t str)> = None;
                 for (value, tag) in candidates {
@@ -273,6 +321,7 @@ mod tests {
             }),
             alphabetical: None,
             numerical: None,
+            build_time: None,
         }
     }
 
@@ -281,6 +330,7 @@ mod tests {
             semver: None,
             alphabetical: Some(AlphabeticalPolicy { order }),
             numerical: None,
+            build_time: None,
         }
     }
 
@@ -289,6 +339,7 @@ mod tests {
             semver: None,
             alphabetical: None,
             numerical: Some(NumericalPolicy { order }),
+            build_time: None,
         }
     }
 
@@ -448,11 +499,37 @@ mod tests {
     }
 
     #[test]
+    fn the_newest_build_wins_and_undated_images_never_do() {
+        let built = [
+            ("a", Some("2024-01-02T03:04:05Z".to_string())),
+            ("b", Some("2025-06-01T00:00:00.123456789Z".to_string())),
+            ("c", None),
+            ("d", Some("not a time".to_string())),
+        ];
+        assert_eq!(newest_build(&built).unwrap(), "b");
+        assert!(matches!(
+            newest_build(&[("c", None)]),
+            Err(PolicyError::NoLatest(_))
+        ));
+        let choice = ImagePolicyChoice {
+            build_time: Some(api::image::BuildTimePolicy {}),
+            ..ImagePolicyChoice::default()
+        };
+        let selector = ImagePolicySelector::new(&choice, Some(&filter("^main-", ""))).unwrap();
+        assert!(selector.by_build_time());
+        assert_eq!(
+            selector.candidates(&tags(&["main-1", "v1", "main-2"])),
+            ["main-2", "main-1"]
+        );
+    }
+
+    #[test]
     fn exactly_one_ordering() {
         let none = ImagePolicyChoice {
             semver: None,
             alphabetical: None,
             numerical: None,
+            build_time: None,
         };
         assert!(matches!(
             ImagePolicySelector::new(&none, None),

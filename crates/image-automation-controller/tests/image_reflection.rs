@@ -512,3 +512,41 @@ async fn policies_in_other_namespaces_need_the_repositorys_access_from() -> Resu
     other.delete().await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn build_time_policies_pick_the_image_built_last() -> Result<()> {
+    let env = Env::start("img-built", &[]).await?;
+    let registry = registry(false).await?;
+    let repo = format!("{}/app", env.ns());
+    // Tag names say nothing about age: only the images' configs do.
+    registry.push_image_built(&repo, "main-zzz", Some("2024-01-01T00:00:00Z"))?;
+    let newest = registry.push_image_built(&repo, "main-aaa", Some("2025-03-01T12:00:00Z"))?;
+    registry.push_image_built(&repo, "main-mmm", Some("2024-06-01T00:00:00Z"))?;
+    registry.push_image_built(&repo, "release-1", Some("2026-01-01T00:00:00Z"))?;
+    registry.push_image(&repo, "main-undated")?;
+    let image = format!("{}/{repo}", registry.host());
+    env.apply::<ImageRepository>(image_repository(
+        "app",
+        json!({"image": image, "interval": "1h", "insecure": true}),
+    ))
+    .await?;
+    env.apply::<ImagePolicy>(image_policy(
+        "newest",
+        json!({"imageRepositoryRef": {"name": "app"}, "policy": {"buildTime": {}},
+               "filterTags": {"pattern": "^main-"}, "digestReflectionPolicy": "IfNotPresent"}),
+    ))
+    .await?;
+    ready_is::<ImagePolicy>(
+        &env,
+        "newest",
+        "True",
+        "Succeeded",
+        &format!("resolved to main-aaa with digest {newest}"),
+    )
+    .await?;
+    // A newer build under an old-looking name takes over after the next scan.
+    registry.push_image_built(&repo, "main-0", Some("2025-09-09T09:09:09Z"))?;
+    env.request_reconcile::<ImageRepository>("app").await?;
+    ready_is::<ImagePolicy>(&env, "newest", "True", "Succeeded", "resolved to main-0").await?;
+    Ok(())
+}

@@ -54,6 +54,14 @@ pub const ANNOTATION_REVISION: &str = "org.opencontainers.image.revision";
 pub const ANNOTATION_SOURCE: &str = "org.opencontainers.image.source";
 
 /// Tags asked for per page when listing; registries may return fewer.
+/// Media type of an OCI image index.
+pub const OCI_INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+/// Media type of a Docker manifest list.
+pub const DOCKER_MANIFEST_LIST_MEDIA_TYPE: &str =
+    "application/vnd.docker.distribution.manifest.list.v2+json";
+/// The most an image config may weigh when only its `created` time is read.
+const MAX_CONFIG_SIZE: u64 = 1024 * 1024;
+
 const TAGS_PAGE_SIZE: usize = 1000;
 /// Upper bound on listing pages, against registries that never stop paging.
 const MAX_TAG_PAGES: usize = 10_000;
@@ -605,6 +613,114 @@ impl Repository {
         parse_manifest(&bytes, digest)
     }
 
+    /// When the image behind the manifest `digest` was built: its config's
+    /// `created` time (RFC 3339), if it states one. For a multi-platform
+    /// index, the linux/amd64 image's (else the first one's).
+    pub async fn image_created(&self, digest: &str) -> Result<Option<String>, Error> {
+        let mut digest = digest.to_string();
+        // An index points at images; one step down is as deep as it goes.
+        for _ in 0..2 {
+            check_digest(&digest)?;
+            let reference = self.digest_reference(&digest);
+            let whole = reference.whole();
+            let (bytes, _) = self
+                .bounded("pulling manifest", &whole, async {
+                    self.client
+                        .pull_manifest_raw(
+                            &reference,
+                            &self.auth,
+                            &[
+                                OCI_MANIFEST_MEDIA_TYPE,
+                                DOCKER_MANIFEST_MEDIA_TYPE,
+                                OCI_INDEX_MEDIA_TYPE,
+                                DOCKER_MANIFEST_LIST_MEDIA_TYPE,
+                            ],
+                        )
+                        .await
+                        .map_err(|e| self.map_err("pulling manifest", &whole, e))
+                })
+                .await?;
+            let computed = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+            if computed != digest {
+                return Err(Error::DigestMismatch {
+                    what: format!("manifest {whole}"),
+                    expected: digest,
+                    actual: computed,
+                });
+            }
+            if let Some(image) = platform_image(&bytes) {
+                digest = image;
+                continue;
+            }
+            let manifest = parse_manifest(&bytes, &digest)?;
+            let config = self
+                .pull_small_blob(&manifest.config, MAX_CONFIG_SIZE)
+                .await?;
+            #[derive(serde::Deserialize)]
+            struct Config {
+                created: Option<String>,
+            }
+            let config: Config = serde_json::from_slice(&config).map_err(|e| Error::Registry {
+                operation: format!("reading the config of {whole}"),
+                message: e.to_string(),
+            })?;
+            return Ok(config.created);
+        }
+        Err(Error::UnsupportedManifest(
+            "an index of indexes".to_string(),
+        ))
+    }
+
+    /// A small blob (an image config) in memory, checked against its digest.
+    async fn pull_small_blob(&self, blob: &Descriptor, max_size: u64) -> Result<Vec<u8>, Error> {
+        check_digest(&blob.digest)?;
+        if u64::try_from(blob.size).map_or(true, |size| size > max_size) {
+            return Err(Error::SizeLimit {
+                digest: blob.digest.clone(),
+                limit: max_size,
+            });
+        }
+        let reference = self.digest_reference(&blob.digest);
+        let whole = reference.whole();
+        let descriptor = OciDescriptor {
+            media_type: blob.media_type.clone(),
+            digest: blob.digest.clone(),
+            size: blob.size,
+            ..OciDescriptor::default()
+        };
+        self.bounded("pulling blob", &whole, async {
+            let mut stream = self
+                .client
+                .pull_blob_stream(&reference, &descriptor)
+                .await
+                .map_err(|e| self.map_err("pulling blob", &whole, e))?;
+            let mut bytes = Vec::new();
+            while let Some(chunk) = stream.stream.next().await {
+                let chunk = chunk.map_err(|e| Error::Registry {
+                    operation: format!("pulling blob '{whole}'"),
+                    message: e.to_string(),
+                })?;
+                bytes.extend_from_slice(&chunk);
+                if bytes.len() as u64 > max_size {
+                    return Err(Error::SizeLimit {
+                        digest: blob.digest.clone(),
+                        limit: max_size,
+                    });
+                }
+            }
+            let actual = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+            if actual != blob.digest {
+                return Err(Error::DigestMismatch {
+                    what: format!("blob {whole}"),
+                    expected: blob.digest.clone(),
+                    actual,
+                });
+            }
+            Ok(bytes)
+        })
+        .await
+    }
+
     /// Streams the blob `layer` into `file` (created or truncated), at most
     /// `max_size` bytes and never more than the descriptor declares, and
     /// checks its digest. On error the file holds
@@ -790,6 +906,33 @@ fn parse_manifest(bytes: &[u8], digest: &str) -> Result<Manifest, Error> {
         layers: raw.layers.into_iter().map(convert).collect(),
         annotations: raw.annotations,
     })
+}
+
+/// The image an index or manifest list picks for linux/amd64 (else its
+/// first image); `None` when `bytes` is not an index.
+fn platform_image(bytes: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Index {
+        manifests: Option<Vec<Entry>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        digest: String,
+        platform: Option<Platform>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Platform {
+        os: Option<String>,
+        architecture: Option<String>,
+    }
+    let index: Index = serde_json::from_slice(bytes).ok()?;
+    let manifests = index.manifests?;
+    let linux_amd64 = manifests.iter().find(|m| {
+        m.platform.as_ref().is_some_and(|p| {
+            p.os.as_deref() == Some("linux") && p.architecture.as_deref() == Some("amd64")
+        })
+    });
+    linux_amd64.or(manifests.first()).map(|m| m.digest.clone())
 }
 
 /// Sorts oci-client's errors into ours.
