@@ -57,7 +57,12 @@ pub const DEFAULT_CONCURRENT: u16 = 4;
 const QUIET_COUNT: usize = 20;
 const QUIET_CONCURRENT: u16 = 1;
 
-pub fn run(count: Option<usize>, concurrent: u16, helm_niceness: Option<u8>) -> Result<()> {
+pub fn run(
+    count: Option<usize>,
+    concurrent: u16,
+    helm_niceness: Option<u8>,
+    controller_args: &[String],
+) -> Result<()> {
     let counts = count.map_or_else(|| DEFAULT_COUNTS.to_vec(), |n| vec![n.max(1)]);
     let binary = release_binary("helm-controller", "helm-controller")?;
     let helm = e2e::packages::helm()?;
@@ -67,7 +72,14 @@ pub fn run(count: Option<usize>, concurrent: u16, helm_niceness: Option<u8>) -> 
     let mut rows = Vec::new();
     for count in counts {
         eprintln!("bench helm-controller: {count} HelmReleases");
-        rows.push(tokio.block_on(run_one(&binary, &helm, count, concurrent, helm_niceness))?);
+        rows.push(tokio.block_on(run_one(
+            &binary,
+            &helm,
+            count,
+            concurrent,
+            helm_niceness,
+            controller_args,
+        ))?);
     }
     eprintln!(
         "bench helm-controller: {QUIET_COUNT} HelmReleases, --concurrent={QUIET_CONCURRENT} (quiet)"
@@ -78,10 +90,11 @@ pub fn run(count: Option<usize>, concurrent: u16, helm_niceness: Option<u8>) -> 
         QUIET_COUNT,
         QUIET_CONCURRENT,
         helm_niceness,
+        controller_args,
     ))?;
     write_report(
         "helm-controller",
-        &report(&rows, &quiet, concurrent, helm_niceness)?,
+        &report(&rows, &quiet, concurrent, helm_niceness, controller_args)?,
     )?;
     Ok(())
 }
@@ -169,6 +182,7 @@ async fn run_one(
     count: usize,
     concurrent: u16,
     helm_niceness: Option<u8>,
+    controller_args: &[String],
 ) -> Result<Figures> {
     let load_before = load_average();
     let cluster = e2e::cluster::shared().await?;
@@ -179,14 +193,16 @@ async fn run_one(
     publish_chart(&client, &ns, &repo).await?;
 
     let work = tempfile::tempdir()?;
+    let mut flags = vec![format!("--concurrent={concurrent}")];
+    flags.extend(helm_niceness.map(|n| format!("--helm-niceness={n}")));
+    flags.extend(controller_args.iter().cloned());
     let mut controller = ControllerProcess::start(
         binary,
         helm,
         cluster.kubeconfig_path(),
         &ns,
         work.path(),
-        concurrent,
-        helm_niceness,
+        &flags,
     )?;
 
     let releases: Api<HelmRelease> = Api::namespaced(client.clone(), &ns);
@@ -367,8 +383,7 @@ impl ControllerProcess {
         kubeconfig: &Path,
         namespace: &str,
         work: &Path,
-        concurrent: u16,
-        helm_niceness: Option<u8>,
+        flags: &[String],
     ) -> Result<Self> {
         use std::os::unix::process::CommandExt;
         let metrics_port = e2e::paths::free_port()?;
@@ -378,8 +393,7 @@ impl ControllerProcess {
         cmd.arg("--watch-all-namespaces=false")
             .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
             .arg(format!("--health-addr=127.0.0.1:{health_port}"))
-            .arg(format!("--concurrent={concurrent}"))
-            .args(helm_niceness.map(|n| format!("--helm-niceness={n}")))
+            .args(flags)
             .arg("--log-encoding=console")
             .arg("--helm-path")
             .arg(helm)
@@ -549,11 +563,17 @@ fn report(
     quiet: &Figures,
     concurrent: u16,
     helm_niceness: Option<u8>,
+    controller_args: &[String],
 ) -> Result<String> {
     let niceness = helm_niceness.map_or_else(
         || "its default `--helm-niceness`".to_string(),
         |n| format!("`--helm-niceness={n}`"),
     );
+    let niceness = if controller_args.is_empty() {
+        niceness
+    } else {
+        format!("{niceness}, `{}`", controller_args.join(" "))
+    };
     let mut report = String::new();
     writeln!(report, "# Benchmark: helm-controller\n")?;
     writeln!(

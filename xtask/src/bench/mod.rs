@@ -34,6 +34,10 @@ pub enum Target {
         /// helm-controller's `--helm-niceness` (default: the controller's default).
         #[arg(long)]
         helm_niceness: Option<u8>,
+        /// A further flag for helm-controller (repeatable), e.g.
+        /// `--controller-arg=--kube-api-qps=-1`.
+        #[arg(long = "controller-arg", allow_hyphen_values = true)]
+        controller_args: Vec<String>,
     },
     /// kustomize-controller: N Kustomizations (4 objects each) to all Ready, peak RSS, commit-to-applied latency.
     KustomizeController {
@@ -76,6 +80,10 @@ pub enum Target {
         /// Measure this source-controller binary instead of a fresh release build.
         #[arg(long)]
         binary: Option<PathBuf>,
+        /// A further flag for source-controller (repeatable), e.g.
+        /// `--controller-arg=--kube-api-qps=-1`.
+        #[arg(long = "controller-arg", allow_hyphen_values = true)]
+        controller_args: Vec<String>,
     },
 }
 
@@ -87,7 +95,11 @@ pub fn run(target: Target) -> Result<()> {
             concurrent,
             controller_args,
         } => kustomize_controller::run(count, concurrent, &controller_args),
-        Target::Source { count, binary } => source::run(count, binary),
+        Target::Source {
+            count,
+            binary,
+            controller_args,
+        } => source::run(count, binary, &controller_args),
         Target::ImageAutomation {
             tags,
             automations,
@@ -105,7 +117,8 @@ pub fn run(target: Target) -> Result<()> {
             count,
             concurrent,
             helm_niceness,
-        } => helm_controller::run(count, concurrent, helm_niceness),
+            controller_args,
+        } => helm_controller::run(count, concurrent, helm_niceness, &controller_args),
     }
 }
 

@@ -42,6 +42,7 @@ const PHASE_DEADLINE: Duration = Duration::from_secs(900);
 /// What the benchmark measured.
 struct Figures {
     binary: PathBuf,
+    controller_args: Vec<String>,
     count: usize,
     all_ready: Duration,
     scale_peak_rss: u64,
@@ -59,7 +60,7 @@ struct Figures {
 }
 
 /// Runs the benchmark on `binary`, or on a fresh release build when `None`.
-pub fn run(count: usize, binary: Option<PathBuf>) -> Result<()> {
+pub fn run(count: usize, binary: Option<PathBuf>, controller_args: &[String]) -> Result<()> {
     if count == 0 {
         bail!("--count must be at least 1");
     }
@@ -78,7 +79,7 @@ pub fn run(count: usize, binary: Option<PathBuf>) -> Result<()> {
             result = async {
                 eprintln!("==> starting a control plane of its own");
                 let cluster = e2e::cluster::Cluster::start_dedicated().await?;
-                measure(&cluster, &binary, count).await
+                measure(&cluster, &binary, count, controller_args).await
             } => result,
             // Dropping the measuring future stops its processes (the control
             // plane's too) and removes their files.
@@ -91,7 +92,12 @@ pub fn run(count: usize, binary: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-async fn measure(cluster: &e2e::cluster::Cluster, binary: &Path, count: usize) -> Result<Figures> {
+async fn measure(
+    cluster: &e2e::cluster::Cluster,
+    binary: &Path,
+    count: usize,
+    controller_args: &[String],
+) -> Result<Figures> {
     let client = cluster.client().await?;
     let work = tempfile::Builder::new()
         .prefix("ferroflux-bench-source-")
@@ -114,6 +120,7 @@ async fn measure(cluster: &e2e::cluster::Cluster, binary: &Path, count: usize) -
         cluster,
         namespace.name(),
         &work.path().join("scale"),
+        controller_args,
     )?;
     let url = git.http_anonymous_url(small.name());
     let started = Instant::now();
@@ -143,6 +150,7 @@ async fn measure(cluster: &e2e::cluster::Cluster, binary: &Path, count: usize) -
         cluster,
         idle_namespace.name(),
         &work.path().join("idle"),
+        controller_args,
     )?;
     let names: Vec<String> = (0..IDLE_OBJECTS).map(|i| format!("idle-{i}")).collect();
     let (created, ready) = tokio::join!(
@@ -196,6 +204,7 @@ async fn measure(cluster: &e2e::cluster::Cluster, binary: &Path, count: usize) -
     drop(git);
     Ok(Figures {
         binary: binary.to_path_buf(),
+        controller_args: controller_args.to_vec(),
         count,
         all_ready,
         scale_peak_rss,
@@ -213,12 +222,14 @@ async fn measure(cluster: &e2e::cluster::Cluster, binary: &Path, count: usize) -
     })
 }
 
-/// A source-controller for `namespace` only, storing under `dir`; killed when dropped.
+/// A source-controller for `namespace` only, storing under `dir`, with the
+/// further flags `args`; killed when dropped.
 fn start_controller(
     binary: &Path,
     cluster: &e2e::cluster::Cluster,
     namespace: &str,
     dir: &Path,
+    args: &[String],
 ) -> Result<Service> {
     std::fs::create_dir_all(dir)?;
     let storage = dir.join("data");
@@ -238,7 +249,8 @@ fn start_controller(
             e2e::paths::free_port()?
         ))
         .arg(format!("--health-addr=127.0.0.1:{health}"))
-        .arg("--log-encoding=console");
+        .arg("--log-encoding=console")
+        .args(args);
     let mut service = e2e::process::start("source-controller", cmd, &log)?;
     service.wait_for_port(health, Duration::from_secs(30))?;
     Ok(service)
@@ -483,6 +495,13 @@ fn report(f: &Figures) -> Result<String> {
         machine(),
         f.binary.display()
     )?;
+    if !f.controller_args.is_empty() {
+        writeln!(
+            out,
+            "source-controller also runs with `{}`.\n",
+            f.controller_args.join(" ")
+        )?;
+    }
     writeln!(out, "| measure | figure | target | |")?;
     writeln!(out, "|---|---|---|---|")?;
     let scaled_target = 90.0 * f.count as f64 / 1000.0;
