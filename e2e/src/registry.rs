@@ -67,6 +67,27 @@ impl Registry {
         Self::start_with(auth, false)
     }
 
+    /// The registry the tests of one test binary share, one per kind (with or
+    /// without basic auth, plain HTTP or TLS), started on first use; each
+    /// test uses repositories named after its namespace.
+    pub async fn shared(auth: bool, tls: bool) -> Result<&'static Registry> {
+        type Slot = std::sync::OnceLock<std::result::Result<Registry, String>>;
+        static SLOTS: [Slot; 4] = [Slot::new(), Slot::new(), Slot::new(), Slot::new()];
+        let slot = &SLOTS[usize::from(auth) + 2 * usize::from(tls)];
+        if slot.get().is_none() {
+            let started = tokio::task::spawn_blocking(move || {
+                Registry::start_with(auth, tls).map_err(|e| format!("{e:#}"))
+            })
+            .await?;
+            // A parallel test may have won the race; its registry is as good as ours.
+            let _ = slot.set(started);
+        }
+        slot.get()
+            .context("registry slot is empty")?
+            .as_ref()
+            .map_err(|e| anyhow::anyhow!("the registry did not start: {e}"))
+    }
+
     /// [`start`](Self::start), serving HTTPS when `tls`: a fresh CA (see
     /// [`ca_pem`](Self::ca_pem)) signs a certificate for `127.0.0.1` and
     /// `localhost`, trusted by nothing else on the machine.

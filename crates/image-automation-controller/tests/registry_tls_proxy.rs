@@ -9,8 +9,6 @@
 
 mod fixture;
 
-use std::sync::OnceLock;
-
 use anyhow::{Context, Result, ensure};
 use api::image::{ImagePolicy, ImageRepository};
 use e2e::proxy::HttpProxy;
@@ -21,18 +19,7 @@ use serde_json::json;
 
 /// The HTTPS registry the tests of this binary share.
 async fn tls_registry() -> Result<&'static Registry> {
-    static TLS: OnceLock<std::result::Result<Registry, String>> = OnceLock::new();
-    if TLS.get().is_none() {
-        let started = tokio::task::spawn_blocking(|| {
-            Registry::start_with(false, true).map_err(|e| format!("{e:#}"))
-        })
-        .await?;
-        let _ = TLS.set(started);
-    }
-    TLS.get()
-        .context("registry slot is empty")?
-        .as_ref()
-        .map_err(|e| anyhow::anyhow!("the registry did not start: {e}"))
+    Registry::shared(false, true).await
 }
 
 async fn start_proxy(auth: bool) -> Result<HttpProxy> {

@@ -673,12 +673,59 @@ impl Repository {
 
     /// A small blob (an image config) in memory, checked against its digest.
     async fn pull_small_blob(&self, blob: &Descriptor, max_size: u64) -> Result<Vec<u8>, Error> {
+        let mut bytes = Vec::new();
+        self.copy_blob(blob, max_size, &mut bytes, "memory").await?;
+        Ok(bytes)
+    }
+
+    /// Streams the blob `layer` into `file` (created or truncated), at most
+    /// `max_size` bytes and never more than the descriptor declares, and
+    /// checks its digest. On error the file holds
+    /// partial content; callers write to a temporary path.
+    pub async fn pull_blob_to(
+        &self,
+        layer: &Descriptor,
+        file: &Path,
+        max_size: u64,
+    ) -> Result<PulledBlob, Error> {
+        let io = |context: &str| {
+            let context = format!("{context} {}", file.display());
+            move |source| Error::Io { context, source }
+        };
+        let mut out = tokio::io::BufWriter::new(
+            tokio::fs::File::create(file)
+                .await
+                .map_err(io("creating"))?,
+        );
+        let size = self
+            .copy_blob(layer, max_size, &mut out, &file.display().to_string())
+            .await?;
+        out.flush().await.map_err(io("flushing"))?;
+        out.into_inner().sync_all().await.map_err(io("syncing"))?;
+        Ok(PulledBlob {
+            digest: layer.digest.clone(),
+            size,
+        })
+    }
+
+    /// Streams the blob `blob` into `out` (named `target` in errors), at
+    /// most `max_size` bytes and never more than the descriptor declares,
+    /// and checks its digest; returns its size.
+    async fn copy_blob(
+        &self,
+        blob: &Descriptor,
+        max_size: u64,
+        out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+        target: &str,
+    ) -> Result<u64, Error> {
         check_digest(&blob.digest)?;
-        if u64::try_from(blob.size).map_or(true, |size| size > max_size) {
-            return Err(Error::SizeLimit {
-                digest: blob.digest.clone(),
-                limit: max_size,
-            });
+        let declared = u64::try_from(blob.size).ok();
+        let too_large = || Error::SizeLimit {
+            digest: blob.digest.clone(),
+            limit: max_size,
+        };
+        if declared.is_none_or(|size| size > max_size) {
+            return Err(too_large());
         }
         let reference = self.digest_reference(&blob.digest);
         let whole = reference.whole();
@@ -694,80 +741,9 @@ impl Repository {
                 .pull_blob_stream(&reference, &descriptor)
                 .await
                 .map_err(|e| self.map_err("pulling blob", &whole, e))?;
-            let mut bytes = Vec::new();
-            while let Some(chunk) = stream.stream.next().await {
-                let chunk = chunk.map_err(|e| Error::Registry {
-                    operation: format!("pulling blob '{whole}'"),
-                    message: e.to_string(),
-                })?;
-                bytes.extend_from_slice(&chunk);
-                if bytes.len() as u64 > max_size {
-                    return Err(Error::SizeLimit {
-                        digest: blob.digest.clone(),
-                        limit: max_size,
-                    });
-                }
-            }
-            let actual = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
-            if actual != blob.digest {
-                return Err(Error::DigestMismatch {
-                    what: format!("blob {whole}"),
-                    expected: blob.digest.clone(),
-                    actual,
-                });
-            }
-            Ok(bytes)
-        })
-        .await
-    }
-
-    /// Streams the blob `layer` into `file` (created or truncated), at most
-    /// `max_size` bytes and never more than the descriptor declares, and
-    /// checks its digest. On error the file holds
-    /// partial content; callers write to a temporary path.
-    pub async fn pull_blob_to(
-        &self,
-        layer: &Descriptor,
-        file: &Path,
-        max_size: u64,
-    ) -> Result<PulledBlob, Error> {
-        check_digest(&layer.digest)?;
-        let declared = u64::try_from(layer.size).ok();
-        if declared.is_some_and(|size| size > max_size) {
-            return Err(Error::SizeLimit {
-                digest: layer.digest.clone(),
-                limit: max_size,
-            });
-        }
-        let reference = self.digest_reference(&layer.digest);
-        let whole = reference.whole();
-        let descriptor = OciDescriptor {
-            media_type: layer.media_type.clone(),
-            digest: layer.digest.clone(),
-            size: layer.size,
-            ..OciDescriptor::default()
-        };
-        self.bounded("pulling blob", &whole, async {
-            let mut stream = self
-                .client
-                .pull_blob_stream(&reference, &descriptor)
-                .await
-                .map_err(|e| self.map_err("pulling blob", &whole, e))?;
             if stream.content_length.is_some_and(|len| len > max_size) {
-                return Err(Error::SizeLimit {
-                    digest: layer.digest.clone(),
-                    limit: max_size,
-                });
+                return Err(too_large());
             }
-            let io = |context: &str| {
-                let context = format!("{context} {}", file.display());
-                move |source| Error::Io { context, source }
-            };
-            let mut out = tokio::io::BufWriter::new(
-                tokio::fs::File::create(file)
-                    .await
-                    .map_err(io("creating"))?,
-            );
             let mut hasher = Sha256::new();
             let mut size: u64 = 0;
             while let Some(chunk) = stream.stream.next().await {
@@ -777,10 +753,7 @@ impl Repository {
                 })?;
                 size = size.saturating_add(chunk.len() as u64);
                 if size > max_size {
-                    return Err(Error::SizeLimit {
-                        digest: layer.digest.clone(),
-                        limit: max_size,
-                    });
+                    return Err(too_large());
                 }
                 // More than the manifest promised can only be wrong; stop
                 // before a hostile registry fills the disk.
@@ -789,27 +762,25 @@ impl Repository {
                         operation: format!("pulling blob '{whole}'"),
                         message: format!(
                             "the blob is larger than the {} bytes its descriptor declares",
-                            layer.size
+                            blob.size
                         ),
                     });
                 }
                 hasher.update(&chunk);
-                out.write_all(&chunk).await.map_err(io("writing"))?;
+                out.write_all(&chunk).await.map_err(|source| Error::Io {
+                    context: format!("writing {target}"),
+                    source,
+                })?;
             }
-            out.flush().await.map_err(io("flushing"))?;
-            out.into_inner().sync_all().await.map_err(io("syncing"))?;
             let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
-            if actual != layer.digest {
+            if actual != blob.digest {
                 return Err(Error::DigestMismatch {
                     what: format!("blob {whole}"),
-                    expected: layer.digest.clone(),
+                    expected: blob.digest.clone(),
                     actual,
                 });
             }
-            Ok(PulledBlob {
-                digest: actual,
-                size,
-            })
+            Ok(size)
         })
         .await
     }

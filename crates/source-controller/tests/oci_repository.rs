@@ -8,7 +8,6 @@
 
 mod fixture;
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
@@ -24,21 +23,7 @@ const HELM_CHART_CONTENT: &str = "application/vnd.cncf.helm.chart.content.v1.tar
 /// The registries all tests of this binary share: one open, one behind
 /// htpasswd basic auth. Each test uses repositories named after its namespace.
 async fn registry(auth: bool) -> Result<&'static Registry> {
-    static OPEN: OnceLock<std::result::Result<Registry, String>> = OnceLock::new();
-    static AUTH: OnceLock<std::result::Result<Registry, String>> = OnceLock::new();
-    let slot = if auth { &AUTH } else { &OPEN };
-    if slot.get().is_none() {
-        let started = tokio::task::spawn_blocking(move || {
-            Registry::start(auth).map_err(|e| format!("{e:#}"))
-        })
-        .await?;
-        // A parallel test may have won the race; its registry is as good as ours.
-        let _ = slot.set(started);
-    }
-    slot.get()
-        .context("registry slot is empty")?
-        .as_ref()
-        .map_err(|e| anyhow::anyhow!("the registry did not start: {e}"))
+    Registry::shared(auth, false).await
 }
 
 /// A test's namespace and controller, and the registry it pushes to, once
