@@ -550,3 +550,57 @@ async fn build_time_policies_pick_the_image_built_last() -> Result<()> {
     ready_is::<ImagePolicy>(&env, "newest", "True", "Succeeded", "resolved to main-0").await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn service_account_pull_secrets_exclusions_and_suspend() -> Result<()> {
+    let env = Env::start("img-sa", &[]).await?;
+    let registry = registry(true).await?;
+    let repo = format!("{}/app", env.ns());
+    for tag in ["1.0.0", "1.1.0", "1.1.0-debug", "nightly"] {
+        registry.push_image(&repo, tag)?;
+    }
+    env.docker_secret("pull", registry).await?;
+    env.apply::<k8s_openapi::api::core::v1::ServiceAccount>(json!({
+        "apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "puller"},
+        "imagePullSecrets": [{"name": "pull"}]}))
+        .await?;
+    let image = format!("{}/{repo}", registry.host());
+    // Credentials from the ServiceAccount; its own exclusions replace the default.
+    env.apply::<ImageRepository>(image_repository(
+        "app",
+        json!({"image": image, "interval": "1h", "insecure": true, "serviceAccountName": "puller",
+               "exclusionList": ["-debug$", "^nightly$"]}),
+    ))
+    .await?;
+    let scanned: ImageRepository =
+        ready_is(&env, "app", "True", "Succeeded", "found 2 tags").await?;
+    ensure!(
+        scanned.status.unwrap().observed_exclusion_list
+            == Some(vec!["-debug$".to_string(), "^nightly$".to_string()])
+    );
+    // Suspended: a requested scan does not happen.
+    let repositories = env.api::<ImageRepository>();
+    repositories
+        .patch(
+            "app",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"suspend": true}})),
+        )
+        .await?;
+    registry.push_image(&repo, "1.2.0")?;
+    env.request_reconcile::<ImageRepository>("app").await?;
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let repository = repositories.get("app").await?;
+    let result = repository.status.unwrap().last_scan_result.unwrap();
+    ensure!(result.tag_count == 2, "scanned while suspended: {result:?}");
+    // Resumed: the next scan finds the new tag.
+    repositories
+        .patch(
+            "app",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"suspend": false}})),
+        )
+        .await?;
+    ready_is::<ImageRepository>(&env, "app", "True", "Succeeded", "found 3 tags").await?;
+    Ok(())
+}
