@@ -621,7 +621,7 @@ async fn update_commit_push(
     };
     let mut refspecs = vec![format!("HEAD:refs/heads/{}", plan.push_branch)];
     if let Some(refspec) = &plan.push_refspec {
-        refspecs.push(refspec.clone());
+        refspecs.push(local_refspec(refspec, &plan.push_branch));
     }
     let push = git::PushRequest {
         refspecs,
@@ -657,6 +657,24 @@ async fn update_commit_push(
         source_revision,
         commit: Some(commit),
     })
+}
+
+/// `push.refspec` for this checkout: Flux commits on a local push branch,
+/// so a refspec names it (`refs/heads/main:refs/for/main`); here the commit
+/// is the checkout's HEAD, which stands in for that branch.
+fn local_refspec(refspec: &str, push_branch: &str) -> String {
+    let (force, rest) = match refspec.strip_prefix('+') {
+        Some(rest) => ("+", rest),
+        None => ("", refspec),
+    };
+    match rest.split_once(':') {
+        Some((source, destination))
+            if source == push_branch || source == format!("refs/heads/{push_branch}") =>
+        {
+            format!("{force}HEAD:{destination}")
+        }
+        _ => refspec.to_string(),
+    }
 }
 
 /// Applies the setters to every YAML file under `root/path`; what changed,
@@ -772,5 +790,34 @@ async fn request_source_reconcile(ctx: &Context, plan: &Plan) {
         .await
     {
         tracing::warn!(error = %err, "failed to request a reconciliation of the GitRepository");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refspecs_naming_the_push_branch_push_the_new_commit() {
+        assert_eq!(
+            local_refspec("refs/heads/main:refs/for/main", "main"),
+            "HEAD:refs/for/main"
+        );
+        assert_eq!(
+            local_refspec("main:refs/heads/mirror", "main"),
+            "HEAD:refs/heads/mirror"
+        );
+        assert_eq!(
+            local_refspec("+refs/heads/main:refs/heads/x", "main"),
+            "+HEAD:refs/heads/x"
+        );
+        assert_eq!(
+            local_refspec("refs/heads/other:refs/heads/x", "main"),
+            "refs/heads/other:refs/heads/x"
+        );
+        assert_eq!(
+            local_refspec("HEAD:refs/heads/x", "main"),
+            "HEAD:refs/heads/x"
+        );
     }
 }

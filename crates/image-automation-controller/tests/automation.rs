@@ -537,3 +537,35 @@ async fn a_separate_push_branch_collects_the_updates_on_top_of_itself() -> Resul
     ensure!(text.contains(":1.2.0\""), "{text}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refspec_pushes_the_commit_to_a_second_ref_and_bad_git_credentials_are_reported()
+-> Result<()> {
+    let env = Env::start("img-auto-refspec", &[]).await?;
+    let world = World::new(&env, &[("deploy/app.yaml", DEPLOYMENT)]).await?;
+    let mut spec = automation(
+        "auto",
+        "./deploy",
+        json!({"author": {"email": "fluxbot@example.invalid"}}),
+    );
+    spec["spec"]["git"]["push"] =
+        json!({"branch": "main", "refspec": "refs/heads/main:refs/heads/mirror"});
+    env.apply::<ImageUpdateAutomation>(spec).await?;
+    world.new_tag(&env, "1.1.0").await?;
+    let commit = pushed(&env, "auto").await?;
+    ensure!(world.repo.head("main")? == commit);
+    ensure!(world.repo.head("mirror")? == commit);
+
+    // The GitRepository's Secret with a wrong password.
+    env.apply::<k8s_openapi::api::core::v1::Secret>(json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "git"},
+        "stringData": {"username": world.git.username(), "password": "wrong"}}))
+        .await?;
+    world.new_tag(&env, "1.2.0").await?;
+    env.wait_for::<ImageUpdateAutomation, _>("auto", |a| {
+        let ready = condition(a.status.as_ref()?.conditions.as_ref(), "Ready")?;
+        (ready.status == "False" && ready.reason == "AuthenticationFailed").then_some(())
+    })
+    .await?;
+    Ok(())
+}
