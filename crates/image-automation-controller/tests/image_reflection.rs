@@ -604,3 +604,92 @@ async fn service_account_pull_secrets_exclusions_and_suspend() -> Result<()> {
     ready_is::<ImageRepository>(&env, "app", "True", "Succeeded", "found 3 tags").await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn digests_follow_a_moved_tag_and_a_new_latest_image_is_announced() -> Result<()> {
+    let env = Env::start("img-always", &[]).await?;
+    let registry = registry(false).await?;
+    let repo = format!("{}/app", env.ns());
+    let first = registry.push_image_built(&repo, "1.0.0", Some("2024-01-01T00:00:00Z"))?;
+    let image = format!("{}/{repo}", registry.host());
+    env.apply::<ImageRepository>(image_repository(
+        "app",
+        json!({"image": image, "interval": "1h", "insecure": true}),
+    ))
+    .await?;
+    env.apply::<ImagePolicy>(image_policy(
+        "always",
+        json!({"imageRepositoryRef": {"name": "app"}, "policy": {"semver": {"range": "1.x"}},
+               "digestReflectionPolicy": "Always", "interval": "1s"}),
+    ))
+    .await?;
+    ready_is::<ImagePolicy>(
+        &env,
+        "always",
+        "True",
+        "Succeeded",
+        &format!("with digest {first}"),
+    )
+    .await?;
+    // The tag is pushed again with another image: no new tag, a new digest.
+    let moved = registry.push_image_built(&repo, "1.0.0", Some("2025-01-01T00:00:00Z"))?;
+    ensure!(moved != first);
+    ready_is::<ImagePolicy>(
+        &env,
+        "always",
+        "True",
+        "Succeeded",
+        &format!("resolved to 1.0.0 with digest {moved} (previously {image}:1.0.0@{first})"),
+    )
+    .await?;
+    // Each new latest image is an event on the policy.
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> = env.api();
+    let deadline = std::time::Instant::now() + fixture::WAIT;
+    loop {
+        let notes: Vec<String> = events
+            .list(&Default::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("always"))
+            .filter_map(|e| e.note)
+            .collect();
+        if notes.iter().any(|n| n.contains(&moved)) {
+            break;
+        }
+        ensure!(
+            std::time::Instant::now() < deadline,
+            "no event for the new digest: {notes:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registry_that_never_answers_times_out() -> Result<()> {
+    let env = Env::start("img-timeout", &[]).await?;
+    // Accepts connections and never says a word.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let port = silent.local_addr()?.port();
+    let _held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for stream in silent.incoming().flatten() {
+            open.push(stream);
+        }
+    });
+    env.apply::<ImageRepository>(image_repository(
+        "silent",
+        json!({"image": format!("127.0.0.1:{port}/app"), "interval": "1h", "timeout": "2s", "insecure": true}),
+    ))
+    .await?;
+    ready_is::<ImageRepository>(
+        &env,
+        "silent",
+        "False",
+        "ReadOperationFailed",
+        "timed out after 2s",
+    )
+    .await?;
+    Ok(())
+}

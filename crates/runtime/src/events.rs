@@ -51,12 +51,13 @@ impl EventRecorder {
         reason: &str,
         message: &str,
     ) {
+        let note = truncate(message, 1024);
         let event = Event {
             type_,
             reason: reason.to_string(),
+            action: action_of(reason, &note),
             // The events API caps the note at 1 kB.
-            note: Some(truncate(message, 1024)),
-            action: reason.to_string(),
+            note: Some(note),
             secondary: None,
         };
         // An event that cannot be written must never fail a reconciliation.
@@ -64,6 +65,17 @@ impl EventRecorder {
             warn!(%reason, error = %err, "failed to publish event");
         }
     }
+}
+
+/// The event's `action`: its reason, told apart by its note. kube's
+/// recorder folds events with the same type, reason and action into one
+/// series and keeps the first note, so a second `NewArtifact` would still
+/// read the first revision; client-go (Flux's) keys on the message too.
+fn action_of(reason: &str, note: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    note.hash(&mut hasher);
+    format!("{reason}-{:08x}", hasher.finish() as u32)
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -79,7 +91,14 @@ fn truncate(text: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::truncate;
+    use super::{action_of, truncate};
+
+    #[test]
+    fn events_with_other_notes_are_other_series() {
+        assert_eq!(action_of("NewArtifact", "a"), action_of("NewArtifact", "a"));
+        assert_ne!(action_of("NewArtifact", "a"), action_of("NewArtifact", "b"));
+        assert!(action_of("NewArtifact", "a").starts_with("NewArtifact-"));
+    }
 
     #[test]
     fn truncates_on_char_boundaries() {
