@@ -569,3 +569,37 @@ async fn a_refspec_pushes_the_commit_to_a_second_ref_and_bad_git_credentials_are
     .await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn push_options_go_to_the_server_or_the_failure_says_why() -> Result<()> {
+    let env = Env::start("img-auto-options", &[]).await?;
+    let world = World::new(&env, &[("deploy/app.yaml", DEPLOYMENT)]).await?;
+    let mut spec = automation(
+        "auto",
+        "./deploy",
+        json!({"author": {"email": "fluxbot@example.invalid"}}),
+    );
+    spec["spec"]["git"]["push"] =
+        json!({"branch": "main", "options": {"ci.skip": "", "merge_request.create": ""}});
+    env.apply::<ImageUpdateAutomation>(spec).await?;
+    world.new_tag(&env, "1.1.0").await?;
+    // A server that takes no push options: refused loudly, never dropped.
+    env.wait_for::<ImageUpdateAutomation, _>("auto", |a| {
+        let ready = condition(a.status.as_ref()?.conditions.as_ref(), "Ready")?;
+        (ready.status == "False"
+            && ready.reason == "GitOperationFailed"
+            && ready.message.contains("push options"))
+        .then_some(())
+    })
+    .await?;
+    // Once the server advertises them, the push goes through with them.
+    let config = std::process::Command::new("git")
+        .arg("--git-dir")
+        .arg(world.git.repo_path(env.ns()))
+        .args(["config", "receive.advertisePushOptions", "true"])
+        .status()?;
+    ensure!(config.success());
+    let commit = pushed(&env, "auto").await?;
+    ensure!(world.repo.head("main")? == commit);
+    Ok(())
+}
