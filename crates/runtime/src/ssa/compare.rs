@@ -21,6 +21,11 @@ const VOLATILE_METADATA: &[&str] = &[
 /// `ignore` (JSON pointers, RFC 6901).
 pub fn normalized(object: &Value, ignore: &[String]) -> Value {
     let mut copy = object.clone();
+    // Status is the controllers' to write, not the apply's: a Deployment's
+    // status moving between the dry-run and the read is no change of ours.
+    if let Some(root) = copy.as_object_mut() {
+        root.remove("status");
+    }
     if let Some(metadata) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
         for field in VOLATILE_METADATA {
             metadata.remove(*field);
@@ -156,6 +161,15 @@ mod tests {
         dry_run["metadata"]["managedFields"] =
             json!([{"manager": "kustomize-controller", "time": "2026-02-02T00:00:00Z"}]);
         assert!(differences(&dry_run, &live(), &[]).is_empty());
+    }
+
+    #[test]
+    fn status_written_by_other_controllers_is_no_difference() {
+        let mut dry_run = live();
+        dry_run["status"] = json!({"observedGeneration": 1, "replicas": 0});
+        let mut current = live();
+        current["status"] = json!({"observedGeneration": 2, "replicas": 0, "conditions": []});
+        assert!(differences(&dry_run, &current, &[]).is_empty());
     }
 
     #[test]
