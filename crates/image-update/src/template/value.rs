@@ -391,74 +391,9 @@ pub(crate) fn write_value(out: &mut String, value: &Value) {
     }
 }
 
-/// Go's `%v` for a float64 (`%g` with the shortest digits).
+/// Go's `%v` of a float64.
 pub(crate) fn format_float_g(f: f64) -> String {
-    if f.is_nan() {
-        return "NaN".into();
-    }
-    if f.is_infinite() {
-        return if f > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
-    }
-    if f == 0.0 {
-        return if f.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
-    }
-    // Rust's `{:e}` gives the shortest round-tripping digits, as Go's -1 precision.
-    let sci = format!("{:e}", f);
-    let (mantissa, exp) = match sci.split_once('e') {
-        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
-        None => (sci.as_str(), 0),
-    };
-    let negative = mantissa.starts_with('-');
-    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
-    let mut out = String::new();
-    if negative {
-        out.push('-');
-    }
-    // Go's shortest `%v` switches to exponent form outside [1e-4, 1e6).
-    if !(-4..6).contains(&exp) {
-        push_exponent_form(&mut out, &digits, exp);
-    } else if exp < 0 {
-        out.push_str("0.");
-        for _ in 0..(-exp - 1) {
-            out.push('0');
-        }
-        out.push_str(&digits);
-    } else {
-        let int_len = (exp + 1) as usize;
-        if digits.len() <= int_len {
-            out.push_str(&digits);
-            for _ in digits.len()..int_len {
-                out.push('0');
-            }
-        } else {
-            out.push_str(&digits[..int_len]);
-            out.push('.');
-            out.push_str(&digits[int_len..]);
-        }
-    }
-    out
-}
-
-fn push_exponent_form(out: &mut String, digits: &str, exp: i32) {
-    out.push_str(&digits[..1]);
-    if digits.len() > 1 {
-        out.push('.');
-        out.push_str(&digits[1..]);
-    }
-    let _ = write!(
-        out,
-        "e{}{:02}",
-        if exp < 0 { '-' } else { '+' },
-        exp.unsigned_abs()
-    );
+    go_format::format_g(f)
 }
 
 /// Go's `fmtsort` order, which both `range` over a map and `fmt` use:
@@ -613,26 +548,9 @@ fn json_struct_fields(s: &Struct, out: &mut String, first: &mut bool) -> Option<
     Some(())
 }
 
-/// A JSON string as Go writes it: HTML-significant characters escaped.
+/// A JSON string as Go writes it.
 fn json_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    go_format::write_string(out, s);
 }
 
 #[cfg(test)]

@@ -1,0 +1,184 @@
+//! Text formats of Go's standard library that ferroflux reproduces byte
+//! for byte, because Flux's output (kustomize's JSON and YAML, commit
+//! message templates) goes through them: `strconv.FormatFloat(f, 'g', -1,
+//! 64)` (also `fmt`'s `%v` of a float64), `encoding/json`'s floats and its
+//! string escaping.
+#![warn(missing_docs)]
+
+use std::fmt::Write as _;
+
+/// Splits a finite, non-zero float into its shortest round-trip decimal
+/// digits and the decimal point position (Go's `decimalSlice.dp`).
+fn shortest_digits(f: f64) -> (String, i32) {
+    // Rust's `{:e}` prints the shortest representation that round-trips,
+    // which is what Go's `FormatFloat(f, _, -1, 64)` uses too.
+    let s = format!("{:e}", f.abs());
+    let (mantissa, exp) = s.split_once('e').unwrap_or((s.as_str(), "0"));
+    let digits: String = mantissa.chars().filter(|c| c.is_ascii_digit()).collect();
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits = digits.trim_end_matches('0').to_string();
+    let digits = if digits.is_empty() {
+        "0".to_string()
+    } else {
+        digits
+    };
+    (digits, exp + 1)
+}
+
+fn fmt_e(neg: bool, digits: &str, dp: i32) -> String {
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    let mut chars = digits.chars();
+    out.push(chars.next().unwrap_or('0'));
+    let rest: String = chars.collect();
+    if !rest.is_empty() {
+        out.push('.');
+        out.push_str(&rest);
+    }
+    let exp = if digits == "0" { 0 } else { dp - 1 };
+    out.push('e');
+    out.push(if exp < 0 { '-' } else { '+' });
+    let e = exp.unsigned_abs();
+    if e < 10 {
+        out.push('0');
+    }
+    out.push_str(&e.to_string());
+    out
+}
+
+fn fmt_f(neg: bool, digits: &str, dp: i32) -> String {
+    let mut out = String::new();
+    if neg {
+        out.push('-');
+    }
+    let nd = digits.len() as i32;
+    if dp > 0 {
+        for i in 0..dp {
+            out.push(
+                digits
+                    .as_bytes()
+                    .get(i as usize)
+                    .map_or('0', |&b| b as char),
+            );
+        }
+    } else {
+        out.push('0');
+    }
+    let frac = (nd - dp).max(0);
+    if frac > 0 {
+        out.push('.');
+        for i in 0..frac {
+            let idx = dp + i;
+            let c = if idx < 0 {
+                '0'
+            } else {
+                digits
+                    .as_bytes()
+                    .get(idx as usize)
+                    .map_or('0', |&b| b as char)
+            };
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `strconv.FormatFloat(f, 'g', -1, 64)`.
+pub fn format_g(f: f64) -> String {
+    if f.is_nan() {
+        return "NaN".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
+    }
+    let neg = f.is_sign_negative();
+    if f == 0.0 {
+        return if neg { "-0".into() } else { "0".into() };
+    }
+    let (digits, dp) = shortest_digits(f);
+    let exp = dp - 1;
+    // Shortest formatting decides with a precision of 6 (strconv's rule).
+    if !(-4..6).contains(&exp) {
+        fmt_e(neg, &digits, dp)
+    } else {
+        fmt_f(neg, &digits, dp)
+    }
+}
+
+/// `encoding/json`'s float encoding.
+pub fn json_float(f: f64) -> String {
+    let neg = f.is_sign_negative();
+    if f == 0.0 {
+        return if neg { "-0".into() } else { "0".into() };
+    }
+    let abs = f.abs();
+    let (digits, dp) = shortest_digits(f);
+    if !(1e-6..1e21).contains(&abs) {
+        let mut s = fmt_e(neg, &digits, dp);
+        // encoding/json cleans up e-09 to e-9.
+        let n = s.len();
+        let b = s.as_bytes();
+        if n >= 4 && b[n - 4] == b'e' && b[n - 3] == b'-' && b[n - 2] == b'0' {
+            let last = b[n - 1] as char;
+            s.truncate(n - 2);
+            s.push(last);
+        }
+        s
+    } else {
+        fmt_f(neg, &digits, dp)
+    }
+}
+
+/// `encoding/json`'s string: quoted, with `<`, `>`, `&`, U+2028 and U+2029
+/// escaped as Go escapes them for HTML safety.
+pub fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_as_go_prints_them() {
+        assert_eq!(format_g(1.5), "1.5");
+        assert_eq!(format_g(100000.0), "100000");
+        assert_eq!(format_g(1e6), "1e+06");
+        assert_eq!(format_g(1234567.5), "1.2345675e+06");
+        assert_eq!(format_g(0.00001), "1e-05");
+        assert_eq!(format_g(-2.25), "-2.25");
+        assert_eq!(json_float(1e21), "1e+21");
+        assert_eq!(json_float(1e-7), "1e-7");
+        assert_eq!(json_float(123456789.0), "123456789");
+    }
+
+    #[test]
+    fn strings_as_encoding_json_escapes_them() {
+        let mut out = String::new();
+        write_string(&mut out, "a\"<b>&\n\u{2028}");
+        assert_eq!(out, "\"a\\\"\\u003cb\\u003e\\u0026\\n\\u2028\"");
+    }
+}
