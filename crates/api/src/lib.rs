@@ -9,6 +9,7 @@
 mod crd;
 pub mod duration;
 mod error;
+pub mod event;
 pub mod helm;
 pub mod image;
 pub mod kustomize;
