@@ -80,6 +80,13 @@ pub struct Event {
     /// The instance (pod) that reported it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reporting_instance: Option<String>,
+    /// What was done (newer Flux controllers send it, often empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// A second object the event is about (newer Flux controllers send it,
+    /// often empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub related_object: Option<ObjectReference>,
 }
 
 impl Event {
@@ -122,7 +129,9 @@ mod tests {
           "metadata": {"kustomize.toolkit.fluxcd.io/revision": "main@sha1:abc",
                        "kustomize.toolkit.fluxcd.io/commit_status": "update"},
           "reportingController": "kustomize-controller",
-          "reportingInstance": "kustomize-controller-7d9f"
+          "reportingInstance": "kustomize-controller-7d9f",
+          "action": "",
+          "relatedObject": {}
         }"#;
         let event: Event = serde_json::from_str(wire).unwrap();
         assert_eq!(event.severity, Severity::Info);

@@ -3,9 +3,9 @@
 //! waits for the events API round trip (Flux's recorder is asynchronous the
 //! same way).
 
+use api::event::{ANNOTATION_PREFIX, Severity};
 use api::helm::HelmRelease;
 use kube::core::{ObjectMeta, PartialObjectMeta, PartialObjectMetaExt};
-use kube::runtime::events::EventType;
 use runtime::events::EventRecorder;
 use tokio::sync::mpsc;
 
@@ -15,9 +15,10 @@ const QUEUE_CAPACITY: usize = 1024;
 
 struct QueuedEvent {
     object: PartialObjectMeta<HelmRelease>,
-    type_: EventType,
+    severity: Severity,
     reason: String,
     message: String,
+    metadata: Vec<(&'static str, String)>,
 }
 
 /// Publishes events about HelmReleases through one background task.
@@ -34,18 +35,20 @@ impl EventQueue {
         let (sender, mut receiver) = mpsc::channel::<QueuedEvent>(QUEUE_CAPACITY);
         tokio::spawn(async move {
             while let Some(event) = receiver.recv().await {
-                match event.type_ {
-                    EventType::Normal => {
-                        recorder
-                            .normal(&event.object, &event.reason, &event.message)
-                            .await;
-                    }
-                    EventType::Warning => {
-                        recorder
-                            .warning(&event.object, &event.reason, &event.message)
-                            .await;
-                    }
-                }
+                let metadata: Vec<(&str, &str)> = event
+                    .metadata
+                    .iter()
+                    .map(|(key, value)| (*key, value.as_str()))
+                    .collect();
+                recorder
+                    .publish(
+                        &event.object,
+                        event.severity,
+                        &event.reason,
+                        &event.message,
+                        &metadata,
+                    )
+                    .await;
             }
         });
         Self { sender }
@@ -53,30 +56,69 @@ impl EventQueue {
 
     /// Queues a `Normal` event.
     pub async fn normal(&self, object: &HelmRelease, reason: &str, message: &str) {
-        self.publish(object, EventType::Normal, reason, message)
+        self.publish(object, Severity::Info, reason, message, Vec::new())
             .await;
     }
 
     /// Queues a `Warning` event.
     pub async fn warning(&self, object: &HelmRelease, reason: &str, message: &str) {
-        self.publish(object, EventType::Warning, reason, message)
+        self.publish(object, Severity::Error, reason, message, Vec::new())
             .await;
     }
 
-    async fn publish(&self, object: &HelmRelease, type_: EventType, reason: &str, message: &str) {
-        // Only what the event refers to is kept, so a long queue stays small.
+    /// Queues an event about a release: with its chart version as
+    /// `revision` and the digest of its chart and values as `token`, as
+    /// Flux's helm-controller sends them.
+    pub async fn release(
+        &self,
+        object: &HelmRelease,
+        severity: Severity,
+        reason: &str,
+        message: &str,
+        revision: Option<&str>,
+        token: Option<&str>,
+    ) {
+        let metadata = [
+            (api::event::METADATA_REVISION, revision),
+            (api::event::METADATA_TOKEN, token),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| Some((key, value?.to_string())))
+        .collect();
+        self.publish(object, severity, reason, message, metadata)
+            .await;
+    }
+
+    async fn publish(
+        &self,
+        object: &HelmRelease,
+        severity: Severity,
+        reason: &str,
+        message: &str,
+        metadata: Vec<(&'static str, String)>,
+    ) {
+        // Only what the event refers to is kept, so a long queue stays small;
+        // `event.toolkit.fluxcd.io/*` annotations travel with the event.
+        let annotations = object.metadata.annotations.as_ref().map(|all| {
+            all.iter()
+                .filter(|(key, _)| key.starts_with(ANNOTATION_PREFIX))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect()
+        });
         let object = ObjectMeta {
             name: object.metadata.name.clone(),
             namespace: object.metadata.namespace.clone(),
             uid: object.metadata.uid.clone(),
+            annotations,
             ..ObjectMeta::default()
         }
         .into_request_partial::<HelmRelease>();
         let event = QueuedEvent {
             object,
-            type_,
+            severity,
             reason: reason.to_string(),
             message: message.to_string(),
+            metadata,
         };
         if self.sender.send(event).await.is_err() {
             tracing::warn!(%reason, "event queue closed: event dropped");

@@ -105,7 +105,14 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
     manager.spawn(storage_watch);
     let (helm_charts, helm_charts_writer) = reflector::store::<HelmChart>();
     let (oci_repositories, oci_repositories_writer) = reflector::store::<OCIRepository>();
-    let mut context = Context::new(client.clone(), helm, charts, manager.metrics(), settings);
+    let mut context = Context::new(
+        client.clone(),
+        helm,
+        charts,
+        manager.metrics(),
+        manager.event_recorder()?,
+        settings,
+    );
     context.sources = Some(crate::chart::SourceCache::new(
         helm_charts,
         oci_repositories,

@@ -83,9 +83,15 @@ impl BuildTimes {
 
 impl Context {
     /// A context over `client` and `tags`.
-    pub fn new(client: Client, metrics: Arc<Metrics>, tags: TagStore, settings: Settings) -> Self {
+    pub fn new(
+        client: Client,
+        metrics: Arc<Metrics>,
+        recorder: EventRecorder,
+        tags: TagStore,
+        settings: Settings,
+    ) -> Self {
         Self {
-            recorder: EventRecorder::new(client.clone(), CONTROLLER_NAME),
+            recorder,
             client,
             metrics,
             tags,

@@ -40,6 +40,7 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
     let ctx = Arc::new(Context::new(
         manager.client().clone(),
         manager.metrics(),
+        manager.event_recorder()?,
         tags,
         settings,
     ));

@@ -95,10 +95,11 @@ impl Context {
         config: kube::Config,
         metrics: Arc<Metrics>,
         fetcher: ArtifactFetcher,
+        recorder: EventRecorder,
         settings: Settings,
     ) -> Context {
         Context {
-            recorder: EventRecorder::new(client.clone(), CONTROLLER_NAME),
+            recorder,
             client,
             config,
             metrics,

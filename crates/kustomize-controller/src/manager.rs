@@ -231,6 +231,7 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         manager.kube_config().clone(),
         manager.metrics(),
         fetcher,
+        manager.event_recorder()?,
         settings(&flags, &gates),
     ));
     let configs = flags.watch_configs_label_selector.as_str();

@@ -218,6 +218,13 @@ impl Manager {
         self.policy.metrics.clone()
     }
 
+    /// The controller's event recorder: Kubernetes events, and Flux's
+    /// webhook events to `--events-addr` when it is set.
+    pub fn event_recorder(&self) -> Result<crate::events::EventRecorder, Error> {
+        crate::events::EventRecorder::new(self.scope.client.clone(), self.options.name)
+            .posting_to(&self.common.events_addr)
+    }
+
     /// The namespace watched, or `None` for all.
     pub fn namespace(&self) -> Option<&str> {
         self.scope.namespace.as_deref()

@@ -49,7 +49,8 @@ pub struct ControllerOptions {
     #[arg(long, default_value = "json")]
     pub log_encoding: String,
 
-    /// The address of the notification controller's event endpoint (accepted for compatibility).
+    /// notification-controller's event endpoint: every event is also POSTed there in Flux's
+    /// wire format (empty: Kubernetes events only).
     #[arg(long, default_value = "")]
     pub events_addr: String,
 

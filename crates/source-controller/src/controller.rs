@@ -69,10 +69,11 @@ impl Context {
         client: Client,
         store: ArtifactStore,
         metrics: Arc<Metrics>,
+        recorder: EventRecorder,
         settings: Settings,
     ) -> Context {
         Context {
-            recorder: EventRecorder::new(client.clone(), CONTROLLER_NAME),
+            recorder,
             client,
             store,
             metrics,

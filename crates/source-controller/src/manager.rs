@@ -54,6 +54,7 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         manager.client().clone(),
         store,
         manager.metrics(),
+        manager.event_recorder()?,
         settings,
     ));
 

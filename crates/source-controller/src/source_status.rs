@@ -6,6 +6,7 @@
 use std::fmt::Debug;
 use std::time::Duration;
 
+use api::event;
 use api::meta::{Artifact, condition_type, reason};
 use kube::api::Api;
 use kube::runtime::controller::Action;
@@ -157,11 +158,23 @@ pub async fn finish<K: SourceObject>(
     match result {
         Ok(outcome) => {
             if let Outcome::Stored { message } = &outcome {
-                let note = match K::artifact(&mut session.status) {
-                    Some(artifact) => obj.new_artifact_note(artifact, message),
-                    None => message.clone(),
+                let (note, revision, digest) = match K::artifact(&mut session.status) {
+                    Some(artifact) => (
+                        obj.new_artifact_note(artifact, message),
+                        artifact.revision.clone(),
+                        artifact.digest.clone(),
+                    ),
+                    None => (message.clone(), String::new(), String::new()),
                 };
-                ctx.recorder.normal(obj, "NewArtifact", &note).await;
+                // The revision and digest let notification-controller tell
+                // artifacts apart (and commit statuses find their commit).
+                let metadata = [
+                    (event::METADATA_REVISION, revision.as_str()),
+                    (event::METADATA_DIGEST, digest.as_str()),
+                ];
+                ctx.recorder
+                    .publish(obj, event::Severity::Info, "NewArtifact", &note, &metadata)
+                    .await;
             }
             Ok(match obj.interval() {
                 Some(interval) => ctx.requeue_after(interval),

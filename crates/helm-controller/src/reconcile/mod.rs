@@ -117,10 +117,11 @@ impl Context {
         helm: HelmCli,
         charts: ChartCache,
         metrics: Arc<Metrics>,
+        recorder: EventRecorder,
         settings: Settings,
     ) -> Self {
         Self {
-            recorder: EventQueue::spawn(EventRecorder::new(client.clone(), CONTROLLER_NAME)),
+            recorder: EventQueue::spawn(recorder),
             storage: ReleaseStorage::new(client.clone()),
             client,
             helm,

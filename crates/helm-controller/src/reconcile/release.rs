@@ -7,6 +7,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use api::event::Severity;
 use api::helm::{ReleaseAction, Snapshot};
 use api::meta::{condition_type, reason};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -421,7 +422,7 @@ impl Run<'_> {
         self.session
             .conditions
             .mark_true(type_, reason, message.clone());
-        self.ctx.recorder.normal(self.hr, reason, &message).await;
+        self.release_event(Severity::Info, reason, &message).await;
     }
 
     /// Records a failed action: one more failure, `type_=False` with
@@ -431,7 +432,24 @@ impl Run<'_> {
         self.session
             .conditions
             .mark_false(type_, reason, message.clone());
-        self.ctx.recorder.warning(self.hr, reason, &message).await;
+        self.release_event(Severity::Error, reason, &message).await;
+    }
+
+    /// An event about the release attempted: its chart version and
+    /// configuration digest go along as metadata.
+    async fn release_event(&self, severity: Severity, reason: &str, message: &str) {
+        let status = &self.session.status;
+        self.ctx
+            .recorder
+            .release(
+                self.hr,
+                severity,
+                reason,
+                message,
+                status.last_attempted_revision.as_deref(),
+                status.last_attempted_config_digest.as_deref(),
+            )
+            .await;
     }
 
     /// Counts a failure against the remediation of `action`.

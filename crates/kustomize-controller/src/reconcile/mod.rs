@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use api::event;
 use api::kustomize::{DeletionPolicy, Kustomization};
 use api::meta::{ConditionStatus, FINALIZER, ResourceInventory, condition_type, reason};
 use kube::ResourceExt;
@@ -219,19 +220,44 @@ impl<'a> Attempt<'a> {
     }
 
     /// An event as Flux sends it: the reason is the Ready reason once Ready
-    /// is decided, the severity otherwise.
+    /// is decided, the severity otherwise; the metadata names the revision.
     async fn event(&self, error: bool, message: &str) {
+        self.event_with(error, message, &[]).await;
+    }
+
+    /// [`Attempt::event`] with more metadata (the commit status request of
+    /// a finished reconciliation).
+    async fn event_with(&self, error: bool, message: &str, extra: &[(&str, &str)]) {
         let reason = match self.session.conditions.get(condition_type::READY) {
             Some(ready) if ConditionStatus::of(&ready.status) != ConditionStatus::Unknown => {
                 ready.reason.clone()
             }
             _ => if error { "error" } else { "info" }.to_string(),
         };
-        if error {
-            self.ctx.recorder.warning(self.obj, &reason, message).await;
+        let status = &self.session.status;
+        let revision = status
+            .last_attempted_revision
+            .as_deref()
+            .or(status.last_applied_revision.as_deref())
+            .unwrap_or_default();
+        let origin = status
+            .last_applied_origin_revision
+            .as_deref()
+            .unwrap_or_default();
+        let mut metadata = vec![
+            (event::METADATA_REVISION, revision),
+            (event::METADATA_ORIGIN_REVISION, origin),
+        ];
+        metadata.extend_from_slice(extra);
+        let severity = if error {
+            event::Severity::Error
         } else {
-            self.ctx.recorder.normal(self.obj, &reason, message).await;
-        }
+            event::Severity::Info
+        };
+        self.ctx
+            .recorder
+            .publish(self.obj, severity, &reason, message, &metadata)
+            .await;
     }
 
     /// Records the outcome of applying the built manifests in `.status.history`.
@@ -325,7 +351,12 @@ impl<'a> Attempt<'a> {
         info!(kustomization = %self.name, namespace = %self.namespace, %revision, "{message}");
         // Repeated no-op passes (drift checks) do not add events.
         if new_revision || change_set.has_changes() || !was_ready {
-            self.event(false, &message).await;
+            self.event_with(
+                false,
+                &message,
+                &[(event::METADATA_COMMIT_STATUS, event::COMMIT_STATUS_UPDATE)],
+            )
+            .await;
         }
         Ok(())
     }
