@@ -2,14 +2,14 @@
 //! `gotk_reconcile_duration_seconds{kind,name,namespace}` plus a
 //! controller-runtime style `controller_runtime_reconcile_total{controller,result}`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets_range};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 /// Labels of `gotk_reconcile_duration_seconds`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -34,6 +34,9 @@ pub struct ResultLabels {
 /// One controller process's metrics and their registry.
 pub struct Metrics {
     registry: Registry,
+    /// Metrics registered after the process's metrics are shared (by a
+    /// server built once the manager runs), rendered after the others.
+    late: Mutex<Registry>,
     reconcile_duration: Family<ObjectLabels, Histogram>,
     reconcile_total: Family<ResultLabels, Counter>,
 }
@@ -65,6 +68,7 @@ impl Metrics {
         );
         Self {
             registry,
+            late: Mutex::default(),
             reconcile_duration,
             reconcile_total,
         }
@@ -101,9 +105,25 @@ impl Metrics {
 
     /// Renders every metric in the Prometheus text format.
     pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        use prometheus_client::encoding::text::{encode_eof, encode_registry};
         let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        encode_registry(&mut out, &self.registry)?;
+        encode_registry(
+            &mut out,
+            &self.late.lock().unwrap_or_else(PoisonError::into_inner),
+        )?;
+        encode_eof(&mut out)?;
         Ok(out)
+    }
+
+    /// Registers `metric` once the metrics are shared (an `Arc` the
+    /// manager and the admin endpoint hold), for components built after
+    /// the manager, such as notification-controller's receiver server.
+    pub fn register_shared(&self, name: &str, help: &str, metric: impl Metric) {
+        self.late
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .register(name, help, metric);
     }
 }
 
@@ -156,5 +176,17 @@ mod tests {
             11,
             "{text}"
         );
+    }
+
+    #[test]
+    fn metrics_registered_once_shared_are_rendered_before_eof() {
+        let metrics = Arc::new(Metrics::new());
+        let requests = Counter::<u64>::default();
+        metrics.register_shared("late_requests", "Requests", requests.clone());
+        requests.inc();
+        let text = metrics.encode().unwrap_or_default();
+        assert!(text.contains("late_requests_total 1\n"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+        assert_eq!(text.matches("# EOF").count(), 1, "{text}");
     }
 }
