@@ -1,0 +1,30 @@
+//! The binary refuses, at start-up and in one line, the flag values
+//! ferroflux does not implement, rather than running without them.
+
+use std::path::Path;
+
+#[test]
+fn unsupported_flag_values_are_refused_at_start() -> anyhow::Result<()> {
+    e2e::process::assert_flags_refused(
+        Path::new(env!("CARGO_BIN_EXE_notification-controller")),
+        &[
+            (
+                "--leader-election-lease-duration=60s",
+                "--leader-election-lease-duration",
+            ),
+            (
+                "--leader-election-release-on-cancel=false",
+                "--leader-election-release-on-cancel",
+            ),
+            (
+                "--feature-gates=ObjectLevelWorkloadIdentity=true",
+                "ObjectLevelWorkloadIdentity",
+            ),
+            (
+                "--feature-gates=Unknown=true",
+                "feature-gate 'Unknown' not supported",
+            ),
+            ("--events-addr=nonsense", "nonsense"),
+        ],
+    )
+}
