@@ -87,6 +87,45 @@ pub fn control_plane_binaries() -> Result<ControlPlaneBinaries> {
     Ok(binaries)
 }
 
+/// The nats-server release built for the NATS notification tests.
+pub const NATS_SERVER_VERSION: &str = "v2.15.3";
+
+/// Returns the nats-server binary, building it from its Go module once per
+/// machine (seconds once the modules are downloaded).
+pub fn nats_server_binary() -> Result<PathBuf> {
+    let target = binary_path("nats-server", NATS_SERVER_VERSION);
+    if target.is_file() {
+        return Ok(target);
+    }
+    let _lock = paths::lock("gobuild").context("locking the Go build")?;
+    // Another process may have finished the build while this one waited.
+    if target.is_file() {
+        return Ok(target);
+    }
+    let build = Build::new(
+        &format!("nats-server {NATS_SERVER_VERSION}"),
+        &format!("nats-server-{NATS_SERVER_VERSION}"),
+    )?;
+    let dir = build_root().join(format!("nats-server-{NATS_SERVER_VERSION}"));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("go.mod"),
+        format!(
+            "module ferroflux.local/nats-server\n\n{}\n\nrequire github.com/nats-io/nats-server/v2 {NATS_SERVER_VERSION}\n",
+            go_directive()
+        ),
+    )?;
+    // The server's main package is the module root: a tools file pins its
+    // dependencies for `go mod tidy` without adding a package that builds.
+    std::fs::write(
+        dir.join("tools.go"),
+        "//go:build tools\n\npackage tools\n\nimport _ \"github.com/nats-io/nats-server/v2\"\n",
+    )?;
+    build.resolve_modules(&dir)?;
+    build.build(&dir, "github.com/nats-io/nats-server/v2", "", &target)?;
+    Ok(target)
+}
+
 /// Where the binary `name` at `version` is cached.
 pub fn binary_path(name: &str, version: &str) -> PathBuf {
     paths::bin_dir().join(format!("{name}-{version}"))

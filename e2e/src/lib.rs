@@ -6,7 +6,8 @@
 //! - [`packages`]: Debian packages and the helm/kubectl wheel;
 //! - [`git_server`], [`registry`], [`chart_repo`], [`proxy`]: Git over smart
 //!   HTTP and ssh, an OCI registry (HTTP or HTTPS), a Helm chart repository,
-//!   an HTTP proxy.
+//!   an HTTP proxy;
+//! - [`nats`]: a NATS server built from its Go module.
 #![warn(missing_docs)]
 
 pub mod chart_repo;
@@ -15,6 +16,7 @@ pub mod git_server;
 pub mod gobuild;
 pub mod gpg;
 pub mod lighttpd;
+pub mod nats;
 pub mod packages;
 pub mod paths;
 pub mod process;

@@ -129,6 +129,7 @@ impl NotifyError {
 pub struct Notifier {
     kind: Kind,
     target: Target,
+    transport: Transport,
     poster: Poster,
 }
 
@@ -151,13 +152,14 @@ impl Notifier {
             forge::validate(provider_type, &target)?;
             Kind::Forge(provider_type)
         } else {
-            alerting::validate(provider_type, &target)?;
+            alerting::validate(provider_type, &target, transport)?;
             Kind::Alerting(provider_type)
         };
         let poster = Poster::new(transport, &target.headers)?;
         Ok(Self {
             kind,
             target,
+            transport: transport.clone(),
             poster,
         })
     }
@@ -166,7 +168,9 @@ impl Notifier {
     /// with backoff before giving up.
     pub async fn post(&self, event: &Event) -> Result<(), NotifyError> {
         match self.kind {
-            Kind::Alerting(t) => alerting::post(t, &self.target, &self.poster, event).await,
+            Kind::Alerting(t) => {
+                alerting::post(t, &self.target, &self.transport, &self.poster, event).await
+            }
             Kind::Forge(t) => forge::post(t, &self.target, &self.poster, event).await,
         }
     }

@@ -197,6 +197,8 @@ struct TestTls {
     ca_der: rustls::pki_types::CertificateDer<'static>,
     server_cert: rustls::pki_types::CertificateDer<'static>,
     server_key: Vec<u8>,
+    server_cert_pem: String,
+    server_key_pem: String,
     client_identity_pem: String,
 }
 
@@ -240,6 +242,8 @@ impl TestTls {
             ca_der: ca_cert.der().clone(),
             server_cert: server_cert.der().clone(),
             server_key: server_key.serialize_der(),
+            server_cert_pem: server_cert.pem(),
+            server_key_pem: server_key.serialize_pem(),
             client_identity_pem: format!("{}{}", client_cert.pem(), client_key.serialize_pem()),
         }
     }
@@ -1359,4 +1363,198 @@ async fn a_client_certificate_is_presented_for_mutual_tls() {
         .await
         .unwrap();
     assert_eq!(server.only_request().uri, "/mtls");
+}
+
+// ---------------------------------------------------------------------------
+// NATS, against a real nats-server.
+
+async fn nats_server(options: e2e::nats::NatsOptions) -> e2e::nats::NatsServer {
+    tokio::task::spawn_blocking(move || e2e::nats::NatsServer::start_with(&options))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn nats_target(server: &e2e::nats::NatsServer, subject: &str) -> Target {
+    let mut t = target(&server.url());
+    t.channel = Some(subject.to_string());
+    if let Some(c) = server.credentials() {
+        t.username = Some(c.username.clone());
+        t.password = Some(c.password.clone());
+    }
+    t
+}
+
+/// A subscriber on `subject`, connected as the server's user.
+async fn nats_subscriber(
+    server: &e2e::nats::NatsServer,
+    subject: &str,
+    tls_ca: Option<&str>,
+) -> async_nats::Subscriber {
+    let mut options = async_nats::ConnectOptions::new();
+    if let Some(c) = server.credentials() {
+        options = options.user_and_password(c.username.clone(), c.password.clone());
+    }
+    if let Some(ca) = tls_ca {
+        let dir = std::env::temp_dir().join(format!("nats-ca-{}", server.port()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("ca.crt");
+        std::fs::write(&file, ca).unwrap();
+        options = options.add_root_certificates(file);
+    }
+    let client = options.connect(server.url()).await.unwrap();
+    let subscriber = client.subscribe(subject.to_string()).await.unwrap();
+    client.flush().await.unwrap();
+    subscriber
+}
+
+#[tokio::test]
+async fn nats_publishes_the_event_json_to_the_subject() {
+    use futures::StreamExt as _;
+    let server = nats_server(e2e::nats::NatsOptions {
+        auth: true,
+        ..Default::default()
+    })
+    .await;
+    let mut subscriber = nats_subscriber(&server, "flux.events", None).await;
+    let event = error_event();
+    send(
+        ProviderType::Nats,
+        nats_target(&server, "flux.events"),
+        &event,
+    )
+    .await;
+
+    let message = tokio::time::timeout(std::time::Duration::from_secs(10), subscriber.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(message.subject.as_str(), "flux.events");
+    let published: Value = serde_json::from_slice(&message.payload).unwrap();
+    assert_eq!(published, serde_json::to_value(&event).unwrap());
+    assert_eq!(published["involvedObject"]["kind"], "Kustomization");
+
+    // Commit status updates are for forges: nothing is published.
+    let update = event_with_commit_status_update();
+    send(
+        ProviderType::Nats,
+        nats_target(&server, "flux.events"),
+        &update,
+    )
+    .await;
+    send(
+        ProviderType::Nats,
+        nats_target(&server, "flux.events"),
+        &info_event(),
+    )
+    .await;
+    let next = tokio::time::timeout(std::time::Duration::from_secs(10), subscriber.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let next: Value = serde_json::from_slice(&next.payload).unwrap();
+    assert_eq!(
+        next["reason"], "ReconciliationSucceeded",
+        "the update was skipped"
+    );
+}
+
+fn event_with_commit_status_update() -> Event {
+    event(
+        "info",
+        "Progressing",
+        "Health check passed",
+        json!({"commit_status": "update"}),
+    )
+}
+
+#[tokio::test]
+async fn nats_reports_wrong_credentials_and_refused_publishes() {
+    let server = nats_server(e2e::nats::NatsOptions {
+        auth: true,
+        publish_allow: Some("flux.>".to_string()),
+        ..Default::default()
+    })
+    .await;
+
+    let mut wrong = nats_target(&server, "flux.events");
+    wrong.password = Some("not-the-password".to_string());
+    let err = notifier(ProviderType::Nats, wrong)
+        .post(&info_event())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, NotifyError::Transport { .. }), "{err}");
+    assert!(err.to_string().to_lowercase().contains("author"), "{err}");
+    assert!(!err.to_string().contains("not-the-password"), "{err}");
+
+    let err = notifier(ProviderType::Nats, nats_target(&server, "other.events"))
+        .post(&info_event())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .to_lowercase()
+            .contains("permissions violation"),
+        "{err}"
+    );
+    notifier(ProviderType::Nats, nats_target(&server, "flux.allowed"))
+        .post(&info_event())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn nats_over_tls_trusts_the_provider_ca() {
+    use futures::StreamExt as _;
+    let tls = TestTls::generate();
+    let server = nats_server(e2e::nats::NatsOptions {
+        tls: Some((tls.server_cert_pem.clone(), tls.server_key_pem.clone())),
+        ..Default::default()
+    })
+    .await;
+    let mut subscriber = nats_subscriber(&server, "flux.tls", Some(&tls.ca_pem)).await;
+
+    let err = notifier(ProviderType::Nats, nats_target(&server, "flux.tls"))
+        .post(&info_event())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, NotifyError::Transport { .. }), "{err}");
+
+    let transport = Transport {
+        ca_pem: Some(tls.ca_pem.clone().into_bytes()),
+        ..Transport::default()
+    };
+    Notifier::new(
+        ProviderType::Nats,
+        nats_target(&server, "flux.tls"),
+        &transport,
+    )
+    .unwrap()
+    .post(&info_event())
+    .await
+    .unwrap();
+    let message = tokio::time::timeout(std::time::Duration::from_secs(10), subscriber.next())
+        .await
+        .unwrap()
+        .unwrap();
+    let published: Value = serde_json::from_slice(&message.payload).unwrap();
+    assert_eq!(published["reason"], "ReconciliationSucceeded");
+}
+
+#[test]
+fn nats_refuses_a_proxy_and_needs_a_subject() {
+    let mut t = target("nats://127.0.0.1:4222");
+    let message = invalid_config(ProviderType::Nats, t.clone());
+    assert!(message.contains("spec.channel"), "{message}");
+    t.channel = Some("flux.events".to_string());
+    let proxied = Transport {
+        proxy: Some("http://127.0.0.1:3128".to_string()),
+        ..Transport::default()
+    };
+    match Notifier::new(ProviderType::Nats, t, &proxied) {
+        Err(NotifyError::InvalidConfig(message)) => assert!(message.contains("proxy"), "{message}"),
+        other => panic!("expected the proxy refused, got {other:?}"),
+    }
+    let message = invalid_config(ProviderType::Nats, target(""));
+    assert!(message.contains("address"), "{message}");
 }

@@ -5,7 +5,8 @@
 //! same method, path, headers and JSON fields. One file per service;
 //! [`validate`] checks a Provider once, [`post`] sends one event.
 //!
-//! Types not implemented here (`googlepubsub`, `azureeventhub`, `otel`) are
+//! `nats` publishes to a NATS subject instead of an HTTP endpoint. Types not
+//! implemented here (`googlepubsub`, `azureeventhub`, `otel`) are
 //! [`NotifyError::Unsupported`], never a silent drop.
 
 mod alertmanager;
@@ -33,12 +34,16 @@ use api::notification::ProviderType;
 use reqwest::Url;
 
 use crate::http::Poster;
-use crate::{Event, NotifyError, Target, type_name};
+use crate::{Event, NotifyError, Target, Transport, type_name};
 
 /// Checks `target` for `provider_type` before any event is sent: what Flux
 /// refuses when it builds the notifier (an unparsable address, a missing
 /// token or channel) is refused here, naming the field.
-pub fn validate(provider_type: ProviderType, target: &Target) -> Result<(), NotifyError> {
+pub fn validate(
+    provider_type: ProviderType,
+    target: &Target,
+    transport: &Transport,
+) -> Result<(), NotifyError> {
     match provider_type {
         ProviderType::Generic => generic::validate(target, false),
         ProviderType::GenericHmac => generic::validate(target, true),
@@ -60,7 +65,7 @@ pub fn validate(provider_type: ProviderType, target: &Target) -> Result<(), Noti
         ProviderType::Zulip => zulip::validate(target),
         ProviderType::Zoom => zoom::validate(target),
         ProviderType::IncidentIo => incidentio::validate(target),
-        ProviderType::Nats => nats::validate(target),
+        ProviderType::Nats => nats::validate(target, transport),
         other => Err(NotifyError::Unsupported(type_name(other))),
     }
 }
@@ -73,6 +78,7 @@ pub fn validate(provider_type: ProviderType, target: &Target) -> Result<(), Noti
 pub async fn post(
     provider_type: ProviderType,
     target: &Target,
+    transport: &Transport,
     poster: &Poster,
     event: &Event,
 ) -> Result<(), NotifyError> {
@@ -104,7 +110,7 @@ pub async fn post(
         ProviderType::Zulip => zulip::post(target, poster, event).await,
         ProviderType::Zoom => zoom::post(target, poster, event).await,
         ProviderType::IncidentIo => incidentio::post(target, poster, event).await,
-        ProviderType::Nats => nats::post(target, event).await,
+        ProviderType::Nats => nats::post(target, transport, event).await,
         other => Err(NotifyError::Unsupported(type_name(other))),
     }
 }
