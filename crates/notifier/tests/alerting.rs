@@ -1219,11 +1219,7 @@ fn configurations_flux_refuses_are_refused_naming_the_field() {
 
 #[test]
 fn types_left_out_are_unsupported() {
-    for provider in [
-        ProviderType::Googlepubsub,
-        ProviderType::Azureeventhub,
-        ProviderType::Otel,
-    ] {
+    for provider in [ProviderType::Googlepubsub, ProviderType::Otel] {
         let t = Target {
             address: "https://example.invalid".to_string(),
             channel: Some("c".to_string()),
@@ -1557,4 +1553,82 @@ fn nats_refuses_a_proxy_and_needs_a_subject() {
     }
     let message = invalid_config(ProviderType::Nats, target(""));
     assert!(message.contains("address"), "{message}");
+}
+
+// ---------------------------------------------------------------------------
+// Azure Event Hubs.
+
+#[tokio::test]
+async fn azure_event_hub_sas_connection_string_over_rest() {
+    let tls = TestTls::generate();
+    let server = Server::start_tls(&tls, false).await;
+    let connection_string = format!(
+        "Endpoint=sb://{}/;SharedAccessKeyName=flux-send;SharedAccessKey=c2VjcmV0LWtleQ==;EntityPath=flux-events",
+        server.addr
+    );
+    let transport = Transport {
+        ca_pem: Some(tls.ca_pem.clone().into_bytes()),
+        ..Transport::default()
+    };
+    let event = error_event();
+    Notifier::new(
+        ProviderType::Azureeventhub,
+        target(&connection_string),
+        &transport,
+    )
+    .unwrap()
+    .post(&event)
+    .await
+    .unwrap();
+
+    let request = server.only_request();
+    assert_eq!(request.method, Method::POST);
+    assert_eq!(
+        request.uri,
+        "/flux-events/messages?timeout=60&api-version=2014-01"
+    );
+    assert_eq!(
+        request.header("content-type"),
+        Some("application/atom+xml;type=entry;charset=utf-8")
+    );
+    assert_eq!(request.json(), serde_json::to_value(&event).unwrap());
+
+    // The SAS token, checked by signing again with the key as Azure documents.
+    let auth = request.header("authorization").unwrap();
+    let fields: BTreeMap<String, String> = form_urlencoded::parse(
+        auth.strip_prefix("SharedAccessSignature ")
+            .unwrap()
+            .as_bytes(),
+    )
+    .into_owned()
+    .collect();
+    let resource = format!("https://{}/flux-events", server.addr);
+    assert_eq!(fields["sr"], resource);
+    assert_eq!(fields["skn"], "flux-send");
+    let expiry: i64 = fields["se"].parse().unwrap();
+    let now = k8s_openapi::jiff::Timestamp::now().as_second();
+    assert!(
+        (now + 3500..=now + 3700).contains(&expiry),
+        "{expiry} vs {now}"
+    );
+    let encoded: String = form_urlencoded::byte_serialize(resource.as_bytes()).collect();
+    let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(b"c2VjcmV0LWtleQ==").unwrap();
+    mac.update(format!("{encoded}\n{expiry}").as_bytes());
+    let expected = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        mac.finalize().into_bytes(),
+    );
+    assert_eq!(fields["sig"], expected);
+}
+
+#[test]
+fn azure_event_hub_without_a_token_needs_workload_identity_which_is_unsupported() {
+    let mut t = target("flux-events");
+    t.channel = Some("my-namespace".to_string());
+    match Notifier::new(ProviderType::Azureeventhub, t, &Transport::default()) {
+        Err(err @ NotifyError::Unsupported(_)) => {
+            assert!(err.to_string().contains("workload identity"), "{err}")
+        }
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
 }

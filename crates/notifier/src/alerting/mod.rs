@@ -5,11 +5,13 @@
 //! same method, path, headers and JSON fields. One file per service;
 //! [`validate`] checks a Provider once, [`post`] sends one event.
 //!
-//! `nats` publishes to a NATS subject instead of an HTTP endpoint. Types not
-//! implemented here (`googlepubsub`, `azureeventhub`, `otel`) are
+//! `nats` publishes to a NATS subject instead of an HTTP endpoint;
+//! `azureeventhub` uses the Event Hubs REST API where Flux speaks AMQP. Types
+//! not implemented here (`googlepubsub`, `otel`) are
 //! [`NotifyError::Unsupported`], never a silent drop.
 
 mod alertmanager;
+mod azureeventhub;
 mod datadog;
 mod generic;
 mod googlechat;
@@ -59,6 +61,7 @@ pub fn validate(
         ProviderType::Opsgenie => opsgenie::validate(target),
         ProviderType::Pagerduty => pagerduty::validate(target),
         ProviderType::Alertmanager => alertmanager::validate(target),
+        ProviderType::Azureeventhub => azureeventhub::validate(target),
         ProviderType::Grafana => grafana::validate(target),
         ProviderType::Datadog => datadog::validate(target),
         ProviderType::Sentry => sentry::validate(target),
@@ -104,6 +107,7 @@ pub async fn post(
         ProviderType::Opsgenie => opsgenie::post(target, poster, event).await,
         ProviderType::Pagerduty => pagerduty::post(target, poster, event).await,
         ProviderType::Alertmanager => alertmanager::post(target, poster, event).await,
+        ProviderType::Azureeventhub => azureeventhub::post(target, poster, event).await,
         ProviderType::Grafana => grafana::post(target, poster, event).await,
         ProviderType::Datadog => datadog::post(target, poster, event).await,
         ProviderType::Sentry => sentry::post(target, poster, event).await,
