@@ -6,8 +6,8 @@
 //! [`validate`] checks a Provider once, [`post`] sends one event.
 //!
 //! `nats` publishes to a NATS subject instead of an HTTP endpoint;
-//! `azureeventhub` uses the Event Hubs REST API where Flux speaks AMQP. Types
-//! not implemented here (`googlepubsub`, `otel`) are
+//! `azureeventhub` and `googlepubsub` use their services' REST APIs where
+//! Flux uses the vendors' SDKs. The type not implemented here (`otel`) is
 //! [`NotifyError::Unsupported`], never a silent drop.
 
 mod alertmanager;
@@ -15,6 +15,7 @@ mod azureeventhub;
 mod datadog;
 mod generic;
 mod googlechat;
+mod googlepubsub;
 mod grafana;
 mod incidentio;
 mod lark;
@@ -54,6 +55,7 @@ pub fn validate(
         ProviderType::Rocket => slack::validate_rocket(target),
         ProviderType::Msteams => msteams::validate(target),
         ProviderType::Googlechat => googlechat::validate(target),
+        ProviderType::Googlepubsub => googlepubsub::validate(target),
         ProviderType::Webex => webex::validate(target),
         ProviderType::Matrix => matrix::validate(target),
         ProviderType::Lark => lark::validate(target),
@@ -77,7 +79,8 @@ pub fn validate(
 ///
 /// Events asking for a Git commit status update (metadata `commit_status:
 /// update`) are meant for forges: chat and incident services skip them, as
-/// Flux does; the generic webhooks forward every event.
+/// Flux does; the generic webhooks and Pub/Sub forward every event (Flux's
+/// forwarder and Pub/Sub notifier do not skip them).
 pub async fn post(
     provider_type: ProviderType,
     target: &Target,
@@ -87,7 +90,7 @@ pub async fn post(
 ) -> Result<(), NotifyError> {
     let forwards_everything = matches!(
         provider_type,
-        ProviderType::Generic | ProviderType::GenericHmac
+        ProviderType::Generic | ProviderType::GenericHmac | ProviderType::Googlepubsub
     );
     if !forwards_everything && is_commit_status_update(event) {
         return Ok(());
@@ -100,6 +103,7 @@ pub async fn post(
         ProviderType::Rocket => slack::post_rocket(target, poster, event).await,
         ProviderType::Msteams => msteams::post(target, poster, event).await,
         ProviderType::Googlechat => googlechat::post(target, poster, event).await,
+        ProviderType::Googlepubsub => googlepubsub::post(target, transport, event).await,
         ProviderType::Webex => webex::post(target, poster, event).await,
         ProviderType::Matrix => matrix::post(target, poster, event).await,
         ProviderType::Lark => lark::post(target, poster, event).await,
