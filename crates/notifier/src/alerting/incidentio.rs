@@ -21,7 +21,9 @@ pub(super) async fn post(
     event: &Event,
 ) -> Result<(), NotifyError> {
     if event.reason == "Progressing" {
-        return Ok(());
+        return Err(NotifyError::Skipped(
+            "incident.io does not post Progressing events".to_string(),
+        ));
     }
     let url = address_url(target, "incident.io")?;
     let token = require_token(target, "incident.io")?;

@@ -79,7 +79,7 @@ pub fn validate(
 ///
 /// Events asking for a Git commit status update (metadata `commit_status:
 /// update`) are meant for forges: chat and incident services skip them, as
-/// Flux does; the generic webhooks and Pub/Sub forward every event (Flux's
+/// Flux does ([`NotifyError::Skipped`], nothing sent); the generic webhooks and Pub/Sub forward every event (Flux's
 /// forwarder and Pub/Sub notifier do not skip them).
 pub async fn post(
     provider_type: ProviderType,
@@ -93,7 +93,10 @@ pub async fn post(
         ProviderType::Generic | ProviderType::GenericHmac | ProviderType::Googlepubsub
     );
     if !forwards_everything && is_commit_status_update(event) {
-        return Ok(());
+        return Err(NotifyError::Skipped(format!(
+            "{} does not post commit status updates (they are for Git forges)",
+            type_name(provider_type)
+        )));
     }
     match provider_type {
         ProviderType::Generic => generic::post(target, poster, event, false).await,

@@ -31,7 +31,9 @@ pub(super) async fn post(
     event: &Event,
 ) -> Result<(), NotifyError> {
     if event.reason == PROGRESSING_REASON {
-        return Ok(());
+        return Err(NotifyError::Skipped(
+            "pagerduty does not post Progressing events".to_string(),
+        ));
     }
     let endpoint = endpoint(target)?;
     let routing_key = target.channel.as_deref().unwrap_or_default();

@@ -85,7 +85,11 @@ pub(super) async fn post(
     let (item_type, mut item) = match event.severity {
         api::event::Severity::Error => ("event", error_event(event)),
         api::event::Severity::Info => ("transaction", transaction(event)),
-        api::event::Severity::Trace => return Ok(()),
+        api::event::Severity::Trace => {
+            return Err(NotifyError::Skipped(
+                "sentry does not post trace events".to_string(),
+            ));
+        }
     };
     let event_id = random_hex::<16>();
     item.insert("event_id".to_string(), json!(event_id));
