@@ -41,6 +41,17 @@ fn values_switch_controllers_off() -> Result<()> {
         "controllers.kustomize.defaultServiceAccount=default",
     ])?;
     assert!(!rendered.contains("name: helm-controller"), "{rendered}");
+    let without_notifications = helm.run([
+        "template",
+        "ff",
+        &chart.to_string_lossy(),
+        "--set",
+        "controllers.notification.enabled=false",
+    ])?;
+    assert!(
+        !without_notifications.contains("--events-addr"),
+        "no events are posted to a notification-controller that is not installed"
+    );
     assert!(rendered.contains("name: kustomize-controller"));
     assert!(rendered.contains("--default-service-account=default"));
     Ok(())
@@ -88,8 +99,47 @@ async fn chart_installs_into_a_real_cluster() -> Result<()> {
         "kustomize-controller",
         "helm-controller",
         "image-automation-controller",
+        "notification-controller",
     ] {
         deployments.get(name).await?;
+    }
+    // Every other controller posts its events to notification-controller's
+    // Service, which listens for events and Receivers' webhooks.
+    let events_url =
+        "--events-addr=http://notification-controller.$(RUNTIME_NAMESPACE).svc.cluster.local./";
+    assert!(args.iter().any(|a| a == events_url), "{args:?}");
+    let notification = deployments.get("notification-controller").await?;
+    let container = notification
+        .spec
+        .and_then(|s| s.template.spec)
+        .map(|p| p.containers[0].clone())
+        .unwrap_or_default();
+    let notification_args = container.args.clone().unwrap_or_default();
+    for expected in ["--events-addr=:9090", "--receiverAddr=:9292"] {
+        assert!(
+            notification_args.iter().any(|a| a == expected),
+            "{expected} missing from {notification_args:?}"
+        );
+    }
+    let services: Api<k8s_openapi::api::core::v1::Service> =
+        Api::namespaced(cluster.client().await?, ns.name());
+    for (service, target) in [
+        ("notification-controller", "http"),
+        ("webhook-receiver", "http-webhook"),
+    ] {
+        let port = services
+            .get(service)
+            .await?
+            .spec
+            .and_then(|s| s.ports)
+            .and_then(|p| p.into_iter().next())
+            .ok_or_else(|| anyhow::anyhow!("{service} has no port"))?;
+        assert_eq!(port.port, 80, "{service}");
+        assert_eq!(
+            port.target_port,
+            Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::String(target.into())),
+            "{service}"
+        );
     }
     // The image controllers keep scanned tags on a writable volume (the root
     // file system is read-only).

@@ -443,6 +443,13 @@ impl ControllerBinaries {
             image_automation: image_automation.then(|| dir.join("image-automation-controller")),
         })
     }
+
+    /// The same binaries with `kustomize` as kustomize-controller (another
+    /// build, or a wrapper such as a profiler's).
+    pub fn with_kustomize(mut self, kustomize: PathBuf) -> Self {
+        self.kustomize = kustomize;
+        self
+    }
 }
 
 /// A control plane, a Git server, source-controller and kustomize-controller

@@ -25,7 +25,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end }}
 {{- end -}}
 
-{{/* Controller key in values (source, kustomize, helm, imageAutomation) to its binary/Deployment name. */}}
+{{/* Controller key in values (source, kustomize, helm, imageAutomation, notification) to its binary/Deployment name. */}}
 {{- define "ferroflux.controllerName" -}}
 {{- if eq . "imageAutomation" -}}image-automation-controller{{- else -}}{{ printf "%s-controller" . }}{{- end -}}
 {{- end -}}

@@ -87,8 +87,16 @@ struct Figures {
     latencies: Vec<Duration>,
 }
 
-pub fn run(count: usize, concurrent: u16, controller_args: &[String]) -> Result<()> {
-    let binaries = ControllerBinaries::build(true, false)?;
+pub fn run(
+    count: usize,
+    concurrent: u16,
+    binary: Option<std::path::PathBuf>,
+    controller_args: &[String],
+) -> Result<()> {
+    let mut binaries = ControllerBinaries::build(true, false)?;
+    if let Some(binary) = binary {
+        binaries = binaries.with_kustomize(binary);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -47,6 +47,10 @@ pub enum Target {
         /// kustomize-controller's `--concurrent` (Flux's benchmark runs 20; its default is 4).
         #[arg(long, default_value_t = 20)]
         concurrent: u16,
+        /// Measure this kustomize-controller binary instead of the fresh release build
+        /// (another commit's, or a profiler wrapping one).
+        #[arg(long)]
+        binary: Option<PathBuf>,
         /// A further flag for kustomize-controller (repeatable), e.g.
         /// `--controller-arg=--kube-api-qps=500`.
         #[arg(long = "controller-arg", allow_hyphen_values = true)]
@@ -93,8 +97,9 @@ pub fn run(target: Target) -> Result<()> {
         Target::KustomizeController {
             count,
             concurrent,
+            binary,
             controller_args,
-        } => kustomize_controller::run(count, concurrent, &controller_args),
+        } => kustomize_controller::run(count, concurrent, binary, &controller_args),
         Target::Source {
             count,
             binary,
