@@ -3,6 +3,7 @@
 use anyhow::Result;
 use e2e::cluster::detached::{self, DetachedCluster};
 
+/// What `cargo xtask cluster` does.
 #[derive(clap::Subcommand)]
 pub enum Action {
     /// Build (once) and start etcd, kube-apiserver and kube-controller-manager; install the CRDs.
@@ -15,6 +16,7 @@ pub enum Action {
     Env,
 }
 
+/// Runs `cargo xtask cluster <action>`.
 pub fn run(action: Action) -> Result<()> {
     let cluster = DetachedCluster::default();
     match action {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+/// Writes `crds/` from the API types, or with `check` fails when it is stale.
 pub fn run(check: bool) -> anyhow::Result<()> {
     let dir = crds_dir();
     let files = api::crd_files().context("rendering CRDs")?;

@@ -57,6 +57,7 @@ const MESSAGE_TEMPLATE: &str = r#"Automated image update by {{ .AutomationObject
 /// How long a step may take before the demo gives up.
 const STEP_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Runs the demo; with `once`, stops after the scripted steps.
 pub fn run(once: bool) -> Result<()> {
     eprintln!("==> installing what is missing (Debian packages, helm, kubectl)");
     e2e::packages::ensure_all()?;
@@ -390,11 +391,21 @@ fn overlay() -> String {
 }
 
 /// Paths of this workspace's source-controller, kustomize-controller and,
-/// when built, image-automation-controller.
+/// when built, image-automation-controller and notification-controller.
 pub struct ControllerBinaries {
     source: PathBuf,
     kustomize: PathBuf,
     image_automation: Option<PathBuf>,
+    notification: Option<PathBuf>,
+}
+
+/// The controllers a [`Stack`] runs beyond source- and kustomize-controller.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Optional {
+    /// image-automation-controller (and an OCI registry for it).
+    pub image_automation: bool,
+    /// notification-controller, every other controller posting its events to it.
+    pub notification: bool,
 }
 
 impl ControllerBinaries {
@@ -402,6 +413,18 @@ impl ControllerBinaries {
     /// image-automation-controller when `image_automation` (release or debug
     /// profile) with cargo.
     pub fn build(release: bool, image_automation: bool) -> Result<Self> {
+        Self::build_with(
+            release,
+            Optional {
+                image_automation,
+                notification: false,
+            },
+        )
+    }
+
+    /// Builds source-controller, kustomize-controller and the `optional`
+    /// ones, in one cargo run (one feature resolution for all).
+    pub fn build_with(release: bool, optional: Optional) -> Result<Self> {
         let root = crate::bench::workspace_root();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
         let mut cmd = Command::new(cargo);
@@ -418,12 +441,20 @@ impl ControllerBinaries {
             "kustomize-controller",
         ])
         .current_dir(&root);
-        if image_automation {
+        if optional.image_automation {
             cmd.args([
                 "-p",
                 "image-automation-controller",
                 "--bin",
                 "image-automation-controller",
+            ]);
+        }
+        if optional.notification {
+            cmd.args([
+                "-p",
+                "notification-controller",
+                "--bin",
+                "notification-controller",
             ]);
         }
         if release {
@@ -440,7 +471,12 @@ impl ControllerBinaries {
         Ok(Self {
             source: dir.join("source-controller"),
             kustomize: dir.join("kustomize-controller"),
-            image_automation: image_automation.then(|| dir.join("image-automation-controller")),
+            image_automation: optional
+                .image_automation
+                .then(|| dir.join("image-automation-controller")),
+            notification: optional
+                .notification
+                .then(|| dir.join("notification-controller")),
         })
     }
 
@@ -453,19 +489,34 @@ impl ControllerBinaries {
 }
 
 /// A control plane, a Git server, source-controller and kustomize-controller
-/// and, when built, image-automation-controller with an OCI registry (the
-/// controllers watching all namespaces, runtime namespace `flux-system`), all
+/// and, when built, image-automation-controller with an OCI registry and
+/// notification-controller (the other controllers then started with
+/// `--events-addr` pointing at it). The controllers watch all namespaces,
+/// runtime namespace `flux-system`, and listen on loopback ports; all are
 /// stopped and their directories removed when dropped.
 pub struct Stack {
     // Fields drop in order: the controllers stop before the cluster they talk to.
     source: Service,
     kustomize: Service,
     image_automation: Option<Service>,
+    notification: Option<Notification>,
     registry: Option<Registry>,
+    /// A client of the control plane.
     pub client: Client,
+    /// The Git server the GitRepositories fetch from.
     pub git: GitServer,
+    /// The control plane.
     pub cluster: Cluster,
     workdir: tempfile::TempDir,
+}
+
+/// notification-controller and its two servers.
+struct Notification {
+    service: Service,
+    /// Where it takes events (`--events-addr`).
+    events_port: u16,
+    /// Where Receivers' webhooks arrive (`--receiverAddr`).
+    receiver_port: u16,
 }
 
 impl Stack {
@@ -478,6 +529,19 @@ impl Stack {
             .prefix("ferroflux-demo-")
             .tempdir()?;
         let kubeconfig = cluster.kubeconfig_path().to_path_buf();
+        // First, so that the others know where to post their events.
+        let notification = match &binaries.notification {
+            Some(binary) => Some(start_notification(
+                binary,
+                &kubeconfig,
+                &workdir.path().join("notification-controller.log"),
+            )?),
+            None => None,
+        };
+        let events_addr: Vec<String> = notification
+            .iter()
+            .map(|n| format!("--events-addr=http://127.0.0.1:{}/", n.events_port))
+            .collect();
         let storage = workdir.path().join("storage");
         let source = start_controller(
             "source-controller",
@@ -486,6 +550,7 @@ impl Stack {
             |cmd, [storage_port, health_port, metrics_port]| {
                 cmd.env("KUBECONFIG", &kubeconfig)
                     .env("RUNTIME_NAMESPACE", SYSTEM_NAMESPACE)
+                    .args(&events_addr)
                     .arg(format!("--storage-path={}", storage.display()))
                     .arg(format!("--storage-addr=127.0.0.1:{storage_port}"))
                     .arg(format!("--health-addr=127.0.0.1:{health_port}"))
@@ -499,6 +564,7 @@ impl Stack {
             |cmd, [_, health_port, metrics_port]| {
                 cmd.env("KUBECONFIG", &kubeconfig)
                     .env("RUNTIME_NAMESPACE", SYSTEM_NAMESPACE)
+                    .args(&events_addr)
                     .arg(format!("--health-addr=127.0.0.1:{health_port}"))
                     .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"))
                     .args(kustomize_args);
@@ -515,6 +581,7 @@ impl Stack {
                     |cmd, [_, health_port, metrics_port]| {
                         cmd.env("KUBECONFIG", &kubeconfig)
                             .env("RUNTIME_NAMESPACE", SYSTEM_NAMESPACE)
+                            .args(&events_addr)
                             .arg(format!("--storage-path={}", storage.display()))
                             .arg(format!("--health-addr=127.0.0.1:{health_port}"))
                             .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"));
@@ -528,6 +595,7 @@ impl Stack {
             source,
             kustomize,
             image_automation,
+            notification,
             registry,
             client,
             git,
@@ -584,7 +652,40 @@ impl Stack {
                 .as_ref()
                 .map(|c| ("image-automation-controller".to_owned(), c.pid())),
         );
+        all.extend(
+            self.notification
+                .as_ref()
+                .map(|n| ("notification-controller".to_owned(), n.service.pid())),
+        );
         all
+    }
+
+    /// The process id of notification-controller, when the stack runs it.
+    pub fn notification_pid(&self) -> Option<u32> {
+        self.notification.as_ref().map(|n| n.service.pid())
+    }
+
+    /// notification-controller's event endpoint (what the other controllers'
+    /// `--events-addr` point at), when the stack runs it.
+    pub fn events_url(&self) -> Result<String> {
+        let notification = self.notification()?;
+        Ok(format!("http://127.0.0.1:{}/", notification.events_port))
+    }
+
+    /// The URL of a Receiver's `status.webhookPath` on notification-controller's
+    /// webhook server (`--receiverAddr`).
+    pub fn webhook_url(&self, webhook_path: &str) -> Result<String> {
+        let notification = self.notification()?;
+        Ok(format!(
+            "http://127.0.0.1:{}{webhook_path}",
+            notification.receiver_port
+        ))
+    }
+
+    fn notification(&self) -> Result<&Notification> {
+        self.notification
+            .as_ref()
+            .context("the stack was started without notification-controller")
     }
 
     /// The last lines of the controllers' logs.
@@ -594,6 +695,7 @@ impl Stack {
             Some(&self.kustomize),
             Some(&self.source),
             self.image_automation.as_ref(),
+            self.notification.as_ref().map(|n| &n.service),
         ]
         .into_iter()
         .flatten()
@@ -620,7 +722,9 @@ impl Stack {
         tokio::task::block_in_place(|| self.git.create_repo(&name, files))
     }
 
-    async fn apply_in_system_namespace(&self, object: Value) -> Result<()> {
+    /// Server-side applies `object` (JSON with `apiVersion`, `kind` and
+    /// `metadata.name`) in `flux-system`.
+    pub async fn apply_in_system_namespace(&self, object: Value) -> Result<()> {
         let name = object["metadata"]["name"]
             .as_str()
             .context("object without a name")?
@@ -851,7 +955,8 @@ impl Stack {
         Ok((message, started.elapsed()))
     }
 
-    async fn poll<K, T>(
+    /// Polls `name` until `check` returns `Some`, for at most two minutes.
+    pub(crate) async fn poll<K, T>(
         &self,
         api: &Api<K>,
         name: &str,
@@ -921,6 +1026,31 @@ pub fn condition<'a>(conditions: Option<&'a Vec<Condition>>, type_: &str) -> Opt
     conditions?.iter().find(|c| c.type_ == type_)
 }
 
+/// Starts notification-controller on free loopback ports (events, receiver,
+/// health, metrics) and waits for its event server.
+fn start_notification(binary: &Path, kubeconfig: &Path, log: &Path) -> Result<Notification> {
+    let (mut service, [events_port, _, _, receiver_port]) = start_controller_on(
+        "notification-controller",
+        binary,
+        log,
+        |cmd, [events_port, health_port, metrics_port, receiver_port]| {
+            cmd.env("KUBECONFIG", kubeconfig)
+                .env("RUNTIME_NAMESPACE", SYSTEM_NAMESPACE)
+                .arg(format!("--events-addr=127.0.0.1:{events_port}"))
+                .arg(format!("--receiverAddr=127.0.0.1:{receiver_port}"))
+                .arg(format!("--health-addr=127.0.0.1:{health_port}"))
+                .arg(format!("--metrics-addr=127.0.0.1:{metrics_port}"));
+        },
+    )?;
+    service.wait_for_port(events_port, Duration::from_secs(30))?;
+    service.wait_for_port(receiver_port, Duration::from_secs(30))?;
+    Ok(Notification {
+        service,
+        events_port,
+        receiver_port,
+    })
+}
+
 /// Starts a controller on three free ports (storage or unused, health,
 /// metrics) and waits for its health port; retries when a port was taken.
 fn start_controller(
@@ -929,21 +1059,32 @@ fn start_controller(
     log: &Path,
     configure: impl Fn(&mut Command, [u16; 3]),
 ) -> Result<Service> {
+    start_controller_on(name, binary, log, configure).map(|(service, _)| service)
+}
+
+/// [`start_controller`] on `N` free ports (the second one the health port);
+/// returns the ports it ended up on.
+fn start_controller_on<const N: usize>(
+    name: &str,
+    binary: &Path,
+    log: &Path,
+    configure: impl Fn(&mut Command, [u16; N]),
+) -> Result<(Service, [u16; N])> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let ports = [
-            e2e::paths::free_port()?,
-            e2e::paths::free_port()?,
-            e2e::paths::free_port()?,
-        ];
+        let mut ports = [0; N];
+        for port in &mut ports {
+            *port = e2e::paths::free_port()?;
+        }
+        let health = *ports.get(1).context("no health port")?;
         let mut cmd = Command::new(binary);
         cmd.env("RUST_LOG", "info,kube=warn")
             .arg("--log-encoding=console");
         configure(&mut cmd, ports);
         let mut service = e2e::process::start(name, cmd, log)?;
-        match service.wait_for_port(ports[1], Duration::from_secs(30)) {
-            Ok(()) => return Ok(service),
+        match service.wait_for_port(health, Duration::from_secs(30)) {
+            Ok(()) => return Ok((service, ports)),
             Err(_) if attempt < 3 && e2e::process::tail(log, 20).contains("in use") => {
                 service.kill();
             }

@@ -6,11 +6,7 @@
 //! - `demo`: set everything up and run the main job;
 //! - `bench <target>`: benchmarks, written to `target/bench/<target>.md`.
 
-mod bench;
-mod cluster;
-mod crds;
-mod demo;
-mod test;
+use xtask::{bench, cluster, crds, demo, test};
 
 use clap::{Parser, Subcommand};
 

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+/// Runs `cargo xtask test` (`unit`: the fast tier only); `extra` goes to `cargo test` after `--`.
 pub fn run(unit: bool, extra: &[String]) -> Result<()> {
     let started = Instant::now();
     if unit {

@@ -16,6 +16,7 @@ mod helm_controller;
 mod image_automation;
 mod kustomize;
 mod kustomize_controller;
+mod notification;
 mod source;
 
 /// What to benchmark.
@@ -76,6 +77,19 @@ pub enum Target {
         #[arg(long = "controller-arg", allow_hyphen_values = true)]
         controller_args: Vec<String>,
     },
+    /// notification-controller with source- and kustomize-controller: signed GitHub webhook to
+    /// applied (R rounds), N events in S seconds accepted and dispatched, peak RSS and CPU.
+    Notification {
+        /// Rounds of webhook → applied.
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+        /// Events POSTed to the event endpoint.
+        #[arg(long, default_value_t = 10_000)]
+        events: usize,
+        /// Over how many seconds the events are sent (evenly).
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// source-controller: N GitRepositories to Ready, peak and idle RSS, artifact of a 10,000-file repository.
     Source {
         /// How many GitRepositories the scale run creates.
@@ -91,6 +105,7 @@ pub enum Target {
     },
 }
 
+/// Runs the benchmark `target` and writes its report.
 pub fn run(target: Target) -> Result<()> {
     match target {
         Target::Kustomize => kustomize::run(),
@@ -117,6 +132,15 @@ pub fn run(target: Target) -> Result<()> {
             rounds,
             skip_applied,
             controller_args,
+        }),
+        Target::Notification {
+            rounds,
+            events,
+            seconds,
+        } => notification::run(notification::Options {
+            rounds,
+            events,
+            seconds,
         }),
         Target::HelmController {
             count,
