@@ -6,12 +6,12 @@
 //! find the Receiver whose `status.webhookPath` is the request path (404
 //! if none; 503 while it is suspended or not Ready), read the body (413
 //! over [`MAX_BODY_BYTES`]), read the token from `spec.secretRef` and
-//! verify the request per type ([`verify`]; `generic-oidc` through
-//! [`oidc`]): 401 for a wrong or missing token/signature, 400 for a
+//! verify the request per type (`verify`; `generic-oidc` through
+//! `oidc`): 401 for a wrong or missing token/signature, 400 for a
 //! payload the sender's format cannot read or an event `spec.events` does
 //! not list. Then each `spec.resources` entry is resolved
-//! ([`resources`]), filtered by the CEL `resourceFilter` and the entry's
-//! `filter` ([`filter`]) and annotated with `reconcile.fluxcd.io/requestedAt`:
+//! (`resources`), filtered by the CEL `resourceFilter` and the entry's
+//! `filter` (`filter`) and annotated with `reconcile.fluxcd.io/requestedAt`:
 //! 200 when every entry was handled, 500 when one failed (the others are
 //! still annotated).
 
