@@ -13,6 +13,7 @@
 pub mod alerting;
 pub mod forge;
 pub mod http;
+mod markdown;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -20,7 +20,7 @@ pub(super) async fn post(
     poster: &Poster,
     event: &Event,
 ) -> Result<(), NotifyError> {
-    if event.reason == "Progressing" {
+    if event.reason == api::meta::reason::PROGRESSING {
         return Err(NotifyError::Skipped(
             "incident.io does not post Progressing events".to_string(),
         ));

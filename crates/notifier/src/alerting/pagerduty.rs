@@ -9,11 +9,9 @@ use reqwest::Url;
 use serde_json::{Map, Value, json};
 
 use super::{address_url, is_error, kind, metadata_map, name, rfc3339, uid};
+use crate::forge::describe_reason;
 use crate::http::Poster;
 use crate::{Event, NotifyError, Target};
-
-/// Flux's reason for events about a reconciliation in progress.
-const PROGRESSING_REASON: &str = "Progressing";
 
 pub(super) fn validate(target: &Target) -> Result<(), NotifyError> {
     address_url(target, "pagerduty").map(drop)
@@ -30,7 +28,7 @@ pub(super) async fn post(
     poster: &Poster,
     event: &Event,
 ) -> Result<(), NotifyError> {
-    if event.reason == PROGRESSING_REASON {
+    if event.reason == api::meta::reason::PROGRESSING {
         return Err(NotifyError::Skipped(
             "pagerduty does not post Progressing events".to_string(),
         ));
@@ -59,12 +57,8 @@ fn join(endpoint: &str, path: &str) -> Result<Url, NotifyError> {
 /// `reconciliation succeeded: kustomization/apps`: the reason split into
 /// lower-case words, then the lower-case `kind/name`.
 fn summary(event: &Event) -> String {
-    let words: Vec<String> = split_camel_case(&event.reason)
-        .iter()
-        .map(|w| w.to_lowercase())
-        .collect();
     let object = format!("{}/{}", kind(event), name(event)).to_lowercase();
-    format!("{}: {object}", words.join(" "))
+    format!("{}: {object}", describe_reason(&event.reason))
 }
 
 /// `custom_details`: the message and the metadata (`null` without any, as Go encodes a nil map).
@@ -114,68 +108,4 @@ fn change_event(event: &Event, routing_key: &str) -> Value {
             "custom_details": details(event),
         },
     })
-}
-
-/// Splits `HealthCheckFailed` into `Health`, `Check`, `Failed` the way Go's
-/// camelcase package does: runs of lower-case, upper-case, digit and other
-/// characters, an upper-case run handing its last letter to a following
-/// lower-case run (`HTTPServer` → `HTTP`, `Server`).
-fn split_camel_case(text: &str) -> Vec<String> {
-    #[derive(PartialEq, Clone, Copy)]
-    enum Class {
-        Lower,
-        Upper,
-        Digit,
-        Other,
-    }
-    let class = |c: char| {
-        if c.is_lowercase() {
-            Class::Lower
-        } else if c.is_uppercase() {
-            Class::Upper
-        } else if c.is_numeric() {
-            Class::Digit
-        } else {
-            Class::Other
-        }
-    };
-    let mut runs: Vec<(Class, Vec<char>)> = Vec::new();
-    for c in text.chars() {
-        let cls = class(c);
-        match runs.last_mut() {
-            Some((last, chars)) if *last == cls => chars.push(c),
-            _ => runs.push((cls, vec![c])),
-        }
-    }
-    for i in 0..runs.len().saturating_sub(1) {
-        if runs[i].0 == Class::Upper
-            && runs[i + 1].0 == Class::Lower
-            && let Some(last) = runs[i].1.pop()
-        {
-            runs[i + 1].1.insert(0, last);
-        }
-    }
-    runs.into_iter()
-        .filter(|(_, chars)| !chars.is_empty())
-        .map(|(_, chars)| chars.into_iter().collect())
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn splits_like_go_camelcase() {
-        assert_eq!(
-            split_camel_case("ReconciliationSucceeded"),
-            ["Reconciliation", "Succeeded"]
-        );
-        assert_eq!(
-            split_camel_case("HTTPServerFailed"),
-            ["HTTP", "Server", "Failed"]
-        );
-        assert_eq!(split_camel_case("Progressing"), ["Progressing"]);
-        assert_eq!(split_camel_case("v2Beta"), ["v", "2", "Beta"]);
-    }
 }

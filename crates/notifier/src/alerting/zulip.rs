@@ -4,17 +4,13 @@
 //! password) as basic auth. spec.channel is `<stream>/<topic>`; the content
 //! is Flux's Markdown status post.
 
-use std::fmt::Write as _;
-
 use reqwest::Method;
 use reqwest::header::CONTENT_TYPE;
 
-use super::{address_url, is_error, kind, name, namespace, require_channel};
+use super::{address_url, metadata, require_channel};
 use crate::http::Poster;
+use crate::markdown::status_post;
 use crate::{Event, NotifyError, Target};
-
-/// The metadata key of a change request, left out of status posts.
-const CHANGE_REQUEST_KEY: &str = api::event::METADATA_CHANGE_REQUEST;
 
 pub(super) fn validate(target: &Target) -> Result<(), NotifyError> {
     address_url(target, "zulip")?;
@@ -42,7 +38,7 @@ pub(super) async fn post(
     let (stream, topic) = stream_and_topic(target)?;
     // Go's url.Values.Encode sorts the keys.
     let body: String = form_urlencoded::Serializer::new(String::new())
-        .append_pair("content", &markdown_post(event))
+        .append_pair("content", &status_post(event, metadata(event)))
         .append_pair("to", stream)
         .append_pair("topic", topic)
         .append_pair("type", "stream")
@@ -64,21 +60,4 @@ pub(super) async fn post(
         })
         .await?;
     Ok(())
-}
-
-/// Flux's Markdown status post: a heading, the severity emoji with
-/// `Kind/namespace/name`, the message and the metadata as a list.
-fn markdown_post(event: &Event) -> String {
-    let emoji = if is_error(event) { "⚠️" } else { "ℹ️" };
-    let mut metadata = String::new();
-    for (key, value) in super::metadata(event).filter(|(k, _)| *k != CHANGE_REQUEST_KEY) {
-        let _ = writeln!(metadata, "* `{key}`: {value}");
-    }
-    format!(
-        "## Flux Status\n\n{emoji} {}/{}/{}\n\n{}\n\nMetadata:\n{metadata}",
-        kind(event),
-        namespace(event),
-        name(event),
-        event.message
-    )
 }

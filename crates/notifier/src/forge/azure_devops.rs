@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::address::GitAddress;
-use super::commit_status::{StatusEvent, StatusState};
-use super::{escape_segment, invalid, read_json, trimmed};
+use super::commit_status::StatusEvent;
+use super::{escape_segment, fetch_json, invalid, trimmed};
 use crate::NotifyError;
 use crate::Target;
 use crate::http::Poster;
@@ -94,11 +94,7 @@ impl AzureDevOpsRepo {
         poster: &Poster,
         status: &StatusEvent,
     ) -> Result<(), NotifyError> {
-        let state = match status.state {
-            StatusState::Success => "succeeded",
-            StatusState::Failure => "error",
-            StatusState::Pending => "pending",
-        };
+        let state = status.state.spelled(["succeeded", "error", "pending"]);
         let genre = match status.metadata.get("summary") {
             Some(summary) => format!("{GENRE}:{summary}"),
             None => GENRE.to_string(),
@@ -107,10 +103,8 @@ impl AzureDevOpsRepo {
             "{}/commits/{}/statuses?api-version={API_VERSION}",
             self.repository_api, status.sha
         );
-        let response = poster
-            .send(|| self.request(poster, Method::GET, &url))
-            .await?;
-        let existing: Statuses = read_json(&Method::GET, response).await?;
+        let existing: Statuses =
+            fetch_json(poster, Method::GET, |m| self.request(poster, m, &url)).await?;
         let latest = existing.value.iter().find(|s| {
             let Some(context) = &s.context else {
                 return false;

@@ -15,8 +15,8 @@ use serde_json::json;
 use sha1::{Digest, Sha1};
 
 use super::address::GitAddress;
-use super::commit_status::{StatusEvent, StatusState};
-use super::{invalid, read_json, send_allowing_not_found, trimmed};
+use super::commit_status::StatusEvent;
+use super::{fetch_json_if_found, invalid, trimmed};
 use crate::NotifyError;
 use crate::Target;
 use crate::http::Poster;
@@ -99,24 +99,17 @@ impl BitbucketRepo {
         poster: &Poster,
         status: &StatusEvent,
     ) -> Result<(), NotifyError> {
-        let state = match status.state {
-            StatusState::Success => "SUCCESSFUL",
-            StatusState::Failure => "FAILED",
-            StatusState::Pending => "INPROGRESS",
-        };
+        let state = status.state.spelled(["SUCCESSFUL", "FAILED", "INPROGRESS"]);
         let key = hex::encode(Sha1::digest(status.id.as_bytes()));
         let statuses = format!(
             "{}/repositories/{}/{}/commit/{}/statuses/build",
             self.api, self.owner, self.repo, status.sha
         );
         let current = format!("{statuses}/{key}");
-        if let Some(response) =
-            send_allowing_not_found(poster, || self.request(poster, Method::GET, &current)).await?
-        {
-            let existing: BuildStatus = read_json(&Method::GET, response).await?;
-            if existing.state == state && existing.description == status.description {
-                return Ok(());
-            }
+        let existing: Option<BuildStatus> =
+            fetch_json_if_found(poster, |m| self.request(poster, m, &current)).await?;
+        if existing.is_some_and(|e| e.state == state && e.description == status.description) {
+            return Ok(());
         }
         let body = json!({
             "key": key,

@@ -11,8 +11,8 @@ use serde_json::json;
 use sha1::{Digest, Sha1};
 
 use super::address::GitAddress;
-use super::commit_status::{StatusEvent, StatusState};
-use super::{escape_segment, invalid, read_json, send_allowing_not_found, trimmed};
+use super::commit_status::StatusEvent;
+use super::{escape_segment, fetch_json_if_found, invalid, trimmed};
 use crate::NotifyError;
 use crate::Target;
 use crate::http::Poster;
@@ -115,11 +115,7 @@ impl BitbucketServerRepo {
         poster: &Poster,
         status: &StatusEvent,
     ) -> Result<(), NotifyError> {
-        let state = match status.state {
-            StatusState::Success => "SUCCESSFUL",
-            StatusState::Failure => "FAILED",
-            StatusState::Pending => "INPROGRESS",
-        };
+        let state = status.state.spelled(["SUCCESSFUL", "FAILED", "INPROGRESS"]);
         // Bitbucket Server shows the name only, so it carries the description.
         let name = format!("{} [{}]", status.object_name, status.description);
         let key = hex::encode(Sha1::digest(status.id.as_bytes()));
@@ -128,17 +124,15 @@ impl BitbucketServerRepo {
             self.base, self.project_key, self.repo_slug, status.sha
         );
         let current = format!("{url}?key={}", escape_segment(&key));
-        if let Some(response) =
-            send_allowing_not_found(poster, || self.request(poster, Method::GET, &current)).await?
-        {
-            let existing: BuildStatus = read_json(&Method::GET, response).await?;
-            if existing.key == key
-                && existing.state == state
-                && existing.description == status.description
-                && existing.name == name
-            {
-                return Ok(());
-            }
+        let existing: Option<BuildStatus> =
+            fetch_json_if_found(poster, |m| self.request(poster, m, &current)).await?;
+        if existing.is_some_and(|e| {
+            e.key == key
+                && e.state == state
+                && e.description == status.description
+                && e.name == name
+        }) {
+            return Ok(());
         }
         let body = json!({
             "key": key,

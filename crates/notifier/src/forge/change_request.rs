@@ -3,11 +3,14 @@
 //! comment carries a hidden marker with the Provider UID and the object, so
 //! that the next event about the same object edits it instead of adding one.
 
-use std::collections::BTreeMap;
+use api::event::METADATA_CHANGE_REQUEST;
+use reqwest::{Method, RequestBuilder};
+use serde::Deserialize;
+use serde_json::json;
 
-use api::event::{METADATA_CHANGE_REQUEST, Severity};
-
-use super::{flux_metadata, invalid};
+use super::{fetch_json, flux_metadata, invalid};
+use crate::http::Poster;
+use crate::markdown::status_post;
 use crate::{Event, NotifyError, Target};
 
 /// What to write on which change request.
@@ -60,7 +63,8 @@ impl CommentRequest {
             object.name.as_deref().unwrap_or_default()
         );
         let marker = format!("<!-- {marker_prefix}:{key} -->");
-        let body = format!("{marker}\n\n{}", markdown(event, &metadata));
+        let metadata = metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let body = format!("{marker}\n\n{}", status_post(event, metadata));
         Ok(Self {
             number,
             marker,
@@ -69,27 +73,111 @@ impl CommentRequest {
     }
 }
 
-/// The event as Flux renders it in Markdown.
-fn markdown(event: &Event, metadata: &BTreeMap<String, String>) -> String {
-    let emoji = if event.severity == Severity::Error {
-        "⚠️"
-    } else {
-        "ℹ️"
-    };
-    let object = &event.involved_object;
-    let object_id = format!(
-        "{}/{}/{}",
-        object.kind.as_deref().unwrap_or_default(),
-        object.namespace.as_deref().unwrap_or_default(),
-        object.name.as_deref().unwrap_or_default()
-    );
-    let lines: String = metadata
-        .iter()
-        .filter(|(key, _)| key.as_str() != METADATA_CHANGE_REQUEST)
-        .map(|(key, value)| format!("* `{key}`: {value}\n"))
-        .collect();
-    format!(
-        "## Flux Status\n\n{emoji} {object_id}\n\n{}\n\nMetadata:\n{lines}",
-        event.message
-    )
+/// Where a forge keeps a change request's comments (GitHub's and Gitea's
+/// issue comments, GitLab's merge request notes).
+pub(super) struct CommentThread {
+    /// Lists the first 100 comments, oldest first.
+    pub list: String,
+    /// Creates a comment (`POST`).
+    pub create: String,
+    /// Edits one: this URL with `/<comment id>` appended.
+    pub edit: String,
+    /// `PATCH` (GitHub, Gitea) or `PUT` (GitLab).
+    pub edit_method: Method,
+}
+
+/// A comment as the forges list it: GitHub and Gitea name its author
+/// `user`, GitLab `author`.
+#[derive(Deserialize)]
+struct Comment {
+    id: u64,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    user: Option<Account>,
+    #[serde(default)]
+    author: Option<Account>,
+}
+
+/// A forge account: GitHub and Gitea call its name `login`, GitLab
+/// `username`.
+#[derive(Deserialize)]
+struct Account {
+    #[serde(default)]
+    login: Option<String>,
+    #[serde(default)]
+    username: Option<String>,
+}
+
+impl Account {
+    fn name(&self) -> Option<&str> {
+        self.login.as_deref().or(self.username.as_deref())
+    }
+}
+
+/// The name of the account `GET url` (the forge's `/user`) answers with:
+/// who the token is.
+pub(super) async fn token_user(
+    poster: &Poster,
+    url: &str,
+    request: impl Fn(Method, &str) -> RequestBuilder,
+) -> Result<String, NotifyError> {
+    let account: Account = fetch_json(poster, Method::GET, |m| request(m, url)).await?;
+    account
+        .name()
+        .map(str::to_string)
+        .ok_or_else(|| NotifyError::Transport {
+            method: Method::GET.to_string(),
+            url: url.to_string(),
+            message: "unreadable response: the user has no login or username".to_string(),
+        })
+}
+
+impl CommentThread {
+    /// The comments of issue or pull request `number` of the repository
+    /// whose API is `repo_api` (GitHub's and Gitea's `/repos/<owner>/<repo>`),
+    /// listed with `list_query`.
+    pub fn issue(repo_api: &str, number: u64, list_query: &str) -> Self {
+        Self {
+            list: format!("{repo_api}/issues/{number}/comments?{list_query}"),
+            create: format!("{repo_api}/issues/{number}/comments"),
+            edit: format!("{repo_api}/issues/comments"),
+            edit_method: Method::PATCH,
+        }
+    }
+
+    /// Writes `comment` in the thread, editing `login`'s earlier comment
+    /// carrying the same marker when there is one among the first 100.
+    pub async fn write(
+        &self,
+        poster: &Poster,
+        comment: &CommentRequest,
+        login: &str,
+        request: impl Fn(Method, &str) -> RequestBuilder,
+    ) -> Result<(), NotifyError> {
+        let comments: Vec<Comment> =
+            fetch_json(poster, Method::GET, |m| request(m, &self.list)).await?;
+        let existing = comments.iter().find(|c| {
+            c.user
+                .as_ref()
+                .or(c.author.as_ref())
+                .and_then(Account::name)
+                == Some(login)
+                && c.body
+                    .as_deref()
+                    .is_some_and(|b| b.contains(&comment.marker))
+        });
+        let (method, url) = match existing {
+            Some(earlier) => (
+                self.edit_method.clone(),
+                format!("{}/{}", self.edit, earlier.id),
+            ),
+            None => (Method::POST, self.create.clone()),
+        };
+        let body = json!({"body": comment.body});
+        poster
+            .send(|| request(method.clone(), &url).json(&body))
+            .await?;
+        Ok(())
+    }
 }

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use super::invalid;
 use crate::{Event, NotifyError, Target, type_name};
 
-/// The reason Flux's controllers give while a reconciliation is under way.
-const PROGRESSING_REASON: &str = "Progressing";
+// The reason Flux's controllers give while a reconciliation is under way.
+use api::meta::reason::PROGRESSING as PROGRESSING_REASON;
 
 /// The event's metadata as Flux's notifiers see it: keys under
 /// `event.toolkit.fluxcd.io/` (object annotations) with the prefix removed,
@@ -225,6 +225,18 @@ pub(super) enum StatusState {
     Pending,
 }
 
+impl StatusState {
+    /// The state as a forge spells it, given its spellings of
+    /// `[success, failure, pending]`.
+    pub fn spelled(self, [success, failure, pending]: [&'static str; 3]) -> &'static str {
+        match self {
+            StatusState::Success => success,
+            StatusState::Failure => failure,
+            StatusState::Pending => pending,
+        }
+    }
+}
+
 /// One event prepared as a commit status.
 #[derive(Clone, Debug)]
 pub(super) struct StatusEvent {
@@ -350,6 +362,9 @@ mod tests {
         );
         assert_eq!(describe_reason("HealthCheckFailed"), "health check failed");
         assert_eq!(describe_reason("PDFLoader"), "pdf loader");
+        assert_eq!(describe_reason("HTTPServerFailed"), "http server failed");
+        assert_eq!(describe_reason("Progressing"), "progressing");
+        assert_eq!(describe_reason("v2Beta"), "v 2 beta");
         assert_eq!(describe_reason("info"), "info");
     }
 

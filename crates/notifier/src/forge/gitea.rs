@@ -8,9 +8,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::address::GitAddress;
-use super::change_request::CommentRequest;
-use super::commit_status::{StatusEvent, StatusState};
-use super::{invalid, read_json, trimmed};
+use super::change_request::{CommentRequest, CommentThread, token_user};
+use super::commit_status::StatusEvent;
+use super::{fetch_json, invalid, trimmed};
 use crate::NotifyError;
 use crate::Target;
 use crate::http::Poster;
@@ -47,19 +47,6 @@ impl Status {
     }
 }
 
-#[derive(Deserialize)]
-struct User {
-    login: String,
-}
-
-#[derive(Deserialize)]
-struct Comment {
-    id: u64,
-    #[serde(default)]
-    body: String,
-    user: Option<User>,
-}
-
 impl GiteaRepo {
     /// The repository `target.address` names; a token is required.
     pub fn new(target: &Target) -> Result<Self, NotifyError> {
@@ -82,8 +69,9 @@ impl GiteaRepo {
             .header("Authorization", format!("token {}", self.token))
     }
 
-    fn repo_url(&self, rest: &str) -> String {
-        format!("{}/repos/{}/{}/{rest}", self.api, self.owner, self.repo)
+    /// `<api>/repos/<owner>/<repo>`.
+    fn repo_url(&self) -> String {
+        format!("{}/repos/{}/{}", self.api, self.owner, self.repo)
     }
 
     /// Sets the commit status, unless the latest status of its context (of
@@ -93,16 +81,11 @@ impl GiteaRepo {
         poster: &Poster,
         status: &StatusEvent,
     ) -> Result<(), NotifyError> {
-        let state = match status.state {
-            StatusState::Success => "success",
-            StatusState::Failure => "failure",
-            StatusState::Pending => "pending",
-        };
-        let list = self.repo_url(&format!("statuses/{}?limit=50&page=1", status.sha));
-        let response = poster
-            .send(|| self.request(poster, Method::GET, &list))
-            .await?;
-        let statuses: Vec<Status> = read_json(&Method::GET, response).await?;
+        let state = status.state.spelled(["success", "failure", "pending"]);
+        let statuses_url = format!("{}/statuses/{}", self.repo_url(), status.sha);
+        let list = format!("{statuses_url}?limit=50&page=1");
+        let statuses: Vec<Status> =
+            fetch_json(poster, Method::GET, |m| self.request(poster, m, &list)).await?;
         let latest = statuses.iter().find(|s| {
             !s.context.is_empty()
                 && !s.state().is_empty()
@@ -118,9 +101,11 @@ impl GiteaRepo {
             "description": status.description,
             "context": status.id,
         });
-        let url = self.repo_url(&format!("statuses/{}", status.sha));
         poster
-            .send(|| self.request(poster, Method::POST, &url).json(&body))
+            .send(|| {
+                self.request(poster, Method::POST, &statuses_url)
+                    .json(&body)
+            })
             .await?;
         Ok(())
     }
@@ -130,39 +115,12 @@ impl GiteaRepo {
     pub async fn post_comment(
         &self,
         poster: &Poster,
-        request: &CommentRequest,
+        comment: &CommentRequest,
     ) -> Result<(), NotifyError> {
-        let user_url = format!("{}/user", self.api);
-        let response = poster
-            .send(|| self.request(poster, Method::GET, &user_url))
-            .await?;
-        let user: User = read_json(&Method::GET, response).await?;
-        let list = self.repo_url(&format!(
-            "issues/{}/comments?limit=100&page=1",
-            request.number
-        ));
-        let response = poster
-            .send(|| self.request(poster, Method::GET, &list))
-            .await?;
-        let comments: Vec<Comment> = read_json(&Method::GET, response).await?;
-        let existing = comments.iter().find(|c| {
-            c.user.as_ref().is_some_and(|u| u.login == user.login)
-                && c.body.contains(&request.marker)
-        });
-        let body = json!({"body": request.body});
-        let (method, url) = match existing {
-            Some(comment) => (
-                Method::PATCH,
-                self.repo_url(&format!("issues/comments/{}", comment.id)),
-            ),
-            None => (
-                Method::POST,
-                self.repo_url(&format!("issues/{}/comments", request.number)),
-            ),
-        };
-        poster
-            .send(|| self.request(poster, method.clone(), &url).json(&body))
-            .await?;
-        Ok(())
+        let request = |method, url: &str| self.request(poster, method, url);
+        let login = token_user(poster, &format!("{}/user", self.api), request).await?;
+        CommentThread::issue(&self.repo_url(), comment.number, "limit=100&page=1")
+            .write(poster, comment, &login, request)
+            .await
     }
 }

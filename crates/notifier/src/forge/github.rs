@@ -10,8 +10,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::address::GitAddress;
-use super::change_request::CommentRequest;
-use super::commit_status::{StatusEvent, StatusState};
+use super::change_request::{CommentRequest, CommentThread, token_user};
+use super::commit_status::StatusEvent;
 use super::github_app::GitHubApp;
 use super::{flux_metadata, invalid, read_json, trimmed};
 use crate::http::Poster;
@@ -52,20 +52,6 @@ struct RepoStatus {
     context: Option<String>,
     state: Option<String>,
     description: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct User {
-    login: String,
-}
-
-#[derive(Deserialize)]
-struct IssueComment {
-    id: u64,
-    #[serde(default)]
-    body: Option<String>,
-    #[serde(default)]
-    user: Option<User>,
 }
 
 impl GitHubRepo {
@@ -116,8 +102,9 @@ impl GitHubRepo {
             .header("X-GitHub-Api-Version", API_VERSION)
     }
 
-    fn repo_url(&self, rest: &str) -> String {
-        format!("{}/repos/{}/{}/{rest}", self.api, self.owner, self.repo)
+    /// `<api>/repos/<owner>/<repo>`.
+    fn repo_url(&self) -> String {
+        format!("{}/repos/{}/{}", self.api, self.owner, self.repo)
     }
 
     /// Sets the commit status, unless the latest status of its context
@@ -127,11 +114,7 @@ impl GitHubRepo {
         poster: &Poster,
         status: &StatusEvent,
     ) -> Result<(), NotifyError> {
-        let state = match status.state {
-            StatusState::Success => "success",
-            StatusState::Failure => "failure",
-            StatusState::Pending => "pending",
-        };
+        let state = status.state.spelled(["success", "failure", "pending"]);
         let token = self.token(poster).await?;
         if self
             .latest_status_matches(poster, &token, status, state)
@@ -144,7 +127,7 @@ impl GitHubRepo {
             "context": status.id,
             "description": status.description,
         });
-        let url = self.repo_url(&format!("statuses/{}", status.sha));
+        let url = format!("{}/statuses/{}", self.repo_url(), status.sha);
         poster
             .send(|| self.request(poster, Method::POST, &url, &token).json(&body))
             .await?;
@@ -161,7 +144,11 @@ impl GitHubRepo {
         status: &StatusEvent,
         state: &str,
     ) -> Result<bool, NotifyError> {
-        let mut url = self.repo_url(&format!("commits/{}/status?per_page=100", status.sha));
+        let mut url = format!(
+            "{}/commits/{}/status?per_page=100",
+            self.repo_url(),
+            status.sha
+        );
         for _ in 0..MAX_STATUS_PAGES {
             let response = poster
                 .send(|| self.request(poster, Method::GET, &url, token))
@@ -205,7 +192,7 @@ impl GitHubRepo {
         }
         let body = json!({"event_type": event_type, "client_payload": payload});
         let token = self.token(poster).await?;
-        let url = self.repo_url("dispatches");
+        let url = format!("{}/dispatches", self.repo_url());
         poster
             .send(|| self.request(poster, Method::POST, &url, &token).json(&body))
             .await?;
@@ -217,57 +204,22 @@ impl GitHubRepo {
     pub async fn post_comment(
         &self,
         poster: &Poster,
-        request: &CommentRequest,
+        comment: &CommentRequest,
     ) -> Result<(), NotifyError> {
         let token = self.token(poster).await?;
-        let login = self.login(poster, &token).await?;
-        let list = self.repo_url(&format!(
-            "issues/{}/comments?direction=asc&per_page=100&sort=created",
-            request.number
-        ));
-        let response = poster
-            .send(|| self.request(poster, Method::GET, &list, &token))
-            .await?;
-        let comments: Vec<IssueComment> = read_json(&Method::GET, response).await?;
-        let existing = comments.iter().find(|c| {
-            c.user.as_ref().is_some_and(|u| u.login == login)
-                && c.body
-                    .as_deref()
-                    .is_some_and(|b| b.contains(&request.marker))
-        });
-        let body = json!({"body": request.body});
-        let (method, url) = match existing {
-            Some(comment) => (
-                Method::PATCH,
-                self.repo_url(&format!("issues/comments/{}", comment.id)),
-            ),
-            None => (
-                Method::POST,
-                self.repo_url(&format!("issues/{}/comments", request.number)),
-            ),
+        let request = |method, url: &str| self.request(poster, method, url, &token);
+        let login = match &self.auth {
+            // Who the comments are by: the app's bot, or the token's user.
+            Auth::App(app) => format!("{}[bot]", app.slug(poster).await?),
+            Auth::Token(_) => token_user(poster, &format!("{}/user", self.api), request).await?,
         };
-        poster
-            .send(|| {
-                self.request(poster, method.clone(), &url, &token)
-                    .json(&body)
-            })
-            .await?;
-        Ok(())
-    }
-
-    /// Who the comments are by: the token's user, or `<app-slug>[bot]`.
-    async fn login(&self, poster: &Poster, token: &str) -> Result<String, NotifyError> {
-        match &self.auth {
-            Auth::App(app) => Ok(format!("{}[bot]", app.slug(poster).await?)),
-            Auth::Token(_) => {
-                let url = format!("{}/user", self.api);
-                let response = poster
-                    .send(|| self.request(poster, Method::GET, &url, token))
-                    .await?;
-                let user: User = read_json(&Method::GET, response).await?;
-                Ok(user.login)
-            }
-        }
+        CommentThread::issue(
+            &self.repo_url(),
+            comment.number,
+            "direction=asc&per_page=100&sort=created",
+        )
+        .write(poster, comment, &login, request)
+        .await
     }
 }
 

@@ -8,9 +8,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::Method;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::{invalid, read_json};
+use super::{fetch_json, invalid};
 use crate::NotifyError;
 use crate::http::Poster;
 
@@ -141,36 +142,32 @@ impl GitHubApp {
 
     /// An installation access token (`POST /app/installations/{id}/access_tokens`).
     pub async fn installation_token(&self, poster: &Poster) -> Result<String, NotifyError> {
-        let jwt = self.jwt()?;
-        let url = format!(
-            "{}/app/installations/{}/access_tokens",
-            self.api_url, self.installation_id
-        );
-        let response = poster
-            .send(|| {
-                poster
-                    .request(Method::POST, &url)
-                    .bearer_auth(&jwt)
-                    .header("Accept", "application/vnd.github.v3+json")
-            })
-            .await?;
-        let token: InstallationToken = read_json(&Method::POST, response).await?;
+        let path = format!("app/installations/{}/access_tokens", self.installation_id);
+        let token: InstallationToken = self.call(poster, Method::POST, &path).await?;
         Ok(token.token)
     }
 
     /// The app's slug (`GET /app`): its comments are by `<slug>[bot]`.
     pub async fn slug(&self, poster: &Poster) -> Result<String, NotifyError> {
-        let jwt = self.jwt()?;
-        let url = format!("{}/app", self.api_url);
-        let response = poster
-            .send(|| {
-                poster
-                    .request(Method::GET, &url)
-                    .bearer_auth(&jwt)
-                    .header("Accept", "application/vnd.github.v3+json")
-            })
-            .await?;
-        let app: App = read_json(&Method::GET, response).await?;
+        let app: App = self.call(poster, Method::GET, "app").await?;
         Ok(app.slug)
+    }
+
+    /// `method <api>/<path>` as the app (a fresh JWT), its JSON answer.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        poster: &Poster,
+        method: Method,
+        path: &str,
+    ) -> Result<T, NotifyError> {
+        let jwt = self.jwt()?;
+        let url = format!("{}/{path}", self.api_url);
+        fetch_json(poster, method, |m| {
+            poster
+                .request(m, &url)
+                .bearer_auth(&jwt)
+                .header("Accept", "application/vnd.github.v3+json")
+        })
+        .await
     }
 }

@@ -8,9 +8,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::address::GitAddress;
-use super::change_request::CommentRequest;
-use super::commit_status::{StatusEvent, StatusState};
-use super::{escape_segment, invalid, read_json, trimmed};
+use super::change_request::{CommentRequest, CommentThread, token_user};
+use super::commit_status::StatusEvent;
+use super::{escape_segment, fetch_json, invalid, trimmed};
 use crate::NotifyError;
 use crate::Target;
 use crate::http::Poster;
@@ -33,19 +33,6 @@ struct CommitStatus {
     name: String,
     #[serde(default)]
     description: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct User {
-    username: String,
-}
-
-#[derive(Deserialize)]
-struct Note {
-    id: u64,
-    #[serde(default)]
-    body: String,
-    author: Option<User>,
 }
 
 impl GitLabProject {
@@ -84,20 +71,14 @@ impl GitLabProject {
         poster: &Poster,
         status: &StatusEvent,
     ) -> Result<(), NotifyError> {
-        let state = match status.state {
-            StatusState::Success => "success",
-            StatusState::Failure => "failed",
-            StatusState::Pending => "pending",
-        };
+        let state = status.state.spelled(["success", "failed", "pending"]);
         let list = self.project_url(&format!(
             "repository/commits/{}/statuses?name={}",
             status.sha,
             escape_segment(&status.id)
         ));
-        let response = poster
-            .send(|| self.request(poster, Method::GET, &list))
-            .await?;
-        let existing: Vec<CommitStatus> = read_json(&Method::GET, response).await?;
+        let existing: Vec<CommitStatus> =
+            fetch_json(poster, Method::GET, |m| self.request(poster, m, &list)).await?;
         let duplicate = existing.iter().any(|s| {
             s.sha == status.sha
                 && s.status == state
@@ -124,33 +105,18 @@ impl GitLabProject {
     pub async fn post_comment(
         &self,
         poster: &Poster,
-        request: &CommentRequest,
+        comment: &CommentRequest,
     ) -> Result<(), NotifyError> {
-        let user_url = format!("{}/user", self.api);
-        let response = poster
-            .send(|| self.request(poster, Method::GET, &user_url))
-            .await?;
-        let user: User = read_json(&Method::GET, response).await?;
-        let notes_url = self.project_url(&format!("merge_requests/{}/notes", request.number));
-        let list = format!("{notes_url}?order_by=created_at&per_page=100&sort=asc");
-        let response = poster
-            .send(|| self.request(poster, Method::GET, &list))
-            .await?;
-        let notes: Vec<Note> = read_json(&Method::GET, response).await?;
-        let existing = notes.iter().find(|n| {
-            n.author
-                .as_ref()
-                .is_some_and(|a| a.username == user.username)
-                && n.body.contains(&request.marker)
-        });
-        let body = json!({"body": request.body});
-        let (method, url) = match existing {
-            Some(note) => (Method::PUT, format!("{notes_url}/{}", note.id)),
-            None => (Method::POST, notes_url),
-        };
-        poster
-            .send(|| self.request(poster, method.clone(), &url).json(&body))
-            .await?;
-        Ok(())
+        let request = |method, url: &str| self.request(poster, method, url);
+        let login = token_user(poster, &format!("{}/user", self.api), request).await?;
+        let notes = self.project_url(&format!("merge_requests/{}/notes", comment.number));
+        CommentThread {
+            list: format!("{notes}?order_by=created_at&per_page=100&sort=asc"),
+            create: notes.clone(),
+            edit: notes,
+            edit_method: Method::PUT,
+        }
+        .write(poster, comment, &login, request)
+        .await
     }
 }

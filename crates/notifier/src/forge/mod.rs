@@ -263,6 +263,16 @@ fn trimmed(value: &Option<String>) -> Option<String> {
         .map(str::to_string)
 }
 
+/// Sends the `method` request `build` makes and reads the JSON answer as `T`.
+async fn fetch_json<T: DeserializeOwned>(
+    poster: &Poster,
+    method: Method,
+    build: impl Fn(Method) -> RequestBuilder,
+) -> Result<T, NotifyError> {
+    let response = poster.send(|| build(method.clone())).await?;
+    read_json(&method, response).await
+}
+
 /// Reads a JSON response body as `T`.
 async fn read_json<T: DeserializeOwned>(
     method: &Method,
@@ -279,13 +289,14 @@ async fn read_json<T: DeserializeOwned>(
         })
 }
 
-/// Sends what `build` makes; a 404 answer is `None` (a status not set yet).
-async fn send_allowing_not_found(
+/// [`fetch_json`] of a `GET`, where a 404 answer is `None` (a status not
+/// set yet).
+async fn fetch_json_if_found<T: DeserializeOwned>(
     poster: &Poster,
-    build: impl Fn() -> RequestBuilder,
-) -> Result<Option<reqwest::Response>, NotifyError> {
-    match poster.send(build).await {
-        Ok(response) => Ok(Some(response)),
+    build: impl Fn(Method) -> RequestBuilder,
+) -> Result<Option<T>, NotifyError> {
+    match fetch_json(poster, Method::GET, build).await {
+        Ok(found) => Ok(Some(found)),
         Err(NotifyError::Status { status: 404, .. }) => Ok(None),
         Err(err) => Err(err),
     }
