@@ -7,7 +7,9 @@
 //! - [`git_server`], [`registry`], [`chart_repo`], [`proxy`]: Git over smart
 //!   HTTP and ssh, an OCI registry (HTTP or HTTPS), a Helm chart repository,
 //!   an HTTP proxy;
-//! - [`nats`]: a NATS server built from its Go module.
+//! - [`nats`]: a NATS server built from its Go module;
+//! - [`http_recorder`]: a loopback HTTP(S) server standing in for a service
+//!   out of reach, recording every request.
 #![warn(missing_docs)]
 
 pub mod chart_repo;
@@ -15,6 +17,7 @@ pub mod cluster;
 pub mod git_server;
 pub mod gobuild;
 pub mod gpg;
+pub mod http_recorder;
 pub mod lighttpd;
 pub mod nats;
 pub mod packages;

@@ -6,12 +6,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
 use base64::Engine;
+use e2e::http_recorder::{HttpRecorder, Recorded, Reply};
 use notifier::{Event, Notifier, NotifyError, ProviderIdentity, ProviderType, Target, Transport};
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
@@ -22,104 +18,51 @@ const UID: &str = "0c9c2e41-ae4c-4b8f-9ee7-1b8a2c4f0e11";
 /// Flux's default status id for the test Kustomization and Provider.
 const STATUS_ID: &str = "kustomization/apps/0c9c2e41";
 
-/// One request the stand-in forge received.
-#[derive(Clone, Debug)]
-struct Recorded {
-    method: String,
-    /// Path and query, as sent (percent-encoding kept).
-    target: String,
-    headers: HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Recorded {
-    fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-    }
-
-    fn is(&self, method: &str, target: &str) -> bool {
-        self.method == method && self.target == target
-    }
-}
-
-/// What the stand-in answers.
-struct Reply {
-    status: u16,
-    body: Value,
-    headers: Vec<(&'static str, String)>,
-}
-
 fn reply(status: u16, body: Value) -> Reply {
-    Reply {
-        status,
-        body,
-        headers: Vec::new(),
-    }
+    Reply::json(status, body)
 }
 
-type Responder = Arc<dyn Fn(&Recorded) -> Reply + Send + Sync>;
-
-/// A loopback HTTP server recording every request.
-struct StandIn {
-    base: String,
-    requests: Arc<Mutex<Vec<Recorded>>>,
+/// A stand-in forge answering `get` to reads and `other` to the rest.
+async fn answering(get: Reply, other: Reply) -> HttpRecorder {
+    HttpRecorder::start_with(move |r| {
+        if r.method == "GET" {
+            get.clone()
+        } else {
+            other.clone()
+        }
+    })
+    .await
+    .unwrap()
 }
 
-impl StandIn {
-    async fn start(respond: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let state = (requests.clone(), Arc::new(respond) as Responder);
-        let app = Router::new().fallback(record).with_state(state);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
-        Self { base, requests }
-    }
-
-    fn requests(&self) -> Vec<Recorded> {
-        self.requests.lock().unwrap().clone()
-    }
+/// A stand-in forge answering every request with what `respond` makes.
+async fn stand_in(respond: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> HttpRecorder {
+    HttpRecorder::start_with(respond).await.unwrap()
 }
 
-async fn record(
-    State((requests, respond)): State<(Arc<Mutex<Vec<Recorded>>>, Responder)>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let recorded = Recorded {
-        method: method.to_string(),
-        target: uri
-            .path_and_query()
-            .map(|pq| pq.as_str().to_string())
-            .unwrap_or_default(),
-        headers,
-        body: body.to_vec(),
-    };
-    requests.lock().unwrap().push(recorded.clone());
-    let answer = respond(&recorded);
-    let mut response = (
-        StatusCode::from_u16(answer.status).unwrap(),
-        answer.body.to_string(),
-    )
-        .into_response();
-    response
-        .headers_mut()
-        .insert("content-type", "application/json".parse().unwrap());
-    for (name, value) in answer.headers {
-        response.headers_mut().insert(name, value.parse().unwrap());
+/// Checks that `forge` received exactly `exchange` (method, path and
+/// query), each request carrying `headers`; returns the requests.
+fn assert_exchange(
+    forge: &HttpRecorder,
+    exchange: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> Vec<Recorded> {
+    let requests = forge.requests();
+    assert_eq!(requests.len(), exchange.len(), "{requests:#?}");
+    for (request, (method, uri)) in requests.iter().zip(exchange) {
+        assert!(
+            request.is(method, uri),
+            "expected {method} {uri}, got {request:?}"
+        );
+        for (name, value) in headers {
+            assert_eq!(
+                request.header(name),
+                Some(*value),
+                "{name} of {method} {uri}"
+            );
+        }
     }
-    response
+    requests
 }
 
 /// A Kustomization event as kustomize-controller posts it.
@@ -168,6 +111,11 @@ fn notifier(provider_type: ProviderType, target: Target) -> Notifier {
     Notifier::new(provider_type, target, &Transport::default()).unwrap()
 }
 
+/// Posts `event` through a new notifier; it must succeed.
+async fn post(provider_type: ProviderType, target: Target, event: &Event) {
+    notifier(provider_type, target).post(event).await.unwrap();
+}
+
 fn config_error(provider_type: ProviderType, target: Target) -> String {
     match Notifier::new(provider_type, target, &Transport::default()) {
         Err(NotifyError::InvalidConfig(message)) => message,
@@ -189,24 +137,21 @@ fn sha1_hex(s: &str) -> String {
 // ---------------------------------------------------------------- GitHub
 
 /// GitHub answering an empty combined status and accepting statuses.
-async fn github() -> StandIn {
-    StandIn::start(|r| {
-        if r.method == "GET" {
-            reply(
-                200,
-                json!({"state": "pending", "statuses": [], "total_count": 0}),
-            )
-        } else {
-            reply(201, json!({"id": 1}))
-        }
-    })
+async fn github() -> HttpRecorder {
+    answering(
+        reply(
+            200,
+            json!({"state": "pending", "statuses": [], "total_count": 0}),
+        ),
+        reply(201, json!({"id": 1})),
+    )
     .await
 }
 
 #[tokio::test]
 async fn github_enterprise_status_on_the_origin_revision() {
     let forge = github().await;
-    let address = format!("{}/org/repo.git", forge.base);
+    let address = format!("{}/org/repo.git", forge.url);
     let event = event(
         "info",
         "ReconciliationSucceeded",
@@ -216,35 +161,28 @@ async fn github_enterprise_status_on_the_origin_revision() {
             "kustomize.toolkit.fluxcd.io/commit_status": "update",
         }),
     );
-    notifier(ProviderType::Github, target(address, "ghp_token"))
-        .post(&event)
-        .await
-        .unwrap();
+    post(ProviderType::Github, target(address, "ghp_token"), &event).await;
 
-    let requests = forge.requests();
-    assert_eq!(requests.len(), 2, "{requests:#?}");
-    let list = &requests[0];
-    assert!(
-        list.is(
-            "GET",
-            &format!("/api/v3/repos/org/repo/commits/{ORIGIN_SHA}/status?per_page=100")
-        ),
-        "{list:?}"
+    let requests = assert_exchange(
+        &forge,
+        &[
+            (
+                "GET",
+                format!("/api/v3/repos/org/repo/commits/{ORIGIN_SHA}/status?per_page=100").as_str(),
+            ),
+            (
+                "POST",
+                format!("/api/v3/repos/org/repo/statuses/{ORIGIN_SHA}").as_str(),
+            ),
+        ],
+        &[
+            ("authorization", "Bearer ghp_token"),
+            ("accept", "application/vnd.github.v3+json"),
+            ("x-github-api-version", "2022-11-28"),
+        ],
     );
     let create = &requests[1];
-    assert!(
-        create.is(
-            "POST",
-            &format!("/api/v3/repos/org/repo/statuses/{ORIGIN_SHA}")
-        ),
-        "{create:?}"
-    );
-    for request in &requests {
-        assert_eq!(request.header("authorization"), "Bearer ghp_token");
-        assert_eq!(request.header("accept"), "application/vnd.github.v3+json");
-        assert_eq!(request.header("x-github-api-version"), "2022-11-28");
-    }
-    assert_eq!(create.header("content-type"), "application/json");
+    assert_eq!(create.header("content-type"), Some("application/json"));
     assert_eq!(
         create.json(),
         json!({"state": "success", "context": STATUS_ID, "description": "reconciliation succeeded"})
@@ -254,13 +192,12 @@ async fn github_enterprise_status_on_the_origin_revision() {
 #[tokio::test]
 async fn github_error_event_is_a_failure() {
     let forge = github().await;
-    notifier(
+    post(
         ProviderType::Github,
-        target(format!("{}/org/repo", forge.base), "t"),
+        target(format!("{}/org/repo", forge.url), "t"),
+        &status_event("error", "HealthCheckFailed"),
     )
-    .post(&status_event("error", "HealthCheckFailed"))
-    .await
-    .unwrap();
+    .await;
     let requests = forge.requests();
     let create = requests.last().unwrap();
     assert!(create.is("POST", &format!("/api/v3/repos/org/repo/statuses/{SHA}")));
@@ -274,37 +211,35 @@ async fn github_error_event_is_a_failure() {
 async fn github_follows_status_pages_and_dedupes() {
     let next: Arc<Mutex<String>> = Arc::new(Mutex::new(String::new()));
     let next_in_server = next.clone();
-    let forge = StandIn::start(move |r| {
-        if r.target.contains("page=2") {
+    let forge = stand_in(move |r| {
+        if r.uri.contains("page=2") {
             reply(
                 200,
                 json!({"statuses": [{"context": STATUS_ID, "state": "success",
                                      "description": "reconciliation succeeded"}]}),
             )
         } else {
-            let mut page = reply(
+            let page = reply(
                 200,
                 json!({"statuses": [{"context": "ci/build", "state": "success", "description": "ok"}]}),
             );
-            page.headers.push((
+            page.with_header(
                 "link",
                 format!("<{}>; rel=\"next\"", next_in_server.lock().unwrap()),
-            ));
-            page
+            )
         }
     })
     .await;
     *next.lock().unwrap() = format!(
         "{}/api/v3/repos/org/repo/commits/{SHA}/status?per_page=100&page=2",
-        forge.base
+        forge.url
     );
-    notifier(
+    post(
         ProviderType::Github,
-        target(format!("{}/org/repo", forge.base), "t"),
+        target(format!("{}/org/repo", forge.url), "t"),
+        &status_event("info", "ReconciliationSucceeded"),
     )
-    .post(&status_event("info", "ReconciliationSucceeded"))
-    .await
-    .unwrap();
+    .await;
     let requests = forge.requests();
     assert_eq!(
         requests.len(),
@@ -317,25 +252,21 @@ async fn github_follows_status_pages_and_dedupes() {
     ));
 
     // A different description is a new status.
-    let forge = StandIn::start(|r| {
-        if r.method == "GET" {
-            reply(
-                200,
-                json!({"statuses": [{"context": STATUS_ID, "state": "success",
-                                     "description": "progressing"}]}),
-            )
-        } else {
-            reply(201, json!({}))
-        }
-    })
-    .await;
-    notifier(
-        ProviderType::Github,
-        target(format!("{}/org/repo", forge.base), "t"),
+    let forge = answering(
+        reply(
+            200,
+            json!({"statuses": [{"context": STATUS_ID, "state": "success",
+                                 "description": "progressing"}]}),
+        ),
+        reply(201, json!({})),
     )
-    .post(&status_event("info", "ReconciliationSucceeded"))
-    .await
-    .unwrap();
+    .await;
+    post(
+        ProviderType::Github,
+        target(format!("{}/org/repo", forge.url), "t"),
+        &status_event("info", "ReconciliationSucceeded"),
+    )
+    .await;
     assert_eq!(forge.requests().last().unwrap().method, "POST");
 }
 
@@ -343,7 +274,7 @@ async fn github_follows_status_pages_and_dedupes() {
 async fn github_server_error_is_retried() {
     let posts = Arc::new(AtomicUsize::new(0));
     let posts_in_server = posts.clone();
-    let forge = StandIn::start(move |r| {
+    let forge = stand_in(move |r| {
         if r.method == "GET" {
             return reply(200, json!({"statuses": []}));
         }
@@ -354,30 +285,26 @@ async fn github_server_error_is_retried() {
         }
     })
     .await;
-    notifier(
+    post(
         ProviderType::Github,
-        target(format!("{}/org/repo", forge.base), "t"),
+        target(format!("{}/org/repo", forge.url), "t"),
+        &status_event("info", "ReconciliationSucceeded"),
     )
-    .post(&status_event("info", "ReconciliationSucceeded"))
-    .await
-    .unwrap();
+    .await;
     let requests = forge.requests();
     let creates: Vec<_> = requests.iter().filter(|r| r.method == "POST").collect();
     assert_eq!(creates.len(), 2, "{requests:#?}");
     assert_eq!(creates[0].body, creates[1].body);
 
     // A client error is not retried.
-    let forge = StandIn::start(|r| {
-        if r.method == "GET" {
-            reply(200, json!({"statuses": []}))
-        } else {
-            reply(422, json!({"message": "No commit found for SHA"}))
-        }
-    })
+    let forge = answering(
+        reply(200, json!({"statuses": []})),
+        reply(422, json!({"message": "No commit found for SHA"})),
+    )
     .await;
     let err = notifier(
         ProviderType::Github,
-        target(format!("{}/org/repo", forge.base), "t"),
+        target(format!("{}/org/repo", forge.url), "t"),
     )
     .post(&status_event("info", "ReconciliationSucceeded"))
     .await
@@ -394,7 +321,7 @@ async fn events_flux_posts_no_status_for_are_skipped() {
     let forge = github().await;
     let github = notifier(
         ProviderType::Github,
-        target(format!("{}/org/repo", forge.base), "t"),
+        target(format!("{}/org/repo", forge.url), "t"),
     );
     let revision = format!("main@sha1:{SHA}");
     let cases = [
@@ -436,7 +363,7 @@ async fn events_flux_posts_no_status_for_are_skipped() {
 #[tokio::test]
 async fn commit_status_expr_names_the_status() {
     let forge = github().await;
-    let mut target = target(format!("{}/org/repo", forge.base), "t");
+    let mut target = target(format!("{}/org/repo", forge.url), "t");
     target.commit_status_expr = Some(
         "event.involvedObject.kind + '/' + event.metadata.env + '/' + event.involvedObject.name \
          + '/' + provider.metadata.name"
@@ -449,10 +376,7 @@ async fn commit_status_expr_names_the_status() {
         .as_mut()
         .unwrap()
         .insert("env".into(), "prod".into());
-    notifier(ProviderType::Github, target.clone())
-        .post(&event)
-        .await
-        .unwrap();
+    post(ProviderType::Github, target.clone(), &event).await;
     let requests = forge.requests();
     assert_eq!(
         requests.last().unwrap().json()["context"],
@@ -483,8 +407,8 @@ async fn commit_status_expr_names_the_status() {
 async fn github_app_installation_token() {
     // A key made for this test: RSA, as GitHub issues them.
     let app_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
-    let forge = StandIn::start(|r| {
-        if r.target == "/app/installations/98765/access_tokens" {
+    let forge = stand_in(|r| {
+        if r.uri == "/app/installations/98765/access_tokens" {
             reply(
                 201,
                 json!({"token": "ghs_installation", "expires_at": "2026-12-04T11:00:00Z"}),
@@ -496,21 +420,23 @@ async fn github_app_installation_token() {
         }
     })
     .await;
-    let mut target = target(format!("{}/org/repo", forge.base), "");
+    let mut target = target(format!("{}/org/repo", forge.url), "");
     target.token = None;
     target.secret = [
         ("githubAppID", b"4567".to_vec()),
         ("githubAppInstallationID", b"98765".to_vec()),
         ("githubAppPrivateKey", app_key.serialize_pem().into_bytes()),
-        ("githubAppBaseURL", format!("{}/", forge.base).into_bytes()),
+        ("githubAppBaseURL", format!("{}/", forge.url).into_bytes()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    notifier(ProviderType::Github, target.clone())
-        .post(&status_event("info", "ReconciliationSucceeded"))
-        .await
-        .unwrap();
+    post(
+        ProviderType::Github,
+        target.clone(),
+        &status_event("info", "ReconciliationSucceeded"),
+    )
+    .await;
 
     let requests = forge.requests();
     assert_eq!(requests.len(), 3, "{requests:#?}");
@@ -518,6 +444,7 @@ async fn github_app_installation_token() {
     assert!(exchange.is("POST", "/app/installations/98765/access_tokens"));
     let jwt = exchange
         .header("authorization")
+        .unwrap()
         .strip_prefix("Bearer ")
         .unwrap();
     let key = jsonwebtoken::DecodingKey::from_rsa_pem(app_key.public_key_pem().as_bytes()).unwrap();
@@ -530,7 +457,10 @@ async fn github_app_installation_token() {
     let lifetime = claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap();
     assert!(lifetime <= 600, "GitHub refuses JWTs valid over 10 minutes");
     for request in &requests[1..] {
-        assert_eq!(request.header("authorization"), "Bearer ghs_installation");
+        assert_eq!(
+            request.header("authorization"),
+            Some("Bearer ghs_installation")
+        );
     }
 
     // Incomplete app keys name the missing one.
@@ -551,10 +481,10 @@ async fn github_app_installation_token() {
 
 #[tokio::test]
 async fn github_dispatch_sends_the_event() {
-    let forge = StandIn::start(|_| reply(204, Value::Null)).await;
+    let forge = stand_in(|_| reply(204, Value::Null)).await;
     let dispatch = notifier(
         ProviderType::Githubdispatch,
-        target(format!("{}/org/repo", forge.base), "t"),
+        target(format!("{}/org/repo", forge.url), "t"),
     );
     let event = event(
         "info",
@@ -567,7 +497,7 @@ async fn github_dispatch_sends_the_event() {
     assert_eq!(requests.len(), 1);
     let request = &requests[0];
     assert!(request.is("POST", "/api/v3/repos/org/repo/dispatches"));
-    assert_eq!(request.header("authorization"), "Bearer t");
+    assert_eq!(request.header("authorization"), Some("Bearer t"));
     let body = request.json();
     assert_eq!(body["event_type"], "Kustomization/apps.flux-system");
     let payload = &body["client_payload"];
@@ -592,36 +522,30 @@ async fn github_dispatch_sends_the_event() {
 
 #[tokio::test]
 async fn gitlab_self_managed_status() {
-    let forge = StandIn::start(|r| {
-        if r.method == "GET" {
-            reply(200, json!([]))
-        } else {
-            reply(201, json!({"id": 1}))
-        }
-    })
-    .await;
-    notifier(
+    let forge = answering(reply(200, json!([])), reply(201, json!({"id": 1}))).await;
+    post(
         ProviderType::Gitlab,
-        target(format!("{}/group/sub/project.git", forge.base), "glpat-x"),
+        target(format!("{}/group/sub/project.git", forge.url), "glpat-x"),
+        &status_event("error", "ReconciliationFailed"),
     )
-    .post(&status_event("error", "ReconciliationFailed"))
-    .await
-    .unwrap();
-    let requests = forge.requests();
-    assert_eq!(requests.len(), 2, "{requests:#?}");
-    assert!(requests[0].is(
-        "GET",
-        &format!(
-            "/api/v4/projects/group%2Fsub%2Fproject/repository/commits/{SHA}/statuses?name=kustomization%2Fapps%2F0c9c2e41"
-        )
-    ));
-    assert!(requests[1].is(
-        "POST",
-        &format!("/api/v4/projects/group%2Fsub%2Fproject/statuses/{SHA}")
-    ));
-    for request in &requests {
-        assert_eq!(request.header("private-token"), "glpat-x");
-    }
+    .await;
+    let requests = assert_exchange(
+        &forge,
+        &[
+            (
+                "GET",
+                format!(
+                    "/api/v4/projects/group%2Fsub%2Fproject/repository/commits/{SHA}/statuses?name=kustomization%2Fapps%2F0c9c2e41"
+                )
+                .as_str(),
+            ),
+            (
+                "POST",
+                format!("/api/v4/projects/group%2Fsub%2Fproject/statuses/{SHA}").as_str(),
+            ),
+        ],
+        &[("private-token", "glpat-x")],
+    );
     assert_eq!(
         requests[1].json(),
         json!({"state": "failed", "name": STATUS_ID, "description": "reconciliation failed"})
@@ -630,7 +554,7 @@ async fn gitlab_self_managed_status() {
 
 #[tokio::test]
 async fn gitlab_skips_an_identical_status() {
-    let forge = StandIn::start(|_| {
+    let forge = stand_in(|_| {
         reply(
             200,
             json!([{"id": 9, "sha": SHA, "ref": "main", "status": "success", "name": STATUS_ID,
@@ -638,13 +562,12 @@ async fn gitlab_skips_an_identical_status() {
         )
     })
     .await;
-    notifier(
+    post(
         ProviderType::Gitlab,
-        target(format!("{}/group/project", forge.base), "t"),
+        target(format!("{}/group/project", forge.url), "t"),
+        &status_event("info", "ReconciliationSucceeded"),
     )
-    .post(&status_event("info", "ReconciliationSucceeded"))
-    .await
-    .unwrap();
+    .await;
     let requests = forge.requests();
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].method, "GET");
@@ -654,32 +577,31 @@ async fn gitlab_skips_an_identical_status() {
 
 #[tokio::test]
 async fn gitea_status_pending_while_progressing() {
-    let forge = StandIn::start(|r| {
-        if r.method == "GET" {
-            reply(200, json!([]))
-        } else {
-            reply(201, json!({"id": 1}))
-        }
-    })
-    .await;
-    let mut target = target(format!("{}/org/repo", forge.base), "");
+    let forge = answering(reply(200, json!([])), reply(201, json!({"id": 1}))).await;
+    let mut target = target(format!("{}/org/repo", forge.url), "");
     // Flux falls back to the Secret's password.
     target.token = None;
     target.password = Some("gitea-token".into());
-    notifier(ProviderType::Gitea, target)
-        .post(&status_event("info", "Progressing"))
-        .await
-        .unwrap();
-    let requests = forge.requests();
-    assert_eq!(requests.len(), 2, "{requests:#?}");
-    assert!(requests[0].is(
-        "GET",
-        &format!("/api/v1/repos/org/repo/statuses/{SHA}?limit=50&page=1")
-    ));
-    assert!(requests[1].is("POST", &format!("/api/v1/repos/org/repo/statuses/{SHA}")));
-    for request in &requests {
-        assert_eq!(request.header("authorization"), "token gitea-token");
-    }
+    post(
+        ProviderType::Gitea,
+        target,
+        &status_event("info", "Progressing"),
+    )
+    .await;
+    let requests = assert_exchange(
+        &forge,
+        &[
+            (
+                "GET",
+                format!("/api/v1/repos/org/repo/statuses/{SHA}?limit=50&page=1").as_str(),
+            ),
+            (
+                "POST",
+                format!("/api/v1/repos/org/repo/statuses/{SHA}").as_str(),
+            ),
+        ],
+        &[("authorization", "token gitea-token")],
+    );
     assert_eq!(
         requests[1].json(),
         json!({"state": "pending", "target_url": "", "description": "progressing",
@@ -689,7 +611,7 @@ async fn gitea_status_pending_while_progressing() {
 
 #[tokio::test]
 async fn gitea_skips_the_latest_identical_status() {
-    let forge = StandIn::start(|_| {
+    let forge = stand_in(|_| {
         reply(
             200,
             json!([
@@ -699,13 +621,12 @@ async fn gitea_skips_the_latest_identical_status() {
         )
     })
     .await;
-    notifier(
+    post(
         ProviderType::Gitea,
-        target(format!("{}/org/repo", forge.base), "t"),
+        target(format!("{}/org/repo", forge.url), "t"),
+        &status_event("info", "ReconciliationSucceeded"),
     )
-    .post(&status_event("info", "ReconciliationSucceeded"))
-    .await
-    .unwrap();
+    .await;
     assert_eq!(forge.requests().len(), 1);
 }
 
@@ -713,41 +634,30 @@ async fn gitea_skips_the_latest_identical_status() {
 
 #[tokio::test]
 async fn bitbucket_cloud_status() {
-    let forge = StandIn::start(|r| {
-        if r.method == "GET" {
-            reply(
-                404,
-                json!({"type": "error", "error": {"message": "Not found"}}),
-            )
-        } else {
-            reply(201, json!({"type": "commitstatus"}))
-        }
-    })
-    .await;
-    notifier(
-        ProviderType::Bitbucket,
-        target(
-            format!("{}/workspace/repo", forge.base),
-            "jdoe:app-password",
+    let forge = answering(
+        reply(
+            404,
+            json!({"type": "error", "error": {"message": "Not found"}}),
         ),
+        reply(201, json!({"type": "commitstatus"})),
     )
-    .post(&status_event("info", "ReconciliationSucceeded"))
-    .await
-    .unwrap();
+    .await;
+    post(
+        ProviderType::Bitbucket,
+        target(format!("{}/workspace/repo", forge.url), "jdoe:app-password"),
+        &status_event("info", "ReconciliationSucceeded"),
+    )
+    .await;
     let key = sha1_hex(STATUS_ID);
-    let requests = forge.requests();
-    assert_eq!(requests.len(), 2, "{requests:#?}");
-    assert!(requests[0].is(
-        "GET",
-        &format!("/2.0/repositories/workspace/repo/commit/{SHA}/statuses/build/{key}")
-    ));
-    assert!(requests[1].is(
-        "POST",
-        &format!("/2.0/repositories/workspace/repo/commit/{SHA}/statuses/build")
-    ));
-    for request in &requests {
-        assert_eq!(request.header("authorization"), basic("jdoe:app-password"));
-    }
+    let statuses = format!("/2.0/repositories/workspace/repo/commit/{SHA}/statuses/build");
+    let requests = assert_exchange(
+        &forge,
+        &[
+            ("GET", format!("{statuses}/{key}").as_str()),
+            ("POST", statuses.as_str()),
+        ],
+        &[("authorization", basic("jdoe:app-password").as_str())],
+    );
     assert_eq!(
         requests[1].json(),
         json!({"key": key, "url": "https://bitbucket.org", "state": "SUCCESSFUL",
@@ -757,30 +667,32 @@ async fn bitbucket_cloud_status() {
 
 #[tokio::test]
 async fn bitbucket_bearer_token_and_dedupe() {
-    let forge = StandIn::start(|_| {
+    let forge = stand_in(|_| {
         reply(
             200,
             json!({"key": "k", "state": "FAILED", "description": "reconciliation failed"}),
         )
     })
     .await;
-    notifier(
+    post(
         ProviderType::Bitbucket,
         target(
-            format!("{}/workspace/repo", forge.base),
+            format!("{}/workspace/repo", forge.url),
             "x-token-auth:access-token",
         ),
+        &status_event("error", "ReconciliationFailed"),
     )
-    .post(&status_event("error", "ReconciliationFailed"))
-    .await
-    .unwrap();
+    .await;
     let requests = forge.requests();
     assert_eq!(requests.len(), 1, "an identical status is not posted again");
-    assert_eq!(requests[0].header("authorization"), "Bearer access-token");
+    assert_eq!(
+        requests[0].header("authorization"),
+        Some("Bearer access-token")
+    );
 
     let err = config_error(
         ProviderType::Bitbucket,
-        target(format!("{}/workspace/repo", forge.base), "no-colon"),
+        target(format!("{}/workspace/repo", forge.url), "no-colon"),
     );
     assert!(err.starts_with("token"), "{err}");
 }
@@ -789,33 +701,28 @@ async fn bitbucket_bearer_token_and_dedupe() {
 
 #[tokio::test]
 async fn bitbucket_server_build_status() {
-    let forge = StandIn::start(|r| {
-        if r.method == "GET" {
-            reply(404, json!({"errors": []}))
-        } else {
-            reply(204, Value::Null)
-        }
-    })
-    .await;
-    let address = format!("{}/bitbucket/scm/proj/repo.git", forge.base);
-    notifier(
+    let forge = answering(reply(404, json!({"errors": []})), reply(204, Value::Null)).await;
+    let address = format!("{}/bitbucket/scm/proj/repo.git", forge.url);
+    post(
         ProviderType::Bitbucketserver,
         target(address.clone(), "bbs-token"),
+        &status_event("info", "ReconciliationSucceeded"),
     )
-    .post(&status_event("info", "ReconciliationSucceeded"))
-    .await
-    .unwrap();
+    .await;
     let key = sha1_hex(STATUS_ID);
     let path = format!("/bitbucket/rest/api/latest/projects/proj/repos/repo/commits/{SHA}/builds");
-    let requests = forge.requests();
-    assert_eq!(requests.len(), 2, "{requests:#?}");
-    assert!(requests[0].is("GET", &format!("{path}?key={key}")));
-    assert!(requests[1].is("POST", &path));
-    for request in &requests {
-        assert_eq!(request.header("authorization"), "Bearer bbs-token");
-        assert_eq!(request.header("x-atlassian-token"), "no-check");
-        assert_eq!(request.header("x-requested-with"), "XMLHttpRequest");
-    }
+    let requests = assert_exchange(
+        &forge,
+        &[
+            ("GET", format!("{path}?key={key}").as_str()),
+            ("POST", path.as_str()),
+        ],
+        &[
+            ("authorization", "Bearer bbs-token"),
+            ("x-atlassian-token", "no-check"),
+            ("x-requested-with", "XMLHttpRequest"),
+        ],
+    );
     assert_eq!(
         requests[1].json(),
         json!({"key": key, "state": "SUCCESSFUL", "url": address,
@@ -829,23 +736,28 @@ async fn bitbucket_server_basic_auth_and_dedupe() {
     let key = sha1_hex(STATUS_ID);
     let existing = json!({"key": key, "state": "FAILED", "description": "reconciliation failed",
                           "name": "kustomization/apps [reconciliation failed]"});
-    let forge = StandIn::start(move |_| reply(200, existing.clone())).await;
-    let mut target = target(format!("{}/scm/proj/repo.git", forge.base), "");
+    let forge = stand_in(move |_| reply(200, existing.clone())).await;
+    let mut target = target(format!("{}/scm/proj/repo.git", forge.url), "");
     target.token = None;
     target.username = Some("jdoe".into());
     target.password = Some("secret".into());
-    notifier(ProviderType::Bitbucketserver, target.clone())
-        .post(&status_event("error", "ReconciliationFailed"))
-        .await
-        .unwrap();
+    post(
+        ProviderType::Bitbucketserver,
+        target.clone(),
+        &status_event("error", "ReconciliationFailed"),
+    )
+    .await;
     let requests = forge.requests();
     assert_eq!(requests.len(), 1);
-    assert_eq!(requests[0].header("authorization"), basic("jdoe:secret"));
+    assert_eq!(
+        requests[0].header("authorization"),
+        Some(basic("jdoe:secret").as_str())
+    );
 
     target.password = None;
     assert!(config_error(ProviderType::Bitbucketserver, target.clone()).starts_with("token"));
     target.token = Some("t".into());
-    target.address = format!("{}/proj/repo.git", forge.base);
+    target.address = format!("{}/proj/repo.git", forge.url);
     assert!(config_error(ProviderType::Bitbucketserver, target.clone()).contains("scm"));
     target.address = "ssh://git@bitbucket.example.com/scm/proj/repo.git".into();
     assert!(config_error(ProviderType::Bitbucketserver, target).contains("http or https"));
@@ -855,13 +767,10 @@ async fn bitbucket_server_basic_auth_and_dedupe() {
 
 #[tokio::test]
 async fn azure_devops_status() {
-    let forge = StandIn::start(|r| {
-        if r.method == "GET" {
-            reply(200, json!({"count": 0, "value": []}))
-        } else {
-            reply(201, json!({"id": 1}))
-        }
-    })
+    let forge = answering(
+        reply(200, json!({"count": 0, "value": []})),
+        reply(201, json!({"id": 1})),
+    )
     .await;
     let mut event = status_event("info", "ReconciliationSucceeded");
     event
@@ -869,23 +778,22 @@ async fn azure_devops_status() {
         .as_mut()
         .unwrap()
         .insert("summary".into(), "prod".into());
-    notifier(
+    post(
         ProviderType::Azuredevops,
-        target(format!("{}/org/proj/_git/repo", forge.base), "ado-pat"),
+        target(format!("{}/org/proj/_git/repo", forge.url), "ado-pat"),
+        &event,
     )
-    .post(&event)
-    .await
-    .unwrap();
+    .await;
     let path =
         format!("/org/proj/_apis/git/repositories/repo/commits/{SHA}/statuses?api-version=6.0");
-    let requests = forge.requests();
-    assert_eq!(requests.len(), 2, "{requests:#?}");
-    assert!(requests[0].is("GET", &path));
-    assert!(requests[1].is("POST", &path));
-    for request in &requests {
-        assert_eq!(request.header("authorization"), basic(":ado-pat"));
-        assert_eq!(request.header("accept"), "application/json;api-version=6.0");
-    }
+    let requests = assert_exchange(
+        &forge,
+        &[("GET", path.as_str()), ("POST", path.as_str())],
+        &[
+            ("authorization", basic(":ado-pat").as_str()),
+            ("accept", "application/json;api-version=6.0"),
+        ],
+    );
     assert_eq!(
         requests[1].json(),
         json!({"context": {"genre": "fluxcd:prod", "name": STATUS_ID},
@@ -895,7 +803,7 @@ async fn azure_devops_status() {
 
 #[tokio::test]
 async fn azure_devops_dedupe_and_address_form() {
-    let forge = StandIn::start(|_| {
+    let forge = stand_in(|_| {
         reply(
             200,
             json!({"count": 2, "value": [
@@ -907,13 +815,12 @@ async fn azure_devops_dedupe_and_address_form() {
         )
     })
     .await;
-    notifier(
+    post(
         ProviderType::Azuredevops,
-        target(format!("{}/org/proj/_git/repo", forge.base), "pat"),
+        target(format!("{}/org/proj/_git/repo", forge.url), "pat"),
+        &status_event("error", "ReconciliationFailed"),
     )
-    .post(&status_event("error", "ReconciliationFailed"))
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         forge.requests().len(),
         1,
@@ -922,12 +829,12 @@ async fn azure_devops_dedupe_and_address_form() {
 
     let err = config_error(
         ProviderType::Azuredevops,
-        target(format!("{}/org/proj/repo", forge.base), "pat"),
+        target(format!("{}/org/proj/repo", forge.url), "pat"),
     );
     assert!(err.starts_with("address"), "{err}");
     let err = config_error(
         ProviderType::Azuredevops,
-        target(format!("{}/org/proj/_git/repo", forge.base), " "),
+        target(format!("{}/org/proj/_git/repo", forge.url), " "),
     );
     assert!(err.starts_with("token"), "{err}");
 }
@@ -959,7 +866,7 @@ fn comment_body(marker: &str) -> String {
 async fn github_pull_request_comment_created_then_updated() {
     let existing = Arc::new(Mutex::new(json!([])));
     let existing_in_server = existing.clone();
-    let forge = StandIn::start(move |r| match (r.method.as_str(), r.target.as_str()) {
+    let forge = stand_in(move |r| match (r.method.as_str(), r.uri.as_str()) {
         ("GET", "/api/v3/user") => reply(200, json!({"login": "flux-bot"})),
         ("GET", _) => reply(200, existing_in_server.lock().unwrap().clone()),
         ("POST", _) => reply(201, json!({"id": 42})),
@@ -968,7 +875,7 @@ async fn github_pull_request_comment_created_then_updated() {
     .await;
     let comments = notifier(
         ProviderType::Githubpullrequestcomment,
-        target(format!("{}/org/repo", forge.base), "t"),
+        target(format!("{}/org/repo", forge.url), "t"),
     );
     comments.post(&change_request_event()).await.unwrap();
     let requests = forge.requests();
@@ -1006,19 +913,18 @@ async fn github_pull_request_comment_created_then_updated() {
 async fn gitlab_merge_request_note_updated_in_place() {
     let marker = PR_MARKER.replace("flux-pr-comment-key", "flux-mr-comment-key");
     let note = json!([{"id": 77, "body": comment_body(&marker), "author": {"username": "flux"}}]);
-    let forge = StandIn::start(move |r| match (r.method.as_str(), r.target.as_str()) {
+    let forge = stand_in(move |r| match (r.method.as_str(), r.uri.as_str()) {
         ("GET", "/api/v4/user") => reply(200, json!({"id": 1, "username": "flux"})),
         ("GET", _) => reply(200, note.clone()),
         _ => reply(200, json!({"id": 77})),
     })
     .await;
-    notifier(
+    post(
         ProviderType::Gitlabmergerequestcomment,
-        target(format!("{}/group/project", forge.base), "glpat"),
+        target(format!("{}/group/project", forge.url), "glpat"),
+        &change_request_event(),
     )
-    .post(&change_request_event())
-    .await
-    .unwrap();
+    .await;
     let requests = forge.requests();
     assert_eq!(requests.len(), 3, "{requests:#?}");
     assert!(requests[1].is(
@@ -1029,25 +935,24 @@ async fn gitlab_merge_request_note_updated_in_place() {
         "PUT",
         "/api/v4/projects/group%2Fproject/merge_requests/7/notes/77"
     ));
-    assert_eq!(requests[2].header("private-token"), "glpat");
+    assert_eq!(requests[2].header("private-token"), Some("glpat"));
     assert_eq!(requests[2].json(), json!({"body": comment_body(&marker)}));
 }
 
 #[tokio::test]
 async fn gitea_pull_request_comment_created() {
-    let forge = StandIn::start(|r| match (r.method.as_str(), r.target.as_str()) {
+    let forge = stand_in(|r| match (r.method.as_str(), r.uri.as_str()) {
         ("GET", "/api/v1/user") => reply(200, json!({"id": 1, "login": "flux"})),
         ("GET", _) => reply(200, json!([])),
         _ => reply(201, json!({"id": 5})),
     })
     .await;
-    notifier(
+    post(
         ProviderType::Giteapullrequestcomment,
-        target(format!("{}/org/repo", forge.base), "gt"),
+        target(format!("{}/org/repo", forge.url), "gt"),
+        &change_request_event(),
     )
-    .post(&change_request_event())
-    .await
-    .unwrap();
+    .await;
     let requests = forge.requests();
     assert_eq!(requests.len(), 3, "{requests:#?}");
     assert!(requests[1].is(
@@ -1055,7 +960,7 @@ async fn gitea_pull_request_comment_created() {
         "/api/v1/repos/org/repo/issues/7/comments?limit=100&page=1"
     ));
     assert!(requests[2].is("POST", "/api/v1/repos/org/repo/issues/7/comments"));
-    assert_eq!(requests[2].header("authorization"), "token gt");
+    assert_eq!(requests[2].header("authorization"), Some("token gt"));
     assert_eq!(requests[2].json(), json!({"body": comment_body(PR_MARKER)}));
 }
 

@@ -115,9 +115,20 @@ impl Account {
     }
 }
 
+/// Whose earlier comment is edited rather than a new one added.
+pub(super) enum Author<'a> {
+    /// The account the token is: `GET <api>/user` answers it.
+    TokenUser {
+        /// The forge's API root.
+        api: &'a str,
+    },
+    /// A login known already (a GitHub App's `<slug>[bot]`).
+    Login(String),
+}
+
 /// The name of the account `GET url` (the forge's `/user`) answers with:
 /// who the token is.
-pub(super) async fn token_user(
+async fn token_user(
     poster: &Poster,
     url: &str,
     request: impl Fn(Method, &str) -> RequestBuilder,
@@ -146,15 +157,21 @@ impl CommentThread {
         }
     }
 
-    /// Writes `comment` in the thread, editing `login`'s earlier comment
+    /// Writes `comment` in the thread, editing `author`'s earlier comment
     /// carrying the same marker when there is one among the first 100.
     pub async fn write(
         &self,
         poster: &Poster,
         comment: &CommentRequest,
-        login: &str,
+        author: Author<'_>,
         request: impl Fn(Method, &str) -> RequestBuilder,
     ) -> Result<(), NotifyError> {
+        let login = match author {
+            Author::TokenUser { api } => {
+                token_user(poster, &format!("{api}/user"), &request).await?
+            }
+            Author::Login(login) => login,
+        };
         let comments: Vec<Comment> =
             fetch_json(poster, Method::GET, |m| request(m, &self.list)).await?;
         let existing = comments.iter().find(|c| {
@@ -162,7 +179,7 @@ impl CommentThread {
                 .as_ref()
                 .or(c.author.as_ref())
                 .and_then(Account::name)
-                == Some(login)
+                == Some(login.as_str())
                 && c.body
                     .as_deref()
                     .is_some_and(|b| b.contains(&comment.marker))

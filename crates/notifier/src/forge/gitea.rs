@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::address::GitAddress;
-use super::change_request::{CommentRequest, CommentThread, token_user};
+use super::change_request::{Author, CommentRequest, CommentThread};
 use super::commit_status::StatusEvent;
 use super::{fetch_json, invalid, trimmed};
 use crate::NotifyError;
@@ -117,10 +117,11 @@ impl GiteaRepo {
         poster: &Poster,
         comment: &CommentRequest,
     ) -> Result<(), NotifyError> {
-        let request = |method, url: &str| self.request(poster, method, url);
-        let login = token_user(poster, &format!("{}/user", self.api), request).await?;
+        let author = Author::TokenUser { api: &self.api };
         CommentThread::issue(&self.repo_url(), comment.number, "limit=100&page=1")
-            .write(poster, comment, &login, request)
+            .write(poster, comment, author, |m, url| {
+                self.request(poster, m, url)
+            })
             .await
     }
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::address::GitAddress;
-use super::change_request::{CommentRequest, CommentThread, token_user};
+use super::change_request::{Author, CommentRequest, CommentThread};
 use super::commit_status::StatusEvent;
 use super::github_app::GitHubApp;
 use super::{flux_metadata, invalid, read_json, trimmed};
@@ -207,18 +207,19 @@ impl GitHubRepo {
         comment: &CommentRequest,
     ) -> Result<(), NotifyError> {
         let token = self.token(poster).await?;
-        let request = |method, url: &str| self.request(poster, method, url, &token);
-        let login = match &self.auth {
-            // Who the comments are by: the app's bot, or the token's user.
-            Auth::App(app) => format!("{}[bot]", app.slug(poster).await?),
-            Auth::Token(_) => token_user(poster, &format!("{}/user", self.api), request).await?,
+        // Who the comments are by: the app's bot, or the token's user.
+        let author = match &self.auth {
+            Auth::App(app) => Author::Login(format!("{}[bot]", app.slug(poster).await?)),
+            Auth::Token(_) => Author::TokenUser { api: &self.api },
         };
         CommentThread::issue(
             &self.repo_url(),
             comment.number,
             "direction=asc&per_page=100&sort=created",
         )
-        .write(poster, comment, &login, request)
+        .write(poster, comment, author, |m, url| {
+            self.request(poster, m, url, &token)
+        })
         .await
     }
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::address::GitAddress;
-use super::change_request::{CommentRequest, CommentThread, token_user};
+use super::change_request::{Author, CommentRequest, CommentThread};
 use super::commit_status::StatusEvent;
 use super::{escape_segment, fetch_json, invalid, trimmed};
 use crate::NotifyError;
@@ -107,8 +107,6 @@ impl GitLabProject {
         poster: &Poster,
         comment: &CommentRequest,
     ) -> Result<(), NotifyError> {
-        let request = |method, url: &str| self.request(poster, method, url);
-        let login = token_user(poster, &format!("{}/user", self.api), request).await?;
         let notes = self.project_url(&format!("merge_requests/{}/notes", comment.number));
         CommentThread {
             list: format!("{notes}?order_by=created_at&per_page=100&sort=asc"),
@@ -116,7 +114,12 @@ impl GitLabProject {
             edit: notes,
             edit_method: Method::PUT,
         }
-        .write(poster, comment, &login, request)
+        .write(
+            poster,
+            comment,
+            Author::TokenUser { api: &self.api },
+            |m, url| self.request(poster, m, url),
+        )
         .await
     }
 }
