@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use e2e::http_recorder::HttpRecorder as Server;
+use e2e::http_recorder::{HttpRecorder as Server, Recorded};
 use hmac::{Hmac, KeyInit, Mac};
 use notifier::{Event, Notifier, NotifyError, ProviderType, Target, Transport};
 use serde_json::{Value, json};
@@ -165,6 +165,21 @@ async fn send(provider: ProviderType, target: Target, event: &Event) {
     notifier(provider, target).post(event).await.unwrap();
 }
 
+/// Sends `event` through `provider` to a new recording server at `path`,
+/// the target set up by `setup`; returns the one request the server got.
+async fn send_one(
+    provider: ProviderType,
+    path: &str,
+    event: &Event,
+    setup: impl FnOnce(&mut Target),
+) -> Recorded {
+    let server = Server::start().await.unwrap();
+    let mut t = target(&format!("{}{path}", server.url));
+    setup(&mut t);
+    send(provider, t, event).await;
+    server.only_request().unwrap()
+}
+
 /// Posts `event`, which the provider must skip (nothing sent, nothing wrong).
 async fn skipped(provider: ProviderType, target: Target, event: &Event) {
     match notifier(provider, target).post(event).await {
@@ -217,12 +232,10 @@ async fn generic_posts_the_event_with_gotk_component_and_secret_headers() {
 
 #[tokio::test]
 async fn generic_hmac_signs_the_exact_body_with_the_token() {
-    let server = Server::start().await.unwrap();
-    let mut t = target(&server.url);
-    t.token = Some("s3cr3t-hmac-key".to_string());
-    send(ProviderType::GenericHmac, t, &info_event()).await;
-
-    let request = server.only_request().unwrap();
+    let request = send_one(ProviderType::GenericHmac, "", &info_event(), |t| {
+        t.token = Some("s3cr3t-hmac-key".to_string());
+    })
+    .await;
     assert_eq!(request.method, "POST");
     assert_eq!(request.uri, "/");
     let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(b"s3cr3t-hmac-key").unwrap();
@@ -260,15 +273,13 @@ async fn generic_forwards_commit_status_updates_that_chat_providers_skip() {
 
 #[tokio::test]
 async fn slack_incoming_webhook() {
-    let server = Server::start().await.unwrap();
-    send(
+    let request = send_one(
         ProviderType::Slack,
-        target(&format!("{}/services/T000/B000/XXXX", server.url)),
+        "/services/T000/B000/XXXX",
         &error_event(),
+        |_| {},
     )
     .await;
-
-    let request = server.only_request().unwrap();
     assert_eq!(request.method, "POST");
     assert_eq!(request.uri, "/services/T000/B000/XXXX");
     assert_eq!(request.header("authorization"), None);
@@ -330,12 +341,15 @@ async fn slack_bot_token_chat_post_message() {
 
 #[tokio::test]
 async fn discord_uses_the_slack_compatible_endpoint() {
-    let server = Server::start().await.unwrap();
-    let mut t = target(&format!("{}/api/webhooks/1234/tok3n", server.url));
-    t.username = Some("flux-bot".to_string());
-    send(ProviderType::Discord, t, &info_event()).await;
-
-    let request = server.only_request().unwrap();
+    let request = send_one(
+        ProviderType::Discord,
+        "/api/webhooks/1234/tok3n",
+        &info_event(),
+        |t| {
+            t.username = Some("flux-bot".to_string());
+        },
+    )
+    .await;
     assert_eq!(request.method, "POST");
     assert_eq!(request.uri, "/api/webhooks/1234/tok3n/slack");
     assert_eq!(
@@ -388,18 +402,13 @@ async fn rocket_uses_rocket_colours() {
 
 #[tokio::test]
 async fn msteams_workflow_gets_an_adaptive_card() {
-    let server = Server::start().await.unwrap();
-    send(
+    let request = send_one(
         ProviderType::Msteams,
-        target(&format!(
-            "{}/workflows/abc/triggers/manual/paths/invoke?sig=x",
-            server.url
-        )),
+        "/workflows/abc/triggers/manual/paths/invoke?sig=x",
         &error_event(),
+        |_| {},
     )
     .await;
-
-    let request = server.only_request().unwrap();
     assert_eq!(request.method, "POST");
     assert_eq!(
         request.uri,
@@ -435,18 +444,13 @@ async fn msteams_workflow_gets_an_adaptive_card() {
 
 #[tokio::test]
 async fn google_chat_card() {
-    let server = Server::start().await.unwrap();
-    send(
+    let request = send_one(
         ProviderType::Googlechat,
-        target(&format!(
-            "{}/v1/spaces/AAA/messages?key=k&token=t",
-            server.url
-        )),
+        "/v1/spaces/AAA/messages?key=k&token=t",
         &error_event(),
+        |_| {},
     )
     .await;
-
-    let request = server.only_request().unwrap();
     assert_eq!(request.uri, "/v1/spaces/AAA/messages?key=k&token=t");
     let kv = |k: &str, v: &str| json!({"textParagraph": null, "keyValue": {"topLabel": k, "content": v, "contentMultiline": false, "bottomLabel": null, "icon": null}});
     assert_eq!(
@@ -470,13 +474,11 @@ async fn google_chat_card() {
 
 #[tokio::test]
 async fn webex_markdown_to_the_room() {
-    let server = Server::start().await.unwrap();
-    let mut t = target(&format!("{}/v1/messages", server.url));
-    t.channel = Some("Y2lzY29zcGFyazovL3VzL1JPT00v".to_string());
-    t.token = Some("webex-bot-token".to_string());
-    send(ProviderType::Webex, t, &info_event()).await;
-
-    let request = server.only_request().unwrap();
+    let request = send_one(ProviderType::Webex, "/v1/messages", &info_event(), |t| {
+        t.channel = Some("Y2lzY29zcGFyazovL3VzL1JPT00v".to_string());
+        t.token = Some("webex-bot-token".to_string());
+    })
+    .await;
     assert_eq!(request.uri, "/v1/messages");
     assert_eq!(
         request.header("authorization"),
@@ -519,15 +521,13 @@ async fn matrix_puts_a_room_message_with_an_event_transaction_id() {
 
 #[tokio::test]
 async fn lark_interactive_card() {
-    let server = Server::start().await.unwrap();
-    send(
+    let request = send_one(
         ProviderType::Lark,
-        target(&format!("{}/open-apis/bot/v2/hook/uuid", server.url)),
+        "/open-apis/bot/v2/hook/uuid",
         &info_event(),
+        |_| {},
     )
     .await;
-
-    let request = server.only_request().unwrap();
     assert_eq!(request.uri, "/open-apis/bot/v2/hook/uuid");
     assert_eq!(
         request.json(),
@@ -547,13 +547,11 @@ async fn lark_interactive_card() {
 
 #[tokio::test]
 async fn telegram_send_message_markdown_v2_with_thread() {
-    let server = Server::start().await.unwrap();
-    let mut t = target(&server.url);
-    t.channel = Some("-100123456:42".to_string());
-    t.token = Some("123456:ABC-def".to_string());
-    send(ProviderType::Telegram, t, &error_event()).await;
-
-    let request = server.only_request().unwrap();
+    let request = send_one(ProviderType::Telegram, "", &error_event(), |t| {
+        t.channel = Some("-100123456:42".to_string());
+        t.token = Some("123456:ABC-def".to_string());
+    })
+    .await;
     assert_eq!(request.method, "POST");
     assert_eq!(request.uri, "/bot123456:ABC-def/sendMessage");
     assert_eq!(
@@ -590,14 +588,12 @@ async fn telegram_errors_do_not_show_the_bot_token() {
 
 #[tokio::test]
 async fn zulip_form_encoded_stream_message_with_basic_auth() {
-    let server = Server::start().await.unwrap();
-    let mut t = target(&format!("{}/ignored/path", server.url));
-    t.channel = Some("flux/prod alerts".to_string());
-    t.username = Some("flux-bot@zulip.example.com".to_string());
-    t.password = Some("api-key".to_string());
-    send(ProviderType::Zulip, t, &error_event()).await;
-
-    let request = server.only_request().unwrap();
+    let request = send_one(ProviderType::Zulip, "/ignored/path", &error_event(), |t| {
+        t.channel = Some("flux/prod alerts".to_string());
+        t.username = Some("flux-bot@zulip.example.com".to_string());
+        t.password = Some("api-key".to_string());
+    })
+    .await;
     assert_eq!(request.method, "POST");
     assert_eq!(request.uri, "/api/v1/messages");
     assert_eq!(
@@ -632,12 +628,15 @@ async fn zulip_form_encoded_stream_message_with_basic_auth() {
 
 #[tokio::test]
 async fn zoom_full_format_with_raw_verification_token() {
-    let server = Server::start().await.unwrap();
-    let mut t = target(&format!("{}/inbound/webhook/abc", server.url));
-    t.token = Some("zoom-verification".to_string());
-    send(ProviderType::Zoom, t, &info_event()).await;
-
-    let request = server.only_request().unwrap();
+    let request = send_one(
+        ProviderType::Zoom,
+        "/inbound/webhook/abc",
+        &info_event(),
+        |t| {
+            t.token = Some("zoom-verification".to_string());
+        },
+    )
+    .await;
     assert_eq!(request.uri, "/inbound/webhook/abc?format=full");
     assert_eq!(request.header("authorization"), Some("zoom-verification"));
     assert_eq!(
@@ -659,12 +658,10 @@ async fn zoom_full_format_with_raw_verification_token() {
 
 #[tokio::test]
 async fn opsgenie_alert_with_genie_key() {
-    let server = Server::start().await.unwrap();
-    let mut t = target(&format!("{}/v2/alerts", server.url));
-    t.token = Some("genie-api-key".to_string());
-    send(ProviderType::Opsgenie, t, &error_event()).await;
-
-    let request = server.only_request().unwrap();
+    let request = send_one(ProviderType::Opsgenie, "/v2/alerts", &error_event(), |t| {
+        t.token = Some("genie-api-key".to_string());
+    })
+    .await;
     assert_eq!(request.uri, "/v2/alerts");
     assert_eq!(
         request.header("authorization"),
@@ -746,14 +743,17 @@ async fn pagerduty_triggers_on_errors_and_resolves_with_a_change_event_on_info()
 
 #[tokio::test]
 async fn alertmanager_firing_alert_with_basic_auth() {
-    let server = Server::start().await.unwrap();
-    let mut t = target(&format!("{}/api/v2/alerts", server.url));
-    t.username = Some("am".to_string());
-    t.password = Some("pw".to_string());
-    t.token = Some("ignored-when-basic-auth-is-set".to_string());
-    send(ProviderType::Alertmanager, t, &error_event()).await;
-
-    let request = server.only_request().unwrap();
+    let request = send_one(
+        ProviderType::Alertmanager,
+        "/api/v2/alerts",
+        &error_event(),
+        |t| {
+            t.username = Some("am".to_string());
+            t.password = Some("pw".to_string());
+            t.token = Some("ignored-when-basic-auth-is-set".to_string());
+        },
+    )
+    .await;
     assert_eq!(request.uri, "/api/v2/alerts");
     assert_eq!(request.header("authorization"), Some("Basic YW06cHc="));
     assert_eq!(
@@ -813,12 +813,15 @@ async fn grafana_graphite_annotation_with_bearer_token() {
 
 #[tokio::test]
 async fn datadog_event_with_api_key() {
-    let server = Server::start().await.unwrap();
-    let mut t = target(&format!("{}/some/path?x=1", server.url));
-    t.token = Some("dd-api-key".to_string());
-    send(ProviderType::Datadog, t, &error_event()).await;
-
-    let request = server.only_request().unwrap();
+    let request = send_one(
+        ProviderType::Datadog,
+        "/some/path?x=1",
+        &error_event(),
+        |t| {
+            t.token = Some("dd-api-key".to_string());
+        },
+    )
+    .await;
     assert_eq!(request.uri, "/api/v1/events");
     assert_eq!(request.header("dd-api-key"), Some("dd-api-key"));
     assert_eq!(request.header("accept"), Some("application/json"));

@@ -878,14 +878,18 @@ async fn github_pull_request_comment_created_then_updated() {
         target(format!("{}/org/repo", forge.url), "t"),
     );
     comments.post(&change_request_event()).await.unwrap();
-    let requests = forge.requests();
-    assert_eq!(requests.len(), 3, "{requests:#?}");
-    assert!(requests[0].is("GET", "/api/v3/user"));
-    assert!(requests[1].is(
-        "GET",
-        "/api/v3/repos/org/repo/issues/7/comments?direction=asc&per_page=100&sort=created"
-    ));
-    assert!(requests[2].is("POST", "/api/v3/repos/org/repo/issues/7/comments"));
+    let requests = assert_exchange(
+        &forge,
+        &[
+            ("GET", "/api/v3/user"),
+            (
+                "GET",
+                "/api/v3/repos/org/repo/issues/7/comments?direction=asc&per_page=100&sort=created",
+            ),
+            ("POST", "/api/v3/repos/org/repo/issues/7/comments"),
+        ],
+        &[("authorization", "Bearer t")],
+    );
     assert_eq!(requests[2].json(), json!({"body": comment_body(PR_MARKER)}));
 
     // Another user's comment with the marker is left alone; ours is edited.
@@ -925,17 +929,21 @@ async fn gitlab_merge_request_note_updated_in_place() {
         &change_request_event(),
     )
     .await;
-    let requests = forge.requests();
-    assert_eq!(requests.len(), 3, "{requests:#?}");
-    assert!(requests[1].is(
-        "GET",
-        "/api/v4/projects/group%2Fproject/merge_requests/7/notes?order_by=created_at&per_page=100&sort=asc"
-    ));
-    assert!(requests[2].is(
-        "PUT",
-        "/api/v4/projects/group%2Fproject/merge_requests/7/notes/77"
-    ));
-    assert_eq!(requests[2].header("private-token"), Some("glpat"));
+    let requests = assert_exchange(
+        &forge,
+        &[
+            ("GET", "/api/v4/user"),
+            (
+                "GET",
+                "/api/v4/projects/group%2Fproject/merge_requests/7/notes?order_by=created_at&per_page=100&sort=asc",
+            ),
+            (
+                "PUT",
+                "/api/v4/projects/group%2Fproject/merge_requests/7/notes/77",
+            ),
+        ],
+        &[("private-token", "glpat")],
+    );
     assert_eq!(requests[2].json(), json!({"body": comment_body(&marker)}));
 }
 
@@ -953,14 +961,18 @@ async fn gitea_pull_request_comment_created() {
         &change_request_event(),
     )
     .await;
-    let requests = forge.requests();
-    assert_eq!(requests.len(), 3, "{requests:#?}");
-    assert!(requests[1].is(
-        "GET",
-        "/api/v1/repos/org/repo/issues/7/comments?limit=100&page=1"
-    ));
-    assert!(requests[2].is("POST", "/api/v1/repos/org/repo/issues/7/comments"));
-    assert_eq!(requests[2].header("authorization"), Some("token gt"));
+    let requests = assert_exchange(
+        &forge,
+        &[
+            ("GET", "/api/v1/user"),
+            (
+                "GET",
+                "/api/v1/repos/org/repo/issues/7/comments?limit=100&page=1",
+            ),
+            ("POST", "/api/v1/repos/org/repo/issues/7/comments"),
+        ],
+        &[("authorization", "token gt")],
+    );
     assert_eq!(requests[2].json(), json!({"body": comment_body(PR_MARKER)}));
 }
 
