@@ -2,14 +2,18 @@
 //! cluster, on parts the demo starts itself and stops on Ctrl-C.
 //!
 //! A control plane of its own, a Git server, an OCI registry,
-//! source-controller, kustomize-controller and image-automation-controller
-//! (this workspace's binaries); an example app pushed to the Git server, its
-//! image to the registry; a GitRepository and a Kustomization for the app, an
-//! ImageRepository, an ImagePolicy and an ImageUpdateAutomation for its image.
-//! It then shows a change rolled out, a removed object pruned and a new image
-//! tag written back to Git and rolled out, and keeps running (printing each
-//! newly applied revision) so the user can push changes themselves. `--once`
-//! stops after the scripted steps (the e2e test runs it so).
+//! source-controller, kustomize-controller, image-automation-controller and
+//! notification-controller (this workspace's binaries); an example app pushed
+//! to the Git server, its image to the registry; an Alert sending the app's
+//! events to a generic Provider whose address is a recorder the demo runs; a
+//! GitRepository and a Kustomization for the app, an ImageRepository, an
+//! ImagePolicy and an ImageUpdateAutomation for its image. It then shows a
+//! change rolled out, a removed object pruned, a push announced by GitHub's
+//! signed webhook to a Receiver and rolled out (with the notifications the
+//! recorder got), and a new image tag written back to Git and rolled out,
+//! and keeps running (printing each newly applied revision and each
+//! notification) so the user can push changes themselves. `--once` stops
+//! after the scripted steps (the e2e test runs it so).
 //!
 //! [`Stack`] without image automation (control plane + Git server +
 //! source-controller + kustomize-controller) is also what `cargo xtask bench
@@ -34,6 +38,8 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, Resource};
 use serde_json::{Value, json};
 
+use crate::notification::{Recorded, Recorder, github_push_payload, github_signature};
+
 /// Where the GitRepository and the Kustomization live (as `flux bootstrap`'s).
 pub const SYSTEM_NAMESPACE: &str = "flux-system";
 const APP: &str = "podinfo";
@@ -56,6 +62,10 @@ const MESSAGE_TEMPLATE: &str = r#"Automated image update by {{ .AutomationObject
 {{ end -}}"#;
 /// How long a step may take before the demo gives up.
 const STEP_TIMEOUT: Duration = Duration::from_secs(120);
+/// The secret of the Receiver's GitHub webhook (Secret `podinfo-token`).
+const WEBHOOK_SECRET: &str = "demo-webhook-secret";
+/// The Provider posting to the demo's recorder.
+const RECORDER_PROVIDER: &str = "recorder";
 
 /// Runs the demo; with `once`, stops after the scripted steps.
 pub fn run(once: bool) -> Result<()> {
@@ -63,9 +73,15 @@ pub fn run(once: bool) -> Result<()> {
     e2e::packages::ensure_all()?;
     let kubectl = e2e::packages::kubectl_kustomize()?;
     eprintln!(
-        "==> building source-controller, kustomize-controller and image-automation-controller"
+        "==> building source-controller, kustomize-controller, image-automation-controller and notification-controller"
     );
-    let binaries = ControllerBinaries::build(false, true)?;
+    let binaries = ControllerBinaries::build_with(
+        false,
+        Optional {
+            image_automation: true,
+            notification: true,
+        },
+    )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -90,7 +106,7 @@ pub fn run(once: bool) -> Result<()> {
         bail!("{} was left behind", left.display());
     }
     eprintln!(
-        "==> stopped the control plane, the Git server, the registry and the three controllers; removed:"
+        "==> stopped the control plane, the Git server, the registry, the recorder and the four controllers; removed:"
     );
     for dir in made {
         eprintln!("    {}", dir.display());
@@ -106,7 +122,8 @@ async fn demo(
 ) -> Result<()> {
     eprintln!(
         "==> starting a control plane of the demo's own (the first run builds it from Go modules, ~15 min), \
-         a Git server, an OCI registry, source-controller, kustomize-controller and image-automation-controller"
+         a Git server, an OCI registry, source-controller, kustomize-controller, image-automation-controller \
+         and notification-controller"
     );
     let stack = Stack::start(binaries, &[]).await?;
     made.lock()
@@ -126,6 +143,7 @@ async fn demo(
         stack.workdir.path().display()
     );
 
+    let recorder = notifications(&stack).await?;
     eprintln!(
         "==> pushing the image {image}:{FIRST_TAG} and the example app to {}",
         stack.git.http_url(APP)
@@ -224,7 +242,9 @@ async fn demo(
         "kustomize.toolkit.fluxcd.io/name=podinfo",
     ])?;
 
-    image_update(&stack, &repo, &kubectl, &third).await?;
+    let (fourth, webhook) = webhook(&stack, &repo, &kubectl, &recorder, &third).await?;
+
+    image_update(&stack, &repo, &kubectl, &fourth).await?;
 
     if once {
         return Ok(());
@@ -238,15 +258,188 @@ async fn demo(
          \x20 {kubectl} -n {SYSTEM_NAMESPACE} annotate gitrepository/{APP} --overwrite reconcile.fluxcd.io/requestedAt=\"$(date +%s)\"\n\
          \x20 {kubectl} get kustomizations -A -w\n\
          (without the annotation, the source is polled every minute)\n\
+         or, instead of the annotation, announce the push as GitHub would, to the Receiver:\n\
+         \x20 {curl}\n\
          Tags >={FIRST_TAG} pushed to {image} are written to main by the automation (the registry\n\
          is scanned every minute), so pull before you push.\n\
-         Each new revision applied is printed here. Ctrl-C stops everything.",
+         Each new revision applied and each notification the recorder gets is printed here.\n\
+         Ctrl-C stops everything.",
         kubeconfig = stack.cluster.kubeconfig_path().display(),
         url = stack.git.http_url_with_credentials(APP),
         kubectl = kubectl.binary.display(),
+        curl = github_curl(&webhook),
     );
     let latest = repo.head("main")?;
-    stack.follow(APP, &format!("main@sha1:{latest}")).await
+    stack
+        .follow(APP, &format!("main@sha1:{latest}"), &recorder)
+        .await
+}
+
+/// A Provider of type `generic` posting to a recorder the demo runs, and an
+/// Alert sending it every event of the app's GitRepository and
+/// Kustomization: what a webhook service would get.
+async fn notifications(stack: &Stack) -> Result<Recorder> {
+    let recorder = Recorder::start().await?;
+    let address = format!("{}/flux-events", recorder.url());
+    eprintln!(
+        "==> creating Provider {SYSTEM_NAMESPACE}/{RECORDER_PROVIDER} (generic, {address}: a recorder the demo runs) \
+         and Alert {SYSTEM_NAMESPACE}/{APP} (every event of GitRepository and Kustomization {APP})"
+    );
+    stack
+        .provider(RECORDER_PROVIDER, "generic", &address, json!({}))
+        .await?;
+    stack
+        .alert(
+            APP,
+            RECORDER_PROVIDER,
+            "info",
+            json!([{"kind": "GitRepository", "name": APP}, {"kind": "Kustomization", "name": APP}]),
+        )
+        .await?;
+    stack.alerts_in_effect().await?;
+    Ok(recorder)
+}
+
+/// A push announced by GitHub's signed `push` webhook to a Receiver of the
+/// GitRepository, as a repository's webhook on GitHub would send it: the
+/// GitRepository fetches at once, the Kustomization applies, and the
+/// notifications of that revision reach the recorder. Returns the new
+/// revision and the webhook URL.
+async fn webhook(
+    stack: &Stack,
+    repo: &Repo,
+    kubectl: &Kubectl,
+    recorder: &Recorder,
+    previous: &str,
+) -> Result<(String, String)> {
+    eprintln!(
+        "==> a push announced by GitHub's webhook: Receiver {SYSTEM_NAMESPACE}/{APP} (type github, events push) \
+         for GitRepository {APP}"
+    );
+    let url = stack
+        .github_receiver(APP, WEBHOOK_SECRET, &[("GitRepository", APP)])
+        .await?;
+    eprintln!("    webhook URL {url}, secret in Secret {SYSTEM_NAMESPACE}/{APP}-token");
+    let seen = recorder.count();
+    let before = previous.strip_prefix("main@sha1:").unwrap_or(previous);
+    let after = stack
+        .push(
+            repo,
+            &[(
+                "apps/podinfo/demo/configmap.yaml",
+                config_map_saying("debug", "hello from a webhook"),
+            )],
+            "podinfo: a new UI message",
+        )
+        .await?;
+    let revision = format!("main@sha1:{after}");
+    eprintln!("    pushed {revision} (the GitRepository itself looks every minute)");
+    let body = github_push_payload(
+        &format!("ferroflux/{APP}"),
+        repo.http_url(),
+        "main",
+        before,
+        &after,
+    );
+    eprintln!(
+        "    POST {url}\n      X-GitHub-Event: push\n      X-Hub-Signature-256: {}",
+        github_signature(WEBHOOK_SECRET, &body)
+    );
+    let sent = Instant::now();
+    let http = reqwest::Client::new();
+    let answer =
+        crate::notification::send_github_webhook(&http, &url, "push", WEBHOOK_SECRET, body).await?;
+    if answer.status != 200 {
+        bail!(
+            "the Receiver answered {}: {}\n{}",
+            answer.status,
+            answer.body,
+            stack.logs(30)
+        );
+    }
+    eprintln!(
+        "    {:.1?}: the Receiver answered {}, {}",
+        sent.elapsed(),
+        answer.status,
+        answer.body.trim()
+    );
+    stack.applied(APP, &revision).await?;
+    eprintln!(
+        "    {:.1?}: Kustomization {SYSTEM_NAMESPACE}/{APP} applied {revision}",
+        sent.elapsed()
+    );
+    // The revision's notifications: source-controller's new artifact and
+    // kustomize-controller's change set (its "Reconciliation finished"
+    // carries `commit_status: update`, which only Git forge Providers get,
+    // as in Flux).
+    for kind in ["GitRepository", "Kustomization"] {
+        let arrived = recorder
+            .wait_for(STEP_TIMEOUT, |r| {
+                let event = r.json();
+                event["involvedObject"]["kind"] == kind
+                    && event_revision(&event) == Some(revision.as_str())
+            })
+            .await;
+        if arrived.is_none() {
+            bail!(
+                "no notification about {kind} {APP} at {revision} reached the recorder\n{}",
+                stack.logs(30)
+            );
+        }
+    }
+    eprintln!(
+        "    the recorder got (Alert {APP} → Provider {RECORDER_PROVIDER}), {} before these:",
+        seen
+    );
+    for request in recorder.requests_from(seen) {
+        eprintln!("{}", notification_line(&request));
+    }
+    eprintln!("    the same by hand (after a push): {}", github_curl(&url));
+    kubectl.show(&["get", "receivers,alerts,providers", "-n", SYSTEM_NAMESPACE])?;
+    Ok((revision, url))
+}
+
+/// The revision an event is about (its controller's `revision` metadata).
+fn event_revision(event: &Value) -> Option<&str> {
+    event["metadata"]
+        .as_object()?
+        .iter()
+        .find(|(key, _)| *key == "revision" || key.ends_with("/revision"))
+        .and_then(|(_, value)| value.as_str())
+}
+
+/// One notification the recorder got, as the demo prints it: severity,
+/// object, reason, the message's lines and the revision.
+fn notification_line(request: &Recorded) -> String {
+    let event = request.json();
+    let object = &event["involvedObject"];
+    let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
+    let mut line = format!(
+        "      [{}] {} {}/{}/{} {}: {}",
+        request.header("gotk-component"),
+        text(&event["severity"]),
+        text(&object["kind"]),
+        text(&object["namespace"]),
+        text(&object["name"]),
+        text(&event["reason"]),
+        text(&event["message"])
+            .trim_end()
+            .replace('\n', "\n        ")
+    );
+    if let Some(revision) = event_revision(&event) {
+        line.push_str(&format!(" (revision {revision})"));
+    }
+    line
+}
+
+/// A `curl` that sends GitHub's `push` webhook to `url`, signed with
+/// `openssl` as GitHub signs it.
+fn github_curl(url: &str) -> String {
+    format!(
+        "body='{{\"ref\":\"refs/heads/main\"}}'; curl -sS -X POST {url} -H 'Content-Type: application/json' \
+         -H 'X-GitHub-Event: push' -H \"X-Hub-Signature-256: sha256=$(printf '%s' \"$body\" | openssl dgst -sha256 \
+         -hmac '{WEBHOOK_SECRET}' | sed 's/^.*= //')\" -d \"$body\""
+    )
 }
 
 /// A new tag in the registry, scanned on request (as `flux reconcile image
@@ -381,8 +574,12 @@ fn base(with_service: bool) -> String {
 }
 
 fn config_map(log_level: &str) -> String {
+    config_map_saying(log_level, "hello from ferroflux")
+}
+
+fn config_map_saying(log_level: &str, message: &str) -> String {
     format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: podinfo-config\ndata:\n  PODINFO_LOG_LEVEL: {log_level}\n  PODINFO_UI_MESSAGE: hello from ferroflux\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: podinfo-config\ndata:\n  PODINFO_LOG_LEVEL: {log_level}\n  PODINFO_UI_MESSAGE: {message}\n"
     )
 }
 
@@ -985,12 +1182,18 @@ impl Stack {
     }
 
     /// Prints every revision Kustomization `name` applies after `from`,
-    /// and failures, until the future is dropped.
-    async fn follow(&self, name: &str, from: &str) -> Result<()> {
+    /// failures, and every notification `recorder` gets from now on, until
+    /// the future is dropped.
+    async fn follow(&self, name: &str, from: &str, recorder: &Recorder) -> Result<()> {
         let api: Api<Kustomization> = Api::namespaced(self.client.clone(), SYSTEM_NAMESPACE);
         let mut shown = (from.to_owned(), String::new());
+        let mut notified = recorder.count();
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
+            for request in recorder.requests_from(notified) {
+                notified += 1;
+                eprintln!("{}", notification_line(&request));
+            }
             let Ok(Some(ks)) = api.get_opt(name).await else {
                 continue;
             };

@@ -1,11 +1,13 @@
 //! `cargo xtask demo --once` end to end: a control plane of its own, the Git
-//! server, the registry, the three controllers, the example app applied, a
-//! change rolled out, an object pruned, a new image tag written to Git by the
-//! automation and rolled out, and nothing left behind.
+//! server, the registry, the four controllers, the example app applied, a
+//! change rolled out, an object pruned, a push announced by a signed GitHub
+//! webhook and rolled out with its notifications recorded, a new image tag
+//! written to Git by the automation and rolled out, and nothing left behind.
 
 // Test code: a failing unwrap is a failing test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
 
@@ -31,6 +33,80 @@ fn the_demo_runs_its_script_and_leaves_nothing_behind() {
     ] {
         assert!(stderr.contains(expected), "no {expected:?} in:\n{stderr}");
     }
+    // Notifications: a Provider posting to the demo's recorder, an Alert.
+    assert!(
+        stderr.contains(
+            "==> creating Provider flux-system/recorder (generic, http://127.0.0.1:"
+        ) && stderr.contains("and Alert flux-system/podinfo (every event of GitRepository and Kustomization podinfo)"),
+        "{stderr}"
+    );
+    // The webhook: each step once, in order; the pushed commit is the one applied
+    // and the one the notifications are about.
+    let webhook = stderr
+        .split_once("==> a push announced by GitHub's webhook: ")
+        .map(|(_, rest)| rest)
+        .and_then(|rest| rest.split_once("==> a new image: "))
+        .map(|(step, _)| step)
+        .expect("the webhook step, before the image update");
+    let pushed = webhook
+        .split_once("pushed main@sha1:")
+        .and_then(|(_, rest)| rest.get(..40))
+        .expect("the pushed commit");
+    let revision = format!("(revision main@sha1:{pushed})");
+    let mut rest = webhook;
+    for expected in [
+        "Receiver flux-system/podinfo (type github, events push) for GitRepository podinfo",
+        "webhook URL http://127.0.0.1:",
+        "/hook/",
+        ", secret in Secret flux-system/podinfo-token",
+        &format!("pushed main@sha1:{pushed}"),
+        "X-GitHub-Event: push",
+        "X-Hub-Signature-256: sha256=",
+        "s: the Receiver answered 200",
+        &format!("s: Kustomization flux-system/podinfo applied main@sha1:{pushed}"),
+        "the recorder got (Alert podinfo → Provider recorder)",
+    ] {
+        let at = rest
+            .find(expected)
+            .unwrap_or_else(|| panic!("no {expected:?} (in order) in:\n{webhook}"));
+        rest = &rest[at + expected.len()..];
+    }
+    // What the recorder got: source-controller's new artifact and
+    // kustomize-controller's change set of the pushed commit, each through
+    // the generic Provider (`gotk-component` header).
+    let notified = |prefix: &str, text: &str| {
+        rest.lines().any(|line| {
+            line.trim_start().starts_with(prefix)
+                && line.contains(text)
+                && line.ends_with(&revision)
+        })
+    };
+    assert!(
+        notified(
+            "[source-controller] info GitRepository/flux-system/podinfo NewArtifact: ",
+            ""
+        ),
+        "{webhook}"
+    );
+    assert!(
+        notified(
+            "[kustomize-controller] info Kustomization/flux-system/podinfo ",
+            "ConfigMap/podinfo/podinfo-config configured"
+        ),
+        "{webhook}"
+    );
+    // The curl printed for doing it by hand signs as GitHub does.
+    let curl = webhook
+        .split_once("the same by hand (after a push): ")
+        .and_then(|(_, rest)| rest.lines().next())
+        .expect("the curl");
+    let url = webhook
+        .split_once("webhook URL ")
+        .and_then(|(_, rest)| rest.split_once(','))
+        .map(|(url, _)| url)
+        .expect("the webhook URL");
+    check_curl(curl, url);
+
     // The image update: each step once, in order, timed from the push.
     let update = stderr
         .split_once("==> a new image: ")
@@ -80,6 +156,9 @@ fn the_demo_runs_its_script_and_leaves_nothing_behind() {
         "imagerepository.image.toolkit.fluxcd.io/podinfo",
         "imagepolicy.image.toolkit.fluxcd.io/podinfo",
         "imageupdateautomation.image.toolkit.fluxcd.io/podinfo",
+        "receiver.notification.toolkit.fluxcd.io/podinfo",
+        "alert.notification.toolkit.fluxcd.io/podinfo",
+        "provider.notification.toolkit.fluxcd.io/recorder",
     ] {
         assert!(stdout.contains(expected), "no {expected:?} in:\n{stdout}");
     }
@@ -111,4 +190,71 @@ fn the_demo_runs_its_script_and_leaves_nothing_behind() {
     for dir in removed {
         assert!(!Path::new(dir).exists(), "{dir} was left behind");
     }
+}
+
+/// Runs `curl` (the demo's command, the demo's webhook `url` swapped for a
+/// loopback listener of this test) and checks the request it makes: a
+/// GitHub `push` delivery whose `X-Hub-Signature-256` is the HMAC-SHA256 of
+/// its body keyed with the Receiver's secret.
+fn check_curl(curl: &str, url: &str) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let local = format!("http://{}/hook/x", listener.local_addr().unwrap());
+    assert!(curl.contains(url), "{curl}");
+    let command = curl.replace(url, &local);
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut request = Vec::new();
+        let mut buffer = [0; 4096];
+        loop {
+            let n = stream.read(&mut buffer).unwrap();
+            request.extend_from_slice(&buffer[..n]);
+            let text = String::from_utf8_lossy(&request).into_owned();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(str::to_owned)
+                    })
+                    .and_then(|n| n.trim().parse().ok())
+                    .unwrap_or(0);
+                if body.len() >= length || n == 0 {
+                    stream
+                        .write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        )
+                        .unwrap();
+                    return (head.to_owned(), body.to_owned());
+                }
+            }
+        }
+    });
+    let status = Command::new("bash")
+        .args(["-c", &command])
+        .status()
+        .expect("running the printed curl");
+    assert!(status.success(), "{command}");
+    let (head, body) = server.join().unwrap();
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| {
+                let (key, value) = l.split_once(": ")?;
+                key.eq_ignore_ascii_case(name)
+                    .then(|| value.trim().to_owned())
+            })
+            .unwrap_or_default()
+    };
+    assert!(head.starts_with("POST /hook/x "), "{head}");
+    assert_eq!(header("X-GitHub-Event"), "push", "{head}");
+    assert_eq!(header("Content-Type"), "application/json", "{head}");
+    assert_eq!(body, r#"{"ref":"refs/heads/main"}"#);
+    assert_eq!(
+        header("X-Hub-Signature-256"),
+        xtask::notification::github_signature("demo-webhook-secret", body.as_bytes()),
+        "{head}"
+    );
 }

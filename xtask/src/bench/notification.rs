@@ -470,9 +470,11 @@ impl Statuses {
     }
 }
 
-/// The i-th event of (b), as kustomize-controller posts one when it
-/// finishes a reconciliation: distinct message, revision and object per
-/// event (10 Kustomizations, so a few objects' series interleave).
+/// The i-th event of (b), as kustomize-controller posts the change set of an
+/// apply: distinct message and revision per event, 10 Kustomizations taking
+/// turns. (Not its "Reconciliation finished" event: that one carries
+/// `commit_status: update`, which only Git forge Providers get, in Flux as
+/// here.)
 fn event(i: usize) -> String {
     let sha = format!("{:040x}", 0x5eed_0000_u64 + i as u64);
     let name = format!("app-{}", i % 10);
@@ -484,11 +486,10 @@ fn event(i: usize) -> String {
         },
         "severity": "info",
         "timestamp": k8s_openapi::jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        "message": format!("{EVENT_PREFIX}{i}: Reconciliation finished in 1.2s, next run in 10m0s"),
+        "message": format!("{EVENT_PREFIX}{i}: ConfigMap/{SYSTEM_NAMESPACE}/{name} configured"),
         "reason": "ReconciliationSucceeded",
         "metadata": {
             "kustomize.toolkit.fluxcd.io/revision": format!("main@sha1:{sha}"),
-            "kustomize.toolkit.fluxcd.io/commit_status": "update",
         },
         "reportingController": "kustomize-controller",
         "reportingInstance": "kustomize-controller-7d9f",
@@ -642,7 +643,7 @@ fn report(f: &Figures) -> Result<String> {
     writeln!(
         out,
         "Distinct events (message, revision; 10 Kustomizations) in Flux's wire format, as kustomize-controller \
-         posts a finished reconciliation, sent at an even pace (one every {:.1} ms, at most {SENDERS} in flight) \
+         posts the change set of an apply, sent at an even pace (one every {:.1} ms, at most {SENDERS} in flight) \
          over kept-alive connections; one Alert (`eventSources: Kustomization *`, severity info) to a `generic` \
          Provider whose address is a loopback recorder answering 200. Sending took {:.1} s. Answer times: \
          median {}, p99 {}, worst {}. The recorder had every dispatched event {:.1} s after the first send. \
