@@ -38,7 +38,8 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::{Client, Resource};
 use serde_json::{Value, json};
 
-use crate::notification::{Recorded, Recorder, github_push_payload, github_signature};
+use crate::notification::{github_push_payload, github_signature};
+use e2e::http_recorder::{HttpRecorder as Recorder, Recorded};
 
 /// Where the GitRepository and the Kustomization live (as `flux bootstrap`'s).
 pub const SYSTEM_NAMESPACE: &str = "flux-system";
@@ -280,7 +281,7 @@ async fn demo(
 /// Kustomization: what a webhook service would get.
 async fn notifications(stack: &Stack) -> Result<Recorder> {
     let recorder = Recorder::start().await?;
-    let address = format!("{}/flux-events", recorder.url());
+    let address = format!("{}/flux-events", recorder.url);
     eprintln!(
         "==> creating Provider {SYSTEM_NAMESPACE}/{RECORDER_PROVIDER} (generic, {address}: a recorder the demo runs) \
          and Alert {SYSTEM_NAMESPACE}/{APP} (every event of GitRepository and Kustomization {APP})"
@@ -320,7 +321,7 @@ async fn webhook(
         .github_receiver(APP, WEBHOOK_SECRET, &[("GitRepository", APP)])
         .await?;
     eprintln!("    webhook URL {url}, secret in Secret {SYSTEM_NAMESPACE}/{APP}-token");
-    let seen = recorder.count();
+    let seen = recorder.requests().len();
     let before = previous.strip_prefix("main@sha1:").unwrap_or(previous);
     let after = stack
         .push(
@@ -391,8 +392,8 @@ async fn webhook(
         "    the recorder got (Alert {APP} → Provider {RECORDER_PROVIDER}), {} before these:",
         seen
     );
-    for request in recorder.requests_from(seen) {
-        eprintln!("{}", notification_line(&request));
+    for request in recorder.requests().iter().skip(seen) {
+        eprintln!("{}", notification_line(request));
     }
     eprintln!("    the same by hand (after a push): {}", github_curl(&url));
     kubectl.show(&["get", "receivers,alerts,providers", "-n", SYSTEM_NAMESPACE])?;
@@ -416,7 +417,7 @@ fn notification_line(request: &Recorded) -> String {
     let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
     let mut line = format!(
         "      [{}] {} {}/{}/{} {}: {}",
-        request.header("gotk-component"),
+        request.header("gotk-component").unwrap_or_default(),
         text(&event["severity"]),
         text(&object["kind"]),
         text(&object["namespace"]),
@@ -1187,12 +1188,12 @@ impl Stack {
     async fn follow(&self, name: &str, from: &str, recorder: &Recorder) -> Result<()> {
         let api: Api<Kustomization> = Api::namespaced(self.client.clone(), SYSTEM_NAMESPACE);
         let mut shown = (from.to_owned(), String::new());
-        let mut notified = recorder.count();
+        let mut notified = recorder.requests().len();
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            for request in recorder.requests_from(notified) {
+            for request in recorder.requests().iter().skip(notified) {
                 notified += 1;
-                eprintln!("{}", notification_line(&request));
+                eprintln!("{}", notification_line(request));
             }
             let Ok(Some(ks)) = api.get_opt(name).await else {
                 continue;

@@ -1,17 +1,15 @@
 //! What the demo, `cargo xtask bench notification` and the e2e tests use
 //! around notification-controller on a [`Stack`]: Providers, Alerts and
-//! Receivers in `flux-system`, GitHub push webhooks signed as GitHub signs
-//! them, and [`Recorder`], a loopback HTTP server standing in for the
-//! services notifications go to (Slack, GitHub's API, a generic webhook),
-//! recording every request it gets.
+//! Receivers in `flux-system` and GitHub push webhooks signed as GitHub
+//! signs them. The services notifications go to (Slack, GitHub's API, a
+//! generic webhook) are played by `e2e::http_recorder`.
 
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use api::notification::Receiver;
 use e2e::git_server::Repo;
+use e2e::http_recorder::HttpRecorder;
 use hmac::{Hmac, KeyInit, Mac};
 use kube::api::{Api, DeleteParams};
 use serde_json::{Value, json};
@@ -25,204 +23,6 @@ const ALERTS_API_VERSION: &str = "notification.toolkit.fluxcd.io/v1beta3";
 const RECEIVERS_API_VERSION: &str = "notification.toolkit.fluxcd.io/v1";
 /// How long notification-controller may take to see a new object.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// One request a [`Recorder`] received.
-#[derive(Debug, Clone)]
-pub struct Recorded {
-    /// `POST`, `GET`, ...
-    pub method: String,
-    /// The path with the query, as sent (`/api/v3/repos/o/r/commits/<sha>/status?per_page=100`).
-    pub path: String,
-    /// Header names in lower case.
-    pub headers: BTreeMap<String, String>,
-    /// The body as received.
-    pub body: Vec<u8>,
-    /// When it arrived.
-    pub at: Instant,
-}
-
-impl Recorded {
-    /// The body as JSON (`null` when it is not JSON).
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-    }
-
-    /// The value of header `name` (lower case), empty when absent.
-    pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map_or("", String::as_str)
-    }
-}
-
-/// How the recorder answers requests of a method whose path starts so.
-#[derive(Clone)]
-struct Answer {
-    method: String,
-    path_prefix: String,
-    status: u16,
-    body: String,
-}
-
-#[derive(Default)]
-struct RecorderState {
-    requests: Mutex<Vec<Recorded>>,
-    answers: Mutex<Vec<Answer>>,
-}
-
-/// A loopback HTTP server standing in for a service notifications go to:
-/// records every request and answers `200 ok`, or as told by
-/// [`Recorder::answer`]. Stops when dropped.
-pub struct Recorder {
-    url: String,
-    state: Arc<RecorderState>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Recorder {
-    /// Starts on a free port of 127.0.0.1.
-    pub async fn start() -> Result<Recorder> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("binding the recorder to a loopback port")?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let state = Arc::new(RecorderState::default());
-        let router = axum::Router::new()
-            .fallback(record)
-            .with_state(state.clone());
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
-        });
-        Ok(Recorder { url, state, server })
-    }
-
-    /// `http://127.0.0.1:<port>`.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
-    /// Answers requests of `method` whose path starts with `path_prefix`
-    /// with `status` and a JSON `body` (the first rule that fits wins).
-    pub fn answer(&self, method: &str, path_prefix: &str, status: u16, body: &Value) {
-        self.state
-            .answers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Answer {
-                method: method.to_owned(),
-                path_prefix: path_prefix.to_owned(),
-                status,
-                body: body.to_string(),
-            });
-    }
-
-    /// Every request so far, in order of arrival.
-    pub fn requests(&self) -> Vec<Recorded> {
-        self.state
-            .requests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// The requests from the `from`-th on.
-    pub fn requests_from(&self, from: usize) -> Vec<Recorded> {
-        let requests = self
-            .state
-            .requests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        requests.get(from..).map(<[_]>::to_vec).unwrap_or_default()
-    }
-
-    /// How many requests arrived so far.
-    pub fn count(&self) -> usize {
-        self.state
-            .requests
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
-
-    /// Waits up to `timeout` for a request passing `check`.
-    pub async fn wait_for(
-        &self,
-        timeout: Duration,
-        check: impl Fn(&Recorded) -> bool,
-    ) -> Option<Recorded> {
-        let deadline = Instant::now() + timeout;
-        let mut seen = 0;
-        loop {
-            let new = self.requests_from(seen);
-            seen += new.len();
-            if let Some(found) = new.into_iter().find(|r| check(r)) {
-                return Some(found);
-            }
-            if Instant::now() > deadline {
-                return None;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-async fn record(
-    axum::extract::State(state): axum::extract::State<Arc<RecorderState>>,
-    request: axum::extract::Request,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let method = request.method().to_string();
-    let path = request
-        .uri()
-        .path_and_query()
-        .map_or_else(|| request.uri().path().to_owned(), ToString::to_string);
-    let headers = request
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
-    let body = axum::body::to_bytes(request.into_body(), 16 * 1024 * 1024)
-        .await
-        .map(|b| b.to_vec())
-        .unwrap_or_default();
-    let answer = state
-        .answers
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .find(|a| a.method == method && path.starts_with(&a.path_prefix))
-        .cloned();
-    state
-        .requests
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .push(Recorded {
-            method,
-            path,
-            headers,
-            body,
-            at: Instant::now(),
-        });
-    match answer {
-        Some(answer) => (
-            axum::http::StatusCode::from_u16(answer.status)
-                .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            answer.body,
-        )
-            .into_response(),
-        None => (axum::http::StatusCode::OK, "ok").into_response(),
-    }
-}
 
 /// GitHub's `X-Hub-Signature-256` of `body` for a webhook whose secret is
 /// `secret`: `sha256=` and the hex HMAC-SHA256.
@@ -392,8 +192,8 @@ impl Stack {
     /// store too (one watch, in order); the probe is deleted afterwards.
     pub async fn alerts_in_effect(&self) -> Result<()> {
         const PROBE: &str = "ferroflux-probe";
-        let recorder = Recorder::start().await?;
-        self.provider(PROBE, "generic", recorder.url(), json!({}))
+        let recorder = HttpRecorder::start().await?;
+        self.provider(PROBE, "generic", &recorder.url, json!({}))
             .await?;
         self.alert(
             PROBE,

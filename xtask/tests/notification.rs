@@ -24,12 +24,11 @@ use api::kustomize::Kustomization;
 use api::notification::Provider;
 use api::source::GitRepository;
 use e2e::git_server::Repo;
+use e2e::http_recorder::{HttpRecorder as Recorder, Recorded, Reply};
 use kube::api::Api;
 use serde_json::json;
 use xtask::demo::{ControllerBinaries, Optional, SYSTEM_NAMESPACE, Stack};
-use xtask::notification::{
-    Recorded, Recorder, github_push_payload, github_signature, send_github_webhook,
-};
+use xtask::notification::{github_push_payload, github_signature, send_github_webhook};
 
 const APP: &str = "podinfo";
 /// The GitHub repository the commit statuses go to.
@@ -74,22 +73,24 @@ fn webhook_to_applied_commit_status_and_slack_alert() {
         let stack = Stack::start(&binaries, &[])
             .await
             .expect("starting the stack");
-        let github = Recorder::start().await.unwrap();
-        let slack = Recorder::start().await.unwrap();
         // GitHub's API: the combined status of a commit (none yet), and the
         // created status.
-        github.answer(
-            "GET",
-            &format!("/api/v3/repos/{GITHUB_REPO}/commits/"),
-            200,
-            &json!({"state": "pending", "statuses": [], "total_count": 0}),
-        );
-        github.answer(
-            "POST",
-            &format!("/api/v3/repos/{GITHUB_REPO}/statuses/"),
-            201,
-            &json!({"id": 1, "state": "success"}),
-        );
+        let github = Recorder::start_with(|request| {
+            let api = format!("/api/v3/repos/{GITHUB_REPO}/");
+            match (request.method.as_str(), request.path()) {
+                ("GET", path) if path.starts_with(&format!("{api}commits/")) => Reply::json(
+                    200,
+                    json!({"state": "pending", "statuses": [], "total_count": 0}),
+                ),
+                ("POST", path) if path.starts_with(&format!("{api}statuses/")) => {
+                    Reply::json(201, json!({"id": 1, "state": "success"}))
+                }
+                _ => Reply::json(404, json!({"message": "Not Found"})),
+            }
+        })
+        .await
+        .unwrap();
+        let slack = Recorder::start().await.unwrap();
 
         // Providers and Alerts first, so that no event of the app is missed.
         stack
@@ -100,7 +101,7 @@ fn webhook_to_applied_commit_status_and_slack_alert() {
             .provider(
                 "github",
                 "github",
-                &format!("{}/{GITHUB_REPO}", github.url()),
+                &format!("{}/{GITHUB_REPO}", github.url),
                 json!({"secretRef": {"name": "github-token"}}),
             )
             .await
@@ -118,7 +119,7 @@ fn webhook_to_applied_commit_status_and_slack_alert() {
             .provider(
                 "slack",
                 "slack",
-                &format!("{}{SLACK_PATH}", slack.url()),
+                &format!("{}{SLACK_PATH}", slack.url),
                 json!({"channel": "#deployments"}),
             )
             .await
@@ -269,7 +270,7 @@ async fn commit_statuses(stack: &Stack, github: &Recorder, shas: &[&str]) {
     for sha in shas {
         let statuses_path = format!("/api/v3/repos/{GITHUB_REPO}/statuses/{sha}");
         let post = github
-            .wait_for(WAIT, |r| r.method == "POST" && r.path == statuses_path)
+            .wait_for(WAIT, |r| r.is("POST", &statuses_path))
             .await
             .unwrap_or_else(|| {
                 panic!(
@@ -279,15 +280,19 @@ async fn commit_statuses(stack: &Stack, github: &Recorder, shas: &[&str]) {
                 )
             });
         assert_eq!(
-            post.header("authorization"),
+            post.header("authorization").unwrap_or_default(),
             format!("Bearer {GITHUB_TOKEN}")
         );
         assert!(
-            post.header("accept").starts_with("application/vnd.github"),
+            post.header("accept")
+                .unwrap_or_default()
+                .starts_with("application/vnd.github"),
             "{post:?}"
         );
         assert!(
-            post.header("content-type").starts_with("application/json"),
+            post.header("content-type")
+                .unwrap_or_default()
+                .starts_with("application/json"),
             "{post:?}"
         );
         assert_eq!(
@@ -302,26 +307,27 @@ async fn commit_statuses(stack: &Stack, github: &Recorder, shas: &[&str]) {
             .requests()
             .into_iter()
             .find(|r| {
-                r.method == "GET"
-                    && r.path
-                        == format!("/api/v3/repos/{GITHUB_REPO}/commits/{sha}/status?per_page=100")
+                r.is(
+                    "GET",
+                    &format!("/api/v3/repos/{GITHUB_REPO}/commits/{sha}/status?per_page=100"),
+                )
             })
             .unwrap_or_else(|| panic!("no combined status read for {sha}"));
         assert!(get.at <= post.at);
         assert_eq!(
-            get.header("authorization"),
+            get.header("authorization").unwrap_or_default(),
             format!("Bearer {GITHUB_TOKEN}")
         );
     }
     // Only the finished reconciliations of podinfo's revisions got a status.
     for request in github.requests() {
         assert!(
-            shas.iter().any(|sha| request.path.contains(sha)),
+            shas.iter().any(|sha| request.uri.contains(sha)),
             "a status for another commit: {request:?}"
         );
         assert!(
             request
-                .path
+                .uri
                 .starts_with(&format!("/api/v3/repos/{GITHUB_REPO}/")),
             "{request:?}"
         );
@@ -355,14 +361,15 @@ async fn failing_kustomization_to_slack(stack: &Stack, slack: &Recorder) {
         .await
         .unwrap_or_else(|| panic!("nothing reached Slack\n{}", stack.logs(40)));
     assert_eq!(message.method, "POST");
-    assert_eq!(message.path, SLACK_PATH);
+    assert_eq!(message.uri, SLACK_PATH);
     assert!(
         message
             .header("content-type")
+            .unwrap_or_default()
             .starts_with("application/json"),
         "{message:?}"
     );
-    assert_eq!(message.header("authorization"), "", "no token, no auth");
+    assert_eq!(message.header("authorization"), None, "no token, no auth");
     let body = message.json();
     assert_eq!(body["channel"], "#deployments", "{body:#}");
     assert_eq!(body["username"], "kustomize-controller", "{body:#}");
@@ -421,7 +428,7 @@ fn summary(requests: &[Recorded]) -> Vec<String> {
             format!(
                 "{} {} {}",
                 r.method,
-                r.path,
+                r.uri,
                 String::from_utf8_lossy(&r.body)
             )
         })

@@ -37,7 +37,8 @@ use serde_json::json;
 use super::source::{cpu_time, proc_status_bytes};
 use super::{machine, mib, write_report};
 use crate::demo::{ControllerBinaries, Optional, SYSTEM_NAMESPACE, Stack};
-use crate::notification::{Recorder, github_push_payload, send_github_webhook};
+use crate::notification::{github_push_payload, send_github_webhook};
+use e2e::http_recorder::HttpRecorder;
 
 const LATENCY_TARGET: Duration = Duration::from_secs(1);
 const RSS_TARGET: u64 = 20 * 1024 * 1024;
@@ -314,12 +315,12 @@ async fn events_throughput(
     eprintln!(
         "==> (b) {count} events over {over:?} to the event endpoint, an Alert to a generic Provider"
     );
-    let recorder = Recorder::start().await?;
+    let recorder = HttpRecorder::start().await?;
     stack
         .provider(
             "bench-recorder",
             "generic",
-            &format!("{}/events", recorder.url()),
+            &format!("{}/events", recorder.url),
             json!({}),
         )
         .await?;
@@ -498,7 +499,7 @@ fn event(i: usize) -> String {
 }
 
 /// The recorder's requests carrying (b)'s events: message and arrival.
-fn bench_events(recorder: &Recorder) -> Vec<(String, Instant)> {
+fn bench_events(recorder: &HttpRecorder) -> Vec<(String, Instant)> {
     recorder
         .requests()
         .into_iter()
