@@ -122,10 +122,10 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
         "/".to_string()
     };
     let method = request.method().to_string();
-    let inflight = shared.metrics.start(&handler);
+    let inflight = shared.metrics.http.start(&handler);
     let answer = accept(&shared, request).await;
     drop(inflight);
-    shared.metrics.record(
+    shared.metrics.http.record(
         &handler,
         &method,
         answer.status.as_u16(),

@@ -36,8 +36,8 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
     flags.check_supported().map_err(Error::Flag)?;
     let events_addr = parse_listen_addr(flags.events_addr())?;
     let receiver_addr = parse_listen_addr(&flags.receiver_addr)?;
-    let mut metrics = Metrics::new();
-    let event_metrics = EventMetrics::register(metrics.registry_mut());
+    let metrics = Metrics::new();
+    let event_metrics = EventMetrics::register(&metrics);
     let mut manager = Manager::new(CONTROLLER_NAME, &flags, metrics).await?;
     let events_listener = bind(events_addr).await?;
     let receiver_listener = bind(receiver_addr).await?;

@@ -1,8 +1,9 @@
-//! The event server's metrics, under Flux's names: go-http-metrics'
-//! `gotk_event_http_request_duration_seconds`,
-//! `gotk_event_http_response_size_bytes` and
-//! `gotk_event_http_requests_inflight` (labels `service`, `handler`,
-//! `method`, `code`; a rate-limited duplicate counts under `code="429"`),
+//! The servers' metrics, under Flux's names: go-http-metrics'
+//! `<prefix>_http_request_duration_seconds`,
+//! `<prefix>_http_response_size_bytes` (labels `service`, `handler`,
+//! `method`, `code`) and `<prefix>_http_requests_inflight` (`service`,
+//! `handler`) for the event server (`gotk_event`; a rate-limited duplicate
+//! counts under `code="429"`) and the receiver server (`gotk_receiver`),
 //! plus ferroflux's `gotk_event_dispatch_total` of what became of each
 //! notification (Flux only logs it).
 
@@ -13,7 +14,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use runtime::metrics::Metrics;
 
 /// Labels of the request histograms (go-http-metrics' label set).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -73,18 +74,20 @@ impl DispatchResult {
     }
 }
 
-/// The event server's metric families.
+/// go-http-metrics' families of one HTTP server:
+/// `<prefix>_http_request_duration_seconds`,
+/// `<prefix>_http_response_size_bytes` and `<prefix>_http_requests_inflight`.
 #[derive(Clone)]
-pub struct EventMetrics {
+pub struct HttpMetrics {
     duration: Family<RequestLabels, Histogram>,
     size: Family<RequestLabels, Histogram>,
     inflight: Family<InflightLabels, Gauge<i64, AtomicI64>>,
-    dispatch: Family<DispatchLabels, Counter>,
 }
 
-impl EventMetrics {
-    /// Registers the families in `registry`.
-    pub fn register(registry: &mut Registry) -> Self {
+impl HttpMetrics {
+    /// Registers the families named after `prefix` (`gotk_event`,
+    /// `gotk_receiver`) with the process's metrics.
+    pub fn register(prefix: &str, metrics: &Metrics) -> Self {
         // Prometheus' default buckets, as go-http-metrics uses.
         let duration = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
             Histogram::new([
@@ -95,32 +98,25 @@ impl EventMetrics {
             Histogram::new(exponential_buckets(100.0, 10.0, 8))
         });
         let inflight = Family::<InflightLabels, Gauge<i64, AtomicI64>>::default();
-        let dispatch = Family::<DispatchLabels, Counter>::default();
-        registry.register(
-            "gotk_event_http_request_duration_seconds",
+        metrics.register_shared(
+            &format!("{prefix}_http_request_duration_seconds"),
             "The latency of the HTTP requests.",
             duration.clone(),
         );
-        registry.register(
-            "gotk_event_http_response_size_bytes",
+        metrics.register_shared(
+            &format!("{prefix}_http_response_size_bytes"),
             "The size of the HTTP responses.",
             size.clone(),
         );
-        registry.register(
-            "gotk_event_http_requests_inflight",
+        metrics.register_shared(
+            &format!("{prefix}_http_requests_inflight"),
             "The number of inflight requests being handled at the same time.",
             inflight.clone(),
-        );
-        registry.register(
-            "gotk_event_dispatch",
-            "Notifications of events to Providers, by Alert, Provider type and result.",
-            dispatch.clone(),
         );
         Self {
             duration,
             size,
             inflight,
-            dispatch,
         }
     }
 
@@ -145,6 +141,30 @@ impl EventMetrics {
         };
         self.duration.get_or_create(&labels).observe(seconds);
         self.size.get_or_create(&labels).observe(size as f64);
+    }
+}
+
+/// The event server's metric families.
+#[derive(Clone)]
+pub struct EventMetrics {
+    /// The requests to the event server (`gotk_event_http_*`).
+    pub http: HttpMetrics,
+    dispatch: Family<DispatchLabels, Counter>,
+}
+
+impl EventMetrics {
+    /// Registers the families with the process's metrics.
+    pub fn register(metrics: &Metrics) -> Self {
+        let dispatch = Family::<DispatchLabels, Counter>::default();
+        metrics.register_shared(
+            "gotk_event_dispatch",
+            "Notifications of events to Providers, by Alert, Provider type and result.",
+            dispatch.clone(),
+        );
+        Self {
+            http: HttpMetrics::register("gotk_event", metrics),
+            dispatch,
+        }
     }
 
     /// Counts one notification of an event through the Alert

@@ -13,11 +13,12 @@
 //! (`resources`), filtered by the CEL `resourceFilter` and the entry's
 //! `filter` (`filter`) and annotated with `reconcile.fluxcd.io/requestedAt`:
 //! 200 when every entry was handled, 500 when one failed (the others are
-//! still annotated).
+//! still annotated). Requests are measured as `gotk_receiver_http_*`,
+//! all under the `handler` label `/hook/`, as Flux labels them without
+//! `--export-http-path-metrics`.
 
 mod filter;
 mod jwt;
-mod metrics;
 mod oidc;
 mod resources;
 mod verify;
@@ -41,11 +42,14 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::metrics::HttpMetrics;
 use filter::{Expression, FilterInput, ResourceFilters};
 use jwt::KeyCache;
-use metrics::ReceiverMetrics;
 use resources::Annotator;
 use verify::{ReceiverSecret, Rejection, Verified};
+
+/// The `handler` label of every receiver request.
+const HANDLER: &str = "/hook/";
 
 /// The largest request body accepted (Flux's `maxRequestSizeBytes`,
 /// 3 MiB); a larger one is answered 413 without being read further.
@@ -75,7 +79,7 @@ pub struct ReceiverServer {
 struct Shared {
     client: kube::Client,
     receivers: Store<Receiver>,
-    metrics: ReceiverMetrics,
+    metrics: HttpMetrics,
     annotator: Annotator,
     keys: KeyCache,
     no_cross_namespace_refs: bool,
@@ -113,7 +117,7 @@ impl ReceiverServer {
                 annotator: Annotator::new(client.clone()),
                 client,
                 receivers,
-                metrics: ReceiverMetrics::register(&metrics),
+                metrics: HttpMetrics::register("gotk_receiver", &metrics),
                 keys: KeyCache::new(),
                 no_cross_namespace_refs,
             }),
@@ -140,7 +144,7 @@ impl ReceiverServer {
 /// Every request, whatever its path or method: Flux's handler answers any
 /// method on `/hook/`.
 async fn handle(State(shared): State<Arc<Shared>>, request: http::Request<Body>) -> Response {
-    let _inflight = shared.metrics.start();
+    let _inflight = shared.metrics.start(HANDLER);
     let started = Instant::now();
     let method = request.method().to_string();
     let answer = shared.answer(request).await;
@@ -149,6 +153,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: http::Request<Body>)
         body.push('\n');
     }
     shared.metrics.record(
+        HANDLER,
         &method,
         answer.status.as_u16(),
         started.elapsed().as_secs_f64(),
