@@ -338,6 +338,23 @@ fn merge(into: &mut Value, from: Value) {
     }
 }
 
+/// A one-ConfigMap kustomization at `app/`: ConfigMap `name` with
+/// `data.level`, so a new commit is a new `level`.
+pub fn one_config_map_app(name: &str, level: &str) -> Vec<(String, String)> {
+    vec![
+        (
+            "app/kustomization.yaml".to_owned(),
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- configmap.yaml\n".to_owned(),
+        ),
+        ("app/configmap.yaml".to_owned(), config_map_manifest(name, level)),
+    ]
+}
+
+/// ConfigMap `name` with `data.level`.
+pub fn config_map_manifest(name: &str, level: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  level: {level}\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,10 @@ use e2e::http_recorder::{HttpRecorder as Recorder, Recorded, Reply};
 use kube::api::Api;
 use serde_json::json;
 use xtask::demo::{ControllerBinaries, Optional, SYSTEM_NAMESPACE, Stack};
-use xtask::notification::{github_push_payload, github_signature, send_github_webhook};
+use xtask::notification::{
+    config_map_manifest, github_push_payload, github_signature, one_config_map_app,
+    send_github_webhook,
+};
 
 const APP: &str = "podinfo";
 /// The GitHub repository the commit statuses go to.
@@ -37,23 +40,9 @@ const GITHUB_TOKEN: &str = "ghp_e2eTokenForTheStandIn0123456789";
 const WEBHOOK_SECRET: &str = "webhook-secret-for-the-e2e-test";
 /// Slack's incoming-webhook path shape.
 const SLACK_PATH: &str = "/services/T0001/B0001/e2eSlackHookSecret";
+/// The ConfigMap the test application applies.
+const APP_CONFIG_MAP: &str = "podinfo-config";
 const WAIT: Duration = Duration::from_secs(120);
-
-fn app_files(level: &str) -> Vec<(String, String)> {
-    vec![
-        (
-            "app/kustomization.yaml".to_owned(),
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- configmap.yaml\n".to_owned(),
-        ),
-        ("app/configmap.yaml".to_owned(), config_map(level)),
-    ]
-}
-
-fn config_map(level: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: podinfo-config\ndata:\n  level: {level}\n"
-    )
-}
 
 #[test]
 fn webhook_to_applied_commit_status_and_slack_alert() {
@@ -135,7 +124,10 @@ fn webhook_to_applied_commit_status_and_slack_alert() {
             .unwrap();
         stack.alerts_in_effect().await.unwrap();
 
-        let repo = stack.create_repo(APP, app_files("info")).await.unwrap();
+        let repo = stack
+            .create_repo(APP, one_config_map_app(APP_CONFIG_MAP, "info"))
+            .await
+            .unwrap();
         let first = repo.head("main").unwrap();
         stack.git_repository(APP, &repo, "60m").await.unwrap();
         stack
@@ -174,7 +166,10 @@ async fn webhook_to_applied(stack: &Stack, repo: &Repo, before: &str) -> String 
     let after = stack
         .push(
             repo,
-            &[("app/configmap.yaml", config_map("debug"))],
+            &[(
+                "app/configmap.yaml",
+                config_map_manifest(APP_CONFIG_MAP, "debug"),
+            )],
             "debug logging",
         )
         .await

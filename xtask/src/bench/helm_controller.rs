@@ -43,7 +43,7 @@ use e2e::chart_repo::{ChartRepo, ChartSpec};
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
-use super::{machine, mib, release_binary, write_report};
+use super::{load_average, machine, mib, release_binary, write_report};
 
 /// Sizes run when `--count` is not given.
 const DEFAULT_COUNTS: [usize; 2] = [100, 1_000];
@@ -161,19 +161,6 @@ impl Figures {
     fn per_release(&self, total: u64) -> f64 {
         total as f64 / self.count as f64
     }
-}
-
-/// The 1-, 5- and 15-minute load averages, for the report.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").map_or_else(
-        |_| "unknown".to_string(),
-        |text| {
-            text.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        },
-    )
 }
 
 async fn run_one(

@@ -41,7 +41,7 @@ use kube::{Client, Resource};
 use serde_json::{Value, json};
 
 use super::source::{cpu_time, proc_status_bytes};
-use super::{machine, mib, release_binary, workspace_root, write_report};
+use super::{load_average, machine, mib, release_binary, workspace_root, write_report};
 
 const SCAN_TARGET: Duration = Duration::from_secs(2);
 const SCAN_RSS_TARGET: u64 = 20 * 1024 * 1024;
@@ -1067,19 +1067,6 @@ fn strip_ansi(line: &str) -> String {
         }
     }
     out
-}
-
-/// The 1-, 5- and 15-minute load averages.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|line| {
-            line.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default()
 }
 
 /// Bytes of the files under `dir`.

@@ -22,7 +22,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::json;
 
-use super::{machine, mib, write_report};
+use super::{StackCpu, machine, mib, write_report};
 use crate::demo::{ControllerBinaries, SYSTEM_NAMESPACE, Stack, ready_at};
 
 /// Where the applied objects go.
@@ -132,7 +132,7 @@ async fn measure(
 
     eprintln!("==> creating {count} Kustomizations");
     let stack = Arc::new(stack);
-    let cpu_before = processes_cpu(&stack);
+    let cpu_before = StackCpu::now(&stack);
     let started = Instant::now();
     // A few creations in flight at once, as `kubectl apply` of many files would.
     let mut tasks = tokio::task::JoinSet::new();
@@ -185,16 +185,7 @@ async fn measure(
     let pid = stack.kustomize_pid();
     let peak_rss = proc_status_kib(pid, "VmHWM:").context("reading VmHWM")? * 1024;
     let cpu = cpu_time(pid).context("reading CPU time")?;
-    let cpu_by_process = processes_cpu(&stack)
-        .into_iter()
-        .map(|(name, after)| {
-            let before = cpu_before
-                .iter()
-                .find(|(other, _)| *other == name)
-                .map_or(Duration::ZERO, |(_, cpu)| *cpu);
-            (name, after.saturating_sub(before))
-        })
-        .collect();
+    let cpu_by_process = StackCpu::now(&stack).since(&cpu_before);
     let load = std::fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|line| line.split_whitespace().next().map(str::to_owned))
@@ -322,27 +313,13 @@ fn report(f: &Figures) -> Result<String> {
         f.created_in.as_secs_f64(),
         f.cpu.as_secs_f64()
     )?;
-    let by_process: Vec<String> = f
-        .cpu_by_process
-        .iter()
-        .map(|(name, cpu)| format!("{name} {:.1} s", cpu.as_secs_f64()))
-        .collect();
+    let by_process = StackCpu::describe(&f.cpu_by_process);
     writeln!(
         out,
         "\nCPU used from creation to all Ready: {}; load average (1 min) at the end: {}.",
-        by_process.join(", "),
-        f.load
+        by_process, f.load
     )?;
     Ok(out)
-}
-
-/// CPU time used so far by each process of the stack.
-fn processes_cpu(stack: &Stack) -> Vec<(String, Duration)> {
-    stack
-        .processes()
-        .into_iter()
-        .filter_map(|(name, pid)| Some((name, cpu_time(pid)?)))
-        .collect()
 }
 
 /// A `kB` field of `/proc/<pid>/status`, in KiB.

@@ -265,6 +265,59 @@ fn tempfile_path(what: &str) -> PathBuf {
     std::env::temp_dir().join(format!("ferroflux-bench-{}-{what}", std::process::id()))
 }
 
+/// The 1-, 5- and 15-minute load averages, for reports.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(
+        |_| "unknown".to_string(),
+        |text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+    )
+}
+
+/// CPU time used so far by each process of a [`crate::demo::Stack`].
+pub struct StackCpu(Vec<(String, Duration)>);
+
+impl StackCpu {
+    /// Reads the CPU time of every process of `stack` now.
+    pub fn now(stack: &crate::demo::Stack) -> Self {
+        Self(
+            stack
+                .processes()
+                .into_iter()
+                .filter_map(|(name, pid)| Some((name, source::cpu_time(pid).ok()?)))
+                .collect(),
+        )
+    }
+
+    /// `name 1.2 s, other 0.3 s`: the CPU time of each process, for reports.
+    pub fn describe(by_process: &[(String, Duration)]) -> String {
+        by_process
+            .iter()
+            .map(|(name, cpu)| format!("{name} {:.1} s", cpu.as_secs_f64()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The CPU time each process used since `before`.
+    pub fn since(&self, before: &StackCpu) -> Vec<(String, Duration)> {
+        self.0
+            .iter()
+            .map(|(name, after)| {
+                let earlier = before
+                    .0
+                    .iter()
+                    .find(|(other, _)| other == name)
+                    .map_or(Duration::ZERO, |(_, cpu)| *cpu);
+                (name.clone(), after.saturating_sub(earlier))
+            })
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

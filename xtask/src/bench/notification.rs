@@ -35,15 +35,19 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 
 use super::source::{cpu_time, proc_status_bytes};
-use super::{machine, mib, write_report};
+use super::{StackCpu, load_average, machine, mib, write_report};
 use crate::demo::{ControllerBinaries, Optional, SYSTEM_NAMESPACE, Stack};
-use crate::notification::{github_push_payload, send_github_webhook};
+use crate::notification::{
+    config_map_manifest, github_push_payload, one_config_map_app, send_github_webhook,
+};
 use e2e::http_recorder::HttpRecorder;
 
 const LATENCY_TARGET: Duration = Duration::from_secs(1);
 const RSS_TARGET: u64 = 20 * 1024 * 1024;
 /// The throughput target: events per minute, accepted and dispatched.
 const EVENTS_TARGET_PER_MINUTE: usize = 10_000;
+/// The ConfigMap the test application applies.
+const APP_CONFIG_MAP: &str = "webhook-bench";
 const APP: &str = "webhook";
 const WEBHOOK_SECRET: &str = "bench-webhook-secret";
 /// How long one round of (a) may take.
@@ -145,7 +149,7 @@ async fn measure(binaries: &ControllerBinaries, options: Options) -> Result<Figu
         .notification_pid()
         .context("no notification-controller")?;
     let rss_start = proc_status_bytes(pid, "VmRSS")?;
-    let cpu_before: Vec<(String, Duration)> = processes_cpu(&stack);
+    let cpu_before = StackCpu::now(&stack);
 
     let rounds = webhook_rounds(&stack, options.rounds).await?;
     let throughput = events_throughput(&stack, pid, options.events, options.seconds).await?;
@@ -154,16 +158,7 @@ async fn measure(binaries: &ControllerBinaries, options: Options) -> Result<Figu
         .window_peak
         .unwrap_or(0)
         .max(proc_status_bytes(pid, "VmHWM")?);
-    let cpu_by_process = processes_cpu(&stack)
-        .into_iter()
-        .map(|(name, after)| {
-            let before = cpu_before
-                .iter()
-                .find(|(other, _)| *other == name)
-                .map_or(Duration::ZERO, |(_, cpu)| *cpu);
-            (name, after.saturating_sub(before))
-        })
-        .collect();
+    let cpu_by_process = StackCpu::now(&stack).since(&cpu_before);
     Ok(Figures {
         rounds,
         throughput,
@@ -175,26 +170,12 @@ async fn measure(binaries: &ControllerBinaries, options: Options) -> Result<Figu
     })
 }
 
-fn app_files(level: &str) -> Vec<(String, String)> {
-    vec![
-        (
-            "app/kustomization.yaml".to_owned(),
-            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- configmap.yaml\n".to_owned(),
-        ),
-        ("app/configmap.yaml".to_owned(), config_map(level)),
-    ]
-}
-
-fn config_map(level: &str) -> String {
-    format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: webhook-bench\ndata:\n  level: {level}\n"
-    )
-}
-
 /// (a): push, signed webhook, applied; `rounds` times.
 async fn webhook_rounds(stack: &Stack, rounds: usize) -> Result<Vec<Round>> {
     eprintln!("==> (a) webhook → applied, {rounds} rounds");
-    let repo = stack.create_repo(APP, app_files("round-0")).await?;
+    let repo = stack
+        .create_repo(APP, one_config_map_app(APP_CONFIG_MAP, "round-0"))
+        .await?;
     let mut head = repo.head("main")?;
     stack.git_repository(APP, &repo, "60m").await?;
     stack
@@ -218,7 +199,10 @@ async fn webhook_rounds(stack: &Stack, rounds: usize) -> Result<Vec<Round>> {
         let after = stack
             .push(
                 &repo,
-                &[("app/configmap.yaml", config_map(&format!("round-{round}")))],
+                &[(
+                    "app/configmap.yaml",
+                    config_map_manifest(APP_CONFIG_MAP, &format!("round-{round}")),
+                )],
                 &format!("round {round}"),
             )
             .await?;
@@ -510,28 +494,6 @@ fn bench_events(recorder: &HttpRecorder) -> Vec<(String, Instant)> {
         .collect()
 }
 
-/// CPU time used so far by each process of the stack.
-fn processes_cpu(stack: &Stack) -> Vec<(String, Duration)> {
-    stack
-        .processes()
-        .into_iter()
-        .filter_map(|(name, pid)| Some((name, cpu_time(pid).ok()?)))
-        .collect()
-}
-
-/// The 1-, 5- and 15-minute load averages.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .map(|line| {
-            line.split_whitespace()
-                .take(3)
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .unwrap_or_default()
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -677,16 +639,8 @@ fn report(f: &Figures) -> Result<String> {
             None => String::new(),
         }
     )?;
-    let by_process: Vec<String> = f
-        .cpu_by_process
-        .iter()
-        .map(|(name, cpu)| format!("{name} {:.1} s", cpu.as_secs_f64()))
-        .collect();
-    writeln!(
-        out,
-        "\nCPU used over (a) and (b): {}.",
-        by_process.join(", ")
-    )?;
+    let by_process = StackCpu::describe(&f.cpu_by_process);
+    writeln!(out, "\nCPU used over (a) and (b): {}.", by_process)?;
     Ok(out)
 }
 
