@@ -8,6 +8,8 @@
 //!   HTTP and ssh, an OCI registry (HTTP or HTTPS), a Helm chart repository,
 //!   an HTTP proxy;
 //! - [`nats`]: a NATS server built from its Go module;
+//! - [`objects`]: applying, creating and reading the objects of a test's
+//!   namespace, as every controller's fixture does;
 //! - [`http_recorder`]: a loopback HTTP(S) server standing in for a service
 //!   out of reach, recording every request.
 #![warn(missing_docs)]
@@ -20,6 +22,7 @@ pub mod gpg;
 pub mod http_recorder;
 pub mod lighttpd;
 pub mod nats;
+pub mod objects;
 pub mod packages;
 pub mod paths;
 pub mod process;

@@ -14,6 +14,7 @@ use api::notification::Receiver;
 use api::source::GitRepository;
 use aws_lc_rs::hmac;
 use e2e::cluster::TestNamespace;
+use e2e::objects::NamespacedObject;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
@@ -23,7 +24,6 @@ use kube::{Client, Resource};
 use notification_controller::receiver_server::{MAX_BODY_BYTES, ReceiverServer, webhook_path};
 use runtime::metrics::Metrics;
 use runtime::reconcile_request::REQUESTED_AT;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -99,26 +99,8 @@ impl Env {
         Api::namespaced(self.client.clone(), self.ns())
     }
 
-    async fn apply<K>(&self, object: Value) -> Result<K>
-    where
-        K: Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
-            + Clone
-            + DeserializeOwned
-            + serde::Serialize
-            + std::fmt::Debug,
-    {
-        let name = object["metadata"]["name"]
-            .as_str()
-            .context("object without metadata.name")?
-            .to_string();
-        self.api::<K>()
-            .patch(
-                &name,
-                &PatchParams::apply("e2e").force(),
-                &Patch::Apply(object),
-            )
-            .await
-            .with_context(|| format!("applying {name}"))
+    async fn apply<K: NamespacedObject>(&self, object: Value) -> Result<K> {
+        e2e::objects::apply(&self.api(), object).await
     }
 
     async fn token_secret(&self, name: &str) -> Result<()> {

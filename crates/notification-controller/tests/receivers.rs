@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::Result;
 use api::notification::Receiver;
 use api::source::GitRepository;
-use fixture::{Env, condition};
+use e2e::objects::condition;
+use fixture::Env;
 use notification_controller::receiver_server::webhook_path;
 use serde_json::json;
 
