@@ -475,7 +475,7 @@ async fn refusals_are_warning_events_on_the_alert() -> Result<()> {
     let ns = env.ns().to_string();
     env.provider(
         "hub",
-        "azureeventhub",
+        "otel",
         "https://example.invalid/hub",
         json!({}),
     )
@@ -506,7 +506,7 @@ async fn refusals_are_warning_events_on_the_alert() -> Result<()> {
             "Alert",
             "unsupported",
             "NotificationDispatchFailed",
-            "azureeventhub",
+            "otel",
         )
         .await?;
     assert!(
@@ -514,7 +514,7 @@ async fn refusals_are_warning_events_on_the_alert() -> Result<()> {
         "{note}"
     );
     assert!(
-        note.contains("provider type 'azureeventhub' is not supported"),
+        note.contains("provider type 'otel' is not supported"),
         "{note}"
     );
 
