@@ -6,8 +6,6 @@
 use std::sync::Arc;
 
 use api::meta::{FINALIZER, condition_type, reason};
-use kube::ResourceExt;
-use kube::api::Api;
 use kube::runtime::controller::Action;
 use runtime::reconcile::Disposition;
 use runtime::status::{Conclusion, StatusObject, StatusSession};
@@ -81,36 +79,21 @@ where
     PF: std::future::Future<Output = Result<Action, Error>>,
     C: FnOnce(&K, &Context) -> Result<(), Error>,
 {
-    let namespace = obj
-        .namespace()
-        .ok_or(Error::MissingField("metadata.namespace"))?;
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
-    let done = runtime::finalizer::reconcile(
-        &api,
+    runtime::finalizer::reconcile_namespaced(
+        &ctx.client,
         FINALIZER,
         obj,
-        |obj| {
-            let api = api.clone();
-            let ctx = ctx.clone();
-            async move {
-                if suspended(&obj) {
-                    tracing::debug!(name = %obj.name_any(), "reconciliation is suspended");
-                    return Ok(Action::await_change());
-                }
-                let session = StatusSession::begin(obj.as_ref(), api, CONTROLLER_NAME);
-                pass(obj, ctx, session).await
-            }
+        suspended,
+        |obj, api| {
+            let session = StatusSession::begin(obj.as_ref(), api, CONTROLLER_NAME);
+            pass(obj, ctx.clone(), session)
         },
-        |obj| {
-            let ctx = ctx.clone();
-            async move {
-                cleanup(obj.as_ref(), &ctx)?;
-                Ok(Action::await_change())
-            }
+        |obj, _| {
+            let result = cleanup(obj.as_ref(), &ctx);
+            async move { result.map(|()| Action::await_change()) }
         },
     )
-    .await?;
-    Ok(done.unwrap_or_else(Action::await_change))
+    .await
 }
 
 /// Records `result` in the conditions, writes the status, sends events and

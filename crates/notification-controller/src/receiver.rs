@@ -19,7 +19,7 @@ use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use runtime::conditions::Conditions;
 use runtime::reconcile::Disposition;
-use tracing::{debug, info};
+use tracing::info;
 
 use crate::Error;
 use crate::context::{CONTROLLER_NAME, Context};
@@ -38,30 +38,16 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(600);
 
 /// Reconciles one Receiver.
 pub async fn reconcile(obj: Arc<Receiver>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let namespace = obj
-        .namespace()
-        .ok_or(Error::MissingField("metadata.namespace"))?;
-    let api: Api<Receiver> = Api::namespaced(ctx.client.clone(), &namespace);
-    let done = runtime::finalizer::reconcile(
-        &api,
+    runtime::finalizer::reconcile_namespaced(
+        &ctx.client,
         FINALIZER,
         obj,
-        |obj| {
-            let api = api.clone();
-            let ctx = ctx.clone();
-            async move {
-                if obj.spec.suspend == Some(true) {
-                    debug!(name = %obj.name_any(), "reconciliation is suspended for this object");
-                    return Ok(Action::await_change());
-                }
-                pass(obj, ctx, api).await
-            }
-        },
+        |obj| obj.spec.suspend == Some(true),
+        |obj, api| pass(obj, ctx.clone(), api),
         // Nothing outside the object to clean up.
-        |_| async { Ok(Action::await_change()) },
+        |_, _| async { Ok(Action::await_change()) },
     )
-    .await?;
-    Ok(done.unwrap_or_else(Action::await_change))
+    .await
 }
 
 /// Why a pass failed.

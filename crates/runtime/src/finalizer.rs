@@ -15,7 +15,9 @@ use std::pin::pin;
 use std::sync::Arc;
 
 use kube::api::{Api, Patch, PatchParams};
-use kube::{Resource, ResourceExt};
+use kube::core::NamespaceResourceScope;
+use kube::runtime::controller::Action;
+use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -45,6 +47,54 @@ where
     let done = cleanup(obj.clone()).await?;
     remove(api, obj.as_ref(), finalizer).await?;
     Ok(Some(done))
+}
+
+/// The reconciliation every controller runs on a namespaced object: the
+/// [`Api`] of the object's namespace and [`reconcile`] around `finalizer`.
+/// A live object goes to `apply` with that Api unless `suspended` says it
+/// is suspended (then nothing is done until it changes; the finalizer is
+/// still added); a deleted one goes to `cleanup`. Nothing to do ends in
+/// waiting for a change.
+pub async fn reconcile_namespaced<K, E, ApplyFut, CleanupFut>(
+    client: &Client,
+    finalizer: &str,
+    obj: Arc<K>,
+    suspended: impl FnOnce(&K) -> bool,
+    apply: impl FnOnce(Arc<K>, Api<K>) -> ApplyFut,
+    cleanup: impl FnOnce(Arc<K>, Api<K>) -> CleanupFut,
+) -> Result<Action, E>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + std::fmt::Debug,
+    ApplyFut: Future<Output = Result<Action, E>>,
+    CleanupFut: Future<Output = Result<Action, E>>,
+    E: From<kube::Error> + From<crate::Error>,
+{
+    let namespace = obj
+        .namespace()
+        .ok_or(crate::Error::MissingField("metadata.namespace"))?;
+    let api: Api<K> = Api::namespaced(client.clone(), &namespace);
+    let done = reconcile(
+        &api,
+        finalizer,
+        obj,
+        |obj| {
+            let api = api.clone();
+            async move {
+                if suspended(&obj) {
+                    tracing::debug!(name = %obj.name_any(), "reconciliation is suspended");
+                    return Ok(Action::await_change());
+                }
+                apply(obj, api).await
+            }
+        },
+        |obj| cleanup(obj, api.clone()),
+    )
+    .await?;
+    Ok(done.unwrap_or_else(Action::await_change))
 }
 
 /// Whether `obj` lacks `finalizer` and is not being deleted.

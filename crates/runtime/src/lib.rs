@@ -67,6 +67,9 @@ pub enum Error {
     /// The Kubernetes client could not be configured.
     #[error("cannot configure the Kubernetes client: {0}")]
     Client(String),
+    /// An object lacks a structural field (`metadata.namespace`, say).
+    #[error("object is missing {0}")]
+    MissingField(&'static str),
     /// Leader election failed.
     #[error("leader election failed: {0}")]
     LeaderElection(String),

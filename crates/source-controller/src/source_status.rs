@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use api::event;
 use api::meta::{Artifact, condition_type, reason};
-use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use runtime::status::{Conclusion, StatusObject, StatusSession};
@@ -219,38 +218,30 @@ pub async fn reconcile_source<K: SourceObject>(
     suspended: bool,
     sync: SyncFn<K>,
 ) -> Result<Action, Error> {
-    let namespace = obj
-        .namespace()
-        .ok_or(Error::MissingField("metadata.namespace"))?;
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
-    let done = runtime::finalizer::reconcile(
-        &api,
+    runtime::finalizer::reconcile_namespaced(
+        &ctx.client,
         api::meta::FINALIZER,
         obj,
-        |obj| async {
+        |_| suspended,
+        |obj, api| async {
             let obj = obj;
-            if suspended {
-                tracing::debug!(name = %obj.name_any(), "reconciliation is suspended");
-                return Ok(Action::await_change());
-            }
-            let mut session =
-                StatusSession::begin(obj.as_ref(), api.clone(), CONTROLLER_NAME);
+            let mut session = StatusSession::begin(obj.as_ref(), api, CONTROLLER_NAME);
             // The kind's own step edits a status with its conditions inline.
             let mut status = session.desired();
             let result = sync(obj.as_ref(), &ctx, &mut status).await;
             session.replace_status(status);
             finish(obj.as_ref(), &ctx, session, result).await
         },
-        |obj| async {
-            let obj = obj;
-            if ctx.store.remove_object(kind, &namespace, &obj.name_any())? {
+        |obj, api| async {
+            let (obj, api) = (obj, api);
+            let namespace = api.namespace().unwrap_or_default();
+            if ctx.store.remove_object(kind, namespace, &obj.name_any())? {
                 tracing::info!(namespace, name = %obj.name_any(), "garbage collected artifacts for deleted resource");
             }
             Ok(Action::await_change())
         },
     )
-    .await?;
-    Ok(done.unwrap_or_else(Action::await_change))
+    .await
 }
 
 macro_rules! source_object {

@@ -27,7 +27,7 @@ use kube::runtime::controller::Action;
 use runtime::ssa::Status as HealthStatus;
 use runtime::ssa::inventory::stale_objects;
 use runtime::status::{Conclusion, StatusSession};
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 use crate::Error;
 use crate::context::{CONTROLLER_NAME, Context};
@@ -371,10 +371,6 @@ fn api_message(err: &kube::Error) -> String {
 }
 
 async fn apply(obj: Arc<Kustomization>, ctx: &Context) -> Result<Action, Error> {
-    if obj.spec.suspend == Some(true) {
-        debug!(kustomization = %obj.name_any(), "reconciliation is suspended for this object");
-        return Ok(Action::await_change());
-    }
     let mut attempt = Attempt::new(&obj, ctx);
     let next = attempt.run().await;
     attempt.session.conclude(Conclusion::WhenReady);
@@ -452,19 +448,15 @@ async fn cleanup(obj: Arc<Kustomization>, ctx: &Context) -> Result<Action, Error
 /// Reconciles one Kustomization (the harness's entry point): the
 /// finalizer added alongside the first pass, the cleanup on deletion.
 pub async fn reconcile(obj: Arc<Kustomization>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let namespace = obj
-        .namespace()
-        .ok_or(Error::MissingField("metadata.namespace"))?;
-    let api: Api<Kustomization> = Api::namespaced(ctx.client.clone(), &namespace);
-    let done = runtime::finalizer::reconcile(
-        &api,
+    runtime::finalizer::reconcile_namespaced(
+        &ctx.client,
         FINALIZER,
         obj,
-        |obj| apply(obj, &ctx),
-        |obj| cleanup(obj, &ctx),
+        |obj| obj.spec.suspend == Some(true),
+        |obj, _| apply(obj, &ctx),
+        |obj, _| cleanup(obj, &ctx),
     )
-    .await?;
-    Ok(done.unwrap_or_else(Action::await_change))
+    .await
 }
 
 #[cfg(test)]
