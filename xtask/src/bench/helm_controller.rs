@@ -61,10 +61,14 @@ pub fn run(
     count: Option<usize>,
     concurrent: u16,
     helm_niceness: Option<u8>,
+    binary: Option<PathBuf>,
     controller_args: &[String],
 ) -> Result<()> {
     let counts = count.map_or_else(|| DEFAULT_COUNTS.to_vec(), |n| vec![n.max(1)]);
-    let binary = release_binary("helm-controller", "helm-controller")?;
+    let binary = match binary {
+        Some(binary) => binary,
+        None => release_binary("helm-controller", "helm-controller")?,
+    };
     let helm = e2e::packages::helm()?;
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -35,6 +35,10 @@ pub enum Target {
         /// helm-controller's `--helm-niceness` (default: the controller's default).
         #[arg(long)]
         helm_niceness: Option<u8>,
+        /// Measure this helm-controller binary instead of a fresh release build
+        /// (another commit's, or a profiler wrapping one).
+        #[arg(long)]
+        binary: Option<PathBuf>,
         /// A further flag for helm-controller (repeatable), e.g.
         /// `--controller-arg=--kube-api-qps=-1`.
         #[arg(long = "controller-arg", allow_hyphen_values = true)]
@@ -146,8 +150,9 @@ pub fn run(target: Target) -> Result<()> {
             count,
             concurrent,
             helm_niceness,
+            binary,
             controller_args,
-        } => helm_controller::run(count, concurrent, helm_niceness, &controller_args),
+        } => helm_controller::run(count, concurrent, helm_niceness, binary, &controller_args),
     }
 }
 
