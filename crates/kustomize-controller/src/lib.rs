@@ -35,9 +35,6 @@ pub enum Error {
     /// Shared runtime failure (status patching, listeners, leader election).
     #[error(transparent)]
     Runtime(#[from] runtime::Error),
-    /// The object lacks a structural field.
-    #[error("object is missing {0}")]
-    MissingField(&'static str),
     /// Local file system trouble.
     #[error("{context}: {source}")]
     Io {

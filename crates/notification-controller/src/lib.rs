@@ -26,39 +26,6 @@ pub mod rate_limit;
 pub mod receiver;
 pub mod receiver_server;
 
-use runtime::reconcile::{Disposition, ReconcileError};
-
 /// What goes back to the harness from a Receiver reconciliation, and what
 /// stops the process at start-up.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A Kubernetes API call failed.
-    #[error("kubernetes API request failed: {0}")]
-    Kube(#[from] kube::Error),
-    /// Shared runtime failure (status patching, listeners, leader election).
-    #[error(transparent)]
-    Runtime(#[from] runtime::Error),
-    /// The object lacks a structural field.
-    #[error("object is missing {0}")]
-    MissingField(&'static str),
-    /// A command-line flag cannot be used.
-    #[error("invalid flag: {0}")]
-    Flag(String),
-    /// The attempt failed as its status says; retried or stalled.
-    #[error("{message}")]
-    Halted {
-        /// Retry or stall.
-        disposition: Disposition,
-        /// The `Ready` message.
-        message: String,
-    },
-}
-
-impl ReconcileError for Error {
-    fn disposition(&self) -> Disposition {
-        match self {
-            Error::Halted { disposition, .. } => *disposition,
-            _ => Disposition::Retry,
-        }
-    }
-}
+pub use runtime::reconcile::ControllerError as Error;

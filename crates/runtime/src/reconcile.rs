@@ -93,6 +93,58 @@ pub trait ReconcileError: std::error::Error + Send + Sync + 'static {
     fn disposition(&self) -> Disposition;
 }
 
+/// The error of a controller whose reconciliations end in the object's
+/// status: what comes back to the harness is a failure that did not reach
+/// a status (API calls, status writes, the finalizer, local storage), a
+/// start-up error, or [`ControllerError::Halted`], an attempt that failed
+/// as its status already says and is retried or waits.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// A Kubernetes API call failed.
+    #[error("kubernetes API request failed: {0}")]
+    Kube(#[from] kube::Error),
+    /// Shared runtime failure (status patching, listeners, leader election).
+    #[error(transparent)]
+    Runtime(#[from] crate::Error),
+    /// Local storage trouble.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A command-line flag cannot be used.
+    #[error("invalid flag: {0}")]
+    Flag(String),
+    /// The attempt failed as its status says; retried, waiting or stalled.
+    #[error("{message}")]
+    Halted {
+        /// What the harness does next.
+        disposition: Disposition,
+        /// The `Ready` message.
+        message: String,
+    },
+}
+
+impl ControllerError {
+    /// An I/O error while doing `context`.
+    pub fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> ControllerError {
+        let context = context.into();
+        move |source| ControllerError::Io { context, source }
+    }
+}
+
+impl ReconcileError for ControllerError {
+    fn disposition(&self) -> Disposition {
+        match self {
+            ControllerError::Halted { disposition, .. } => *disposition,
+            _ => Disposition::Retry,
+        }
+    }
+}
+
 /// Flux's per-object retry backoff: the delay doubles with each consecutive
 /// failure of an object, from `min` up to `max`, and starts over after a
 /// success.

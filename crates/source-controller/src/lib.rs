@@ -55,9 +55,6 @@ pub enum Error {
     /// A Kubernetes API call failed.
     #[error("kubernetes API request failed: {0}")]
     Kube(#[from] kube::Error),
-    /// The object lacks a namespace, name or similar structural field.
-    #[error("object is missing {0}")]
-    MissingField(&'static str),
     /// The source URL is invalid.
     #[error("invalid URL '{url}': {reason}")]
     InvalidUrl {
@@ -236,9 +233,7 @@ impl Error {
             | Error::InvalidIgnore(_)
             | Error::InvalidPath(_)
             | Error::Io { .. } => storage(false),
-            Error::Runtime(_) | Error::Kube(_) | Error::MissingField(_) => {
-                Failure::retry(reason::FAILED)
-            }
+            Error::Runtime(_) | Error::Kube(_) => Failure::retry(reason::FAILED),
         }
     }
 
