@@ -1,6 +1,7 @@
 //! Waiting for an object to reach a state, as every e2e test does.
 
 use std::fmt::Debug;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -40,4 +41,27 @@ where
         }
         tokio::time::sleep(poll).await;
     }
+}
+
+/// [`for_object`] in a test of one controller: polled every 200 ms, and on
+/// time-out the error also shows the last 40 lines of the controller's `log`.
+pub async fn for_object_logged<K, T>(
+    api: &Api<K>,
+    name: &str,
+    timeout: Duration,
+    log: &Path,
+    check: impl FnMut(&K) -> Option<T>,
+) -> Result<T>
+where
+    K: kube::Resource + Clone + DeserializeOwned + Serialize + Debug,
+{
+    for_object(
+        api,
+        name,
+        timeout,
+        Duration::from_millis(200),
+        check,
+        || format!("controller log:\n{}", crate::process::tail(log, 40)),
+    )
+    .await
 }

@@ -10,7 +10,7 @@ mod fixture;
 
 use anyhow::{Result, ensure};
 use api::image::{ImagePolicy, ImageRepository};
-use fixture::{Env, condition, registry};
+use fixture::{Env, NamespacedObject, condition, registry};
 use serde_json::json;
 
 fn image_repository(name: &str, spec: serde_json::Value) -> serde_json::Value {
@@ -26,12 +26,7 @@ fn image_policy(name: &str, spec: serde_json::Value) -> serde_json::Value {
 /// Waits for Ready=`status` with `reason` (and a message containing `message`).
 async fn ready_is<K>(env: &Env, name: &str, status: &str, reason: &str, message: &str) -> Result<K>
 where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug
-        + runtime::status::StatusObject,
+    K: NamespacedObject + runtime::status::StatusObject,
 {
     let (status, reason, message) = (status.to_string(), reason.to_string(), message.to_string());
     env.wait_for::<K, _>(name, move |obj| {

@@ -13,7 +13,7 @@ use anyhow::{Context, Result, ensure};
 use api::image::{ImagePolicy, ImageRepository};
 use e2e::proxy::HttpProxy;
 use e2e::registry::Registry;
-use fixture::{Env, condition};
+use fixture::{Env, NamespacedObject, condition};
 use k8s_openapi::api::core::v1::Secret;
 use serde_json::json;
 
@@ -50,12 +50,7 @@ async fn condition_is<K>(
     message: &str,
 ) -> Result<String>
 where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug
-        + runtime::status::StatusObject,
+    K: NamespacedObject + runtime::status::StatusObject,
 {
     let (type_, status, reason, message) = (
         type_.to_string(),

@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail, ensure};
 use api::source::{GitRepository, HelmChart, HelmRepository, OCIRepository};
 use e2e::chart_repo::{ChartRepo, ChartSpec};
 use e2e::registry::Registry;
-use fixture::{Env, condition, git_source, object};
+use fixture::{Env, NamespacedObject, condition, git_source, object};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -25,12 +25,7 @@ const WAIT: Duration = Duration::from_secs(90);
 /// exactly `message`, and an artifact is recorded; returns the object.
 async fn ready_with<K>(env: &Env, name: &str, message: impl Fn(&K) -> Option<String>) -> Result<K>
 where
-    K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug
-        + SourceStatus,
+    K: NamespacedObject + SourceStatus,
 {
     env.wait_for::<K, _>(name, WAIT, |obj| {
         let (conditions, observed, has_artifact) = obj.source_status()?;
