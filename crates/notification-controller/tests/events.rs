@@ -473,13 +473,8 @@ async fn provider_errors_are_retried_then_reported_and_do_not_hold_up_others() -
 async fn refusals_are_warning_events_on_the_alert() -> Result<()> {
     let env = Env::start("nc-refusals", &["--no-cross-namespace-refs=true"]).await?;
     let ns = env.ns().to_string();
-    env.provider(
-        "hub",
-        "otel",
-        "https://example.invalid/hub",
-        json!({}),
-    )
-    .await?;
+    env.provider("hub", "otel", "https://example.invalid/hub", json!({}))
+        .await?;
     env.alert("unsupported", "hub", json!({})).await?;
     let mut seen = false;
     for i in 0..30 {
@@ -502,12 +497,7 @@ async fn refusals_are_warning_events_on_the_alert() -> Result<()> {
     }
     assert!(seen, "{}", env.log_tail(40));
     let (_, note) = env
-        .wait_for_event(
-            "Alert",
-            "unsupported",
-            "NotificationDispatchFailed",
-            "otel",
-        )
+        .wait_for_event("Alert", "unsupported", "NotificationDispatchFailed", "otel")
         .await?;
     assert!(
         note.contains("failed to initialize notifier for provider 'hub'"),
