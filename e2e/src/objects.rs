@@ -7,8 +7,8 @@ use std::fmt::Debug;
 
 use anyhow::{Context, Result};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::Resource;
 use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::{Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -29,6 +29,52 @@ impl<K> NamespacedObject for K where
         + Serialize
         + Debug
 {
+}
+
+/// A test's namespace and the client writing in it: what every controller
+/// fixture reads and writes through (fixtures deref to it).
+pub struct Scope {
+    /// The test's namespace, deleted when dropped.
+    pub namespace: crate::cluster::TestNamespace,
+    /// A client of the shared cluster.
+    pub client: Client,
+}
+
+impl Scope {
+    /// A new namespace named after `test` on the shared cluster, and a
+    /// client of that cluster.
+    pub async fn new(test: &str) -> Result<Scope> {
+        let cluster = crate::cluster::shared().await?;
+        Ok(Scope {
+            namespace: cluster.test_namespace(test).await?,
+            client: cluster.client().await?,
+        })
+    }
+
+    /// The namespace's name.
+    pub fn ns(&self) -> &str {
+        self.namespace.name()
+    }
+
+    /// The API of `K` in the namespace.
+    pub fn api<K: NamespacedObject>(&self) -> Api<K> {
+        Api::namespaced(self.client.clone(), self.ns())
+    }
+}
+
+/// Makes a fixture struct with a `scope: Scope` field usable as its
+/// [`Scope`] (`env.ns()`, `env.api::<K>()`, `env.client`).
+#[macro_export]
+macro_rules! deref_to_scope {
+    ($fixture:ty) => {
+        impl std::ops::Deref for $fixture {
+            type Target = $crate::objects::Scope;
+
+            fn deref(&self) -> &Self::Target {
+                &self.scope
+            }
+        }
+    };
 }
 
 /// Server-side applies `object` (JSON with apiVersion, kind and
