@@ -41,10 +41,8 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// A new namespace named after `test` on the shared cluster, and a
-    /// client of that cluster.
-    pub async fn new(test: &str) -> Result<Scope> {
-        let cluster = crate::cluster::shared().await?;
+    /// A new namespace named after `test` on `cluster`, and a client of it.
+    pub async fn on(cluster: &crate::cluster::Cluster, test: &str) -> Result<Scope> {
         Ok(Scope {
             namespace: cluster.test_namespace(test).await?,
             client: cluster.client().await?,
