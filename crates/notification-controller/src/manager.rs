@@ -102,7 +102,8 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         receiver_store,
         manager.metrics(),
         no_cross_namespace_refs,
-    );
+    )
+    .with_path_metrics(flags.export_http_path_metrics);
     let shutdown = manager.shutdown_token();
     manager.spawn(async move {
         if let Err(err) = webhooks.serve(receiver_listener, shutdown).await {

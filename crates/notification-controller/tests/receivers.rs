@@ -138,3 +138,31 @@ async fn receiver_with_a_filter_that_is_not_cel_stalls() -> Result<()> {
     assert_eq!(kind, "Warning");
     Ok(())
 }
+
+#[tokio::test]
+async fn webhook_metrics_carry_the_path_with_export_http_path_metrics() -> Result<()> {
+    let env = Env::start("nc-receiver-paths", &["--export-http-path-metrics=true"]).await?;
+    let path = "/hook/0000000000000000000000000000000000000000000000000000000000000000";
+    let response = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{}{path}", env.receiver_port))
+        .body("{}")
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await?;
+    // Nobody listens there: 404 (503 while the Receiver store starts).
+    assert!(
+        [404, 503].contains(&response.status().as_u16()),
+        "{}",
+        response.status()
+    );
+    let metrics = env.metrics().await?;
+    let label = format!(
+        r#"gotk_receiver_http_request_duration_seconds_count{{service="",handler="{path}",method="POST""#
+    );
+    assert!(metrics.contains(&label), "{label} missing in\n{metrics}");
+    assert!(
+        !metrics.contains(r#"handler="/hook/",method="POST""#),
+        "{metrics}"
+    );
+    Ok(())
+}

@@ -48,7 +48,8 @@ use jwt::KeyCache;
 use resources::Annotator;
 use verify::{ReceiverSecret, Rejection, Verified};
 
-/// The `handler` label of every receiver request.
+/// The `handler` label of every receiver request, unless
+/// `--export-http-path-metrics` asks for the request path.
 const HANDLER: &str = "/hook/";
 
 /// The largest request body accepted (Flux's `maxRequestSizeBytes`,
@@ -73,7 +74,7 @@ pub fn webhook_path(token: &str, name: &str, namespace: &str) -> String {
 /// The HTTP server turning verified webhook requests into reconcile
 /// requests.
 pub struct ReceiverServer {
-    shared: Arc<Shared>,
+    shared: Shared,
 }
 
 struct Shared {
@@ -83,6 +84,7 @@ struct Shared {
     annotator: Annotator,
     keys: KeyCache,
     no_cross_namespace_refs: bool,
+    export_path_metrics: bool,
 }
 
 /// The status and text of an answer.
@@ -113,15 +115,23 @@ impl ReceiverServer {
         no_cross_namespace_refs: bool,
     ) -> Self {
         Self {
-            shared: Arc::new(Shared {
+            shared: Shared {
                 annotator: Annotator::new(client.clone()),
                 client,
                 receivers,
                 metrics: HttpMetrics::register("gotk_receiver", &metrics),
                 keys: KeyCache::new(),
                 no_cross_namespace_refs,
-            }),
+                export_path_metrics: false,
+            },
         }
+    }
+
+    /// The same server labelling its request metrics with the request path
+    /// rather than `/hook/` (`--export-http-path-metrics`).
+    pub fn with_path_metrics(mut self, export_path_metrics: bool) -> Self {
+        self.shared.export_path_metrics = export_path_metrics;
+        self
     }
 
     /// Serves on `listener` until `shutdown` is cancelled, then finishes the
@@ -134,7 +144,9 @@ impl ReceiverServer {
         if let Ok(address) = listener.local_addr() {
             info!(%address, "receiver server listening");
         }
-        let router = Router::new().fallback(handle).with_state(self.shared);
+        let router = Router::new()
+            .fallback(handle)
+            .with_state(Arc::new(self.shared));
         axum::serve(listener, router)
             .with_graceful_shutdown(async move { shutdown.cancelled().await })
             .await
@@ -144,7 +156,12 @@ impl ReceiverServer {
 /// Every request, whatever its path or method: Flux's handler answers any
 /// method on `/hook/`.
 async fn handle(State(shared): State<Arc<Shared>>, request: http::Request<Body>) -> Response {
-    let _inflight = shared.metrics.start(HANDLER);
+    let handler = if shared.export_path_metrics {
+        request.uri().path().to_string()
+    } else {
+        HANDLER.to_string()
+    };
+    let _inflight = shared.metrics.start(&handler);
     let started = Instant::now();
     let method = request.method().to_string();
     let answer = shared.answer(request).await;
@@ -153,7 +170,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: http::Request<Body>)
         body.push('\n');
     }
     shared.metrics.record(
-        HANDLER,
+        &handler,
         &method,
         answer.status.as_u16(),
         started.elapsed().as_secs_f64(),
