@@ -158,6 +158,50 @@ pub fn write_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Go's `time.ParseDuration`: a sequence of decimal numbers, each with an
+/// optional fraction and a unit (`ns`, `us`, `µs`, `ms`, `s`, `m`, `h`),
+/// like `300ms`, `1.5h` or `2h45m`. Negative durations are refused; `0`
+/// alone is zero. Returns `None` for anything Go would reject.
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    const UNITS: [(&str, f64); 8] = [
+        ("ns", 1e-9),
+        ("us", 1e-6),
+        ("µs", 1e-6),
+        ("μs", 1e-6),
+        ("ms", 1e-3),
+        ("s", 1.0),
+        ("m", 60.0),
+        ("h", 3600.0),
+    ];
+    let text = text.strip_prefix('+').unwrap_or(text);
+    if text == "0" {
+        return Some(std::time::Duration::ZERO);
+    }
+    if text.is_empty() {
+        return None;
+    }
+    let mut rest = text;
+    let mut seconds = 0.0_f64;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number = &rest[..number_len];
+        if number.is_empty() || number == "." || number.matches('.').count() > 1 {
+            return None;
+        }
+        let value: f64 = number.parse().ok()?;
+        rest = &rest[number_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let (_, scale) = UNITS.iter().find(|(unit, _)| *unit == &rest[..unit_len])?;
+        seconds += value * scale;
+        rest = &rest[unit_len..];
+    }
+    std::time::Duration::try_from_secs_f64(seconds).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +224,18 @@ mod tests {
         let mut out = String::new();
         write_string(&mut out, "a\"<b>&\n\u{2028}");
         assert_eq!(out, "\"a\\\"\\u003cb\\u003e\\u0026\\n\\u2028\"");
+    }
+
+    #[test]
+    fn go_durations() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("61s"), Some(Duration::from_secs(61)));
+        assert_eq!(parse_duration("1m30s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1.5h"), Some(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("300ms"), Some(Duration::from_millis(300)));
+        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
+        for bad in ["", "5", "-1s", "1x", "s", "1..5s", ".s"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
     }
 }

@@ -129,6 +129,33 @@ pub enum Error {
         message: String,
     },
 
+    /// A remote base, component or file in a build that does not fetch them.
+    #[error("remote resource '{target}' is not allowed: {why}")]
+    RemoteRefused {
+        /// The URL as written.
+        target: String,
+        /// Why the build does not fetch it.
+        why: String,
+    },
+
+    /// Fetching a remote base, component or file failed.
+    #[error("fetching '{target}': {message}")]
+    Remote {
+        /// The URL as written.
+        target: String,
+        /// What failed.
+        message: String,
+    },
+
+    /// A remote file answered with a status outside 2xx (kustomize's `ErrHTTP`).
+    #[error("HTTP Error: status code {status}{}: {url}", status_text(*status))]
+    Http {
+        /// The URL.
+        url: String,
+        /// The status code.
+        status: u16,
+    },
+
     /// An error with context prefixed (see [`Error::context`]).
     ///
     /// Display already includes the cause, kustomize-style, so the cause
@@ -177,12 +204,44 @@ impl Error {
 
     /// True when the innermost cause is malformed YAML.
     pub fn is_yaml(&self) -> bool {
+        matches!(self.innermost(), Error::Yaml { .. })
+    }
+
+    /// True when a remote file answered with an HTTP error or remote targets
+    /// are refused: a resource path that fails so is not tried as a base.
+    pub fn is_final_for_resource(&self) -> bool {
+        matches!(
+            self.innermost(),
+            Error::Http { .. } | Error::RemoteRefused { .. }
+        )
+    }
+
+    fn innermost(&self) -> &Error {
         match self {
-            Error::Yaml { .. } => true,
-            Error::Context { inner, .. } => inner.is_yaml(),
-            _ => false,
+            Error::Context { inner, .. } => inner.innermost(),
+            other => other,
         }
     }
+}
+
+/// ` (Not Found)`: Go's `http.StatusText` of the common codes, in brackets.
+fn status_text(status: u16) -> String {
+    let text = match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        410 => "Gone",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => return String::new(),
+    };
+    format!(" ({text})")
 }
 
 /// `Result` with this crate's [`Error`].

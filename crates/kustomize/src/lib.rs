@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod ordering;
 pub mod origin;
 pub mod patch;
+pub mod remote;
 pub mod replacements;
 pub mod resid;
 pub mod resmap;
@@ -33,5 +34,6 @@ pub mod vars;
 pub mod yaml;
 
 pub use error::{Error, Result};
-pub use loader::LoadRestrictor;
+pub use loader::{LoadRestrictor, RemoteAccess};
+pub use remote::{HttpResponse, RemoteFetcher, RepoSpec};
 pub use target::{BuildOptions, Output, Reorder, build};

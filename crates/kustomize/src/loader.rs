@@ -9,11 +9,52 @@
 //! read any file of the source tree. Directories (bases, components) may be
 //! anywhere in the source root either way, as in kustomize, but a base may
 //! not contain a kustomization that refers to it (a cycle).
+//!
+//! Remote targets go through the build's [`RemoteAccess`]: an HTTP(S) file
+//! is fetched in place of a local one, and a Git URL as a base or component
+//! is cloned into a temporary directory that becomes a source root of its
+//! own — a remote kustomization reads nothing of the local tree, and its
+//! files are always restricted to its own directory, as in kustomize. The
+//! clones are removed when the build ends.
 
+use std::borrow::Cow;
+use std::fmt;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
+use crate::remote::{RemoteFetcher, RepoSpec, is_remote_file, redacted};
+
+/// Whether a build may fetch remote bases, components and files.
+#[derive(Clone)]
+pub enum RemoteAccess {
+    /// Remote targets are refused, naming them; the text says why.
+    Refused(Cow<'static, str>),
+    /// Remote targets are fetched with this fetcher.
+    Fetch(Arc<dyn RemoteFetcher>),
+}
+
+impl Default for RemoteAccess {
+    fn default() -> Self {
+        RemoteAccess::Refused(Cow::Borrowed("this build does not fetch remote targets"))
+    }
+}
+
+impl fmt::Debug for RemoteAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RemoteAccess::Refused(why) => f.debug_tuple("Refused").field(why).finish(),
+            RemoteAccess::Fetch(fetcher) => f.debug_tuple("Fetch").field(fetcher).finish(),
+        }
+    }
+}
+
+/// A build's remote access and the clones it made, kept until it ends.
+#[derive(Debug)]
+struct Remotes {
+    access: RemoteAccess,
+    clones: Mutex<Vec<tempfile::TempDir>>,
+}
 
 /// kustomize's `--load-restrictor`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -97,11 +138,38 @@ pub struct Loader {
     root: PathBuf,
     /// The directories of the kustomizations that led here, outermost first.
     ancestors: Vec<PathBuf>,
+    remotes: Arc<Remotes>,
+    /// The remote repositories that led here (as written), outermost first.
+    repos: Vec<String>,
 }
 
 impl Loader {
-    /// A loader for the top directory of a build.
+    /// A loader for the top directory of a build that refuses remote targets.
     pub fn new(source: Arc<SourceRoot>, dir: &Path, restrictor: LoadRestrictor) -> Result<Loader> {
+        Loader::with_remote_access(source, dir, restrictor, RemoteAccess::default())
+    }
+
+    /// A loader for the top directory of a build, with its remote access.
+    pub fn with_remote_access(
+        source: Arc<SourceRoot>,
+        dir: &Path,
+        restrictor: LoadRestrictor,
+        access: RemoteAccess,
+    ) -> Result<Loader> {
+        let remotes = Arc::new(Remotes {
+            access,
+            clones: Mutex::new(Vec::new()),
+        });
+        Loader::rooted(source, dir, restrictor, remotes, Vec::new())
+    }
+
+    fn rooted(
+        source: Arc<SourceRoot>,
+        dir: &Path,
+        restrictor: LoadRestrictor,
+        remotes: Arc<Remotes>,
+        repos: Vec<String>,
+    ) -> Result<Loader> {
         let dir = if dir.is_absolute() {
             dir.to_path_buf()
         } else {
@@ -116,6 +184,8 @@ impl Loader {
             restrictor,
             root,
             ancestors: Vec::new(),
+            remotes,
+            repos,
         })
     }
 
@@ -130,11 +200,6 @@ impl Loader {
     }
 
     fn resolve_file(&self, path: &str) -> Result<PathBuf> {
-        if is_remote(path) {
-            return Err(Error::resource(format!(
-                "remote resource '{path}' is not supported: resources must be local files"
-            )));
-        }
         let joined = join_clean(&self.root, path);
         let real = self.source.confine(&joined)?;
         if real.is_dir() {
@@ -152,8 +217,11 @@ impl Loader {
         Ok(real)
     }
 
-    /// Reads a file relative to this loader's directory.
+    /// Reads a file relative to this loader's directory, or an HTTP(S) URL.
     pub fn load(&self, path: &str) -> Result<Vec<u8>> {
+        if is_remote_file(path) {
+            return self.fetch_file(path);
+        }
         let real = self.resolve_file(path)?;
         std::fs::read(&real).map_err(|e| io_err(&real, e))
     }
@@ -179,10 +247,8 @@ impl Loader {
         if path.is_empty() {
             return Err(Error::resource("new root cannot be empty"));
         }
-        if is_remote(path) {
-            return Err(Error::resource(format!(
-                "remote base '{path}' is not supported: bases must be local directories"
-            )));
+        if let Ok(repo) = RepoSpec::parse(path) {
+            return self.clone_child(repo);
         }
         if Path::new(path).is_absolute() {
             return Err(Error::resource(format!(
@@ -209,18 +275,91 @@ impl Loader {
             restrictor: self.restrictor,
             root: real,
             ancestors: visited,
+            remotes: self.remotes.clone(),
+            repos: self.repos.clone(),
         })
     }
-}
 
-/// kustomize treats these as remote; this crate never fetches them.
-fn is_remote(path: &str) -> bool {
-    path.starts_with("http://")
-        || path.starts_with("https://")
-        || path.starts_with("git@")
-        || path.starts_with("git::")
-        || path.starts_with("ssh://")
-        || path.starts_with("github.com/")
+    fn fetcher(&self, target: &str) -> Result<&dyn RemoteFetcher> {
+        match &self.remotes.access {
+            RemoteAccess::Fetch(fetcher) => Ok(fetcher.as_ref()),
+            RemoteAccess::Refused(why) => Err(Error::RemoteRefused {
+                target: redacted(target),
+                why: why.to_string(),
+            }),
+        }
+    }
+
+    /// GETs a remote file. A failed status is kustomize's HTTP error, unless
+    /// the URL is also a Git URL: the caller then tries it as a repository.
+    fn fetch_file(&self, url: &str) -> Result<Vec<u8>> {
+        let response = self
+            .fetcher(url)?
+            .get(url)
+            .map_err(|message| Error::Remote {
+                target: redacted(url),
+                message,
+            })?;
+        if (200..300).contains(&response.status) {
+            return Ok(response.body);
+        }
+        if RepoSpec::parse(url).is_ok() {
+            return Err(Error::resource("URL is a git repository"));
+        }
+        Err(Error::Http {
+            url: redacted(url),
+            status: response.status,
+        })
+    }
+
+    /// A loader rooted in a fresh clone of `repo`: a source root of its
+    /// own, restricted to the kustomization's directory.
+    fn clone_child(&self, repo: RepoSpec) -> Result<Loader> {
+        let raw = repo.raw().to_string();
+        // kustomize's rule: a URL that prefixes one that led here is a cycle.
+        if let Some(previous) = self.repos.iter().find(|p| p.starts_with(&raw)) {
+            return Err(Error::resource(format!(
+                "cycle detected: URI '{}' referenced by previous URI '{}'",
+                redacted(&raw),
+                redacted(previous)
+            )));
+        }
+        let fetcher = self.fetcher(&raw)?;
+        let remote_err = |message: String| Error::Remote {
+            target: redacted(&raw),
+            message,
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("kustomize-")
+            .tempdir()
+            .map_err(|e| remote_err(format!("creating a directory for the clone: {e}")))?;
+        fetcher.clone_repo(&repo, dir.path()).map_err(remote_err)?;
+        let source = Arc::new(SourceRoot::new(dir.path())?);
+        let kust_root = join_clean(source.path(), &repo.kust_root_path);
+        if !kust_root.is_dir() {
+            return Err(remote_err(format!(
+                "'{}' is not a directory in the repository {}",
+                repo.kust_root_path,
+                redacted(&repo.clone_url())
+            )));
+        }
+        let mut repos = self.repos.clone();
+        repos.push(raw.clone());
+        let loader = Loader::rooted(
+            source,
+            &kust_root,
+            // Clones never read outside the kustomization's directory.
+            LoadRestrictor::RootOnly,
+            self.remotes.clone(),
+            repos,
+        )?;
+        self.remotes
+            .clones
+            .lock()
+            .map_err(|_| remote_err("clone bookkeeping poisoned".into()))?
+            .push(dir);
+        Ok(loader)
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use std::path::{Component, Path, PathBuf};
 
+use crate::remote::RepoSpec;
 use crate::resmap::ResMap;
 use crate::resource::{ORIGIN_ANNOTATION, TRANSFORMATIONS_ANNOTATION};
 
@@ -11,8 +12,13 @@ use crate::resource::{ORIGIN_ANNOTATION, TRANSFORMATIONS_ANNOTATION};
 /// the built-in generator/transformer and the kustomization configuring it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Origin {
-    /// The file, relative to the top kustomization; empty for a built-in.
+    /// The file, relative to the top kustomization (or to the remote
+    /// repository it came from); empty for a built-in.
     pub path: String,
+    /// The remote repository it came from (its clone URL), if any.
+    pub repo: String,
+    /// The reference of that repository (`?ref=`), if any.
+    pub reference: String,
     /// The kustomization file configuring the built-in generator or transformer.
     pub configured_in: String,
     /// The built-in's kind (e.g. `PatchTransformer`).
@@ -41,8 +47,17 @@ fn join(base: &str, rel: &str) -> String {
 }
 
 impl Origin {
-    /// The origin of something `path` below this one.
+    /// The origin of something `path` below this one; a remote repository
+    /// URL starts a new origin in that repository.
     pub fn append(&self, path: &str) -> Origin {
+        if let Ok(repo) = RepoSpec::parse(path) {
+            return Origin {
+                path: repo.origin_path(),
+                repo: repo.clone_url(),
+                reference: repo.reference.clone().unwrap_or_default(),
+                ..self.clone()
+            };
+        }
         Origin {
             path: join(&self.path, path),
             ..self.clone()
@@ -54,6 +69,8 @@ impl Origin {
     pub fn builtin(&self, file: &str, kind: &str) -> Origin {
         Origin {
             path: String::new(),
+            repo: self.repo.clone(),
+            reference: self.reference.clone(),
             configured_in: join(&self.path, file),
             configured_by_kind: kind.to_string(),
         }
@@ -64,6 +81,12 @@ impl Origin {
         let mut out = String::new();
         if !self.path.is_empty() {
             out.push_str(&format!("path: {}\n", self.path));
+        }
+        if !self.repo.is_empty() {
+            out.push_str(&format!("repo: {}\n", self.repo));
+        }
+        if !self.reference.is_empty() {
+            out.push_str(&format!("ref: {}\n", self.reference));
         }
         if !self.configured_in.is_empty() {
             out.push_str(&format!("configuredIn: {}\n", self.configured_in));

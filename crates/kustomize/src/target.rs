@@ -12,7 +12,7 @@ use crate::error::{Error, Result, ResultExt};
 use crate::fieldspec::{self, FieldSpec};
 use crate::generators::{self, GeneratedKind, hash};
 use crate::kustomization::{FILE_NAMES, Kustomization, merge_generator_options};
-use crate::loader::{LoadRestrictor, Loader, SourceRoot};
+use crate::loader::{LoadRestrictor, Loader, RemoteAccess, SourceRoot};
 use crate::ordering;
 use crate::origin::{self, Origin};
 use crate::patch;
@@ -37,12 +37,14 @@ pub enum Reorder {
 }
 
 /// Options of a build.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct BuildOptions {
     /// Which files kustomizations may read.
     pub load_restrictor: LoadRestrictor,
     /// How to order the output.
     pub reorder: Reorder,
+    /// Whether remote bases, components and files are fetched (and how).
+    pub remote: RemoteAccess,
 }
 
 /// The result of a build.
@@ -70,7 +72,7 @@ impl Output {
 /// Builds the kustomization in `dir`, reading nothing outside `source_root`.
 pub fn build(source_root: &Path, dir: &Path, options: BuildOptions) -> Result<Output> {
     let source = Arc::new(SourceRoot::new(source_root)?);
-    let ldr = Loader::new(source, dir, options.load_restrictor)?;
+    let ldr = Loader::with_remote_access(source, dir, options.load_restrictor, options.remote)?;
     let mut warnings = Vec::new();
     let mut kt = KustTarget::load(ldr, &mut warnings)?;
     if !kt.kustomization.build_metadata.is_empty() {
@@ -316,12 +318,18 @@ impl KustTarget {
         for path in paths {
             match self.accumulate_file(ra, path) {
                 Ok(()) => continue,
+                // kustomize's order: a file (local or over HTTP) first, then
+                // a directory or repository; an HTTP error is final.
+                Err(file_err) if file_err.is_final_for_resource() => return Err(file_err),
                 Err(file_err) => {
                     let child = match self.ldr.child(path) {
                         Ok(c) => c,
                         Err(dir_err) => {
                             if file_err.is_yaml() {
                                 return Err(file_err);
+                            }
+                            if dir_err.is_final_for_resource() {
+                                return Err(dir_err);
                             }
                             return Err(dir_err.context(format!("accumulation err='{file_err}'")));
                         }
