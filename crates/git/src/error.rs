@@ -53,6 +53,30 @@ pub enum Error {
         /// The underlying error chain.
         message: String,
     },
+    /// A submodule of a checkout could not be fetched or checked out; `source`
+    /// says why (rejected credentials, a commit the remote does not have, ...).
+    #[error("unable to check out submodule '{path}' from '{url}': {source}")]
+    Submodule {
+        /// Its path from the top of the checkout (a nested submodule's path
+        /// includes its parents').
+        path: String,
+        /// The URL it was fetched from, relative URLs resolved.
+        url: String,
+        /// What failed.
+        source: Box<Error>,
+    },
+    /// A submodule cannot be checked out as the superproject describes it: no
+    /// `.gitmodules` entry for a recorded submodule, a path outside the work
+    /// tree, an unusable URL, or submodules nested too deep.
+    #[error("invalid submodule '{path}'{}: {reason}", from_url(.url))]
+    InvalidSubmodule {
+        /// Its path from the top of the checkout, as recorded or configured.
+        path: String,
+        /// Its URL, when known (empty otherwise).
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A Git object does not parse.
     #[error("invalid {kind} object: {message}")]
     InvalidObject {
@@ -143,5 +167,13 @@ fn signed_with(issuers: &[String]) -> String {
         String::new()
     } else {
         format!(" (signed with key '{}')", issuers.join("', '"))
+    }
+}
+
+fn from_url(url: &str) -> String {
+    if url.is_empty() {
+        String::new()
+    } else {
+        format!(" from '{url}'")
     }
 }

@@ -60,7 +60,9 @@ pub async fn list_refs(remote: &Remote, patterns: &[&str]) -> Result<Vec<RemoteR
 }
 
 /// Fetches `reference` from the remote and checks it out into `dir`, which must
-/// be empty or absent. The checkout keeps its `.git` directory.
+/// be empty or absent. The checkout keeps its `.git` directory. Submodules are
+/// left out (their paths stay absent); [`checkout_submodules`](crate::checkout_submodules)
+/// fetches them.
 pub async fn checkout(
     remote: &Remote,
     reference: &Reference,
@@ -79,7 +81,7 @@ pub async fn checkout(
 /// Runs `work` on a blocking thread. When the remote's timeout passes first, the
 /// work is asked to stop (gix checks the flag between steps) and `Timeout` is
 /// returned without waiting for it.
-async fn run_blocking<T, F>(remote: &Remote, work: F) -> Result<T, Error>
+pub(crate) async fn run_blocking<T, F>(remote: &Remote, work: F) -> Result<T, Error>
 where
     T: Send + 'static,
     F: FnOnce(Remote, Arc<AtomicBool>) -> Result<T, Error> + Send + 'static,
@@ -271,7 +273,7 @@ fn matches_pattern(name: &str, pattern: &str) -> bool {
     }
 }
 
-fn checkout_blocking(
+pub(crate) fn checkout_blocking(
     remote: &Remote,
     reference: &Reference,
     dir: &Path,

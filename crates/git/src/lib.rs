@@ -11,6 +11,9 @@
 //! the bytes they sign ([`SignedObject`]), which [`verify`] checks against
 //! armored OpenPGP key rings ([`KeyRing`]) for `spec.verify`.
 //!
+//! [`checkout_submodules`] then fetches a checkout's submodules at the commits
+//! it records, recursively, as `git submodule update --init --recursive` does.
+//!
 //! For image automation, [`commit`] records a checkout's edited work tree as a
 //! new (optionally OpenPGP-signed) commit with gix, and [`push`] sends it with
 //! the `git` CLI (gix cannot push) under the same authentication.
@@ -24,6 +27,7 @@ mod openpgp;
 mod push;
 mod reference;
 mod signature;
+mod submodule;
 
 pub use auth::{Auth, HttpAuth, SshAuth};
 pub use commit::{CommitRequest, Signature, SigningKey, commit};
@@ -33,3 +37,4 @@ pub use openpgp::{KeyRing, verify};
 pub use push::{PushRequest, push};
 pub use reference::{Commit, Reference, commit_of_revision};
 pub use signature::{AnnotatedTag, SignedObject};
+pub use submodule::{MAX_SUBMODULE_DEPTH, SubmoduleCheckout, checkout_submodules};
