@@ -313,6 +313,49 @@ impl Repo {
         P: AsRef<str>,
         C: AsRef<[u8]>,
     {
+        self.commit_tree(branch, files, &[], deleted, message)
+    }
+
+    /// Commits submodules `(path, url, commit)` on `main`: their gitlinks and
+    /// a `.gitmodules` naming each by its path (replacing any there), as
+    /// `git submodule add` leaves them. Returns the new commit's sha.
+    pub fn commit_submodules(
+        &self,
+        modules: &[(&str, &str, &str)],
+        message: &str,
+    ) -> Result<String> {
+        let gitmodules: String = modules
+            .iter()
+            .map(|(path, url, _)| {
+                format!("[submodule \"{path}\"]\n\tpath = {path}\n\turl = {url}\n")
+            })
+            .collect();
+        let gitlinks: Vec<(&str, &str)> = modules
+            .iter()
+            .map(|(path, _, commit)| (*path, *commit))
+            .collect();
+        self.commit_tree(
+            "main",
+            [(".gitmodules", gitmodules)],
+            &gitlinks,
+            &[],
+            message,
+        )
+    }
+
+    fn commit_tree<I, P, C>(
+        &self,
+        branch: &str,
+        files: I,
+        gitlinks: &[(&str, &str)],
+        deleted: &[&str],
+        message: &str,
+    ) -> Result<String>
+    where
+        I: IntoIterator<Item = (P, C)>,
+        P: AsRef<str>,
+        C: AsRef<[u8]>,
+    {
         let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         // Controllers may have pushed since (image automation): build on their commits.
         self.fetch()?;
@@ -322,7 +365,8 @@ impl Repo {
         ]
         .iter()
         .find_map(|reference| self.rev_parse(reference).ok());
-        let stream = fast_import_stream(branch, parent.as_deref(), files, deleted, message)?;
+        let stream =
+            fast_import_stream(branch, parent.as_deref(), files, gitlinks, deleted, message)?;
         self.fast_import(&stream)?;
         let sha = self.rev_parse(&format!("refs/heads/{branch}"))?;
         self.push(&format!("refs/heads/{branch}:refs/heads/{branch}"))?;
@@ -452,6 +496,7 @@ fn fast_import_stream<I, P, C>(
     branch: &str,
     parent: Option<&str>,
     files: I,
+    gitlinks: &[(&str, &str)],
     deleted: &[&str],
     message: &str,
 ) -> Result<Vec<u8>>
@@ -480,6 +525,9 @@ where
     for (path, content) in files {
         writeln!(out, "M 100644 inline {}", import_path(path.as_ref())?)?;
         data(&mut out, content.as_ref())?;
+    }
+    for (path, commit) in gitlinks {
+        writeln!(out, "M 160000 {commit} {}", import_path(path)?)?;
     }
     writeln!(out)?;
     writeln!(out, "done")?;

@@ -3,9 +3,10 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use clap::{Args, Subcommand, ValueEnum};
-use kustomize::{BuildOptions, LoadRestrictor, Reorder};
+use kustomize::{BuildOptions, LoadRestrictor, RemoteAccess, Reorder};
 
 #[derive(Args)]
 pub struct KustomizeArgs {
@@ -50,6 +51,10 @@ struct BuildArgs {
     /// allows the whole file system, like kustomize).
     #[arg(long, default_value = "/")]
     source_root: PathBuf,
+    /// Refuse remote bases, components and files (Git and HTTP URLs), which
+    /// are fetched by default, as kustomize does.
+    #[arg(long)]
+    no_remote_bases: bool,
 }
 
 pub fn run(args: KustomizeArgs) -> anyhow::Result<()> {
@@ -61,7 +66,21 @@ pub fn run(args: KustomizeArgs) -> anyhow::Result<()> {
 fn build(args: BuildArgs) -> anyhow::Result<()> {
     let dir = std::path::absolute(&args.dir)
         .map_err(|e| anyhow::anyhow!("resolving {}: {e}", args.dir.display()))?;
+    // Fetches run on this runtime's worker while the build waits for them.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("starting the async runtime: {e}"))?;
+    let remote = if args.no_remote_bases {
+        RemoteAccess::Refused("remote bases are disabled (--no-remote-bases)".into())
+    } else {
+        let fetcher =
+            kustomize_remote::Fetcher::new(runtime.handle().clone()).map_err(anyhow::Error::msg)?;
+        RemoteAccess::Fetch(Arc::new(fetcher))
+    };
     let options = BuildOptions {
+        remote,
         load_restrictor: match args.load_restrictor {
             LoadRestrictorFlag::RootOnly => LoadRestrictor::RootOnly,
             LoadRestrictorFlag::None => LoadRestrictor::None,

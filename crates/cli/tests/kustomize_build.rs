@@ -96,3 +96,57 @@ fn load_restrictor_is_enforced() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A remote base on the e2e Git server: fetched by default (as kustomize
+/// does), refused by name with `--no-remote-bases`.
+#[test]
+fn remote_bases_are_fetched_unless_refused() {
+    let server = e2e::git_server::GitServer::start().expect("git server");
+    server
+        .create_repo(
+            "cli-remote",
+            [
+                ("base/kustomization.yaml", "resources:\n- cm.yaml\n"),
+                (
+                    "base/cm.yaml",
+                    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-remote\n",
+                ),
+            ],
+        )
+        .expect("repository");
+    let url = format!("{}//base?ref=main", server.http_anonymous_url("cli-remote"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        format!("resources:\n- {url}\n"),
+    )
+    .expect("write");
+
+    let out = ferroflux()
+        .args(["kustomize", "build"])
+        .arg(dir.path())
+        .output()
+        .expect("run ferroflux");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-remote\n"
+    );
+
+    let out = ferroflux()
+        .args(["kustomize", "build", "--no-remote-bases"])
+        .arg(dir.path())
+        .output()
+        .expect("run ferroflux");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("remote resource '{url}' is not allowed")),
+        "{stderr}"
+    );
+}

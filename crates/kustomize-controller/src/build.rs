@@ -81,6 +81,8 @@ pub struct BuildInput<'a> {
     pub variables: Option<&'a Variables>,
     /// Undefined variables without default are errors (`StrictPostBuildSubstitutions`).
     pub strict_substitution: bool,
+    /// Whether remote bases are fetched (`--no-remote-bases`).
+    pub remote: kustomize::RemoteAccess,
 }
 
 /// Joins `spec.path` under the root, clamping `..` at the root as Flux's
@@ -153,9 +155,14 @@ pub fn set_common_metadata(objects: &mut [Map<String, Value>], spec: &Kustomizat
 
 /// Runs kustomize, turning a panic into an error as Flux does: the build
 /// reads user input, and one bad repository must not stop the controller.
-fn kustomize_build(root: &Path, dir: &Path) -> Result<Vec<Map<String, Value>>, BuildError> {
+fn kustomize_build(
+    root: &Path,
+    dir: &Path,
+    remote: kustomize::RemoteAccess,
+) -> Result<Vec<Map<String, Value>>, BuildError> {
     let options = kustomize::BuildOptions {
         load_restrictor: kustomize::LoadRestrictor::None,
+        remote,
         ..Default::default()
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -188,7 +195,7 @@ pub fn build(input: &BuildInput<'_>) -> Result<Vec<Map<String, Value>>, BuildErr
             .decrypt_sources(input.root, &dir)
             .map_err(|err| BuildError::DecryptSources(Box::new(err)))?;
     }
-    let mut objects = kustomize_build(input.root, &dir)?;
+    let mut objects = kustomize_build(input.root, &dir, input.remote.clone())?;
 
     let variables = match input.variables {
         Some(vars) => {
@@ -272,6 +279,7 @@ mod tests {
             decryptor: None,
             variables: vars,
             strict_substitution: true,
+            remote: kustomize::RemoteAccess::default(),
         }
     }
 

@@ -39,6 +39,8 @@ pub struct Settings {
     pub custom_stage_kinds: Vec<String>,
     /// Feature gate `StrictPostBuildSubstitutions`.
     pub strict_substitution: bool,
+    /// `--no-remote-bases`: refuse remote bases instead of fetching them.
+    pub no_remote_bases: bool,
     /// Not `DisableFailFastBehavior`.
     pub fail_fast: bool,
     /// Poll interval of health checks. Much shorter than Flux's 5s: most
@@ -62,6 +64,7 @@ impl Default for Settings {
             override_managers: Vec::new(),
             custom_stage_kinds: Vec::new(),
             strict_substitution: true,
+            no_remote_bases: false,
             fail_fast: true,
             health_poll_interval: Duration::from_millis(200),
         }

@@ -30,7 +30,7 @@ pub struct Flags {
     #[arg(long, default_value_t = 4)]
     pub concurrent_ssa: u16,
 
-    /// Disallow remote bases in kustomizations (the native build never fetches them).
+    /// Disallow remote bases (Git URLs and HTTP files) in kustomizations.
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub no_remote_bases: bool,
 

@@ -593,3 +593,57 @@ async fn labelled_configs_trigger_the_kustomizations_using_them() -> Result<()> 
     }
     Ok(())
 }
+
+/// A kustomization listing a base in another repository (read anonymously
+/// over HTTP, as kustomize does: never with the source's credentials): built
+/// and applied by default; refused by name, with nothing applied, under
+/// `--no-remote-bases=true`.
+#[tokio::test(flavor = "multi_thread")]
+async fn remote_bases_are_fetched_unless_refused() -> Result<()> {
+    let git = fixture::git_server().await?;
+    let remote = "ks-remote-bases-upstream";
+    let remote_config = CONFIGMAP.replace("app-config", "remote-config");
+    tokio::task::spawn_blocking(move || {
+        git.create_repo(
+            remote,
+            [
+                ("base/kustomization.yaml", "resources:\n- configmap.yaml\n"),
+                ("base/configmap.yaml", remote_config.as_str()),
+            ],
+        )
+    })
+    .await??;
+    let url = format!("{}//base?ref=main", git.http_anonymous_url(remote));
+    let overlay = format!("resources:\n- {url}\n- configmap.yaml\n");
+    let files = [
+        ("deploy/kustomization.yaml", overlay.as_str()),
+        ("deploy/configmap.yaml", CONFIGMAP),
+    ];
+
+    let env = Env::start("ks-remote", &files, &[]).await?;
+    env.kustomization("app", json!({"path": "./deploy"}))
+        .await?;
+    env.ready("app", &env.head()?).await?;
+    let fetched = env.get("v1", "ConfigMap", "remote-config").await?;
+    ensure!(
+        fetched.is_some(),
+        "the remote base's ConfigMap was not applied"
+    );
+
+    let refused = Env::start("ks-remote-refused", &files, &["--no-remote-bases=true"]).await?;
+    refused
+        .kustomization("app", json!({"path": "./deploy"}))
+        .await?;
+    let (_, message) = refused
+        .failing_with("app", "BuildFailed", "--no-remote-bases=true")
+        .await?;
+    ensure!(message.contains(&url), "{message}");
+    ensure!(
+        refused
+            .get("v1", "ConfigMap", "app-config")
+            .await?
+            .is_none(),
+        "a refused build applied its local objects"
+    );
+    Ok(())
+}

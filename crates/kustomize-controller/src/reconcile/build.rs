@@ -4,10 +4,12 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use api::meta::{ConfigKind, reason};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DynamicObject};
+use kustomize::RemoteAccess;
 use serde_json::{Map, Value};
 
 use super::{Attempt, Halt, Stop, api_message};
@@ -38,6 +40,7 @@ impl Attempt<'_> {
         })?;
         let spec = self.obj.spec.clone();
         let strict = self.ctx.settings.strict_substitution;
+        let remote = self.remote_access()?;
         let objects = tokio::task::spawn_blocking(move || {
             build(&BuildInput {
                 root: &root,
@@ -45,6 +48,7 @@ impl Attempt<'_> {
                 decryptor: decryptor.as_ref(),
                 variables: variables.as_ref(),
                 strict_substitution: strict,
+                remote,
             })
         })
         .await
@@ -57,6 +61,20 @@ impl Attempt<'_> {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|err| Halt::retry(reason::BUILD_FAILED, format!("invalid object: {err}")))?;
         Ok(Built { objects, checksum })
+    }
+
+    /// Remote bases are fetched (Flux's default) unless `--no-remote-bases`,
+    /// all within the Kustomization's timeout.
+    fn remote_access(&self) -> Result<RemoteAccess, Stop> {
+        if self.ctx.settings.no_remote_bases {
+            return Ok(RemoteAccess::Refused(
+                "kustomize-controller runs with --no-remote-bases=true".into(),
+            ));
+        }
+        let fetcher = kustomize_remote::Fetcher::new(tokio::runtime::Handle::current())
+            .map_err(|message| Halt::retry(reason::BUILD_FAILED, message))?
+            .with_deadline(self.started + super::timeout(self.obj));
+        Ok(RemoteAccess::Fetch(Arc::new(fetcher)))
     }
 
     /// The decryption keys, when `spec.decryption` is set.
