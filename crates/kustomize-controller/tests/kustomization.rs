@@ -615,13 +615,23 @@ async fn remote_bases_are_fetched_unless_refused() -> Result<()> {
     .await??;
     let url = format!("{}//base?ref=main", git.http_anonymous_url(remote));
     let overlay = format!("resources:\n- {url}\n- configmap.yaml\n");
+    // A remote that accepts connections and never answers, with a URL
+    // timeout longer than the Kustomization's.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let hanging = format!(
+        "resources:\n- http://127.0.0.1:{}/org/repo.git//base?timeout=10m\n",
+        silent.local_addr()?.port()
+    );
     let files = [
         ("deploy/kustomization.yaml", overlay.as_str()),
         ("deploy/configmap.yaml", CONFIGMAP),
+        ("hang/kustomization.yaml", hanging.as_str()),
     ];
 
     let env = Env::start("ks-remote", &files, &[]).await?;
     env.kustomization("app", json!({"path": "./deploy"}))
+        .await?;
+    env.kustomization("hangs", json!({"path": "./hang", "timeout": "30s"}))
         .await?;
     env.ready("app", &env.head()?).await?;
     let fetched = env.get("v1", "ConfigMap", "remote-config").await?;
@@ -629,6 +639,10 @@ async fn remote_bases_are_fetched_unless_refused() -> Result<()> {
         fetched.is_some(),
         "the remote base's ConfigMap was not applied"
     );
+    let (_, message) = env
+        .failing_with("hangs", "BuildFailed", "timed out")
+        .await?;
+    ensure!(message.contains("/org/repo.git//base"), "{message}");
 
     let refused = Env::start("ks-remote-refused", &files, &["--no-remote-bases=true"]).await?;
     refused
@@ -645,5 +659,6 @@ async fn remote_bases_are_fetched_unless_refused() -> Result<()> {
             .is_none(),
         "a refused build applied its local objects"
     );
+    drop(silent);
     Ok(())
 }
