@@ -313,6 +313,28 @@ async fn missing_path_missing_ref_and_cycles_fail_by_name() {
     let err = both_fail(dir.path()).await;
     assert!(err.contains("reference 'no-such-ref' not found"), "{err}");
 
+    // A remote kustomization reads only its own directory (kustomize's
+    // LoadRestrictionsRootOnly for clones), even inside its repository.
+    server
+        .create_repo(
+            "escapes",
+            [
+                (
+                    "base/kustomization.yaml",
+                    "resources:\n- ../outside.yaml\n".to_string(),
+                ),
+                ("outside.yaml", config_map("outside", "read")),
+            ],
+        )
+        .unwrap();
+    let escapes = server.http_anonymous_url("escapes");
+    let dir = local(&[(
+        "kustomization.yaml",
+        &format!("resources:\n- {escapes}//base\n"),
+    )]);
+    let err = both_fail(dir.path()).await;
+    assert!(err.contains("security; file"), "{err}");
+
     let cyclic = server.create_empty_repo("cyclic").unwrap();
     let cyclic_url = server.http_anonymous_url("cyclic");
     cyclic
