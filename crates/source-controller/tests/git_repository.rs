@@ -605,3 +605,138 @@ async fn oversized_repository_is_refused_and_last_artifact_kept() -> Result<()> 
     ensure!(runtime::artifact::sha256_digest(&download(&kept.url).await?) == kept.digest);
     Ok(())
 }
+
+/// Commits gitlinks `(path, url, commit)` with their `.gitmodules` entries to
+/// `main` of the server's repository `repo`, as `git submodule add` records
+/// them, with the git CLI in a scratch clone.
+fn record_submodules(
+    git: &e2e::git_server::GitServer,
+    repo: &str,
+    modules: &[(&str, &str, &str)],
+) -> Result<()> {
+    let scratch = tempfile::tempdir()?;
+    let run = |dir: &std::path::Path, args: &[&str]| -> Result<()> {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("GIT_AUTHOR_NAME", "Test")
+            .env("GIT_AUTHOR_EMAIL", "test@example.com")
+            .env("GIT_COMMITTER_NAME", "Test")
+            .env("GIT_COMMITTER_EMAIL", "test@example.com")
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    };
+    let url = git.http_url_with_credentials(repo);
+    run(scratch.path(), &["clone", "-q", &url, "work"])?;
+    let work = scratch.path().join("work");
+    for (path, url, commit) in modules {
+        let cacheinfo = format!("160000,{commit},{path}");
+        run(&work, &["update-index", "--add", "--cacheinfo", &cacheinfo])?;
+        for (key, value) in [("path", path), ("url", url)] {
+            let key = format!("submodule.{path}.{key}");
+            run(&work, &["config", "-f", ".gitmodules", &key, value])?;
+        }
+    }
+    run(&work, &["add", ".gitmodules"])?;
+    run(&work, &["commit", "-q", "-m", "record submodules"])?;
+    run(&work, &["push", "-q", "origin", "HEAD:refs/heads/main"])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn recurse_submodules_puts_the_recorded_commits_in_the_artifact() -> Result<()> {
+    let env = Env::start("git-submodules", &[]).await?;
+    let git = git_server().await?;
+    let ns = env.ns().to_string();
+    let leaf = git.create_repo(&format!("{ns}-leaf"), [("leaf.yaml", "kind: Secret\n")])?;
+    let sub = git.create_repo(
+        &format!("{ns}-sub"),
+        [("deploy/sub.yaml", "kind: ConfigMap # v1\n")],
+    )?;
+    // A submodule of the submodule, by a URL relative to `sub`.
+    record_submodules(
+        git,
+        &format!("{ns}-sub"),
+        &[("nested", &format!("../{ns}-leaf.git"), &leaf.head("main")?)],
+    )?;
+    let recorded = sub.head("main")?;
+    let top = git.create_repo(&format!("{ns}-top"), [("app.yaml", "kind: Deployment\n")])?;
+    record_submodules(
+        git,
+        &format!("{ns}-top"),
+        &[("vendor/sub", &format!("../{ns}-sub.git"), &recorded)],
+    )?;
+    // The submodule's branch moves on after it was recorded.
+    sub.commit([("deploy/sub.yaml", "kind: ConfigMap # v2\n")], &[], "v2")?;
+    let missing = git.create_repo(&format!("{ns}-missing"), [("app.yaml", "kind: Pod\n")])?;
+    record_submodules(
+        git,
+        &format!("{ns}-missing"),
+        &[("gone", &format!("../{ns}-nowhere.git"), &recorded)],
+    )?;
+    basic_auth_secret(&env, "auth").await?;
+    let spec = |url: &str, recurse: Option<bool>| {
+        let mut spec = json!({"url": url, "interval": "1h", "secretRef": {"name": "auth"}, "ref": {"branch": "main"}});
+        if let Some(recurse) = recurse {
+            spec["recurseSubmodules"] = json!(recurse);
+        }
+        spec
+    };
+    env.create::<GitRepository>(git_repository("with", spec(top.http_url(), Some(true))))
+        .await?;
+    env.create::<GitRepository>(git_repository("without", spec(top.http_url(), None)))
+        .await?;
+    env.create::<GitRepository>(git_repository(
+        "broken",
+        spec(missing.http_url(), Some(true)),
+    ))
+    .await?;
+
+    let obj = ready(&env, "with").await?;
+    let status = obj.status.context("status")?;
+    ensure!(
+        status.observed_recurse_submodules == Some(true),
+        "{status:?}"
+    );
+    let artifact = status.artifact.context("artifact")?;
+    let dir = fetch_artifact(&artifact.url, &artifact.digest).await?;
+    // The submodules' files at the recorded commits; no `.git` of any of them.
+    ensure!(
+        files_under(dir.path())
+            == [
+                "app.yaml",
+                "vendor/sub/deploy/sub.yaml",
+                "vendor/sub/nested/leaf.yaml"
+            ],
+        "{:?}",
+        files_under(dir.path())
+    );
+    let sub_yaml = std::fs::read_to_string(dir.path().join("vendor/sub/deploy/sub.yaml"))?;
+    ensure!(sub_yaml == "kind: ConfigMap # v1\n", "{sub_yaml:?}");
+
+    let obj = ready(&env, "without").await?;
+    let artifact = obj.status.and_then(|s| s.artifact).context("artifact")?;
+    let dir = fetch_artifact(&artifact.url, &artifact.digest).await?;
+    ensure!(
+        files_under(dir.path()) == ["app.yaml"],
+        "{:?}",
+        files_under(dir.path())
+    );
+
+    let (_, message) = failing(&env, "broken", "GitOperationFailed").await?;
+    let nowhere = git.http_url(&format!("{ns}-nowhere"));
+    ensure!(
+        message.contains(&format!(
+            "unable to check out submodule 'gone' from '{nowhere}'"
+        )),
+        "{message}"
+    );
+    Ok(())
+}

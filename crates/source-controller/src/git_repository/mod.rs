@@ -133,6 +133,7 @@ async fn sync(
         .tempdir()
         .map_err(Error::io("creating a working directory"))?;
     let checkout_dir = work.path().join("checkout");
+    let started = std::time::Instant::now();
     let commit = git::checkout(
         &remote,
         &reference,
@@ -143,8 +144,19 @@ async fn sync(
     info!(%namespace, %name, url = %spec.url, revision = %commit.revision, "cloned repository");
     // Before anything is stored: an unverified revision never becomes an artifact.
     verify_signatures(obj, ctx, &commit, status).await?;
+    let submodules = if spec.recurse_submodules == Some(true) {
+        checkout_submodules(&remote, &checkout_dir, started).await?
+    } else {
+        Vec::new()
+    };
+    if !submodules.is_empty() {
+        info!(%namespace, %name, count = submodules.len(), "checked out submodules");
+    }
     // The repository metadata never goes into the artifact; drop it early so
-    // includes cannot be confused with it.
+    // includes cannot be confused with it. Submodules have a `.git` each.
+    for submodule in &submodules {
+        let _ = std::fs::remove_dir_all(checkout_dir.join(&submodule.path).join(".git"));
+    }
     let _ = std::fs::remove_dir_all(checkout_dir.join(".git"));
     if let Some(dirs) = &spec.sparse_checkout {
         keep_only(&checkout_dir, dirs)?;
@@ -261,6 +273,31 @@ async fn resolve_reference(
     }
     let branch = non_empty(&r.branch).unwrap_or_else(|| "master".to_string());
     Ok((git::Reference::Branch(branch), None))
+}
+
+/// `spec.recurseSubmodules`: the submodules of the checkout, recursively, at
+/// the commits it records, within what is left of `spec.timeout` (one limit
+/// for the clone and its submodules, as in Flux).
+async fn checkout_submodules(
+    remote: &git::Remote,
+    checkout_dir: &Path,
+    started: std::time::Instant,
+) -> Result<Vec<git::SubmoduleCheckout>, Error> {
+    let left = git::Remote {
+        timeout: remote.timeout.saturating_sub(started.elapsed()),
+        ..remote.clone()
+    };
+    git::checkout_submodules(checkout_dir, &left, &git::CheckoutOptions::default())
+        .await
+        .map_err(|e| match e {
+            // Report the limit the spec set, not the remainder.
+            git::Error::Timeout { url, .. } => git::Error::Timeout {
+                url,
+                timeout: remote.timeout,
+            },
+            other => other,
+        })
+        .map_err(Error::Git)
 }
 
 /// The commit the remote's reference points at now, without cloning.
