@@ -65,15 +65,6 @@ pub struct Flags {
     #[arg(long, default_value = "")]
     pub default_service_account: String,
 
-    /// Accepted with no effect while cloud providers are refused (their
-    /// registry tokens are what Flux caches).
-    #[arg(long, default_value = "1h", value_parser = runtime::options::parse_duration)]
-    pub token_cache_max_duration: std::time::Duration,
-
-    /// Accepted with no effect while cloud providers are refused.
-    #[arg(long, default_value_t = 100)]
-    pub token_cache_max_size: u32,
-
     /// Secrets matching this selector trigger the ImageRepositories and
     /// ImageUpdateAutomations that use them.
     #[arg(long, default_value = "reconcile.fluxcd.io/watch=Enabled")]

@@ -114,3 +114,103 @@ fn unknown_and_unimplemented_feature_gates_stop_the_binary_with_one_line() -> Re
         ],
     )
 }
+
+/// Two shards of kustomize-controller with leader election on, each with its
+/// own `--watch-label-selector`: each leads a Lease of its own (Flux's name:
+/// the controller's plus 8 hex digits of the selector's SHA-256) with the
+/// timing its flags give, reconciles only its shard's Kustomizations, and
+/// hands its Lease back on SIGTERM.
+#[tokio::test(flavor = "multi_thread")]
+async fn shards_lead_leases_of_their_own() -> Result<()> {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use kube::api::{Patch, PatchParams};
+
+    let selector = |shard: &str| format!("sharding.fluxcd.io/key={shard}");
+    let first_args = [
+        "--enable-leader-election".to_string(),
+        format!("--watch-label-selector={}", selector("one")),
+        "--leader-election-lease-duration=20s".to_string(),
+        "--leader-election-renew-deadline=15s".to_string(),
+        "--leader-election-retry-period=2s".to_string(),
+    ];
+    let first_args: Vec<&str> = first_args.iter().map(String::as_str).collect();
+    let renamed = |name: &str| CONFIGMAP.replace("app-config", name);
+    let (one, two, none) = (renamed("one"), renamed("two"), renamed("none"));
+    let mut env = Env::start(
+        "ks-shards",
+        &[
+            ("one/configmap.yaml", one.as_str()),
+            ("two/configmap.yaml", two.as_str()),
+            ("none/configmap.yaml", none.as_str()),
+        ],
+        &first_args,
+    )
+    .await?;
+    let _second = env.spawn_kustomize_controller(
+        "kustomize-controller-shard-two",
+        &[
+            "--enable-leader-election".to_string(),
+            format!("--watch-label-selector={}", selector("two")),
+        ],
+    )?;
+    for name in ["one", "two", "none"] {
+        env.kustomization(name, json!({"path": format!("./{name}")}))
+            .await?;
+        if name != "none" {
+            env.api::<Kustomization>()
+                .patch(
+                    name,
+                    &PatchParams::default(),
+                    &Patch::Merge(
+                        json!({"metadata": {"labels": {"sharding.fluxcd.io/key": name}}}),
+                    ),
+                )
+                .await?;
+        }
+    }
+    let head = env.head()?;
+    env.ready("one", &head).await?;
+    env.ready("two", &head).await?;
+    // Its status is only what the CRD defaults (observedGeneration -1).
+    let unsharded = env.api::<Kustomization>().get("none").await?;
+    ensure!(
+        unsharded
+            .status
+            .as_ref()
+            .is_none_or(|s| s.conditions.is_none() && s.last_attempted_revision.is_none()),
+        "a Kustomization outside both shards was reconciled: {:?}",
+        unsharded.status
+    );
+
+    let base = "kustomize-controller-leader-election";
+    let leases = env.api::<Lease>();
+    let lease_one = leases
+        .get(&runtime::leader::lease_name(base, &selector("one")))
+        .await?;
+    let lease_two = leases
+        .get(&runtime::leader::lease_name(base, &selector("two")))
+        .await?;
+    let spec_one = lease_one.spec.context("lease spec")?;
+    ensure!(spec_one.holder_identity.is_some(), "{spec_one:?}");
+    ensure!(spec_one.lease_duration_seconds == Some(20), "{spec_one:?}");
+    let spec_two = lease_two.spec.context("lease spec")?;
+    ensure!(spec_two.holder_identity.is_some(), "{spec_two:?}");
+    ensure!(spec_two.lease_duration_seconds == Some(35), "{spec_two:?}");
+
+    let status = env.terminate_kustomize_controller(Duration::from_secs(30))?;
+    ensure!(status.success(), "shard one exited with {status}");
+    let released = leases
+        .get(&runtime::leader::lease_name(base, &selector("one")))
+        .await?
+        .spec
+        .context("lease spec")?;
+    ensure!(
+        released
+            .holder_identity
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty(),
+        "shard one kept its lease after SIGTERM: {released:?}"
+    );
+    Ok(())
+}

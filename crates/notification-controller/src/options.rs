@@ -70,30 +70,6 @@ pub struct Flags {
     /// identity, which ferroflux refuses (Provider `serviceAccountName`).
     #[arg(long, default_value = "")]
     pub default_service_account: String,
-
-    /// Accepted with no effect: workload-identity tokens are what Flux caches.
-    #[arg(long, default_value = "1h", value_parser = parse_duration)]
-    pub token_cache_max_duration: Duration,
-
-    /// Accepted with no effect: workload-identity tokens are what Flux caches.
-    #[arg(long, default_value_t = 100)]
-    pub token_cache_max_size: u32,
-
-    /// The Lease's duration; only Flux's default is supported.
-    #[arg(long, default_value = "35s", value_parser = parse_duration)]
-    pub leader_election_lease_duration: Duration,
-
-    /// How long the leader keeps trying to renew; only Flux's default is supported.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub leader_election_renew_deadline: Duration,
-
-    /// How often a candidate tries to take the lease; only Flux's default is supported.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
-    pub leader_election_retry_period: Duration,
-
-    /// Hand the lease back on shutdown; only Flux's default (true) is supported.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
-    pub leader_election_release_on_cancel: bool,
 }
 
 runtime::controller_flags!(Flags);
@@ -110,33 +86,6 @@ impl Flags {
 
     /// Refuses flag values ferroflux would otherwise ignore.
     pub fn check_supported(&self) -> Result<(), String> {
-        let fixed = [
-            (
-                "--leader-election-lease-duration",
-                self.leader_election_lease_duration,
-                Duration::from_secs(35),
-            ),
-            (
-                "--leader-election-renew-deadline",
-                self.leader_election_renew_deadline,
-                Duration::from_secs(30),
-            ),
-            (
-                "--leader-election-retry-period",
-                self.leader_election_retry_period,
-                Duration::from_secs(5),
-            ),
-        ];
-        for (flag, value, default) in fixed {
-            if value != default {
-                return Err(format!(
-                    "{flag}={value:?} is not supported by ferroflux: the lease timing is fixed at Flux's default ({default:?}); remove the flag"
-                ));
-            }
-        }
-        if !self.leader_election_release_on_cancel {
-            return Err("--leader-election-release-on-cancel=false is not supported by ferroflux: the lease is always handed back on shutdown; remove the flag".into());
-        }
         if self.rate_limit_interval.is_zero() {
             return Err(
                 "--rate-limit-interval must be positive (Flux's default is 5m0s)".to_string(),
@@ -195,10 +144,7 @@ mod tests {
 
     #[test]
     fn unsupported_settings_are_refused() {
-        let flags = Flags::parse_from(["x", "--leader-election-lease-duration=60s"]);
-        let err = flags.check_supported().unwrap_err();
-        assert!(err.contains("--leader-election-lease-duration"), "{err}");
-        let flags = Flags::parse_from(["x", "--leader-election-release-on-cancel=false"]);
+        let flags = Flags::parse_from(["x", "--rate-limit-interval=0s"]);
         assert!(flags.check_supported().is_err());
         let flags = Flags::parse_from(["x", "--feature-gates=ObjectLevelWorkloadIdentity=true"]);
         let err = flags

@@ -1,5 +1,6 @@
 //! The binary refuses, at start-up and in one line, the flag values
-//! ferroflux does not implement, rather than running without them.
+//! ferroflux does not implement or that are invalid, rather than running
+//! without them.
 
 use std::path::Path;
 
@@ -8,13 +9,10 @@ fn unsupported_flag_values_are_refused_at_start() -> anyhow::Result<()> {
     e2e::process::assert_flags_refused(
         Path::new(env!("CARGO_BIN_EXE_notification-controller")),
         &[
+            // Shorter than the renew deadline (30s): client-go refuses it too.
             (
-                "--leader-election-lease-duration=60s",
+                "--leader-election-lease-duration=10s",
                 "--leader-election-lease-duration",
-            ),
-            (
-                "--leader-election-release-on-cancel=false",
-                "--leader-election-release-on-cancel",
             ),
             (
                 "--feature-gates=ObjectLevelWorkloadIdentity=true",

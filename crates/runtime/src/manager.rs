@@ -135,6 +135,8 @@ impl Manager {
         flags: &impl crate::process::ControllerFlags,
         metrics: Metrics,
     ) -> Result<Self, Error> {
+        // Invalid flag values stop the process before anything starts.
+        flags.common().lease_timing()?;
         let config = kube::Config::infer()
             .await
             .map_err(|e| Error::Client(e.to_string()))?;
@@ -293,11 +295,14 @@ impl Manager {
         } = self;
         let result = async {
             let lease_namespace = crate::options::ControllerOptions::runtime_namespace();
+            let lease_name =
+                crate::leader::lease_name(&options.leader_election_id, &common.watch_label_selector);
             let leadership = Leadership::new(
                 scope.client.clone(),
                 common.enable_leader_election,
                 &lease_namespace,
-                &options.leader_election_id,
+                &lease_name,
+                common.lease_timing()?,
             );
             let mut leadership = tokio::select! {
                 leadership = leadership => leadership?,

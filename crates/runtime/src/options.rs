@@ -21,6 +21,31 @@ pub struct ControllerOptions {
     #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub enable_leader_election: bool,
 
+    /// How long candidates wait before taking a lease the leader stopped renewing.
+    #[arg(long, default_value = "35s", value_parser = parse_duration)]
+    pub leader_election_lease_duration: Duration,
+
+    /// How long the leader keeps failing to renew its lease before it stops leading.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub leader_election_renew_deadline: Duration,
+
+    /// How often the leader renews its lease.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub leader_election_retry_period: Duration,
+
+    /// Hand the lease back on shutdown, so the next leader need not wait for it to expire.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub leader_election_release_on_cancel: bool,
+
+    /// Accepted with no effect: Flux caches cloud workload-identity tokens, and
+    /// ferroflux refuses cloud providers (their objects are Stalled).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub token_cache_max_duration: Duration,
+
+    /// Accepted with no effect, as `--token-cache-max-duration`.
+    #[arg(long, default_value_t = 100)]
+    pub token_cache_max_size: u32,
+
     /// Watch for resources in all namespaces; when false, only the runtime namespace.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub watch_all_namespaces: bool,
@@ -91,6 +116,16 @@ impl ControllerOptions {
     /// The health listen address.
     pub fn health_socket(&self) -> Result<SocketAddr, Error> {
         parse_listen_addr(&self.health_addr)
+    }
+
+    /// The leader-election settings, checked as client-go checks them.
+    pub fn lease_timing(&self) -> Result<crate::leader::LeaseTiming, Error> {
+        crate::leader::LeaseTiming::new(
+            self.leader_election_lease_duration,
+            self.leader_election_renew_deadline,
+            self.leader_election_retry_period,
+            self.leader_election_release_on_cancel,
+        )
     }
 
     /// The namespace the controller runs in (`RUNTIME_NAMESPACE`), used for the
