@@ -92,10 +92,7 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         detect_drift: gates.enabled(DETECT_DRIFT),
         correct_drift: gates.enabled(CORRECT_DRIFT),
         requeue_dependency: flags.common.requeue_dependency,
-        kubeconfig_policy: crate::target_cluster::KubeConfigPolicy {
-            allow_exec: flags.insecure_kubeconfig_exec,
-            allow_insecure_tls: flags.insecure_kubeconfig_tls,
-        },
+        kubeconfig_policy: flags.remote_clusters.policy(),
     };
     let client = manager.client().clone();
     // Helm's storage Secrets where the HelmReleases are watched; releases

@@ -61,14 +61,10 @@ pub struct Flags {
     #[arg(long, default_value = "reconcile.fluxcd.io/watch=Enabled")]
     pub watch_configs_label_selector: String,
 
-    /// Allow kubeconfigs of `spec.kubeConfig` to run credential plugins
-    /// (`exec`, `auth-provider`).
-    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
-    pub insecure_kubeconfig_exec: bool,
-
-    /// Allow kubeconfigs of `spec.kubeConfig` to skip TLS verification.
-    #[arg(long, default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
-    pub insecure_kubeconfig_tls: bool,
+    /// `--insecure-kubeconfig-exec`, `--insecure-kubeconfig-tls` and
+    /// `--default-kubeconfig-service-account` (`spec.kubeConfig`).
+    #[command(flatten)]
+    pub remote_clusters: runtime::remote_cluster::KubeConfigFlags,
 
     /// Leader election lease name.
     #[arg(long, default_value = "helm-controller-leader-election")]

@@ -7,8 +7,8 @@
 //! Prometheus [`metrics`] and the [`admin`] endpoints, [`leader`] election,
 //! the `requestedAt` [`reconcile_request`] handling, common controller
 //! [`options`], logging ([`telemetry`]), downloading and safely unpacking
-//! source [`artifact`]s, and the server-side apply,
-//! prune and health-check engine ([`ssa`]).
+//! source [`artifact`]s, the [`remote_cluster`]s of `spec.kubeConfig`, and
+//! the server-side apply, prune and health-check engine ([`ssa`]).
 #![warn(missing_docs)]
 
 pub mod admin;
@@ -26,6 +26,7 @@ pub mod options;
 pub mod process;
 pub mod reconcile;
 pub mod reconcile_request;
+pub mod remote_cluster;
 pub mod semver;
 pub mod shutdown;
 pub mod source;

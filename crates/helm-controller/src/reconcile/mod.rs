@@ -38,8 +38,9 @@ use crate::names::release_name;
 use crate::post_render::PostRenderSpec;
 use crate::state::Desired;
 use crate::storage::ReleaseStorage;
-use crate::target_cluster::{KubeConfigPolicy, TargetCluster};
+use crate::target_cluster::TargetCluster;
 use crate::values;
+use runtime::remote_cluster::KubeConfigPolicy;
 
 use prerequisites::*;
 
@@ -66,7 +67,8 @@ pub struct Settings {
     pub detect_drift: bool,
     /// Feature gate `CorrectDrift`: correct drift of every release.
     pub correct_drift: bool,
-    /// `--insecure-kubeconfig-exec` and `--insecure-kubeconfig-tls`.
+    /// `--insecure-kubeconfig-exec`, `--insecure-kubeconfig-tls` and
+    /// `--default-kubeconfig-service-account`.
     pub kubeconfig_policy: KubeConfigPolicy,
 }
 
@@ -433,7 +435,7 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
     progress_after(&mut run.session.conditions, &["ValuesError"]);
 
     // The cluster the release lives in.
-    match TargetCluster::of_release(&run.cluster, hr, ctx.settings.kubeconfig_policy).await {
+    match TargetCluster::of_release(&run.cluster, hr, &ctx.settings.kubeconfig_policy).await {
         Ok(cluster) => run.cluster = cluster,
         Err(err) if err.is_terminal() => {
             return run.stalled(REST_CLIENT_ERROR, &err.to_string()).await;
@@ -604,7 +606,7 @@ async fn cleanup(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Erro
     // Nothing to uninstall without an install; a kubeConfig that can never
     // work never installed anything.
     let target = match installed {
-        true => TargetCluster::of_release(&run.cluster, hr, ctx.settings.kubeconfig_policy)
+        true => TargetCluster::of_release(&run.cluster, hr, &ctx.settings.kubeconfig_policy)
             .await
             .map(Some),
         false => Ok(None),
