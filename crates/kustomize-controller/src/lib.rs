@@ -50,6 +50,10 @@ pub enum Error {
     /// A command-line flag has an invalid value.
     #[error("invalid flag: {0}")]
     Flag(String),
+    /// The cluster of `spec.kubeConfig` cannot be reached (garbage
+    /// collection on deletion).
+    #[error("failed to build kube client: {0}")]
+    Cluster(#[from] runtime::remote_cluster::KubeConfigError),
 }
 
 impl runtime::reconcile::ReconcileError for Error {

@@ -164,6 +164,7 @@ pub fn settings(flags: &Flags, gates: &FeatureGates) -> Settings {
         custom_stage_kinds: flags.custom_apply_stage_kinds.clone(),
         strict_substitution: gates.enabled(STRICT_POST_BUILD_SUBSTITUTIONS),
         no_remote_bases: flags.no_remote_bases,
+        kubeconfig_policy: flags.remote_clusters.policy(),
         fail_fast: !gates.enabled(DISABLE_FAIL_FAST_BEHAVIOR),
         ..Settings::default()
     }

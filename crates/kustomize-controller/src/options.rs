@@ -61,6 +61,11 @@ pub struct Flags {
     #[arg(long, default_value = "reconcile.fluxcd.io/watch=Enabled")]
     pub watch_configs_label_selector: String,
 
+    /// `--insecure-kubeconfig-exec`, `--insecure-kubeconfig-tls` and
+    /// `--default-kubeconfig-service-account` (`spec.kubeConfig`).
+    #[command(flatten)]
+    pub remote_clusters: runtime::remote_cluster::KubeConfigFlags,
+
     /// Leader election lease name.
     #[arg(long, default_value = "kustomize-controller-leader-election")]
     pub leader_election_id: String,
@@ -103,6 +108,8 @@ mod tests {
             "--custom-apply-stage-kinds=Issuer.cert-manager.io,ClusterIssuer",
             "--default-service-account=default",
             "--no-cross-namespace-refs=true",
+            "--insecure-kubeconfig-exec",
+            "--default-kubeconfig-service-account=tenant",
         ]);
         let gates = flags
             .common
@@ -116,5 +123,8 @@ mod tests {
             ["Issuer.cert-manager.io", "ClusterIssuer"]
         );
         assert!(flags.common.no_cross_namespace_refs);
+        let policy = flags.remote_clusters.policy();
+        assert!(policy.allow_exec && !policy.allow_insecure_tls);
+        assert_eq!(policy.default_service_account.as_deref(), Some("tenant"));
     }
 }

@@ -10,7 +10,7 @@ mod fixture;
 use anyhow::{Context, Result, ensure};
 use api::kustomize::Kustomization;
 use fixture::{Env, condition, sops_fixture};
-use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::api::{Patch, PatchParams};
 use serde_json::json;
 
 const CONFIGMAP: &str =
@@ -20,6 +20,14 @@ const DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  na
 
 fn label<'a>(object: &'a serde_json::Value, key: &str) -> Option<&'a str> {
     object["metadata"]["labels"][key].as_str()
+}
+
+/// The ids of the inventory `status` records, sorted.
+fn sorted_inventory(status: &api::kustomize::KustomizationStatus) -> Result<Vec<String>> {
+    let inventory = status.inventory.as_ref().context("inventory")?;
+    let mut ids: Vec<String> = inventory.entries.iter().map(|e| e.id.clone()).collect();
+    ids.sort();
+    Ok(ids)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -52,14 +60,7 @@ async fn applies_updates_and_prunes_only_owned_objects() -> Result<()> {
         "{healthy:?}"
     );
     ensure!(status.last_attempted_revision.as_deref() == Some(first.as_str()));
-    let mut ids: Vec<String> = status
-        .inventory
-        .context("inventory")?
-        .entries
-        .into_iter()
-        .map(|e| e.id)
-        .collect();
-    ids.sort();
+    let ids = sorted_inventory(&status)?;
     let ns = env.ns();
     ensure!(
         ids == [
@@ -460,18 +461,7 @@ async fn kill_9_then_restart_converges_and_deletion_prunes() -> Result<()> {
     );
 
     // Deleting the Kustomization (prune: true, MirrorPrune) deletes its objects.
-    env.api::<Kustomization>()
-        .delete("app", &DeleteParams::default())
-        .await?;
-    let deadline = std::time::Instant::now() + fixture::WAIT;
-    while env.api::<Kustomization>().get_opt("app").await?.is_some() {
-        ensure!(
-            std::time::Instant::now() < deadline,
-            "the finalizer was not removed\n{}",
-            env.logs(40)
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-    }
+    env.delete_and_wait("app").await?;
     ensure!(
         env.get("v1", "ConfigMap", "app-config").await?.is_none(),
         "ConfigMap left behind"
@@ -660,5 +650,187 @@ async fn remote_bases_are_fetched_unless_refused() -> Result<()> {
         "a refused build applied its local objects"
     );
     drop(silent);
+    Ok(())
+}
+
+/// `spec.kubeConfig.secretRef`: dry-run, apply, prune, health checks and
+/// garbage collection on deletion all happen on a second control plane,
+/// nothing in the controller's own; the Kustomization, its source and the
+/// kubeconfig Secret stay in the controller's. A missing Secret fails with
+/// Flux's reason and message (and is recovered from once created), the
+/// ServiceAccount is impersonated on the remote cluster, and `configMapRef`
+/// stalls naming what to use instead.
+#[tokio::test(flavor = "multi_thread")]
+async fn applies_prunes_and_collects_on_the_cluster_of_kube_config() -> Result<()> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::{ConfigMap, Service};
+    use kube::Api;
+
+    let remote = e2e::cluster::Cluster::start_dedicated().await?;
+    let remote_client = remote.client().await?;
+    let env = Env::start(
+        "ks-kubeconfig",
+        &[
+            ("deploy/configmap.yaml", CONFIGMAP),
+            ("deploy/service.yaml", SERVICE),
+            ("deploy/deployment.yaml", DEPLOYMENT),
+        ],
+        &[],
+    )
+    .await?;
+    let ns = env.ns().to_owned();
+    env.kustomization(
+        "remote",
+        json!({"path": "./deploy", "wait": true, "targetNamespace": "default",
+            "namePrefix": "ks-kubeconfig-",
+            "kubeConfig": {"secretRef": {"name": "remote-kubeconfig"}}}),
+    )
+    .await?;
+    let (_, message) = env.failing("remote", "ReconciliationFailed").await?;
+    ensure!(
+        message
+            == format!(
+                "unable to read KubeConfig secret '{ns}/remote-kubeconfig' error: secrets \"remote-kubeconfig\" not found"
+            ),
+        "{message}"
+    );
+
+    let kubeconfig = std::fs::read_to_string(remote.kubeconfig_path())?;
+    env.secret("remote-kubeconfig", &[("value", &kubeconfig)])
+        .await?;
+    env.request_reconcile::<Kustomization>("remote").await?;
+    let first = env.head()?;
+    let ks = env.ready("remote", &first).await?;
+    let status = ks.status.clone().context("status")?;
+    let healthy = condition(status.conditions.as_ref(), "Healthy").context("Healthy")?;
+    ensure!(
+        healthy.status == "True" && healthy.reason == "Succeeded",
+        "{healthy:?}"
+    );
+    let ids = sorted_inventory(&status)?;
+    ensure!(
+        ids == [
+            "default_ks-kubeconfig-app-config__ConfigMap",
+            "default_ks-kubeconfig-app__Service",
+            "default_ks-kubeconfig-app_apps_Deployment",
+        ],
+        "{ids:?}"
+    );
+    let remote_config_maps: Api<ConfigMap> = Api::namespaced(remote_client.clone(), "default");
+    let remote_services: Api<Service> = Api::namespaced(remote_client.clone(), "default");
+    let remote_deployments: Api<Deployment> = Api::namespaced(remote_client.clone(), "default");
+    let config_map = remote_config_maps
+        .get_opt("ks-kubeconfig-app-config")
+        .await?
+        .context("the ConfigMap is not on the remote cluster")?;
+    let labels = config_map.metadata.labels.unwrap_or_default();
+    ensure!(
+        labels
+            .get("kustomize.toolkit.fluxcd.io/name")
+            .map(String::as_str)
+            == Some("remote")
+            && labels.get("kustomize.toolkit.fluxcd.io/namespace") == Some(&ns),
+        "{labels:?}"
+    );
+    ensure!(
+        remote_services
+            .get_opt("ks-kubeconfig-app")
+            .await?
+            .is_some()
+    );
+    ensure!(
+        remote_deployments
+            .get_opt("ks-kubeconfig-app")
+            .await?
+            .is_some()
+    );
+    for local_ns in ["default", ns.as_str()] {
+        let local: Api<ConfigMap> = Api::namespaced(env.client.clone(), local_ns);
+        ensure!(
+            local.get_opt("ks-kubeconfig-app-config").await?.is_none(),
+            "the ConfigMap landed in the controller's cluster ({local_ns})"
+        );
+        let local: Api<Deployment> = Api::namespaced(env.client.clone(), local_ns);
+        ensure!(
+            local.get_opt("ks-kubeconfig-app").await?.is_none(),
+            "the Deployment landed in the controller's cluster ({local_ns})"
+        );
+    }
+
+    // A commit drops the Service: pruned on the remote cluster.
+    let second = env
+        .commit(&[], &["deploy/service.yaml"], "drop the service")
+        .await?;
+    env.ready("remote", &second).await?;
+    ensure!(
+        remote_services
+            .get_opt("ks-kubeconfig-app")
+            .await?
+            .is_none(),
+        "the Service was not pruned on the remote cluster"
+    );
+    ensure!(
+        remote_config_maps
+            .get_opt("ks-kubeconfig-app-config")
+            .await?
+            .is_some()
+    );
+
+    // The ServiceAccount is impersonated there: without RBAC on the remote
+    // cluster, the dry-run is forbidden to it.
+    env.kustomization(
+        "impersonated",
+        json!({"path": "./deploy", "targetNamespace": "default", "namePrefix": "as-nobody-",
+            "serviceAccountName": "nobody",
+            "kubeConfig": {"secretRef": {"name": "remote-kubeconfig"}}}),
+    )
+    .await?;
+    let (_, message) = env
+        .failing_with("impersonated", "ReconciliationFailed", "forbidden")
+        .await?;
+    ensure!(
+        message.contains(&format!("system:serviceaccount:{ns}:nobody")),
+        "{message}"
+    );
+
+    // Secret-less access through a cloud provider is refused for good.
+    env.kustomization(
+        "cloud",
+        json!({"path": "./deploy", "kubeConfig": {"configMapRef": {"name": "eks"}}}),
+    )
+    .await?;
+    let message = env
+        .wait_for::<Kustomization, _>("cloud", |ks| {
+            let conditions = ks.status.as_ref()?.conditions.as_ref();
+            let stalled = condition(conditions, "Stalled")?;
+            let ready = condition(conditions, "Ready")?;
+            (stalled.status == "True"
+                && stalled.reason == "ReconciliationFailed"
+                && ready.status == "False")
+                .then(|| stalled.message.clone())
+        })
+        .await?;
+    ensure!(
+        message.starts_with("spec.kubeConfig.configMapRef is not supported")
+            && message.contains("use spec.kubeConfig.secretRef"),
+        "{message}"
+    );
+
+    // Deleting the Kustomization collects its objects on the remote cluster.
+    env.delete_and_wait("remote").await?;
+    ensure!(
+        remote_config_maps
+            .get_opt("ks-kubeconfig-app-config")
+            .await?
+            .is_none(),
+        "the ConfigMap was left on the remote cluster"
+    );
+    ensure!(
+        remote_deployments
+            .get_opt("ks-kubeconfig-app")
+            .await?
+            .is_none(),
+        "the Deployment was left on the remote cluster"
+    );
     Ok(())
 }

@@ -1,24 +1,30 @@
 //! The apply step: the built objects applied with staged server-side apply
-//! (a dry-run first), as the Kustomization's service account when it has one.
+//! (a dry-run first), as the Kustomization's service account when it has
+//! one, on the remote cluster of `spec.kubeConfig` when it has one.
 
 use api::meta::reason;
-use kube::Client;
 use runtime::ssa::{ApplyOptions, ChangeSet, Engine, Owner};
 use tracing::{debug, info};
 
 use super::build::Built;
 use super::{Attempt, Halt, Stop};
+use crate::context::Target;
 
 impl Attempt<'_> {
-    /// The apply engine of this Kustomization, with the client it applies as.
-    pub(super) fn apply_engine(&self) -> Result<Engine, Stop> {
-        let client = self.ctx.apply_client(self.obj).map_err(|err| {
-            Halt::retry(
-                reason::RECONCILIATION_FAILED,
-                format!("failed to build the impersonating client: {err}"),
-            )
+    /// The apply engine of this Kustomization, with the cluster and client
+    /// it applies with ([`crate::context::Context::target`]). A remote
+    /// cluster that cannot be reached fails the attempt as Flux does
+    /// (`ReconciliationFailed`); one that never can (a refused kubeconfig,
+    /// `configMapRef`) stalls it.
+    pub(super) async fn apply_engine(&self) -> Result<Engine, Stop> {
+        let target = self.ctx.target(self.obj).await.map_err(|err| {
+            let message = err.to_string();
+            match err.is_terminal() {
+                true => Halt::stall(reason::RECONCILIATION_FAILED, message),
+                false => Halt::retry(reason::RECONCILIATION_FAILED, message),
+            }
         })?;
-        Ok(self.engine(client))
+        Ok(self.engine(target))
     }
 
     /// Applies what was built; the change set tells what changed.
@@ -45,7 +51,7 @@ impl Attempt<'_> {
         Ok(change_set)
     }
 
-    pub(super) fn engine(&self, client: Client) -> Engine {
+    pub(super) fn engine(&self, target: Target) -> Engine {
         let settings = &self.ctx.settings;
         let options = ApplyOptions {
             force: self.obj.spec.force.unwrap_or(false),
@@ -56,10 +62,10 @@ impl Attempt<'_> {
             ..ApplyOptions::default()
         };
         Engine::with_resolver(
-            client,
+            target.client,
             Owner::kustomization(&self.name, &self.namespace),
             options,
-            self.ctx.resolver.clone(),
+            target.resolver,
         )
     }
 }

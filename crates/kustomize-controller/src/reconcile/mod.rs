@@ -319,6 +319,7 @@ impl<'a> Attempt<'a> {
         self.patch().await?;
 
         let unpacked = self.unpack(&source.artifact).await?;
+        let engine = self.apply_engine().await?;
         let built = self.build(unpacked.root.clone()).await?;
         drop(unpacked);
         let mut metadata = BTreeMap::from([("revision".to_owned(), revision.clone())]);
@@ -327,7 +328,6 @@ impl<'a> Attempt<'a> {
         }
         self.history = Some((built.checksum.clone(), metadata));
 
-        let engine = self.apply_engine()?;
         let change_set = self.apply(&engine, built, &revision).await?;
         self.prune(&engine, &change_set).await?;
         self.check_health(&engine, &change_set, &revision, timeout)
@@ -409,15 +409,18 @@ async fn cleanup(obj: Arc<Kustomization>, ctx: &Context) -> Result<Action, Error
         return Ok(Action::await_change());
     }
     let attempt = Attempt::new(&obj, ctx);
-    let client = match ctx.apply_client(&obj) {
-        Ok(client) => client,
-        Err(err) => {
+    // A cluster that cannot be reached now is tried again (Flux keeps the
+    // finalizer until it can collect); one that never can be is given up.
+    let target = match ctx.target(&obj).await {
+        Ok(target) => target,
+        Err(err) if err.is_terminal() => {
             let message = format!("garbage collection skipped: {err}");
             attempt.event(true, &message).await;
             return Ok(Action::await_change());
         }
+        Err(err) => return Err(Error::Cluster(err)),
     };
-    let engine = attempt.engine(client);
+    let engine = attempt.engine(target);
     let objects = stale_objects(&inventory, &ResourceInventory::default()).unwrap_or_default();
     let pruned = engine.prune(&objects).await;
     if !pruned.deleted.is_empty() {
