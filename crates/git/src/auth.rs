@@ -197,13 +197,15 @@ impl SshFiles {
         Ok(files)
     }
 
-    /// What `ssh` logged (errors only), trimmed.
+    /// What `ssh` logged, trimmed, without the lines of a session that
+    /// worked (it logs at INFO, where "Unable to negotiate" is reported).
     pub(crate) fn log(&self) -> String {
+        const ROUTINE: [&str; 3] = ["Authenticated to ", "Transferred: ", "Bytes per second: "];
         std::fs::read_to_string(self.dir.path().join("ssh.log"))
             .map(|text| {
                 text.lines()
                     .map(str::trim)
-                    .filter(|l| !l.is_empty())
+                    .filter(|l| !l.is_empty() && !ROUTINE.iter().any(|r| l.starts_with(r)))
                     .collect::<Vec<_>>()
                     .join("; ")
             })
@@ -251,12 +253,70 @@ impl SshFiles {
              -o UserKnownHostsFile={} -o GlobalKnownHostsFile=/dev/null \
              -o StrictHostKeyChecking=yes -o UpdateHostKeys=no -o BatchMode=yes \
              -o ConnectTimeout={} -o ServerAliveInterval=15 -o ServerAliveCountMax=2 \
-             -o LogLevel=ERROR -E {}",
+             {}-o LogLevel=INFO -E {}",
             shell_quote(&self.dir.path().join("known_hosts")),
             connect_timeout_secs.max(1),
+            ssh_algorithms().options(),
             shell_quote(&self.dir.path().join("ssh.log")),
         )
     }
+}
+
+/// The SSH algorithms every connection of this process may use (Flux's
+/// `--ssh-hostkey-algos` and `--ssh-kex-algos`); empty lists leave `ssh`'s
+/// defaults. Names are OpenSSH's, which are also Go's.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SshAlgorithms {
+    /// Host key algorithms the server's key must use (`HostKeyAlgorithms`).
+    pub host_key: Vec<String>,
+    /// Key exchange algorithms (`KexAlgorithms`).
+    pub kex: Vec<String>,
+}
+
+impl SshAlgorithms {
+    fn options(&self) -> String {
+        [
+            ("HostKeyAlgorithms", &self.host_key),
+            ("KexAlgorithms", &self.kex),
+        ]
+        .into_iter()
+        .filter(|(_, names)| !names.is_empty())
+        .map(|(option, names)| format!("-o {option}={} ", names.join(",")))
+        .collect()
+    }
+}
+
+static SSH_ALGORITHMS: std::sync::OnceLock<SshAlgorithms> = std::sync::OnceLock::new();
+
+fn ssh_algorithms() -> &'static SshAlgorithms {
+    SSH_ALGORITHMS.get_or_init(SshAlgorithms::default)
+}
+
+/// Restricts the SSH algorithms of every later connection, once per process
+/// (the controllers call it from their flags at start-up). Names must be
+/// algorithm names (letters, digits, `-`, `.`, `@`, `+`).
+pub fn set_ssh_algorithms(algorithms: SshAlgorithms) -> Result<(), Error> {
+    let invalid = algorithms
+        .host_key
+        .iter()
+        .chain(&algorithms.kex)
+        .find(|name| {
+            name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.@+".contains(&b))
+        });
+    if let Some(name) = invalid {
+        return Err(Error::InvalidSshAlgorithms(format!(
+            "'{name}' is not an SSH algorithm name"
+        )));
+    }
+    if SSH_ALGORITHMS.set(algorithms.clone()).is_err() && ssh_algorithms() != &algorithms {
+        return Err(Error::InvalidSshAlgorithms(
+            "they were already set differently in this process".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Whether what `ssh` logged means the server refused the key or the host key
@@ -321,6 +381,30 @@ mod tests {
 
         let legacy = Auth::from_secret("https://h/r", &data(&[("caFile", "OLD")])).unwrap();
         assert!(matches!(legacy, Auth::Http(HttpAuth { ca_pem: Some(ref c), .. }) if c == b"OLD"));
+    }
+
+    #[test]
+    fn ssh_algorithm_options() {
+        let algorithms = SshAlgorithms {
+            host_key: vec!["ssh-ed25519".into(), "rsa-sha2-512".into()],
+            kex: vec!["curve25519-sha256@libssh.org".into()],
+        };
+        assert_eq!(
+            algorithms.options(),
+            "-o HostKeyAlgorithms=ssh-ed25519,rsa-sha2-512 -o KexAlgorithms=curve25519-sha256@libssh.org "
+        );
+        assert_eq!(SshAlgorithms::default().options(), "");
+        // Names reach a shell command line: anything else is refused.
+        for bad in ["a;rm -rf /", "", "x y", "$(id)"] {
+            let refused = set_ssh_algorithms(SshAlgorithms {
+                host_key: vec![bad.into()],
+                kex: Vec::new(),
+            });
+            assert!(
+                matches!(refused, Err(Error::InvalidSshAlgorithms(_))),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

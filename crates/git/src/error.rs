@@ -77,6 +77,9 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// `--ssh-hostkey-algos` / `--ssh-kex-algos` values that cannot be used.
+    #[error("invalid SSH algorithms: {0}")]
+    InvalidSshAlgorithms(String),
     /// A Git object does not parse.
     #[error("invalid {kind} object: {message}")]
     InvalidObject {

@@ -29,7 +29,7 @@ mod reference;
 mod signature;
 mod submodule;
 
-pub use auth::{Auth, HttpAuth, SshAuth};
+pub use auth::{Auth, HttpAuth, SshAlgorithms, SshAuth, set_ssh_algorithms};
 pub use commit::{CommitRequest, Signature, SigningKey, commit};
 pub use error::Error;
 pub use fetch::{CheckoutOptions, Remote, RemoteRef, checkout, list_refs};

@@ -21,7 +21,11 @@ use crate::{automation, image_policy, image_repository};
 /// Runs the controllers until SIGTERM/SIGINT, or until leadership is lost.
 pub async fn run(flags: Flags) -> Result<(), Error> {
     let gates = flags.common.feature_gates(FEATURE_GATES)?;
-    flags.check_supported().map_err(Error::Flag)?;
+    git::set_ssh_algorithms(git::SshAlgorithms {
+        host_key: flags.ssh.ssh_hostkey_algos.clone(),
+        kex: flags.ssh.ssh_kex_algos.clone(),
+    })
+    .map_err(|e| flags.ssh.invalid(e))?;
     let tags = TagStore::open(
         Path::new(&flags.storage_path),
         flags.compression_threshold(),

@@ -70,13 +70,9 @@ pub struct Flags {
     #[arg(long, default_value = "reconcile.fluxcd.io/watch=Enabled")]
     pub watch_configs_label_selector: String,
 
-    /// SSH host key algorithms for Git over SSH (refused when set: not supported yet).
-    #[arg(long, value_delimiter = ',')]
-    pub ssh_hostkey_algos: Vec<String>,
-
-    /// SSH key exchange algorithms for Git over SSH (refused when set: not supported yet).
-    #[arg(long, value_delimiter = ',')]
-    pub ssh_kex_algos: Vec<String>,
+    /// Flux's `--ssh-hostkey-algos` and `--ssh-kex-algos`.
+    #[command(flatten)]
+    pub ssh: runtime::options::SshAlgorithmOptions,
 }
 
 runtime::controller_flags!(Flags);
@@ -86,20 +82,6 @@ impl Flags {
     pub fn compression_threshold(&self) -> usize {
         usize::try_from(self.storage_compression_threshold.saturating_mul(1024))
             .unwrap_or(usize::MAX)
-    }
-
-    /// Refuses flag values ferroflux would otherwise ignore.
-    pub fn check_supported(&self) -> Result<(), String> {
-        if !self.ssh_hostkey_algos.is_empty() {
-            return Err("--ssh-hostkey-algos is not supported by ferroflux: remove it to use ssh's defaults".into());
-        }
-        if !self.ssh_kex_algos.is_empty() {
-            return Err(
-                "--ssh-kex-algos is not supported by ferroflux: remove it to use ssh's defaults"
-                    .into(),
-            );
-        }
-        Ok(())
     }
 }
 
@@ -114,7 +96,6 @@ mod tests {
         assert_eq!(flags.storage_path, "/data");
         assert_eq!(flags.concurrent, 4);
         assert_eq!(flags.compression_threshold(), 64 * 1024);
-        assert!(flags.check_supported().is_ok());
 
         // The arguments of Flux's image-reflector-controller and
         // image-automation-controller Deployments.
@@ -133,9 +114,16 @@ mod tests {
     }
 
     #[test]
-    fn ssh_algorithms_are_refused_rather_than_ignored() {
-        let flags = Flags::parse_from(["x", "--ssh-kex-algos=curve25519-sha256"]);
-        let err = flags.check_supported().unwrap_err();
-        assert!(err.contains("--ssh-kex-algos"), "{err}");
+    fn ssh_algorithms_are_lists() {
+        let flags = Flags::parse_from([
+            "x",
+            "--ssh-kex-algos=curve25519-sha256,ecdh-sha2-nistp256",
+            "--ssh-hostkey-algos=ssh-ed25519",
+        ]);
+        assert_eq!(
+            flags.ssh.ssh_kex_algos,
+            ["curve25519-sha256", "ecdh-sha2-nistp256"]
+        );
+        assert_eq!(flags.ssh.ssh_hostkey_algos, ["ssh-ed25519"]);
     }
 }

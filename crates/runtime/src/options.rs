@@ -107,6 +107,36 @@ pub struct ControllerOptions {
     pub graceful_shutdown_timeout: Duration,
 }
 
+/// Flux's SSH algorithm flags, for the controllers that speak Git over SSH
+/// (source- and image-automation-controller).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SshAlgorithmOptions {
+    /// The host key algorithms the Git server's key may use (comma-separated
+    /// OpenSSH names; empty: ssh's defaults).
+    #[arg(long, value_delimiter = ',')]
+    pub ssh_hostkey_algos: Vec<String>,
+
+    /// The key exchange algorithms Git over SSH may use (comma-separated
+    /// OpenSSH names; empty: ssh's defaults).
+    #[arg(long, value_delimiter = ',')]
+    pub ssh_kex_algos: Vec<String>,
+}
+
+impl SshAlgorithmOptions {
+    /// The start-up error for values the Git client refused (`reason`).
+    pub fn invalid(&self, reason: impl std::fmt::Display) -> Error {
+        Error::InvalidFlag {
+            flag: "--ssh-hostkey-algos/--ssh-kex-algos",
+            value: format!(
+                "{}/{}",
+                self.ssh_hostkey_algos.join(","),
+                self.ssh_kex_algos.join(",")
+            ),
+            reason: reason.to_string(),
+        }
+    }
+}
+
 impl ControllerOptions {
     /// The metrics listen address.
     pub fn metrics_socket(&self) -> Result<SocketAddr, Error> {

@@ -27,6 +27,11 @@ pub const FEATURE_GATES: &[runtime::options::FeatureGate] =
 /// Runs the controllers until SIGTERM/SIGINT, or until leadership is lost.
 pub async fn run(flags: Flags) -> Result<(), Error> {
     flags.common.feature_gates(FEATURE_GATES)?;
+    git::set_ssh_algorithms(git::SshAlgorithms {
+        host_key: flags.ssh.ssh_hostkey_algos.clone(),
+        kex: flags.ssh.ssh_kex_algos.clone(),
+    })
+    .map_err(|e| flags.ssh.invalid(e))?;
     let mut manager = Manager::new(CONTROLLER_NAME, &flags, Metrics::new()).await?;
 
     let base_url = advertised_base_url(&flags.storage_addr, &flags.storage_adv_addr);

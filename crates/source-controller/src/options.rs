@@ -64,6 +64,34 @@ pub struct Flags {
     /// Leader election lease name.
     #[arg(long, default_value = "source-controller-leader-election")]
     pub leader_election_id: String,
+
+    /// Flux's `--ssh-hostkey-algos` and `--ssh-kex-algos`.
+    #[command(flatten)]
+    pub ssh: runtime::options::SshAlgorithmOptions,
+
+    /// Accepted with no effect: the ServiceAccount for cloud workload
+    /// identity, and ferroflux refuses cloud providers (Stalled).
+    #[arg(long, default_value = "")]
+    pub default_service_account: String,
+
+    /// Accepted with no effect: ferroflux keeps no in-memory cache of Helm
+    /// repository indexes (each HelmChart reads the index from the
+    /// repository's artifact).
+    #[arg(long, default_value_t = 0)]
+    pub helm_cache_max_size: i64,
+
+    /// Accepted with no effect, as `--helm-cache-max-size`.
+    #[arg(long, default_value = "15m")]
+    pub helm_cache_ttl: String,
+
+    /// Accepted with no effect, as `--helm-cache-max-size`.
+    #[arg(long, default_value = "1m")]
+    pub helm_cache_purge_interval: String,
+
+    /// Accepted with no effect: a change to a Secret or ConfigMap a source
+    /// uses is picked up at the source's next interval, not at once.
+    #[arg(long, default_value = "reconcile.fluxcd.io/watch=Enabled")]
+    pub watch_configs_label_selector: String,
 }
 
 runtime::controller_flags!(Flags);

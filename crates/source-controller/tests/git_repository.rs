@@ -212,6 +212,50 @@ async fn ssh_with_identity_and_known_hosts() -> Result<()> {
     Ok(())
 }
 
+/// `--ssh-hostkey-algos` / `--ssh-kex-algos` restrict what ssh negotiates:
+/// the server's ed25519 key is refused when only ECDSA host keys are
+/// allowed, and accepted when ed25519 is (with one key exchange allowed).
+#[tokio::test(flavor = "multi_thread")]
+async fn ssh_algorithm_flags_restrict_the_connection() -> Result<()> {
+    let git = git_server().await?;
+    let secret = [
+        ("identity", git.identity()?),
+        ("known_hosts", git.known_hosts().to_string()),
+    ];
+    let secret: Vec<(&str, &str)> = secret.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    for (test, flags, ready_expected) in [
+        (
+            "git-ssh-hostkey-ecdsa",
+            &["--ssh-hostkey-algos=ecdsa-sha2-nistp256"][..],
+            false,
+        ),
+        (
+            "git-ssh-hostkey-ed25519",
+            &[
+                "--ssh-hostkey-algos=ssh-ed25519",
+                "--ssh-kex-algos=curve25519-sha256",
+            ][..],
+            true,
+        ),
+    ] {
+        let env = Env::start(test, flags).await?;
+        let repo = git.create_repo(&format!("{}-ssh", env.ns()), [("a.yaml", "a: 1\n")])?;
+        env.secret("ssh-auth", &secret).await?;
+        env.create::<GitRepository>(git_repository(
+            "over-ssh",
+            json!({"url": repo.ssh_url(), "interval": "1h", "ref": {"branch": "main"}, "secretRef": {"name": "ssh-auth"}}),
+        ))
+        .await?;
+        if ready_expected {
+            ready(&env, "over-ssh").await?;
+        } else {
+            let (_, message) = failing(&env, "over-ssh", "GitOperationFailed").await?;
+            ensure!(message.contains("no matching host key type"), "{message}");
+        }
+    }
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn wrong_or_missing_credentials_fail_then_recover() -> Result<()> {
     let env = Env::start("git-auth", &[]).await?;
