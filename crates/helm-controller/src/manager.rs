@@ -93,6 +93,7 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         correct_drift: gates.enabled(CORRECT_DRIFT),
         requeue_dependency: flags.common.requeue_dependency,
         kubeconfig_policy: flags.remote_clusters.policy(),
+        override_managers: flags.override_managers.clone(),
     };
     let client = manager.client().clone();
     // Helm's storage Secrets where the HelmReleases are watched; releases

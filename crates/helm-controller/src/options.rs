@@ -69,6 +69,28 @@ pub struct Flags {
     /// Leader election lease name.
     #[arg(long, default_value = "helm-controller-leader-election")]
     pub leader_election_id: String,
+
+    /// Field managers whose fields drift correction takes over (repeatable).
+    #[arg(long = "override-manager")]
+    pub override_managers: Vec<String>,
+
+    /// How often memory is checked (`OOMWatch` gate). Like the three flags
+    /// below it only works with the `OOMWatch` feature gate, which ferroflux
+    /// refuses; accepted so Flux's manifests run unchanged.
+    #[arg(long, default_value = "500ms", value_parser = runtime::options::parse_duration)]
+    pub oom_watch_interval: Duration,
+
+    /// Percentage of the memory limit at which releases are stopped (`OOMWatch` gate).
+    #[arg(long, default_value_t = 95)]
+    pub oom_watch_memory_threshold: u8,
+
+    /// The cgroup file holding the memory limit (`OOMWatch` gate).
+    #[arg(long, default_value = "")]
+    pub oom_watch_max_memory_path: String,
+
+    /// The cgroup file holding the current memory usage (`OOMWatch` gate).
+    #[arg(long, default_value = "")]
+    pub oom_watch_current_memory_path: String,
 }
 
 runtime::controller_flags!(Flags);

@@ -360,9 +360,11 @@ async fn failed_installs_are_uninstalled_and_bad_input_is_reported() -> Result<(
     Ok(())
 }
 
+/// Drift is detected and corrected; with `--override-manager=someone`, the
+/// fields only `someone` set are taken over and removed too.
 #[tokio::test]
 async fn drift_is_detected_and_corrected() -> Result<()> {
-    let world = World::new("hr-drift").await?;
+    let world = World::with_args("hr-drift", &["--override-manager=someone"]).await?;
     world
         .install(
             "drifty",
@@ -376,7 +378,7 @@ async fn drift_is_detected_and_corrected() -> Result<()> {
         .patch(
             "drifty-drifty",
             &PatchParams::apply("someone").force(),
-            &Patch::Apply(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "drifty-drifty"}, "data": {"greeting": "tampered"}})),
+            &Patch::Apply(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "drifty-drifty"}, "data": {"greeting": "tampered", "extra": "added by someone"}})),
         )
         .await?;
     world
@@ -399,6 +401,11 @@ async fn drift_is_detected_and_corrected() -> Result<()> {
     assert_eq!(
         world.config_value("drifty-drifty", "greeting").await?,
         "hello"
+    );
+    let corrected = world.config_maps().get("drifty-drifty").await?;
+    assert!(
+        !corrected.data.unwrap_or_default().contains_key("extra"),
+        "a field of an overridden manager survived drift correction"
     );
     world.wait_for_event("DriftDetected", |_| true).await?;
     world.wait_for_event("DriftCorrected", |_| true).await?;

@@ -47,6 +47,18 @@ pub struct Flags {
     #[arg(long, default_value = "")]
     pub sops_age_secret: String,
 
+    /// Accepted with no effect: the ServiceAccount for cloud KMS workload
+    /// identity in decryption, and ferroflux decrypts age (and PGP) keys only;
+    /// a file encrypted only for a cloud KMS fails naming the key.
+    #[arg(long, default_value = "")]
+    pub default_decryption_service_account: String,
+
+    /// Accepted with no effect: HashiCorp Vault settings for SOPS, and
+    /// ferroflux has no Vault client; a file encrypted only for Vault fails
+    /// naming the Vault address.
+    #[arg(long, default_value = "")]
+    pub sops_vault_configmap: String,
+
     /// Field managers whose fields are taken over on apply (repeatable).
     #[arg(long = "override-manager")]
     pub override_managers: Vec<String>,

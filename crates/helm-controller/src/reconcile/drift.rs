@@ -46,6 +46,7 @@ impl Run<'_> {
             },
             ApplyOptions {
                 ignore,
+                override_managers: self.ctx.settings.override_managers.clone(),
                 ..ApplyOptions::default()
             },
             self.cluster.resolver.clone(),

@@ -70,6 +70,8 @@ pub struct Settings {
     /// `--insecure-kubeconfig-exec`, `--insecure-kubeconfig-tls` and
     /// `--default-kubeconfig-service-account`.
     pub kubeconfig_policy: KubeConfigPolicy,
+    /// `--override-manager`: field managers drift correction takes over.
+    pub override_managers: Vec<String>,
 }
 
 impl Default for Settings {
@@ -82,6 +84,7 @@ impl Default for Settings {
             detect_drift: false,
             correct_drift: false,
             kubeconfig_policy: KubeConfigPolicy::default(),
+            override_managers: Vec::new(),
         }
     }
 }

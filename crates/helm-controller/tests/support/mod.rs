@@ -25,6 +25,11 @@ pub struct Controller {
 
 impl Controller {
     pub fn start(kubeconfig: &Path, namespace: &str) -> Result<Self> {
+        Self::start_with(kubeconfig, namespace, &[])
+    }
+
+    /// [`Controller::start`] with more flags.
+    pub fn start_with(kubeconfig: &Path, namespace: &str, extra_args: &[&str]) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let health = e2e::paths::free_port()?;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_helm-controller"));
@@ -43,6 +48,7 @@ impl Controller {
         .arg(kubeconfig)
         .arg("--chart-cache-dir")
         .arg(dir.path().join("charts"))
+        .args(extra_args)
         .env("RUNTIME_NAMESPACE", namespace)
         .env("KUBECONFIG", kubeconfig)
         .env("NO_COLOR", "1")
@@ -79,10 +85,15 @@ pub struct World {
 
 impl World {
     pub async fn new(name: &str) -> Result<Self> {
+        Self::with_args(name, &[]).await
+    }
+
+    /// [`World::new`] with more controller flags.
+    pub async fn with_args(name: &str, extra_args: &[&str]) -> Result<Self> {
         let cluster = e2e::cluster::shared().await?;
         let namespace = cluster.test_namespace(name).await?;
         let kubeconfig = cluster.kubeconfig_path().to_path_buf();
-        let controller = Controller::start(&kubeconfig, namespace.name())?;
+        let controller = Controller::start_with(&kubeconfig, namespace.name(), extra_args)?;
         Ok(Self {
             client: cluster.client().await?,
             namespace,
