@@ -105,6 +105,8 @@ impl Flags {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    runtime::flux_flags_test!(Flags, "helm-controller.txt");
     use clap::Parser;
 
     #[test]

@@ -88,6 +88,12 @@ impl Flags {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    runtime::flux_flags_test!(
+        Flags,
+        "image-reflector-controller.txt",
+        "image-automation-controller.txt"
+    );
     use clap::Parser;
 
     #[test]

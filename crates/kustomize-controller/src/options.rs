@@ -95,6 +95,8 @@ mod tests {
 
     use super::*;
 
+    runtime::flux_flags_test!(Flags, "kustomize-controller.txt");
+
     #[test]
     fn defaults_match_flux() {
         let flags = Flags::parse_from(["kustomize-controller"]);

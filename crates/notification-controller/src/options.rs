@@ -98,6 +98,8 @@ impl Flags {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    runtime::flux_flags_test!(Flags, "notification-controller.txt");
     use clap::Parser;
 
     #[test]

@@ -172,6 +172,62 @@ impl ControllerOptions {
     }
 }
 
+/// What is wrong with a controller's flags against Flux's: each flag of
+/// `flux_flags` (lines `--name type [default …]`, as in `flux-flags/*.txt`)
+/// that `command` does not accept, or that `readme` does not list as
+/// `` `--name` ``. Empty when the controller is a drop-in for them.
+pub fn flux_flag_problems(command: &clap::Command, flux_flags: &str, readme: &str) -> Vec<String> {
+    let accepted: Vec<&str> = command
+        .get_arguments()
+        .flat_map(|arg| {
+            arg.get_long()
+                .into_iter()
+                .chain(arg.get_all_aliases().into_iter().flatten())
+        })
+        .collect();
+    flux_flags
+        .lines()
+        .filter_map(|line| line.split_whitespace().next()?.strip_prefix("--"))
+        .flat_map(|name| {
+            let mut problems = Vec::new();
+            if !accepted.contains(&name) {
+                problems.push(format!("--{name} is not accepted"));
+            }
+            if !readme.contains(&format!("`--{name}`")) {
+                problems.push(format!("--{name} is missing from the README's flag table"));
+            }
+            problems
+        })
+        .collect()
+}
+
+/// The unit test that keeps a controller a drop-in for Flux's flags: its
+/// `Flags` accept every flag of the Flux lists named (files of
+/// `crates/runtime/flux-flags/`) and its README's table lists each one.
+#[macro_export]
+macro_rules! flux_flags_test {
+    ($flags:ty, $($list:literal),+ $(,)?) => {
+        #[test]
+        fn every_flux_flag_is_accepted_and_documented() {
+            let command = <$flags as clap::CommandFactory>::command();
+            let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+            let mut problems = Vec::new();
+            $(
+                problems.extend($crate::options::flux_flag_problems(
+                    &command,
+                    include_str!(concat!(
+                        env!("CARGO_MANIFEST_DIR"),
+                        "/../runtime/flux-flags/",
+                        $list
+                    )),
+                    readme,
+                ));
+            )+
+            assert!(problems.is_empty(), "{problems:#?}");
+        }
+    };
+}
+
 /// A feature gate a controller knows, with its default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FeatureGate {

@@ -106,6 +106,8 @@ impl Flags {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    runtime::flux_flags_test!(Flags, "source-controller.txt");
     use clap::Parser;
 
     #[test]
