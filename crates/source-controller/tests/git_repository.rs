@@ -650,50 +650,6 @@ async fn oversized_repository_is_refused_and_last_artifact_kept() -> Result<()> 
     Ok(())
 }
 
-/// Commits gitlinks `(path, url, commit)` with their `.gitmodules` entries to
-/// `main` of the server's repository `repo`, as `git submodule add` records
-/// them, with the git CLI in a scratch clone.
-fn record_submodules(
-    git: &e2e::git_server::GitServer,
-    repo: &str,
-    modules: &[(&str, &str, &str)],
-) -> Result<()> {
-    let scratch = tempfile::tempdir()?;
-    let run = |dir: &std::path::Path, args: &[&str]| -> Result<()> {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_AUTHOR_NAME", "Test")
-            .env("GIT_AUTHOR_EMAIL", "test@example.com")
-            .env("GIT_COMMITTER_NAME", "Test")
-            .env("GIT_COMMITTER_EMAIL", "test@example.com")
-            .output()?;
-        ensure!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(())
-    };
-    let url = git.http_url_with_credentials(repo);
-    run(scratch.path(), &["clone", "-q", &url, "work"])?;
-    let work = scratch.path().join("work");
-    for (path, url, commit) in modules {
-        let cacheinfo = format!("160000,{commit},{path}");
-        run(&work, &["update-index", "--add", "--cacheinfo", &cacheinfo])?;
-        for (key, value) in [("path", path), ("url", url)] {
-            let key = format!("submodule.{path}.{key}");
-            run(&work, &["config", "-f", ".gitmodules", &key, value])?;
-        }
-    }
-    run(&work, &["add", ".gitmodules"])?;
-    run(&work, &["commit", "-q", "-m", "record submodules"])?;
-    run(&work, &["push", "-q", "origin", "HEAD:refs/heads/main"])
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn recurse_submodules_puts_the_recorded_commits_in_the_artifact() -> Result<()> {
     let env = Env::start("git-submodules", &[]).await?;
@@ -705,25 +661,22 @@ async fn recurse_submodules_puts_the_recorded_commits_in_the_artifact() -> Resul
         [("deploy/sub.yaml", "kind: ConfigMap # v1\n")],
     )?;
     // A submodule of the submodule, by a URL relative to `sub`.
-    record_submodules(
-        git,
-        &format!("{ns}-sub"),
+    sub.commit_submodules(
         &[("nested", &format!("../{ns}-leaf.git"), &leaf.head("main")?)],
+        "record the leaf",
     )?;
     let recorded = sub.head("main")?;
     let top = git.create_repo(&format!("{ns}-top"), [("app.yaml", "kind: Deployment\n")])?;
-    record_submodules(
-        git,
-        &format!("{ns}-top"),
+    top.commit_submodules(
         &[("vendor/sub", &format!("../{ns}-sub.git"), &recorded)],
+        "record sub",
     )?;
     // The submodule's branch moves on after it was recorded.
     sub.commit([("deploy/sub.yaml", "kind: ConfigMap # v2\n")], &[], "v2")?;
     let missing = git.create_repo(&format!("{ns}-missing"), [("app.yaml", "kind: Pod\n")])?;
-    record_submodules(
-        git,
-        &format!("{ns}-missing"),
+    missing.commit_submodules(
         &[("gone", &format!("../{ns}-nowhere.git"), &recorded)],
+        "record a submodule that does not exist",
     )?;
     basic_auth_secret(&env, "auth").await?;
     let spec = |url: &str, recurse: Option<bool>| {
