@@ -87,6 +87,20 @@ impl Scratch {
     }
 }
 
+/// A repository `<t>-sub` (`sub.txt`) and its commit, and a superproject
+/// `<t>-top` with a scratch clone to record gitlinks in.
+fn sub_and_top(server: &GitServer, t: &str) -> (Repo, String, Repo, Scratch) {
+    let sub = server
+        .create_repo(&format!("{t}-sub"), [("sub.txt", "sub\n")])
+        .unwrap();
+    let sub_v1 = sub.head("main").unwrap();
+    let top = server
+        .create_repo(&format!("{t}-top"), [("README.md", "top\n")])
+        .unwrap();
+    let scratch = Scratch::clone(server, &top);
+    (sub, sub_v1, top, scratch)
+}
+
 fn basic_auth(server: &GitServer, url: &str) -> Remote {
     Remote {
         url: url.to_string(),
@@ -306,15 +320,8 @@ async fn credentials_stay_on_the_superprojects_host() {
 async fn missing_repositories_commits_and_entries_name_the_submodule() {
     let server = server().await;
     let t = "sm-missing";
-    let sub = server
-        .create_repo(&format!("{t}-sub"), [("sub.txt", "sub\n")])
-        .unwrap();
-    let sub_v1 = sub.head("main").unwrap();
-    let top = server
-        .create_repo(&format!("{t}-top"), [("README.md", "top\n")])
-        .unwrap();
+    let (sub, sub_v1, top, scratch) = sub_and_top(server, t);
     let remote = basic_auth(server, top.http_url());
-    let scratch = Scratch::clone(server, &top);
 
     // A repository that does not exist.
     let gone = scratch.record(&[("gone", &format!("../{t}-nowhere.git"), &sub_v1)]);
@@ -390,15 +397,8 @@ async fn missing_repositories_commits_and_entries_name_the_submodule() {
 async fn unsafe_paths_and_local_urls_are_refused() {
     let server = server().await;
     let t = "sm-refused";
-    let sub = server
-        .create_repo(&format!("{t}-sub"), [("sub.txt", "sub\n")])
-        .unwrap();
-    let sub_v1 = sub.head("main").unwrap();
-    let top = server
-        .create_repo(&format!("{t}-top"), [("README.md", "top\n")])
-        .unwrap();
+    let (sub, sub_v1, top, scratch) = sub_and_top(server, t);
     let remote = basic_auth(server, top.http_url());
-    let scratch = Scratch::clone(server, &top);
     // A repository on the controller's own disk.
     let local = format!("file://{}", server.repo_path(&format!("{t}-sub")).display());
     let file_url = scratch.record(&[("local", &local, &sub_v1)]);
