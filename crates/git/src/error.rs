@@ -77,6 +77,9 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A proxy Secret (`proxySecretRef`) that cannot be used.
+    #[error("invalid proxy secret: {0}")]
+    InvalidProxy(String),
     /// `--ssh-hostkey-algos` / `--ssh-kex-algos` values that cannot be used.
     #[error("invalid SSH algorithms: {0}")]
     InvalidSshAlgorithms(String),

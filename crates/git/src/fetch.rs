@@ -23,6 +23,9 @@ pub struct Remote {
     pub auth: Auth,
     /// Upper bound for one whole operation (connect, negotiate, transfer, checkout).
     pub timeout: Duration,
+    /// The HTTP(S) proxy to reach it through (Flux's `proxySecretRef`); `None`
+    /// uses the `HTTPS_PROXY` / `HTTP_PROXY` / `NO_PROXY` environment.
+    pub proxy: Option<crate::Proxy>,
 }
 
 /// A reference advertised by a remote.
@@ -129,6 +132,7 @@ impl Session {
         {
             config.push(format!("http.extraHeader=Authorization: Bearer {token}"));
         }
+        crate::proxy::check_scheme(remote.proxy.as_ref(), &scheme_of(&remote.url)?)?;
         let ssh = if scheme_of(&remote.url).is_ok_and(|s| s == "ssh") {
             let key = match &remote.auth {
                 Auth::Ssh(auth) => Some(auth),
@@ -438,9 +442,20 @@ fn configure_connection<T: Transport>(
             _ => (None, None),
         };
         let timeout = remote.timeout;
+        let proxy = remote.proxy.clone();
         let backend = gix::protocol::transport::client::blocking_io::http::reqwest::Options {
             configure_client: Some(Box::new(move |mut builder| {
                 builder = builder.timeout(timeout);
+                // An explicit proxy replaces the environment's.
+                if let Some(proxy) = &proxy {
+                    let mut through = reqwest::Proxy::all(&proxy.address).map_err(|e| {
+                        gix::error::message!("invalid proxy address '{}': {e}", proxy.address)
+                    })?;
+                    if let (Some(user), Some(password)) = (&proxy.username, &proxy.password) {
+                        through = through.basic_auth(user, password);
+                    }
+                    builder = builder.proxy(through);
+                }
                 if let Some(ca) = &tls.0 {
                     for cert in reqwest::Certificate::from_pem_bundle(ca).map_err(|e| {
                         gix::error::message!("invalid CA certificate in 'ca.crt': {e}")
@@ -502,7 +517,10 @@ fn operation_error(remote: &Remote, err: gix::Error, interrupt: &AtomicBool) -> 
             timeout: remote.timeout,
         };
     }
-    let message = error_chain(&err);
+    let mut message = error_chain(&err);
+    if let Some(proxy) = &remote.proxy {
+        message.push_str(&format!(" (through the proxy {})", proxy.address));
+    }
     let lower = message.to_ascii_lowercase();
     let rejected = err.is_unauthenticated()
         || err.is_permission_denied()

@@ -39,6 +39,7 @@ const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// options is [`Error::PushOptionsUnsupported`], anything else [`Error::Push`].
 pub async fn push(remote: &Remote, dir: &Path, request: &PushRequest) -> Result<(), Error> {
     let scheme = scheme_of(&remote.url)?;
+    crate::proxy::check_scheme(remote.proxy.as_ref(), &scheme)?;
     let failed = |message: String| Error::Push {
         url: remote.url.clone(),
         message,
@@ -60,6 +61,9 @@ pub async fn push(remote: &Remote, dir: &Path, request: &PushRequest) -> Result<
         ("core.askPass".into(), String::new()),
         ("core.hooksPath".into(), "/dev/null".into()),
     ];
+    if let Some(proxy) = &remote.proxy {
+        config.push(("http.proxy".into(), proxy.url_with_credentials()));
+    }
     let mut ssh = None;
     match (&remote.auth, scheme.as_str()) {
         (Auth::Http(http), "http" | "https") => {
@@ -143,6 +147,12 @@ pub async fn push(remote: &Remote, dir: &Path, request: &PushRequest) -> Result<
         .env("GIT_ASKPASS", "")
         .env("SSH_ASKPASS", "")
         .env("GIT_CONFIG_COUNT", config.len().to_string());
+    // The proxy environment is the one thing git may take from ours.
+    for var in crate::proxy::PROXY_ENV {
+        if let Some(value) = std::env::var_os(var) {
+            command.env(var, value);
+        }
+    }
     for (index, (key, value)) in config.iter().enumerate() {
         command
             .env(format!("GIT_CONFIG_KEY_{index}"), key)

@@ -139,6 +139,12 @@ impl Walk<'_> {
                     Auth::None
                 },
                 timeout: self.top.timeout,
+                // The proxy serves HTTP(S) only; other submodules go direct.
+                proxy: self
+                    .top
+                    .proxy
+                    .clone()
+                    .filter(|_| url.starts_with("http://") || url.starts_with("https://")),
             };
             let options = CheckoutOptions {
                 depth: if sub.shallow {

@@ -77,6 +77,7 @@ impl Fixture {
             url: format!("file://{}", self.dir.path().join("repo").display()),
             auth: Auth::None,
             timeout: Duration::from_secs(30),
+            proxy: None,
         }
     }
 }
@@ -247,6 +248,7 @@ async fn missing_repository_is_an_operation_error() {
         url: "file:///nonexistent/repo".into(),
         auth: Auth::None,
         timeout: Duration::from_secs(10),
+        proxy: None,
     };
     let err = git::list_refs(&remote, &["refs/heads/*"])
         .await
@@ -269,6 +271,7 @@ async fn silent_server_times_out() {
         url: format!("http://{addr}/repo.git"),
         auth: Auth::None,
         timeout: Duration::from_millis(800),
+        proxy: None,
     };
     let started = std::time::Instant::now();
     let err = git::list_refs(&remote, &["refs/heads/*"])
@@ -305,6 +308,7 @@ async fn rejected_credentials_are_an_authentication_error() {
             ..HttpAuth::default()
         }),
         timeout: Duration::from_secs(10),
+        proxy: None,
     };
     let err = git::list_refs(&remote, &["refs/heads/*"])
         .await

@@ -42,6 +42,7 @@ fn http_remote(server: &GitServer, repo: &Repo) -> Remote {
             ..HttpAuth::default()
         }),
         timeout: Duration::from_secs(60),
+        proxy: None,
     }
 }
 
@@ -54,6 +55,7 @@ fn ssh_remote(server: &GitServer, repo: &Repo) -> Remote {
             known_hosts: server.known_hosts().as_bytes().to_vec(),
         }),
         timeout: Duration::from_secs(60),
+        proxy: None,
     }
 }
 
@@ -555,6 +557,7 @@ async fn bearer_tokens_are_sent_as_a_header() {
             ..HttpAuth::default()
         }),
         timeout: Duration::from_secs(20),
+        proxy: None,
     };
     let err = git::push(&remote, &work, &push_main()).await.unwrap_err();
     assert!(matches!(err, Error::Authentication { .. }), "{err:?}");

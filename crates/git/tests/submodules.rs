@@ -109,6 +109,7 @@ fn basic_auth(server: &GitServer, url: &str) -> Remote {
             ..HttpAuth::default()
         }),
         timeout: Duration::from_secs(60),
+        proxy: None,
     }
 }
 
@@ -117,6 +118,7 @@ fn anonymous(url: &str) -> Remote {
         url: url.to_string(),
         auth: Auth::None,
         timeout: Duration::from_secs(60),
+        proxy: None,
     }
 }
 

@@ -425,6 +425,7 @@ async fn remote(
         url,
         auth,
         timeout: GIT_TIMEOUT,
+        proxy: None,
     })
 }
 

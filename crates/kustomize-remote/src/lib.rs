@@ -104,7 +104,12 @@ impl RemoteFetcher for Fetcher {
     fn clone_repo(&self, repo: &RepoSpec, into: &Path) -> Result<(), String> {
         let timeout = self.bounded(repo.timeout)?;
         let (url, auth) = split_credentials(&repo.clone_url());
-        let remote = git::Remote { url, auth, timeout };
+        let remote = git::Remote {
+            url,
+            auth,
+            timeout,
+            proxy: None,
+        };
         let reference = repo.reference.clone();
         let submodules = repo.submodules;
         let dir = into.to_path_buf();

@@ -175,9 +175,9 @@ impl Error {
             Error::InvalidDuration(_) => fetch(reason::FAILED, true),
             Error::Git(git) => match git {
                 git::Error::InvalidUrl { .. } => fetch(reason::URL_INVALID, true),
-                git::Error::InvalidAuth { .. } | git::Error::Authentication { .. } => {
-                    fetch(reason::AUTHENTICATION_FAILED, false)
-                }
+                git::Error::InvalidAuth { .. }
+                | git::Error::Authentication { .. }
+                | git::Error::InvalidProxy(_) => fetch(reason::AUTHENTICATION_FAILED, false),
                 _ => fetch(reason::GIT_OPERATION_FAILED, false),
             },
             Error::InvalidSemver { .. } => fetch(reason::GIT_OPERATION_FAILED, true),

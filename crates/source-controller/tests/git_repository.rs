@@ -212,6 +212,55 @@ async fn ssh_with_identity_and_known_hosts() -> Result<()> {
     Ok(())
 }
 
+/// `proxySecretRef`: the fetch goes through the proxy with its credentials;
+/// a proxy Secret without `address` fails with Flux's reason, and a proxy
+/// that is down fails the fetch with a message naming the proxy.
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_secret_ref_routes_the_fetch_through_the_proxy() -> Result<()> {
+    let env = Env::start("git-proxy", &[]).await?;
+    let git = git_server().await?;
+    let name = format!("{}-proxied", env.ns());
+    let repo = git.create_repo(&name, [("a.yaml", "a: 1\n")])?;
+    basic_auth_secret(&env, "auth").await?;
+    let mut proxy = tokio::task::spawn_blocking(|| e2e::proxy::HttpProxy::start(true)).await??;
+    let address = proxy.address();
+    env.secret(
+        "proxy",
+        &[
+            ("address", address.as_str()),
+            ("username", proxy.username().context("proxy user")?),
+            ("password", proxy.password().context("proxy password")?),
+        ],
+    )
+    .await?;
+    env.secret("no-address", &[("username", "u"), ("password", "p")])
+        .await?;
+    let spec = |proxy_secret: &str| {
+        json!({"url": repo.http_url(), "interval": "1h", "ref": {"branch": "main"},
+               "secretRef": {"name": "auth"}, "proxySecretRef": {"name": proxy_secret}})
+    };
+    env.create::<GitRepository>(git_repository("proxied", spec("proxy")))
+        .await?;
+    ready(&env, "proxied").await?;
+    let log = proxy.log();
+    ensure!(
+        log.contains(&format!("/git/{name}.git")),
+        "not proxied:\n{log}"
+    );
+
+    env.create::<GitRepository>(git_repository("no-address", spec("no-address")))
+        .await?;
+    let (_, message) = failing(&env, "no-address", "AuthenticationFailed").await?;
+    ensure!(message.contains("'address'"), "{message}");
+
+    proxy.stop();
+    env.create::<GitRepository>(git_repository("proxy-down", spec("proxy")))
+        .await?;
+    let (_, message) = failing(&env, "proxy-down", "GitOperationFailed").await?;
+    ensure!(message.contains(&address), "{message}");
+    Ok(())
+}
+
 /// `--ssh-hostkey-algos` / `--ssh-kex-algos` restrict what ssh negotiates:
 /// the server's ed25519 key is refused when only ECDSA host keys are
 /// allowed, and accepted when ed25519 is (with one key exchange allowed).

@@ -86,10 +86,18 @@ async fn sync(
         }
         None => git::Auth::None,
     };
+    let proxy = match &spec.proxy_secret_ref {
+        Some(proxy_ref) => {
+            let data = crate::controller::read_secret(ctx, &namespace, &proxy_ref.name).await?;
+            Some(git::Proxy::from_secret(&data)?)
+        }
+        None => None,
+    };
     let remote = git::Remote {
         url: spec.url.clone(),
         auth,
         timeout,
+        proxy,
     };
     let (reference, known_commit) = resolve_reference(spec.r#ref.as_ref(), &remote).await?;
     let includes = resolve_includes(obj, ctx).await?;
