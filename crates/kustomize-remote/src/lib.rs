@@ -103,7 +103,7 @@ impl Fetcher {
 impl RemoteFetcher for Fetcher {
     fn clone_repo(&self, repo: &RepoSpec, into: &Path) -> Result<(), String> {
         let timeout = self.bounded(repo.timeout)?;
-        let (url, auth) = split_credentials(&repo.clone_url());
+        let (url, auth) = split_credentials(&with_scheme(&repo.clone_url()));
         let remote = git::Remote {
             url,
             auth,
@@ -246,6 +246,20 @@ fn split_credentials(url: &str) -> (String, git::Auth) {
     (format!("{scheme}://{host}{}", &rest[authority_end..]), auth)
 }
 
+/// An SCP-like address (`git@host:org/repo.git`, which kustomize accepts)
+/// as the `ssh://` URL the Git client takes; anything else as it is.
+fn with_scheme(url: &str) -> String {
+    if url.contains("://") {
+        return url.to_string();
+    }
+    match url.split_once(':') {
+        Some((login, path)) if login.contains('@') && !login.contains('/') => {
+            format!("ssh://{login}/{}", path.trim_start_matches('/'))
+        }
+        _ => url.to_string(),
+    }
+}
+
 /// Bytes under `dir`, symbolic links counted as links.
 fn tree_size(dir: &Path) -> std::io::Result<u64> {
     let mut total = 0;
@@ -279,6 +293,18 @@ fn describe(err: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scp_like_addresses_become_ssh_urls() {
+        assert_eq!(
+            with_scheme("git@github.com:org/app.git"),
+            "ssh://git@github.com/org/app.git"
+        );
+        assert_eq!(
+            with_scheme("https://example.com/org/app.git"),
+            "https://example.com/org/app.git"
+        );
+    }
 
     #[test]
     fn credentials_leave_the_url() {
