@@ -93,7 +93,51 @@ pub const NATS_SERVER_VERSION: &str = "v2.15.3";
 /// Returns the nats-server binary, building it from its Go module once per
 /// machine (seconds once the modules are downloaded).
 pub fn nats_server_binary() -> Result<PathBuf> {
-    let target = binary_path("nats-server", NATS_SERVER_VERSION);
+    module_binary(&GoCommand {
+        name: "nats-server",
+        module: "github.com/nats-io/nats-server/v2",
+        version: NATS_SERVER_VERSION,
+        package: "github.com/nats-io/nats-server/v2",
+    })
+}
+
+/// The versitygw release built for the Bucket tests: an Apache-2.0 S3 server
+/// with a POSIX backend (a directory per bucket, a file per object).
+pub const VERSITYGW_VERSION: &str = "v1.8.0";
+
+/// Returns the versitygw binary, building it from its Go module once per
+/// machine (about two minutes on 2 cores with a cold module cache).
+pub fn versitygw_binary() -> Result<PathBuf> {
+    module_binary(&GoCommand {
+        name: "versitygw",
+        module: "github.com/versity/versitygw",
+        version: VERSITYGW_VERSION,
+        package: "github.com/versity/versitygw/cmd/versitygw",
+    })
+}
+
+/// A command built from a Go module with `go build`.
+struct GoCommand<'a> {
+    /// Name of the binary (and of its wrapper module).
+    name: &'a str,
+    /// The module that holds the command.
+    module: &'a str,
+    /// The module version.
+    version: &'a str,
+    /// The command's main package.
+    package: &'a str,
+}
+
+/// The cached binary of `command`, built under the machine-wide build lock
+/// when missing.
+fn module_binary(command: &GoCommand) -> Result<PathBuf> {
+    let GoCommand {
+        name,
+        module,
+        version,
+        package,
+    } = command;
+    let target = binary_path(name, version);
     if target.is_file() {
         return Ok(target);
     }
@@ -102,27 +146,24 @@ pub fn nats_server_binary() -> Result<PathBuf> {
     if target.is_file() {
         return Ok(target);
     }
-    let build = Build::new(
-        &format!("nats-server {NATS_SERVER_VERSION}"),
-        &format!("nats-server-{NATS_SERVER_VERSION}"),
-    )?;
-    let dir = build_root().join(format!("nats-server-{NATS_SERVER_VERSION}"));
+    let build = Build::new(&format!("{name} {version}"), &format!("{name}-{version}"))?;
+    let dir = build_root().join(format!("{name}-{version}"));
     std::fs::create_dir_all(&dir)?;
     std::fs::write(
         dir.join("go.mod"),
         format!(
-            "module ferroflux.local/nats-server\n\n{}\n\nrequire github.com/nats-io/nats-server/v2 {NATS_SERVER_VERSION}\n",
+            "module ferroflux.local/{name}\n\n{}\n\nrequire {module} {version}\n",
             go_directive()
         ),
     )?;
-    // The server's main package is the module root: a tools file pins its
+    // The command's main package cannot be imported: a tools file pins its
     // dependencies for `go mod tidy` without adding a package that builds.
     std::fs::write(
         dir.join("tools.go"),
-        "//go:build tools\n\npackage tools\n\nimport _ \"github.com/nats-io/nats-server/v2\"\n",
+        format!("//go:build tools\n\npackage tools\n\nimport _ \"{package}\"\n"),
     )?;
     build.resolve_modules(&dir)?;
-    build.build(&dir, "github.com/nats-io/nats-server/v2", "", &target)?;
+    build.build(&dir, package, "", &target)?;
     Ok(target)
 }
 

@@ -8,6 +8,7 @@
 //!   HTTP and ssh, an OCI registry (HTTP or HTTPS), a Helm chart repository,
 //!   an HTTP proxy;
 //! - [`nats`]: a NATS server built from its Go module;
+//! - [`s3`]: an S3 server (versitygw, POSIX backend) built from its Go module;
 //! - [`objects`]: applying, creating and reading the objects of a test's
 //!   namespace, as every controller's fixture does;
 //! - [`http_recorder`]: a loopback HTTP(S) server standing in for a service
@@ -28,4 +29,5 @@ pub mod paths;
 pub mod process;
 pub mod proxy;
 pub mod registry;
+pub mod s3;
 pub mod wait;

@@ -602,14 +602,14 @@ pub fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
 }
 
 /// A CA and a serving certificate for `127.0.0.1`/`localhost` signed by it.
-struct TestPki {
-    ca_pem: String,
-    server_cert_pem: String,
-    server_key_pem: String,
+pub(crate) struct TestPki {
+    pub(crate) ca_pem: String,
+    pub(crate) server_cert_pem: String,
+    pub(crate) server_key_pem: String,
 }
 
 impl TestPki {
-    fn generate() -> Result<Self> {
+    pub(crate) fn generate() -> Result<Self> {
         use rcgen::{
             BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
             KeyPair, KeyUsagePurpose,
