@@ -119,3 +119,38 @@ pub async fn read_secret(
     }
     Ok(data)
 }
+
+/// A Secret's data, with errors that name the Secret.
+pub struct SecretData {
+    namespace: String,
+    name: String,
+    /// The data, `stringData` merged in.
+    pub data: BTreeMap<String, Vec<u8>>,
+}
+
+impl SecretData {
+    /// Reads the Secret `namespace/name`.
+    pub async fn read(ctx: &Context, namespace: &str, name: &str) -> Result<SecretData, Error> {
+        Ok(SecretData {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+            data: read_secret(ctx, namespace, name).await?,
+        })
+    }
+
+    /// An error about this Secret (`AuthenticationFailed`), saying `message`.
+    pub fn error(&self, message: impl Into<String>) -> Error {
+        Error::Secret {
+            namespace: self.namespace.clone(),
+            name: self.name.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// The value of `key` as text, trimmed.
+    pub fn text(&self, key: &str) -> Option<String> {
+        self.data
+            .get(key)
+            .map(|v| String::from_utf8_lossy(v).trim().to_string())
+    }
+}

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use api::meta::Artifact;
 use api::source::{
-    GitRepository, HelmChart, HelmChartSourceKind, HelmChartStatus, HelmRepository,
+    Bucket, GitRepository, HelmChart, HelmChartSourceKind, HelmChartStatus, HelmRepository,
     HelmRepositoryType, ReconcileStrategy,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -65,13 +65,28 @@ async fn sync(
                 .into(),
         ));
     }
-    match obj.spec.source_ref.kind {
-        HelmChartSourceKind::HelmRepository => from_helm_repository(obj, ctx, status).await,
-        HelmChartSourceKind::GitRepository => from_git_repository(obj, ctx, status).await,
-        HelmChartSourceKind::Bucket => Err(Error::Unsupported(
-            "charts from Bucket sources are not supported: ferroflux has no Bucket source".into(),
-        )),
-    }
+    let namespace = obj.namespace().unwrap_or_default();
+    let name = &obj.spec.source_ref.name;
+    let source = match obj.spec.source_ref.kind {
+        HelmChartSourceKind::HelmRepository => {
+            return from_helm_repository(obj, ctx, status).await;
+        }
+        HelmChartSourceKind::GitRepository => SourceArtifact {
+            kind: "GitRepository",
+            artifact: source::<GitRepository>(ctx, &namespace, name)
+                .await?
+                .status
+                .and_then(|s| s.artifact),
+        },
+        HelmChartSourceKind::Bucket => SourceArtifact {
+            kind: "Bucket",
+            artifact: source::<Bucket>(ctx, &namespace, name)
+                .await?
+                .status
+                .and_then(|s| s.artifact),
+        },
+    };
+    from_source_artifact(obj, ctx, status, source).await
 }
 
 /// A chart ready to store.
@@ -321,23 +336,25 @@ fn merge_chart_values(
     Ok(used)
 }
 
-async fn from_git_repository(
+/// A Git or Bucket source's kind and artifact, for [`from_source_artifact`].
+struct SourceArtifact {
+    kind: &'static str,
+    artifact: Option<Artifact>,
+}
+
+/// A chart packaged from a path in a GitRepository's or Bucket's artifact.
+async fn from_source_artifact(
     obj: &HelmChart,
     ctx: &Context,
     status: &mut HelmChartStatus,
+    source: SourceArtifact,
 ) -> Result<Outcome, Error> {
     let namespace = obj.namespace().unwrap_or_default();
     let spec = &obj.spec;
-    let source: GitRepository = source(ctx, &namespace, &spec.source_ref.name).await?;
-    let Some(artifact) = source
-        .status
-        .as_ref()
-        .and_then(|s| s.artifact.clone())
-        .filter(|a| ctx.store.exists(&a.path))
-    else {
+    let Some(artifact) = source.artifact.filter(|a| ctx.store.exists(&a.path)) else {
         return Err(Error::SourceUnavailable(format!(
-            "no artifact available for GitRepository source '{}'",
-            spec.source_ref.name
+            "no artifact available for {} source '{}'",
+            source.kind, spec.source_ref.name
         )));
     };
     // Nothing to do when neither the source nor the spec changed.
@@ -375,8 +392,8 @@ async fn from_git_repository(
         )
     } else {
         return Err(BuildReason::ChartReference.error(format!(
-            "stat {chart_path}: no such file or directory in GitRepository artifact '{}'",
-            artifact.revision
+            "stat {chart_path}: no such file or directory in {} artifact '{}'",
+            source.kind, artifact.revision
         )));
     };
     let metadata = chart.metadata()?;
@@ -488,7 +505,8 @@ fn merge_source_values(
 }
 
 /// The first 12 characters of the commit in a GitRepository revision
-/// (`main@sha1:<commit>`, `sha1:<commit>`).
+/// (`main@sha1:<commit>`, `sha1:<commit>`), or of the digest in a Bucket
+/// revision (`sha256:<hex>`).
 fn short_commit(revision: &str) -> String {
     let hash = revision
         .rsplit_once(':')
@@ -630,6 +648,14 @@ pub fn users_of(
     all: &[Arc<HelmChart>],
 ) -> Vec<kube::runtime::reflector::ObjectRef<HelmChart>> {
     users_of_source(HelmChartSourceKind::HelmRepository, repo, all)
+}
+
+/// The HelmCharts built from `bucket`, to reconcile when its artifact changes.
+pub fn users_of_bucket(
+    bucket: &Bucket,
+    all: &[Arc<HelmChart>],
+) -> Vec<kube::runtime::reflector::ObjectRef<HelmChart>> {
+    users_of_source(HelmChartSourceKind::Bucket, bucket, all)
 }
 
 /// The HelmCharts built from `repo`, to reconcile when its artifact changes.

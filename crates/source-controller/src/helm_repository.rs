@@ -6,13 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use api::meta::{Artifact, FINALIZER};
+use api::meta::FINALIZER;
 use api::source::{HelmRepository, HelmRepositoryStatus, HelmRepositoryType};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use serde_json::Value;
-use tracing::{info, warn};
+use tracing::info;
 
 use crate::Error;
 use crate::controller::{Context, read_secret};
@@ -118,21 +117,9 @@ async fn sync(
         .await
         .map_err(|e| Error::Archive(Box::new(e)))?;
     info!(%namespace, %name, revision = %digest, "stored Helm repository index");
-    status.artifact = Some(Artifact {
-        url: stored.url,
-        path: stored.path.clone(),
-        revision: digest.clone(),
-        digest: stored.digest,
-        last_update_time: Time(k8s_openapi::jiff::Timestamp::now()),
-        size: Some(stored.size),
-        metadata: None,
-    });
-    match ctx.store.link_latest(&stored.path, "index.yaml") {
-        Ok(link) => status.url = Some(link),
-        Err(err) => warn!(%namespace, %name, error = %err, "failed to update the index.yaml link"),
-    }
-    if let Err(err) = ctx.store.garbage_collect(&stored.path) {
-        warn!(%namespace, %name, error = %err, "garbage collection of old artifacts failed");
+    status.artifact = Some(stored.artifact(&digest, None));
+    if let Some(link) = ctx.store.publish(&stored, "index.yaml") {
+        status.url = Some(link);
     }
     Ok(Outcome::Stored {
         message: stored_message(&digest),
@@ -158,11 +145,19 @@ pub async fn repository_client(
         if let Some(username) = text("username").filter(|u| !u.is_empty()) {
             basic = Some((username, text("password").unwrap_or_default()));
         }
-        client = with_tls(client, &data)?;
+        client = with_tls(client, &data).map_err(|message| Error::Secret {
+            namespace: namespace.to_string(),
+            name: secret_ref.name.clone(),
+            message,
+        })?;
     }
     if let Some(cert_ref) = &repo.spec.cert_secret_ref {
         let data = read_secret(ctx, namespace, &cert_ref.name).await?;
-        client = with_tls(client, &data)?;
+        client = with_tls(client, &data).map_err(|message| Error::Secret {
+            namespace: namespace.to_string(),
+            name: cert_ref.name.clone(),
+            message,
+        })?;
     }
     let client = client
         .build()
@@ -174,15 +169,14 @@ fn stored_message(revision: &str) -> String {
     format!("stored artifact: revision '{revision}'")
 }
 
-fn with_tls(
+/// `client` trusting the Secret's CA (`ca.crt`, or the legacy `caFile`) and
+/// presenting its client certificate (`tls.crt` + `tls.key`, or `certFile` +
+/// `keyFile`); the error says which entry is invalid.
+pub(crate) fn with_tls(
     mut client: reqwest::ClientBuilder,
     data: &std::collections::BTreeMap<String, Vec<u8>>,
-) -> Result<reqwest::ClientBuilder, Error> {
-    let invalid = |what: &str, e: reqwest::Error| Error::Secret {
-        namespace: String::new(),
-        name: String::new(),
-        message: format!("invalid {what}: {e}"),
-    };
+) -> Result<reqwest::ClientBuilder, String> {
+    let invalid = |what: &str, e: reqwest::Error| format!("invalid {what}: {e}");
     if let Some(ca) = data.get("ca.crt").or_else(|| data.get("caFile")) {
         for cert in reqwest::Certificate::from_pem_bundle(ca).map_err(|e| invalid("ca.crt", e))? {
             client = client.add_root_certificate(cert);

@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod archive;
+pub mod bucket;
 pub mod chart_dependencies;
 pub mod chart_package;
 pub mod chart_repository;
@@ -139,6 +140,9 @@ pub enum Error {
         /// Retrying cannot help until the spec changes.
         stalled: bool,
     },
+    /// A bucket could not be checked, listed or downloaded.
+    #[error("{0}")]
+    Bucket(String),
     /// Storing the artifact failed.
     #[error("unable to archive artifact to storage: {0}")]
     Archive(#[source] Box<Error>),
@@ -183,6 +187,7 @@ impl Error {
             Error::InvalidSemver { .. } => fetch(reason::GIT_OPERATION_FAILED, true),
             Error::NoMatchingTag(_) => fetch(reason::GIT_OPERATION_FAILED, false),
             Error::Index(_) => fetch(reason::INDEXATION_FAILED, false),
+            Error::Bucket(_) => fetch(reason::BUCKET_OPERATION_FAILED, false),
             Error::Oci { source, .. } => match source {
                 oci::Error::InvalidUrl { .. } => fetch(reason::URL_INVALID, true),
                 // Flux reports a registry's refusal as a failed pull; only

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use api::source::{GitRepository, HelmChart, HelmRepository, OCIRepository};
+use api::source::{Bucket, GitRepository, HelmChart, HelmRepository, OCIRepository};
 use runtime::manager::{Manager, Related};
 use runtime::metrics::Metrics;
 use runtime::reconcile::ReconcileTrigger;
@@ -15,7 +15,7 @@ use crate::Error;
 use crate::controller::{CONTROLLER_NAME, Context, Settings};
 use crate::options::Flags;
 use crate::storage::{ArtifactStore, Retention, advertised_base_url};
-use crate::{git_repository, helm_chart, helm_repository, oci_repository};
+use crate::{bucket, git_repository, helm_chart, helm_repository, oci_repository};
 
 /// Feature gates source-controller knows (Flux's, with their defaults).
 pub const FEATURE_GATES: &[runtime::options::FeatureGate] =
@@ -84,11 +84,18 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         .watches(Related::in_scope(), |repository, charts| {
             helm_chart::users_of_git(repository, &charts.state())
         })
+        // So may a new artifact of a Bucket.
+        .watches(Related::in_scope(), |bucket, charts| {
+            helm_chart::users_of_bucket(bucket, &charts.state())
+        })
         .run(helm_chart::reconcile, ctx.clone());
     let oci = manager
         .controller::<OCIRepository>(trigger)
-        .run(oci_repository::reconcile, ctx);
-    for controller in [git, helm, charts, oci] {
+        .run(oci_repository::reconcile, ctx.clone());
+    let buckets = manager
+        .controller::<Bucket>(trigger)
+        .run(bucket::reconcile, ctx);
+    for controller in [git, helm, charts, oci, buckets] {
         manager.add(controller);
     }
     manager.run().await?;

@@ -17,13 +17,12 @@ use api::source::{
     CloudProvider, OCILayerOperation, OCIRepository, OCIRepositoryRef, OCIRepositorySpec,
     OCIRepositoryStatus,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::Error;
-use crate::controller::{Context, read_secret};
+use crate::controller::{Context, SecretData};
 use crate::source_ignore::SourceIgnore;
 use crate::source_status::{self, Outcome};
 use crate::storage::ArtifactStore;
@@ -105,12 +104,7 @@ async fn sync(
     // Decide: is the stored artifact still what the spec and the registry ask for?
     let same_config = status.observed_ignore == spec.ignore
         && status.observed_layer_selector == spec.layer_selector;
-    if same_config
-        && status
-            .artifact
-            .as_ref()
-            .is_some_and(|a| a.revision == revision && ctx.store.exists(&a.path))
-    {
+    if same_config && ctx.store.holds(status.artifact.as_ref(), &revision) {
         debug!(%namespace, %name, %revision, "artifact up-to-date");
         return Ok(Outcome::UpToDate {
             message: stored_message(&revision),
@@ -169,31 +163,12 @@ async fn sync(
     }
     .map_err(|e| Error::Archive(Box::new(e)))?;
 
-    status.artifact = Some(Artifact {
-        url: stored.url,
-        path: stored.path.clone(),
-        revision: revision.clone(),
-        digest: stored.digest,
-        last_update_time: Time(k8s_openapi::jiff::Timestamp::now()),
-        size: Some(stored.size),
-        metadata: (!manifest.annotations.is_empty()).then(|| manifest.annotations.clone()),
-    });
+    let annotations = (!manifest.annotations.is_empty()).then(|| manifest.annotations.clone());
+    status.artifact = Some(stored.artifact(&revision, annotations));
     status.observed_ignore = spec.ignore.clone();
     status.observed_layer_selector = spec.layer_selector.clone();
-    match ctx.store.link_latest(&stored.path, LATEST_LINK) {
-        Ok(link) => status.url = Some(link),
-        Err(err) => {
-            warn!(%namespace, %name, error = %err, "failed to update the {LATEST_LINK} link")
-        }
-    }
-    match ctx.store.garbage_collect(&stored.path) {
-        Ok(removed) if !removed.is_empty() => {
-            debug!(%namespace, %name, ?removed, "garbage collected old artifacts")
-        }
-        Ok(_) => {}
-        Err(err) => {
-            warn!(%namespace, %name, error = %err, "garbage collection of old artifacts failed")
-        }
+    if let Some(link) = ctx.store.publish(&stored, LATEST_LINK) {
+        status.url = Some(link);
     }
     Ok(Outcome::Stored {
         message: stored_message(&revision),
@@ -288,19 +263,17 @@ async fn credentials_from_secret(
     name: &str,
     host: &str,
 ) -> Result<oci::Credentials, Error> {
-    let data = read_secret(ctx, namespace, name).await?;
-    let secret_error = |message: String| Error::Secret {
-        namespace: namespace.to_string(),
-        name: name.to_string(),
-        message,
-    };
-    let json = data.get(oci::DOCKER_CONFIG_JSON_KEY).ok_or_else(|| {
-        secret_error(format!(
-            "the secret has no '{}' key",
-            oci::DOCKER_CONFIG_JSON_KEY
-        ))
-    })?;
-    oci::Credentials::from_docker_config_json(json, host).map_err(|e| secret_error(e.to_string()))
+    let secret = SecretData::read(ctx, namespace, name).await?;
+    let json = secret
+        .data
+        .get(oci::DOCKER_CONFIG_JSON_KEY)
+        .ok_or_else(|| {
+            secret.error(format!(
+                "the secret has no '{}' key",
+                oci::DOCKER_CONFIG_JSON_KEY
+            ))
+        })?;
+    oci::Credentials::from_docker_config_json(json, host).map_err(|e| secret.error(e.to_string()))
 }
 
 /// Unpacks the pulled layer (a tar.gz) under the consumers' hardening rules.

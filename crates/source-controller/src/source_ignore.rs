@@ -64,6 +64,40 @@ impl SourceIgnore {
         Self::from_parts(&[], None).unwrap_or(SourceIgnore { scopes: Vec::new() })
     }
 
+    /// No rules at all: every file goes into the artifact (a Bucket's, whose
+    /// rules were applied to the object keys already).
+    pub fn none() -> SourceIgnore {
+        SourceIgnore { scopes: Vec::new() }
+    }
+
+    /// A Bucket's rules, as Flux applies them to object keys: the bucket's
+    /// root `.sourceignore` object, then `spec.ignore`, without built-in
+    /// excludes.
+    pub fn for_keys(ignore_file: Option<&str>, spec_ignore: Option<&str>) -> Result<Self, Error> {
+        let mut scopes = Vec::new();
+        if let Some(text) = ignore_file {
+            scopes.push(scope(Path::new(""), pattern_lines(text), IGNORE_FILE)?);
+        }
+        if let Some(text) = spec_ignore {
+            scopes.push(scope(Path::new(""), pattern_lines(text), "spec.ignore")?);
+        }
+        Ok(SourceIgnore { scopes })
+    }
+
+    /// Whether the object `key` (`a/b/c.yaml`) is excluded: itself or any of
+    /// its directories, as when walking a tree.
+    pub fn is_ignored_key(&self, key: &str) -> bool {
+        let parts: Vec<&str> = key.split('/').filter(|p| !p.is_empty()).collect();
+        let mut path = PathBuf::new();
+        for (i, part) in parts.iter().enumerate() {
+            path.push(part);
+            if self.is_ignored(&path, i + 1 < parts.len()) {
+                return true;
+            }
+        }
+        false
+    }
+
     /// Rules from `.sourceignore` contents (directory, text) in walk order and
     /// `spec.ignore`.
     fn from_parts(
@@ -230,6 +264,20 @@ mod tests {
         let r = rules(&[], Some("build/\n"));
         assert!(r.is_ignored(Path::new("build"), true));
         assert!(!r.is_ignored(Path::new("build"), false));
+    }
+
+    #[test]
+    fn bucket_keys_match_without_builtin_excludes() {
+        let r = SourceIgnore::for_keys(Some("*.md\n"), Some("/secrets/\n!keep.md\n"))
+            .expect("valid patterns");
+        assert!(r.is_ignored_key("docs/README.md"));
+        assert!(!r.is_ignored_key("keep.md"));
+        assert!(r.is_ignored_key("secrets/token.yaml"));
+        assert!(!r.is_ignored_key("apps/secrets"));
+        // No built-in excludes: Flux indexes such keys.
+        assert!(!r.is_ignored_key(".github/workflows/ci.yaml"));
+        assert!(!r.is_ignored_key("logo.png"));
+        assert!(!SourceIgnore::none().is_ignored(Path::new(".git"), true));
     }
 
     #[test]

@@ -59,6 +59,25 @@ pub enum Outcome {
         /// `Ready` message and event note.
         message: String,
     },
+    /// A new artifact was stored, announced with a note of its own (Flux's
+    /// Bucket counts the fetched files).
+    StoredWithNote {
+        /// `Ready` message.
+        message: String,
+        /// `NewArtifact` event note.
+        note: String,
+    },
+}
+
+impl Outcome {
+    /// The `Ready` message.
+    fn message(&self) -> &str {
+        match self {
+            Outcome::UpToDate { message }
+            | Outcome::Stored { message }
+            | Outcome::StoredWithNote { message, .. } => message,
+        }
+    }
 }
 
 /// Turns `result` into conditions, writes the status if it changed, emits
@@ -83,10 +102,7 @@ pub async fn finish<K: SourceObject>(
         .as_ref()
         .filter(|a| ctx.store.exists(&a.path))
         .cloned();
-    let success = match &result {
-        Ok(Outcome::UpToDate { message } | Outcome::Stored { message }) => Some(message.as_str()),
-        Err(_) => None,
-    };
+    let success = result.as_ref().ok().map(Outcome::message);
     // After a failure, the summary of the build that is still stored stays.
     let follows_ready = K::storage_condition_follows_ready()
         .then(|| {
@@ -121,11 +137,12 @@ pub async fn finish<K: SourceObject>(
         condition_type::ARTIFACT_OUTDATED,
     ];
     match &result {
-        Ok(Outcome::UpToDate { message } | Outcome::Stored { message }) => {
+        Ok(outcome) => {
             for stale in negative {
                 conditions.delete(stale);
             }
-            conditions.mark_ready(K::success_reason(message), message.clone());
+            let message = outcome.message();
+            conditions.mark_ready(K::success_reason(message), message.to_string());
         }
         Err(err) => {
             let Failure {
@@ -156,10 +173,16 @@ pub async fn finish<K: SourceObject>(
 
     match result {
         Ok(outcome) => {
-            if let Outcome::Stored { message } = &outcome {
+            let stored = match &outcome {
+                Outcome::UpToDate { .. } => None,
+                Outcome::Stored { message } => Some((message, None)),
+                Outcome::StoredWithNote { message, note } => Some((message, Some(note))),
+            };
+            if let Some((message, note)) = stored {
                 let (note, revision, digest) = match K::artifact(&mut session.status) {
                     Some(artifact) => (
-                        obj.new_artifact_note(artifact, message),
+                        note.cloned()
+                            .unwrap_or_else(|| obj.new_artifact_note(artifact, message)),
                         artifact.revision.clone(),
                         artifact.digest.clone(),
                     ),
@@ -286,6 +309,11 @@ fn interval_of(field: &impl IntervalField) -> Option<Duration> {
 }
 
 source_object!(api::source::GitRepository, api::source::GitRepositoryStatus);
+source_object!(api::source::Bucket, api::source::BucketStatus, {
+    fn stored_message(revision: &str) -> String {
+        crate::bucket::stored_message(revision)
+    }
+});
 source_object!(
     api::source::HelmRepository,
     api::source::HelmRepositoryStatus

@@ -33,6 +33,27 @@ pub struct StoredFile {
     pub size: i64,
 }
 
+impl StoredFile {
+    /// The `status.artifact` for this file holding `revision`, updated now.
+    pub fn artifact(
+        &self,
+        revision: &str,
+        metadata: Option<std::collections::BTreeMap<String, String>>,
+    ) -> api::meta::Artifact {
+        api::meta::Artifact {
+            url: self.url.clone(),
+            path: self.path.clone(),
+            revision: revision.to_string(),
+            digest: self.digest.clone(),
+            last_update_time: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::now(),
+            ),
+            size: Some(self.size),
+            metadata,
+        }
+    }
+}
+
 /// How long and how many superseded artifacts are kept.
 #[derive(Clone, Copy, Debug)]
 pub struct Retention {
@@ -104,6 +125,11 @@ impl ArtifactStore {
     /// Whether the file behind `path` exists.
     pub fn exists(&self, path: &str) -> bool {
         self.local_path(path).is_ok_and(|p| p.is_file())
+    }
+
+    /// Whether `artifact` is of `revision` and its file is still stored.
+    pub fn holds(&self, artifact: Option<&api::meta::Artifact>, revision: &str) -> bool {
+        artifact.is_some_and(|a| a.revision == revision && self.exists(&a.path))
     }
 
     /// Archives `dir` (see [`archive::write_tar_gz`]) into `path`.
@@ -208,6 +234,29 @@ impl ArtifactStore {
             .map_err(Error::io(format!("renaming link {name}")))?;
         let rel_dir = target.rsplit_once('/').map_or("", |(d, _)| d);
         Ok(self.url(&format!("{rel_dir}/{name}")))
+    }
+
+    /// After a new artifact was stored: points the link `name` at it and
+    /// removes superseded artifacts, both on a best-effort basis (failures
+    /// are logged); returns the link's URL when it was updated.
+    pub fn publish(&self, stored: &StoredFile, name: &str) -> Option<String> {
+        let link = match self.link_latest(&stored.path, name) {
+            Ok(link) => Some(link),
+            Err(err) => {
+                tracing::warn!(path = %stored.path, error = %err, "failed to update the {name} link");
+                None
+            }
+        };
+        match self.garbage_collect(&stored.path) {
+            Ok(removed) if !removed.is_empty() => {
+                tracing::debug!(path = %stored.path, ?removed, "garbage collected old artifacts")
+            }
+            Ok(_) => {}
+            Err(err) => {
+                tracing::warn!(path = %stored.path, error = %err, "garbage collection of old artifacts failed")
+            }
+        }
+        link
     }
 
     /// Removes superseded artifacts of the object owning `current` (a relative

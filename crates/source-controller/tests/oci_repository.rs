@@ -44,55 +44,6 @@ fn oci_repository(name: &str, spec: serde_json::Value) -> serde_json::Value {
     })
 }
 
-/// Waits until Ready=True at the current generation with `revision`.
-async fn ready_at(env: &Env, name: &str, revision: &str) -> Result<OCIRepository> {
-    env.wait_for::<OCIRepository, _>(name, WAIT, |repo| {
-        let status = repo.status.as_ref()?;
-        let ready = condition(status.conditions.as_ref(), "Ready")?;
-        (ready.status == "True"
-            && status.observed_generation == repo.metadata.generation
-            && status.artifact.as_ref()?.revision == revision)
-            .then(|| repo.clone())
-    })
-    .await
-}
-
-/// Waits until Ready=False with `reason` and a message containing `message`.
-async fn failing(env: &Env, name: &str, reason: &str, message: &str) -> Result<OCIRepository> {
-    env.wait_for::<OCIRepository, _>(name, WAIT, |repo| {
-        let status = repo.status.as_ref()?;
-        let ready = condition(status.conditions.as_ref(), "Ready")?;
-        (ready.status == "False" && ready.reason == reason && ready.message.contains(message))
-            .then(|| repo.clone())
-    })
-    .await
-}
-
-/// Waits for an event with `reason` and exactly `note` in the test namespace.
-async fn wait_for_event(env: &Env, reason: &str, note: &str) -> Result<()> {
-    let events: kube::Api<k8s_openapi::api::events::v1::Event> = env.api();
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let list = events.list(&Default::default()).await?;
-        if list
-            .items
-            .iter()
-            .any(|e| e.reason.as_deref() == Some(reason) && e.note.as_deref() == Some(note))
-        {
-            return Ok(());
-        }
-        ensure!(
-            std::time::Instant::now() < deadline,
-            "no {reason} event '{note}'; events: {:?}",
-            list.items
-                .iter()
-                .map(|e| (e.reason.clone(), e.note.clone()))
-                .collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 const APP_YAML: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n";
 
 #[tokio::test(flavor = "multi_thread")]
@@ -111,7 +62,7 @@ async fn tag_pull_serves_the_artifact_and_follows_the_tag() -> Result<()> {
     .await?;
 
     let revision = format!("latest@{first}");
-    let obj = ready_at(&env, "app", &revision).await?;
+    let obj = env.ready_at::<OCIRepository>("app", &revision).await?;
     let status = obj.status.clone().context("status")?;
     let artifact = status.artifact.clone().context("artifact")?;
     let ready = condition(status.conditions.as_ref(), "Ready").context("Ready")?;
@@ -159,8 +110,7 @@ async fn tag_pull_serves_the_artifact_and_follows_the_tag() -> Result<()> {
     );
 
     // Flux's NewArtifact event, with where the content came from.
-    wait_for_event(
-        &env,
+    env.wait_for_event(
         "NewArtifact",
         &format!(
             "stored artifact with revision '{revision}' from '{}', origin source 'https://example.invalid/ferroflux-e2e', origin revision 'latest'",
@@ -198,7 +148,9 @@ async fn tag_pull_serves_the_artifact_and_follows_the_tag() -> Result<()> {
     )?;
     ensure!(second != first);
     let token = env.request_reconcile::<OCIRepository>("app").await?;
-    let obj = ready_at(&env, "app", &format!("latest@{second}")).await?;
+    let obj = env
+        .ready_at::<OCIRepository>("app", &format!("latest@{second}"))
+        .await?;
     let status = obj.status.context("status")?;
     ensure!(
         status
@@ -256,9 +208,13 @@ async fn semver_filter_and_digest_references() -> Result<()> {
     ))
     .await?;
 
-    ready_at(&env, "range", &format!("1.1.0@{}", digests["1.1.0"])).await?;
-    ready_at(&env, "filtered", &format!("1.0.0@{}", digests["1.0.0"])).await?;
-    let pinned = ready_at(&env, "pinned", &digests["2.0.0"]).await?;
+    env.ready_at::<OCIRepository>("range", &format!("1.1.0@{}", digests["1.1.0"]))
+        .await?;
+    env.ready_at::<OCIRepository>("filtered", &format!("1.0.0@{}", digests["1.0.0"]))
+        .await?;
+    let pinned = env
+        .ready_at::<OCIRepository>("pinned", &digests["2.0.0"])
+        .await?;
     let artifact = pinned
         .status
         .and_then(|s| s.artifact)
@@ -266,23 +222,22 @@ async fn semver_filter_and_digest_references() -> Result<()> {
     let unpacked = fetch_artifact(&artifact.url, &artifact.digest).await?;
     ensure!(std::fs::read_to_string(unpacked.path().join("version.txt"))? == "2.0.0\n");
 
-    let bad = failing(
-        &env,
-        "bad-range",
-        "ReadOperationFailed",
-        &format!(
-            "failed to determine the artifact tag for '{url}': semver 'not a range' parse error"
-        ),
-    )
-    .await?;
+    let bad = env
+        .failing::<OCIRepository>(
+            "bad-range",
+            "ReadOperationFailed",
+            &format!(
+                "failed to determine the artifact tag for '{url}': semver 'not a range' parse error"
+            ),
+        )
+        .await?;
     let status = bad.status.context("status")?;
     ensure!(
         condition(status.conditions.as_ref(), "Stalled").is_some_and(|c| c.status == "True"),
         "an invalid range cannot succeed without a spec change: {:?}",
         status.conditions
     );
-    failing(
-        &env,
+    env.failing::<OCIRepository>(
         "no-match",
         "ReadOperationFailed",
         &format!(
@@ -316,13 +271,9 @@ async fn dockerconfigjson_credentials_and_refused_ones() -> Result<()> {
     ))
     .await?;
 
-    let refused = failing(
-        &env,
-        "private",
-        "OCIArtifactPullFailed",
-        "authentication to",
-    )
-    .await?;
+    let refused = env
+        .failing::<OCIRepository>("private", "OCIArtifactPullFailed", "authentication to")
+        .await?;
     let status = refused.status.context("status")?;
     ensure!(
         condition(status.conditions.as_ref(), "FetchFailed")
@@ -331,13 +282,8 @@ async fn dockerconfigjson_credentials_and_refused_ones() -> Result<()> {
         status.conditions
     );
     ensure!(status.artifact.is_none());
-    failing(
-        &env,
-        "anonymous",
-        "OCIArtifactPullFailed",
-        "authentication to",
-    )
-    .await?;
+    env.failing::<OCIRepository>("anonymous", "OCIArtifactPullFailed", "authentication to")
+        .await?;
 
     // The right credentials (as `kubectl create secret docker-registry` writes them) recover it.
     env.secret(
@@ -346,7 +292,9 @@ async fn dockerconfigjson_credentials_and_refused_ones() -> Result<()> {
     )
     .await?;
     env.request_reconcile::<OCIRepository>("private").await?;
-    let obj = ready_at(&env, "private", &format!("v1@{digest}")).await?;
+    let obj = env
+        .ready_at::<OCIRepository>("private", &format!("v1@{digest}"))
+        .await?;
     let status = obj.status.context("status")?;
     ensure!(
         condition(status.conditions.as_ref(), "FetchFailed").is_none(),
@@ -382,14 +330,15 @@ async fn bad_artifacts_and_missing_tags_keep_the_last_good_artifact() -> Result<
         json!({"url": format!("oci://127.0.0.1:{closed}/app"), "interval": "1h", "insecure": true, "timeout": "5s"}),
     ))
     .await?;
-    let obj = ready_at(&env, "app", &format!("stable@{good}")).await?;
+    let obj = env
+        .ready_at::<OCIRepository>("app", &format!("stable@{good}"))
+        .await?;
     let good_artifact = obj
         .status
         .and_then(|s| s.artifact)
         .context("good artifact")?;
 
-    failing(
-        &env,
+    env.failing::<OCIRepository>(
         "missing",
         "OCIArtifactPullFailed",
         &format!(
@@ -399,8 +348,7 @@ async fn bad_artifacts_and_missing_tags_keep_the_last_good_artifact() -> Result<
     )
     .await?;
 
-    failing(
-        &env,
+    env.failing::<OCIRepository>(
         "unreachable",
         "OCIArtifactPullFailed",
         // Whatever may have taken the port since, no digest can be resolved there.
@@ -418,13 +366,13 @@ async fn bad_artifacts_and_missing_tags_keep_the_last_good_artifact() -> Result<
         None,
     )?;
     env.request_reconcile::<OCIRepository>("app").await?;
-    let failed = failing(
-        &env,
-        "app",
-        "OCIArtifactLayerOperationFailed",
-        &format!("failed to find layer with media type '{FLUX_CONTENT}' in artifact"),
-    )
-    .await?;
+    let failed = env
+        .failing::<OCIRepository>(
+            "app",
+            "OCIArtifactLayerOperationFailed",
+            &format!("failed to find layer with media type '{FLUX_CONTENT}' in artifact"),
+        )
+        .await?;
     let status = failed.status.context("status")?;
     ensure!(
         status.artifact.as_ref() == Some(&good_artifact),
@@ -445,19 +393,20 @@ async fn bad_artifacts_and_missing_tags_keep_the_last_good_artifact() -> Result<
         None,
     )?;
     env.request_reconcile::<OCIRepository>("app").await?;
-    let failed = failing(
-        &env,
-        "app",
-        "OCIArtifactLayerOperationFailed",
-        "failed to extract layer contents from artifact",
-    )
-    .await?;
+    let failed = env
+        .failing::<OCIRepository>(
+            "app",
+            "OCIArtifactLayerOperationFailed",
+            "failed to extract layer contents from artifact",
+        )
+        .await?;
     ensure!(failed.status.and_then(|s| s.artifact).as_ref() == Some(&good_artifact));
 
     // A good artifact again: back to Ready.
     let fixed = registry.push_flux_artifact(&repo, "stable", [("fixed.yaml", APP_YAML)])?;
     env.request_reconcile::<OCIRepository>("app").await?;
-    ready_at(&env, "app", &format!("stable@{fixed}")).await?;
+    env.ready_at::<OCIRepository>("app", &format!("stable@{fixed}"))
+        .await?;
     Ok(())
 }
 
@@ -485,7 +434,9 @@ async fn copy_stores_the_layer_as_is_and_deletion_removes_artifacts() -> Result<
                "ref": {"tag": "v1"}, "layerSelector": selector}),
     ))
     .await?;
-    let obj = ready_at(&env, "bundle", &format!("v1@{digest}")).await?;
+    let obj = env
+        .ready_at::<OCIRepository>("bundle", &format!("v1@{digest}"))
+        .await?;
     let status = obj.status.context("status")?;
     let artifact = status.artifact.context("artifact")?;
     ensure!(
@@ -554,7 +505,9 @@ async fn extract_applies_ignore_rules() -> Result<()> {
                "ref": {"tag": "v1"}, "ignore": "docs/\n*.enc.yaml\n"}),
     ))
     .await?;
-    let obj = ready_at(&env, "site", &format!("v1@{digest}")).await?;
+    let obj = env
+        .ready_at::<OCIRepository>("site", &format!("v1@{digest}"))
+        .await?;
     let status = obj.status.context("status")?;
     ensure!(status.observed_ignore.as_deref() == Some("docs/\n*.enc.yaml\n"));
     let artifact = status.artifact.context("artifact")?;
@@ -602,6 +555,7 @@ async fn suspended_objects_are_left_alone_until_resumed() -> Result<()> {
             &kube::api::Patch::Merge(json!({"spec": {"suspend": false}})),
         )
         .await?;
-    ready_at(&env, "paused", &format!("v1@{digest}")).await?;
+    env.ready_at::<OCIRepository>("paused", &format!("v1@{digest}"))
+        .await?;
     Ok(())
 }
