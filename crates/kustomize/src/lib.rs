@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod ordering;
 pub mod origin;
 pub mod patch;
+pub mod plugins;
 pub mod remote;
 pub mod replacements;
 pub mod resid;

@@ -23,6 +23,11 @@ pub struct Origin {
     pub configured_in: String,
     /// The built-in's kind (e.g. `PatchTransformer`).
     pub configured_by_kind: String,
+    /// The name of the plugin config that configured it (plugins listed
+    /// in `generators:`/`transformers:`; empty for kustomization fields).
+    pub configured_by_name: String,
+    /// The namespace of that plugin config, if any.
+    pub configured_by_namespace: String,
 }
 
 /// Go's `filepath.Join`: joins and cleans lexically.
@@ -73,7 +78,39 @@ impl Origin {
             reference: self.reference.clone(),
             configured_in: join(&self.path, file),
             configured_by_kind: kind.to_string(),
+            ..Origin::default()
         }
+    }
+
+    /// The origin of a builtin plugin configured by the plugin config
+    /// `kind`/`name`/`namespace` whose own origin is `self` (kustomize's
+    /// `OriginFromCustomPlugin`).
+    pub fn plugin(&self, kind: &str, name: &str, namespace: &str) -> Origin {
+        Origin {
+            path: String::new(),
+            repo: self.repo.clone(),
+            reference: self.reference.clone(),
+            configured_in: self.path.clone(),
+            configured_by_kind: kind.to_string(),
+            configured_by_name: name.to_string(),
+            configured_by_namespace: namespace.to_string(),
+        }
+    }
+
+    /// Reads back the `path`/`repo`/`ref` of an origin annotation written
+    /// by [`Origin::to_yaml`].
+    pub fn from_annotation(text: &str) -> Origin {
+        let mut o = Origin::default();
+        for line in text.lines() {
+            if let Some(v) = line.strip_prefix("path: ") {
+                o.path = v.to_string();
+            } else if let Some(v) = line.strip_prefix("repo: ") {
+                o.repo = v.to_string();
+            } else if let Some(v) = line.strip_prefix("ref: ") {
+                o.reference = v.to_string();
+            }
+        }
+        o
     }
 
     /// The annotation text (kyaml's YAML rendering of the origin).
@@ -96,6 +133,12 @@ impl Origin {
                 "configuredBy:\n  apiVersion: builtin\n  kind: {}\n",
                 self.configured_by_kind
             ));
+            if !self.configured_by_name.is_empty() {
+                out.push_str(&format!("  name: {}\n", self.configured_by_name));
+            }
+            if !self.configured_by_namespace.is_empty() {
+                out.push_str(&format!("  namespace: {}\n", self.configured_by_namespace));
+            }
         }
         out
     }

@@ -10,12 +10,13 @@ use serde_json::Value;
 
 use crate::error::{Error, Result, ResultExt};
 use crate::fieldspec::{self, FieldSpec};
-use crate::generators::{self, GeneratedKind, hash};
+use crate::generators::{self, GeneratedKind};
 use crate::kustomization::{FILE_NAMES, Kustomization, merge_generator_options};
 use crate::loader::{LoadRestrictor, Loader, RemoteAccess, SourceRoot};
 use crate::ordering;
 use crate::origin::{self, Origin};
 use crate::patch;
+use crate::plugins::{self, Plugin};
 use crate::replacements;
 use crate::resmap::ResMap;
 use crate::resource::{ORIGIN_ANNOTATION, Resource, TRANSFORMATIONS_ANNOTATION, scalar_text};
@@ -235,14 +236,7 @@ impl KustTarget {
     fn make_customized_resmap(&self, warnings: &mut Vec<String>) -> Result<ResMap> {
         let mut ra = self.accumulate_target(Accumulator::default(), warnings)?;
         // Hash suffixes come last, once contents are final.
-        for r in ra.resources.resources_mut() {
-            if r.needs_hash_suffix() {
-                let h = hash::resource_hash(r.as_map());
-                r.store_previous_id();
-                let name = format!("{}-{h}", r.name());
-                r.set_name(&name);
-            }
-        }
+        plugins::add_hash_suffixes(&mut ra.resources);
         if !ra.config.name_reference.is_empty() {
             name_references::fix(&mut ra.resources, &ra.config.name_reference)?;
         }
@@ -289,7 +283,7 @@ impl KustTarget {
                 .merge(&crd_config)
                 .map_err(|e| e.context("merging CRDs"))?;
         }
-        self.run_generators(&mut ra)?;
+        self.run_generators(&mut ra, warnings)?;
         for path in &k.components {
             let child = self
                 .ldr
@@ -299,7 +293,8 @@ impl KustTarget {
                 .accumulate_directory(ra, child, path, true, warnings)
                 .map_err(|e| e.context("accumulating components"))?;
         }
-        self.run_transformers(&mut ra)?;
+        self.run_transformers(&mut ra, warnings)?;
+        self.run_validators(&mut ra, warnings)?;
         vars::merge_vars(
             &mut ra.resources,
             &mut ra.vars,
@@ -422,7 +417,7 @@ impl KustTarget {
         }
     }
 
-    fn run_generators(&self, ra: &mut Accumulator) -> Result<()> {
+    fn run_generators(&self, ra: &mut Accumulator, warnings: &mut Vec<String>) -> Result<()> {
         let k = &self.kustomization;
         let global = k.generator_options.as_ref();
         for (kind, list) in [
@@ -446,19 +441,167 @@ impl KustTarget {
                     .map_err(|e| e.context(format!("merging from generator {}", args.name)))?;
             }
         }
+        for p in self.configure_plugins(PluginList::Generators, warnings)? {
+            let Plugin::Generator(g) = &p.plugin else {
+                continue;
+            };
+            let mut m = g.generate(&self.ldr).map_err(|e| p.context(e))?;
+            if let Some(o) = &p.origin {
+                origin::add_origin(&mut m, o);
+            }
+            ra.resources
+                .absorb_all(m)
+                .map_err(|e| p.context(e.context("merging from generator")))?;
+        }
         Ok(())
+    }
+
+    /// Loads the plugin configs of `generators:`, `transformers:` or
+    /// `validators:` (kustomize's `configureExternal*`): inline YAML entries
+    /// first, then the files and directories the other entries name, each
+    /// config configuring one builtin plugin.
+    fn configure_plugins(
+        &self,
+        list: PluginList,
+        warnings: &mut Vec<String>,
+    ) -> Result<Vec<ConfiguredPlugin>> {
+        let k = &self.kustomization;
+        let entries = match list {
+            PluginList::Generators => &k.generators,
+            PluginList::Transformers => &k.transformers,
+            PluginList::Validators => &k.validators,
+        };
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let kust_path = self.ldr.root().join(self.file_name);
+        let field = list.field();
+        let mut configs: Vec<(Resource, String)> = Vec::new();
+        let mut ids = ResMap::new();
+        let mut paths = Vec::new();
+        for entry in entries {
+            let Ok(list) = resources_from_text(entry) else {
+                paths.push(entry);
+                continue;
+            };
+            for mut r in list {
+                if let Some(o) = &self.origin {
+                    r.set_annotation(ORIGIN_ANNOTATION, &o.append(self.file_name).to_yaml());
+                }
+                ids.append(r.clone()).map_err(|e| {
+                    e.context(format!(
+                        "{} {field}: configuring external plugin",
+                        kust_path.display()
+                    ))
+                })?;
+                configs.push((r, "an inline entry".to_string()));
+            }
+        }
+        for path in paths {
+            let mut acc = Accumulator {
+                resources: ids,
+                ..Accumulator::default()
+            };
+            let before = acc.resources.len();
+            self.accumulate_resources(&mut acc, std::slice::from_ref(path), warnings)
+                .map_err(|e| e.context(format!("{} {field}", kust_path.display())))?;
+            ids = acc.resources;
+            for r in ids.resources().iter().skip(before) {
+                configs.push((r.clone(), format!("entry '{path}'")));
+            }
+        }
+        let mut out = Vec::new();
+        for (res, source) in configs {
+            let id = res.org_id().to_string();
+            let whence = format!("{} {field} {source}", kust_path.display());
+            let plugin = plugins::configure(&res, &self.ldr).map_err(|e| {
+                e.context(format!("plugin {id} fails configuration"))
+                    .context(whence.clone())
+            })?;
+            let wanted = matches!(
+                (&plugin, list),
+                (Plugin::Generator(_), PluginList::Generators)
+                    | (
+                        Plugin::Transformer(_),
+                        PluginList::Transformers | PluginList::Validators
+                    )
+            );
+            if !wanted {
+                let what = match list {
+                    PluginList::Generators => "generator",
+                    _ => "transformer",
+                };
+                return Err(Error::transformer(format!("plugin {id} not a {what}")).context(whence));
+            }
+            let origin = res.annotations().get(ORIGIN_ANNOTATION).map(|text| {
+                Origin::from_annotation(text).plugin(&res.kind(), &res.name(), &res.namespace())
+            });
+            out.push(ConfiguredPlugin {
+                plugin,
+                origin,
+                whence: format!("{whence}: plugin {id}"),
+            });
+        }
+        Ok(out)
     }
 
     /// Bookkeeping after each configured transformer: kustomize drops
     /// emptied resources and, when tracking origins, records the transformer.
     fn transformer_done(&self, m: &mut ResMap, kind: &str) {
-        if let Some(o) = &self.origin {
-            origin::add_transformation(m, &o.builtin(self.file_name, kind));
-        }
-        m.retain(|r| !r.as_map().is_empty());
+        let origin = self
+            .origin
+            .as_ref()
+            .map(|o| o.builtin(self.file_name, kind));
+        transformer_done_with(m, origin.as_ref());
     }
 
-    fn run_transformers(&self, ra: &mut Accumulator) -> Result<()> {
+    /// Runs kustomize's validators: each must leave the resources as they
+    /// were, but for the `validated-by` label it may add.
+    fn run_validators(&self, ra: &mut Accumulator, warnings: &mut Vec<String>) -> Result<()> {
+        for p in self.configure_plugins(PluginList::Validators, warnings)? {
+            let Plugin::Transformer(t) = &p.plugin else {
+                continue;
+            };
+            let before: Vec<Value> = ra
+                .resources
+                .resources()
+                .iter()
+                .map(Resource::to_value)
+                .collect();
+            t.transform(&mut ra.resources, &self.ldr)
+                .map_err(|e| p.context(e))?;
+            let after: Vec<Value> = ra
+                .resources
+                .resources()
+                .iter()
+                .map(|r| {
+                    let mut r = r.clone();
+                    let mut labels = r.labels();
+                    if labels.remove(VALIDATED_BY_LABEL).is_some() {
+                        r.set_labels(&labels);
+                    }
+                    r.to_value()
+                })
+                .collect();
+            if before != after {
+                let changed = ra
+                    .resources
+                    .resources()
+                    .iter()
+                    .zip(before.iter().zip(after.iter()))
+                    .find(|(_, (b, a))| b != a)
+                    .map(|(r, _)| r.cur_id().to_string())
+                    .unwrap_or_else(|| "the resource list".into());
+                return Err(p.context(Error::transformer(format!(
+                    "validator shouldn't modify the resource map: it changed {changed}"
+                ))));
+            }
+        }
+        Ok(())
+    }
+
+    fn run_transformers(&self, ra: &mut Accumulator, warnings: &mut Vec<String>) -> Result<()> {
+        let plugin_transformers = self.configure_plugins(PluginList::Transformers, warnings)?;
         let k = &self.kustomization;
         let tc = ra.config.clone();
         let m = &mut ra.resources;
@@ -541,11 +684,64 @@ impl KustTarget {
             replacements::apply(m, &list)?;
             self.transformer_done(m, "ReplacementTransformer");
         }
+        for p in &plugin_transformers {
+            let Plugin::Transformer(t) = &p.plugin else {
+                continue;
+            };
+            t.transform(m, &self.ldr).map_err(|e| p.context(e))?;
+            transformer_done_with(m, p.origin.as_ref());
+        }
         Ok(())
     }
 }
 
-/// Features this crate deliberately does not run (network, plugins, Helm),
+/// The label a validator may add (kustomize's `ValidatedByLabelKey`).
+const VALIDATED_BY_LABEL: &str = "validated-by";
+
+/// Which plugin list of a kustomization.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PluginList {
+    Generators,
+    Transformers,
+    Validators,
+}
+
+impl PluginList {
+    fn field(self) -> &'static str {
+        match self {
+            PluginList::Generators => "generators",
+            PluginList::Transformers => "transformers",
+            PluginList::Validators => "validators",
+        }
+    }
+}
+
+/// A builtin plugin configured from a `generators:`/`transformers:`/
+/// `validators:` entry.
+struct ConfiguredPlugin {
+    plugin: Plugin,
+    /// Where its config came from, for origin annotations (when tracked).
+    origin: Option<Origin>,
+    /// The kustomization, entry and plugin id, for errors.
+    whence: String,
+}
+
+impl ConfiguredPlugin {
+    fn context(&self, e: Error) -> Error {
+        e.context(self.whence.clone())
+    }
+}
+
+/// After each transformer: record it (when tracking origins) and drop
+/// emptied resources, as kustomize does.
+fn transformer_done_with(m: &mut ResMap, origin: Option<&Origin>) {
+    if let Some(o) = origin {
+        origin::add_transformation(m, o);
+    }
+    m.retain(|r| !r.as_map().is_empty());
+}
+
+/// Features this crate deliberately does not run (custom schemas, Helm),
 /// refused with an error naming the file, as Flux does.
 fn unsupported(k: &Kustomization, path: &Path) -> Result<()> {
     let refuse = |what: &str| {
@@ -559,15 +755,6 @@ fn unsupported(k: &Kustomization, path: &Path) -> Result<()> {
         || k.helm_globals.is_some()
     {
         return refuse("helmCharts");
-    }
-    if !k.generators.is_empty() {
-        return refuse("generators (plugins)");
-    }
-    if !k.transformers.is_empty() {
-        return refuse("transformers (plugins)");
-    }
-    if !k.validators.is_empty() {
-        return refuse("validators (plugins)");
     }
     if let Some(o) = &k.openapi {
         if o.contains_key("path") {

@@ -1,6 +1,7 @@
 //! `configMapGenerator` and `secretGenerator`.
 
 pub mod hash;
+pub mod iam_policy;
 
 use std::collections::BTreeMap;
 

@@ -6,3 +6,4 @@ pub mod name_references;
 pub mod namespace;
 pub mod prefix_suffix;
 pub mod replicas;
+pub mod value_add;
