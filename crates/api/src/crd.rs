@@ -2,6 +2,7 @@
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSON, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
+    ValidationRule,
 };
 use kube::CustomResourceExt;
 
@@ -16,7 +17,7 @@ use crate::source::{Bucket, GitRepository, HelmChart, HelmRepository, OCIReposit
 pub fn crds() -> Vec<CustomResourceDefinition> {
     [
         GitRepository::crd(),
-        OCIRepository::crd(),
+        required_by_rules(OCIRepository::crd(), &["interval", "url"]),
         HelmRepository::crd(),
         HelmChart::crd(),
         Bucket::crd(),
@@ -32,6 +33,42 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
     .into_iter()
     .map(finish)
     .collect()
+}
+
+/// Moves `spec` fields from the schema's `required` list to root CEL rules, as Flux does
+/// for the OCIRepository spec it also embeds (with those fields optional) in HelmRelease.
+fn required_by_rules(
+    mut crd: CustomResourceDefinition,
+    fields: &[&str],
+) -> CustomResourceDefinition {
+    for version in &mut crd.spec.versions {
+        let Some(root) = version
+            .schema
+            .as_mut()
+            .and_then(|schema| schema.open_api_v3_schema.as_mut())
+        else {
+            continue;
+        };
+        if let Some(spec) = root
+            .properties
+            .as_mut()
+            .and_then(|properties| properties.get_mut("spec"))
+        {
+            if let Some(required) = spec.required.as_mut() {
+                required.retain(|field| !fields.contains(&field.as_str()));
+            }
+            if spec.required.as_ref().is_some_and(Vec::is_empty) {
+                spec.required = None;
+            }
+        }
+        let rules = root.x_kubernetes_validations.get_or_insert_with(Vec::new);
+        rules.extend(fields.iter().map(|field| ValidationRule {
+            rule: format!("has(self.spec) && has(self.spec.{field})"),
+            message: Some(format!("spec.{field} is required")),
+            ..Default::default()
+        }));
+    }
+    crd
 }
 
 /// File name controller-gen would use for a CRD: `<group>_<plural>.yaml`.
@@ -61,12 +98,19 @@ pub fn crd_files() -> Result<Vec<(String, String)>, Error> {
     Ok(files)
 }
 
-/// Applies what Flux's CRDs have and the derive does not produce:
+/// Applies what Flux's CRDs (controller-gen output) have and the derive does not produce:
+/// - `listKind` `<Kind>List`, and the `apiVersion`, `kind` and `metadata` root fields;
+/// - `subresources: {}` on versions without any;
+/// - `spec` optional at the root, as Go's `omitempty`-less struct field leaves it;
 /// - no `nullable` anywhere: Flux omits it, so explicit nulls are pruned like in Flux;
 /// - `status` defaults to `{observedGeneration: -1}` so that a fresh object never looks
-///   observed by a controller.
+///   observed by a controller;
+/// - `status.conditions[]` has the validations of `metav1.Condition`.
 fn finish(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    crd.spec.names.list_kind = Some(format!("{}List", crd.spec.names.kind));
     for version in &mut crd.spec.versions {
+        // controller-gen writes `subresources: {}` for kinds without a status subresource.
+        version.subresources.get_or_insert_with(Default::default);
         let Some(root) = version
             .schema
             .as_mut()
@@ -77,15 +121,95 @@ fn finish(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
         strip_nullable(root);
         // schemars names the root after the Rust type; Flux's schemas carry no titles.
         root.title = None;
-        if let Some(status) = root
-            .properties
-            .as_mut()
-            .and_then(|properties| properties.get_mut("status"))
-        {
+        if let Some(required) = root.required.as_mut() {
+            required.retain(|field| field != "spec");
+        }
+        if root.required.as_ref().is_some_and(Vec::is_empty) {
+            root.required = None;
+        }
+        let properties = root.properties.get_or_insert_with(Default::default);
+        properties.extend(object_meta_fields());
+        if let Some(status) = properties.get_mut("status") {
             status.default = Some(JSON(serde_json::json!({ "observedGeneration": -1 })));
+            if let Some(JSONSchemaPropsOrArray::Schema(condition)) = status
+                .properties
+                .as_mut()
+                .and_then(|properties| properties.get_mut("conditions"))
+                .and_then(|conditions| conditions.items.as_mut())
+            {
+                constrain_condition(condition);
+            }
         }
     }
     crd
+}
+
+/// The root fields every Kubernetes object has, as controller-gen writes them.
+fn object_meta_fields() -> [(String, JSONSchemaProps); 3] {
+    let string = |description: &str| JSONSchemaProps {
+        description: Some(description.to_string()),
+        type_: Some("string".to_string()),
+        ..Default::default()
+    };
+    [
+        (
+            "apiVersion".to_string(),
+            string(
+                "Versioned schema of this representation of the object \
+                 (`<group>/<version>`); servers convert recognized versions.",
+            ),
+        ),
+        (
+            "kind".to_string(),
+            string("The REST resource this object represents, in CamelCase."),
+        ),
+        (
+            "metadata".to_string(),
+            // The API server refuses anything but `type` here (no description either).
+            JSONSchemaProps {
+                type_: Some("object".to_string()),
+                ..Default::default()
+            },
+        ),
+    ]
+}
+
+/// The validations of Kubernetes' `metav1.Condition` (its Go markers, which
+/// k8s-openapi's schema does not carry).
+fn constrain_condition(condition: &mut JSONSchemaProps) {
+    let Some(fields) = condition.properties.as_mut() else {
+        return;
+    };
+    if let Some(time) = fields.get_mut("lastTransitionTime") {
+        time.format = Some("date-time".to_string());
+    }
+    if let Some(message) = fields.get_mut("message") {
+        message.max_length = Some(32768);
+    }
+    if let Some(generation) = fields.get_mut("observedGeneration") {
+        generation.format = Some("int64".to_string());
+        generation.minimum = Some(0.0);
+    }
+    if let Some(reason) = fields.get_mut("reason") {
+        reason.max_length = Some(1024);
+        reason.min_length = Some(1);
+        reason.pattern = Some("^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$".to_string());
+    }
+    if let Some(status) = fields.get_mut("status") {
+        status.enum_ = Some(
+            ["True", "False", "Unknown"]
+                .into_iter()
+                .map(|value| JSON(serde_json::json!(value)))
+                .collect(),
+        );
+    }
+    if let Some(type_) = fields.get_mut("type") {
+        type_.max_length = Some(316);
+        type_.pattern = Some(
+            r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+                .to_string(),
+        );
+    }
 }
 
 fn strip_nullable(schema: &mut JSONSchemaProps) {

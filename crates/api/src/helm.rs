@@ -96,6 +96,7 @@ pub struct HelmReleaseSpec {
     pub timeout: Option<Duration>,
     /// Release revisions Helm keeps; 5 when unset, 0 for no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::meta::without_format)]
     pub max_history: Option<i32>,
     /// ServiceAccount to impersonate for Helm actions, in the HelmRelease's namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -318,6 +319,20 @@ pub struct ActionStrategy {
 
 /// Strategy of an install action.
 pub type InstallStrategy = ActionStrategy;
+
+/// [`ActionStrategy`]'s schema with the rule Flux writes for installs, which says the
+/// same as the upgrade one for the two strategy names but in other words.
+fn install_strategy_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut schema = ActionStrategy::json_schema(generator);
+    schema.insert(
+        "x-kubernetes-validations".to_string(),
+        serde_json::json!([{
+            "rule": "!has(self.retryInterval) || self.name != 'RemediateOnFailure'",
+            "message": ".retryInterval cannot be set when .name is 'RemediateOnFailure'"
+        }]),
+    );
+    schema
+}
 /// Strategy of an upgrade action.
 pub type UpgradeStrategy = ActionStrategy;
 
@@ -354,6 +369,7 @@ pub struct Install {
     pub timeout: Option<Duration>,
     /// How a failed install is handled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "install_strategy_schema")]
     pub strategy: Option<InstallStrategy>,
     /// Remediation of failed installs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -401,6 +417,7 @@ pub struct Install {
 pub struct InstallRemediation {
     /// Retries after a failed install; negative for unlimited, 0 when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::meta::without_format)]
     pub retries: Option<i64>,
     /// Do not treat failed tests as a failed install.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -479,6 +496,7 @@ pub enum ChartNameChangeStrategy {
 pub struct UpgradeRemediation {
     /// Retries after a failed upgrade; negative for unlimited, 0 when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::meta::without_format)]
     pub retries: Option<i64>,
     /// Do not treat failed tests as a failed upgrade.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -526,6 +544,7 @@ pub struct Test {
 #[serde(rename_all = "camelCase")]
 pub struct Filter {
     /// Name of the test.
+    #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// Skip the test instead of running only the listed tests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -721,6 +740,7 @@ pub struct HelmReleaseStatus {
     pub last_attempted_values_checksum: Option<String>,
     /// Deprecated: Helm revision of the last successful release.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::meta::without_format)]
     pub last_release_revision: Option<i64>,
     /// Digest of the values and chart of the last attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -750,11 +770,13 @@ pub struct Snapshot {
     /// Namespace of the release.
     pub namespace: String,
     /// Helm revision of the release.
+    #[schemars(transform = crate::meta::without_format)]
     pub version: i64,
     /// Helm status of the release (`deployed`, `failed`, `superseded`, ...).
     pub status: String,
-    /// Helm action that made the release.
+    /// Helm action that made the release (`install` or `upgrade`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
     pub action: Option<ReleaseAction>,
     /// Name of the chart.
     pub chart_name: String,

@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    Condition, LabelSelector, LabelSelectorRequirement, Time,
+};
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -42,7 +44,7 @@ pub const VERSION: &str = "v1";
     printcolumn(name = "Image", type_ = "string", json_path = ".spec.image"),
     printcolumn(
         name = "Tags",
-        type_ = "integer",
+        type_ = "string",
         json_path = ".status.lastScanResult.tagCount"
     ),
     printcolumn(
@@ -147,6 +149,7 @@ pub struct ScanResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
     /// Number of tags kept.
+    #[schemars(transform = crate::meta::without_format)]
     pub tag_count: i64,
     /// When the scan finished.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -393,6 +396,7 @@ pub struct ImageUpdateAutomationSpec {
     pub interval: Duration,
     /// Labels of the ImagePolicies to apply; all in the namespace when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "atomic_label_selector")]
     pub policy_selector: Option<LabelSelector>,
     /// How files are updated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -510,6 +514,7 @@ pub struct PushSpec {
     pub branch: Option<String>,
     /// Refspec to push, e.g. `refs/heads/main:refs/for/main`; pushed in addition to `branch`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^$|^[^+:]"))]
     pub refspec: Option<String>,
     /// Git push options, e.g. `merge_request.create`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -566,4 +571,27 @@ pub struct ImageUpdateAutomationStatus {
     /// Reconcile-request bookkeeping.
     #[serde(flatten)]
     pub reconcile_request: ReconcileRequestStatus,
+}
+
+/// A `metav1.LabelSelector` schema as controller-gen writes it: the selector and its
+/// lists are replaced whole by a merge (`atomic`), which k8s-openapi's schema omits.
+fn atomic_label_selector(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut schema = LabelSelector::json_schema(generator);
+    schema.insert("x-kubernetes-map-type".to_string(), "atomic".into());
+    if let Some(expressions) = schema
+        .get_mut("properties")
+        .and_then(|properties| properties.get_mut("matchExpressions"))
+    {
+        expressions["x-kubernetes-list-type"] = "atomic".into();
+        // Inlined rather than referenced, to mark its `values` list too.
+        let mut requirement = LabelSelectorRequirement::json_schema(generator);
+        if let Some(values) = requirement
+            .get_mut("properties")
+            .and_then(|properties| properties.get_mut("values"))
+        {
+            values["x-kubernetes-list-type"] = "atomic".into();
+        }
+        expressions["items"] = requirement.to_value();
+    }
+    schema
 }

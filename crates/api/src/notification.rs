@@ -42,7 +42,7 @@ pub const ALERT_VERSION: &str = "v1beta3";
     )
 )]
 #[x_kube(validation = Rule::new(
-    "!has(self.commitStatusExpr) || (self.type == 'github' || self.type == 'gitlab' || self.type == 'gitea' || self.type == 'bitbucketserver' || self.type == 'bitbucket' || self.type == 'azuredevops')"
+    "self.type == 'github' || self.type == 'gitlab' || self.type == 'gitea' || self.type == 'bitbucketserver' || self.type == 'bitbucket' || self.type == 'azuredevops' || !has(self.commitStatusExpr)"
 ).message("spec.commitStatusExpr is only supported for the 'github', 'gitlab', 'gitea', 'bitbucketserver', 'bitbucket', 'azuredevops' provider types"))]
 #[serde(rename_all = "camelCase")]
 pub struct ProviderSpec {
@@ -268,10 +268,14 @@ pub struct CrossNamespaceObjectReference {
     )
 )]
 #[x_kube(
-    validation = Rule::new("self.type != 'generic-oidc' || (has(self.oidcProviders) && size(self.oidcProviders) > 0 && !has(self.secretRef))")
-        .message("type 'generic-oidc' requires at least one of spec.oidcProviders and no spec.secretRef"),
-    validation = Rule::new("self.type == 'generic-oidc' || (has(self.secretRef) && !has(self.oidcProviders))")
-        .message("spec.secretRef is required and spec.oidcProviders is not allowed unless type is 'generic-oidc'")
+    validation = Rule::new("self.type != 'generic-oidc' || (has(self.oidcProviders) && size(self.oidcProviders) > 0)")
+        .message("generic-oidc receivers must define at least one oidcProvider"),
+    validation = Rule::new("self.type == 'generic-oidc' || !has(self.oidcProviders) || size(self.oidcProviders) == 0")
+        .message("oidcProviders can only be set when type is generic-oidc"),
+    validation = Rule::new("self.type != 'generic-oidc' || !has(self.secretRef)")
+        .message("secretRef cannot be set when type is generic-oidc"),
+    validation = Rule::new("self.type == 'generic-oidc' || has(self.secretRef)")
+        .message("secretRef is required when type is not generic-oidc")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct ReceiverSpec {
@@ -293,8 +297,9 @@ pub struct ReceiverSpec {
     /// Secret whose `token` authenticates requests and is part of the webhook path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<LocalObjectReference>,
-    /// OIDC issuers whose tokens authenticate requests (`generic-oidc` only).
+    /// OIDC issuers whose tokens authenticate requests (`generic-oidc` only), one per issuer URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["issuerURL"]))]
     pub oidc_providers: Option<Vec<OIDCProvider>>,
     /// Stop handling requests until unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -383,8 +388,9 @@ pub struct OIDCVariable {
 pub struct OIDCValidation {
     /// CEL expression that must be true.
     pub expression: String,
-    /// Message reported when the expression is false.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Message reported when the expression is false; required by the schema, as in Flux.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(required)]
     pub message: Option<String>,
 }
 

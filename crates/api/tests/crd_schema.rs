@@ -255,7 +255,7 @@ fn printer_columns_match_flux() {
             "ImageRepository",
             &[
                 ("Image", "string", ".spec.image"),
-                ("Tags", "integer", ".status.lastScanResult.tagCount"),
+                ("Tags", "string", ".status.lastScanResult.tagCount"),
                 ("Ready", "string", READY),
                 ("Status", "string", STATUS),
                 ("Last scan", "string", ".status.lastScanResult.scanTime"),
@@ -341,11 +341,10 @@ fn defaults_match_flux() {
         default_of("GitRepository", "spec.verify.mode"),
         json!("HEAD")
     );
-    assert_eq!(default_of("OCIRepository", "spec.timeout"), json!("60s"));
-    assert_eq!(
-        default_of("OCIRepository", "spec.provider"),
-        json!("generic")
-    );
+    // Flux v1.10 dropped these two defaults: HelmRelease embeds the OCIRepository spec.
+    let oci = root(&crds_by_kind()["OCIRepository"]);
+    assert_eq!(at(oci, "spec.timeout").default, None);
+    assert_eq!(at(oci, "spec.provider").default, None);
     assert_eq!(
         default_of("OCIRepository", "spec.verify.provider"),
         json!("cosign")
@@ -455,7 +454,7 @@ fn validations_match_flux() {
     assert_eq!(rules("HelmRelease").len(), 1);
     assert_eq!(rules("Bucket").len(), 7);
     assert_eq!(rules("ImagePolicy").len(), 2);
-    assert_eq!(rules("Receiver").len(), 2);
+    assert_eq!(rules("Receiver").len(), 4);
     assert_eq!(rules("GitRepository").len(), 1);
     assert_eq!(rules("HelmChart").len(), 1);
     assert_eq!(rules("Provider").len(), 1);
@@ -504,6 +503,10 @@ fn schemas_are_structural_and_documented() {
                 "{path}: structural schemas need a type"
             );
             for (name, child) in schema.properties.iter().flatten() {
+                // The API server allows nothing but `type` on the root `metadata`.
+                if path == kind && name == "metadata" {
+                    continue;
+                }
                 assert!(
                     child
                         .description

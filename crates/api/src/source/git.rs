@@ -204,6 +204,7 @@ pub struct GitRepositoryStatus {
     pub observed_sparse_checkout: Option<Vec<String>>,
     /// Verification mode used for the last verified artifact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
     pub source_verification_mode: Option<GitVerificationMode>,
     /// Reconcile-request bookkeeping.
     #[serde(flatten)]

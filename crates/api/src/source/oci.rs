@@ -31,11 +31,6 @@ use crate::meta::{Artifact, LocalObjectReference, ReconcileRequestStatus};
     derive = "PartialEq",
     printcolumn(name = "URL", type_ = "string", json_path = ".spec.url"),
     printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    ),
-    printcolumn(
         name = "Ready",
         type_ = "string",
         json_path = r#".status.conditions[?(@.type=="Ready")].status"#
@@ -44,6 +39,11 @@ use crate::meta::{Artifact, LocalObjectReference, ReconcileRequestStatus};
         name = "Status",
         type_ = "string",
         json_path = r#".status.conditions[?(@.type=="Ready")].message"#
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
     )
 )]
 #[serde(rename_all = "camelCase")]
@@ -57,9 +57,8 @@ pub struct OCIRepositorySpec {
     /// Which layer of the artifact to store and how.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub layer_selector: Option<OCILayerSelector>,
-    /// Identity provider for registry authentication; `generic` uses `secretRef`.
+    /// Identity provider for registry authentication; `generic` (the default) uses `secretRef`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = "generic"))]
     pub provider: Option<CloudProvider>,
     /// Secret of type `kubernetes.io/dockerconfigjson` with registry credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,9 +78,9 @@ pub struct OCIRepositorySpec {
     /// How often the registry is checked for a new artifact.
     #[schemars(regex(pattern = DURATION_PATTERN))]
     pub interval: Duration,
-    /// Timeout for registry operations such as pulling.
+    /// Timeout for registry operations such as pulling; 60s when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = SHORT_DURATION_PATTERN), extend("default" = "60s"))]
+    #[schemars(regex(pattern = SHORT_DURATION_PATTERN))]
     pub timeout: Option<Duration>,
     /// Files to leave out of the artifact, in `.gitignore` syntax; replaces the default exclusions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
