@@ -181,7 +181,7 @@ fn build_root() -> PathBuf {
 const DEFAULT_GO: &str = "/usr/local/go/bin/go";
 
 /// The `go` command to use, checked to be new enough.
-fn go_command() -> Result<PathBuf> {
+pub(crate) fn go_command() -> Result<PathBuf> {
     let go = locate_go(
         std::env::var_os("FERROFLUX_GO"),
         std::env::var_os("PATH"),

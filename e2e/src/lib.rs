@@ -7,6 +7,8 @@
 //! - [`git_server`], [`registry`], [`chart_repo`], [`proxy`]: Git over smart
 //!   HTTP and ssh, an OCI registry (HTTP or HTTPS), a Helm chart repository,
 //!   an HTTP proxy;
+//! - [`flux_crds`]: Flux's CRDs generated from its Go API modules, and a
+//!   schema comparison with ferroflux's;
 //! - [`nats`]: a NATS server built from its Go module;
 //! - [`s3`]: an S3 server (versitygw, POSIX backend) built from its Go module;
 //! - [`objects`]: applying, creating and reading the objects of a test's
@@ -17,6 +19,7 @@
 
 pub mod chart_repo;
 pub mod cluster;
+pub mod flux_crds;
 pub mod git_server;
 pub mod gobuild;
 pub mod gpg;
