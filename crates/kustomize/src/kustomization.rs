@@ -364,6 +364,15 @@ impl Kustomization {
         } else {
             value
         };
+        for field in ["generators", "transformers", "validators"] {
+            if let Some(serde_json::Value::Array(items)) = value.get(field)
+                && let Some(i) = items.iter().position(|v| !v.is_string())
+            {
+                return Err(invalid(format!(
+                    "{field}[{i}] must be a string: a file, a directory or a plugin config as YAML text (a block scalar such as `- |-`)"
+                )));
+            }
+        }
         let mut k: Kustomization =
             serde_json::from_value(value).map_err(|e| invalid(format!("json: {e}")))?;
         let warnings = k.deprecation_warnings();

@@ -425,6 +425,12 @@ pub fn configure(res: &Resource, ldr: &Loader) -> Result<Plugin> {
             T::Hash
         }
         "ValueAddTransformer" => value_add(res, ldr)?,
+        "SortOrderTransformer" | "LegacyOrderTransformer" => {
+            return Err(Error::transformer(format!(
+                "unable to load builtin {}: kustomize v5.8 does not configure {kind} from a plugin config (use the kustomization's sortOptions)",
+                res.gvk()
+            )));
+        }
         _ => {
             return Err(Error::transformer(format!(
                 "unable to load builtin {}: {kind} is not one of kustomize's builtin generators or transformers",

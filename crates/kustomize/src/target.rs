@@ -478,10 +478,10 @@ impl KustTarget {
         let field = list.field();
         let mut configs: Vec<(Resource, String)> = Vec::new();
         let mut ids = ResMap::new();
-        let mut paths = Vec::new();
-        for entry in entries {
+        let mut paths: Vec<(usize, &String)> = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
             let Ok(list) = resources_from_text(entry) else {
-                paths.push(entry);
+                paths.push((i, entry));
                 continue;
             };
             for mut r in list {
@@ -490,30 +490,30 @@ impl KustTarget {
                 }
                 ids.append(r.clone()).map_err(|e| {
                     e.context(format!(
-                        "{} {field}: configuring external plugin",
+                        "{}: {field}[{i}] (inline): configuring external plugin",
                         kust_path.display()
                     ))
                 })?;
-                configs.push((r, "an inline entry".to_string()));
+                configs.push((r, format!("{field}[{i}] (inline)")));
             }
         }
-        for path in paths {
+        for (i, path) in paths {
             let mut acc = Accumulator {
                 resources: ids,
                 ..Accumulator::default()
             };
             let before = acc.resources.len();
             self.accumulate_resources(&mut acc, std::slice::from_ref(path), warnings)
-                .map_err(|e| e.context(format!("{} {field}", kust_path.display())))?;
+                .map_err(|e| e.context(format!("{}: {field}[{i}]", kust_path.display())))?;
             ids = acc.resources;
             for r in ids.resources().iter().skip(before) {
-                configs.push((r.clone(), format!("entry '{path}'")));
+                configs.push((r.clone(), format!("{field}[{i}] '{path}'")));
             }
         }
         let mut out = Vec::new();
         for (res, source) in configs {
             let id = res.org_id().to_string();
-            let whence = format!("{} {field} {source}", kust_path.display());
+            let whence = format!("{}: {source}", kust_path.display());
             let plugin = plugins::configure(&res, &self.ldr).map_err(|e| {
                 e.context(format!("plugin {id} fails configuration"))
                     .context(whence.clone())
@@ -570,6 +570,10 @@ impl KustTarget {
                 .collect();
             t.transform(&mut ra.resources, &self.ldr)
                 .map_err(|e| p.context(e))?;
+            // kustomize takes the label out again and compares the YAML
+            // nodes: taking it out of a resource that has other labels
+            // rebuilds its labels node, which counts as a change there.
+            let mut relabelled = None;
             let after: Vec<Value> = ra
                 .resources
                 .resources()
@@ -578,12 +582,15 @@ impl KustTarget {
                     let mut r = r.clone();
                     let mut labels = r.labels();
                     if labels.remove(VALIDATED_BY_LABEL).is_some() {
+                        if !labels.is_empty() && relabelled.is_none() {
+                            relabelled = Some(r.cur_id().to_string());
+                        }
                         r.set_labels(&labels);
                     }
                     r.to_value()
                 })
                 .collect();
-            if before != after {
+            if before != after || relabelled.is_some() {
                 let changed = ra
                     .resources
                     .resources()
@@ -591,6 +598,11 @@ impl KustTarget {
                     .zip(before.iter().zip(after.iter()))
                     .find(|(_, (b, a))| b != a)
                     .map(|(r, _)| r.cur_id().to_string())
+                    .or_else(|| {
+                        relabelled.map(|id| {
+                            format!("the labels of {id} (kustomize allows the {VALIDATED_BY_LABEL} label only on resources without other labels)")
+                        })
+                    })
                     .unwrap_or_else(|| "the resource list".into());
                 return Err(p.context(Error::transformer(format!(
                     "validator shouldn't modify the resource map: it changed {changed}"
