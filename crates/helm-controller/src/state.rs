@@ -16,7 +16,7 @@ use crate::release::{Release, is_pending};
 /// Helm status of a release revision that is live.
 const STATUS_DEPLOYED: &str = "deployed";
 /// Helm status of a revision replaced by a newer one.
-const STATUS_SUPERSEDED: &str = "superseded";
+pub(crate) const STATUS_SUPERSEDED: &str = "superseded";
 /// Helm status of a failed revision.
 const STATUS_FAILED: &str = "failed";
 /// Helm status of an uninstalled release kept in history.

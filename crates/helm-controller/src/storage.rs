@@ -470,11 +470,24 @@ impl ReleaseStorage {
         stored: &StoredRelease,
         description: &str,
     ) -> Result<Release, StorageError> {
+        self.set_status(stored, "failed", description).await
+    }
+
+    /// Sets the status and description of a stored revision (its `info`
+    /// and its Secret's `status` label), as helm records them. Returns the
+    /// updated release; fails with a conflict if the revision was written
+    /// since it was read.
+    pub async fn set_status(
+        &self,
+        stored: &StoredRelease,
+        status: &str,
+        description: &str,
+    ) -> Result<Release, StorageError> {
         let namespace = stored.secret.metadata.namespace.clone().unwrap_or_default();
         let secret_name = stored.secret.metadata.name.clone().unwrap_or_default();
         let mut raw = stored.raw.clone();
         if let Some(info) = raw.get_mut("info").and_then(Value::as_object_mut) {
-            info.insert("status".into(), Value::from("failed"));
+            info.insert("status".into(), Value::from(status));
             info.insert("description".into(), Value::from(description));
         }
         let release: Release =
@@ -484,7 +497,7 @@ impl ReleaseStorage {
             })?;
         let mut secret = stored.secret.clone();
         let labels = secret.metadata.labels.get_or_insert_with(BTreeMap::new);
-        labels.insert("status".into(), "failed".into());
+        labels.insert("status".into(), status.into());
         labels.insert(
             "modifiedAt".into(),
             k8s_openapi::jiff::Timestamp::now().as_second().to_string(),

@@ -1125,3 +1125,235 @@ async fn namespaces_waits_history_limits_and_kept_history() -> Result<()> {
     namespaces.delete(&target, &DeleteParams::default()).await?;
     Ok(())
 }
+
+/// A Widget (of `widget_crd`'s group `GROUP`) with no status: only the test
+/// writes `status.phase`, so only a CEL expression can judge it.
+const WIDGET: &str = "apiVersion: GROUP/v1\nkind: Widget\nmetadata:\n  name: {{ .Release.Name }}-w\nspec:\n  size: 1\n";
+
+#[tokio::test]
+async fn health_check_exprs_judge_custom_resources() -> Result<()> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+    let world = World::new("hr-cel").await?;
+    let ns = world.ns().to_string();
+    let group = format!("{ns}.example.com");
+    let chart = ChartSpec::config_maps("gadget", "1.0.0")
+        .file(
+            "crds/widgets.yaml",
+            &widget_crd(&["v1"]).replace("WIDGET_GROUP", &ns),
+        )
+        .template("widget.yaml", &WIDGET.replace("GROUP", &group));
+    world.publish("gadget", &chart).await?;
+    let check = |current: &str| {
+        json!([{"apiVersion": format!("{group}/v1"), "kind": "Widget",
+                "current": current, "failed": "status.phase == 'Failed'"}])
+    };
+    world
+        .create_release(
+            "gadget",
+            json!({
+                "interval": "10m",
+                "timeout": "2m",
+                "chartRef": {"kind": "OCIRepository", "name": "gadget"},
+                "healthCheckExprs": check("status.phase == 'Ready'")
+            }),
+        )
+        .await?;
+    let resource = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(&group, "v1", "Widget"),
+        "widgets",
+    );
+    let widgets: Api<DynamicObject> = Api::namespaced_with(world.client.clone(), &ns, &resource);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    // Until helm creates the CRD, the API answers 404 without a Status.
+    while widgets.get_opt("gadget-w").await.ok().flatten().is_none() {
+        if Instant::now() > deadline {
+            bail!(
+                "the chart's Widget was never created; log:\n{}",
+                world.controller.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // No phase yet: the install waits, not Ready.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let hr = world.releases().get("gadget").await?;
+    assert!(
+        has(&hr, "Ready", "Unknown", "Progressing"),
+        "{:?}",
+        condition(&hr, "Ready")
+    );
+    assert!(condition(&hr, "Released").is_none(), "{:?}", hr.status);
+
+    // Ready by the `current` expression: the install succeeds.
+    let set_phase = |phase: &'static str| {
+        let widgets = widgets.clone();
+        async move {
+            widgets
+                .patch(
+                    "gadget-w",
+                    &PatchParams::default(),
+                    &Patch::Merge(json!({"status": {"phase": phase}})),
+                )
+                .await
+        }
+    };
+    set_phase("Ready").await?;
+    let installed = world.succeeded("install", "gadget", 1, "gadget@1.0.0");
+    world
+        .wait_for("gadget", "the healthy install", |hr| {
+            ready_with(hr, &installed)
+        })
+        .await?;
+
+    // Failed by the `failed` expression: the upgrade fails at once, the
+    // revision is failed in Helm's storage as helm's own wait leaves it.
+    set_phase("Failed").await?;
+    world
+        .patch_spec("gadget", json!({"values": {"data": {"greeting": "again"}}}))
+        .await?;
+    let hr = world
+        .wait_for("gadget", "the unhealthy upgrade", |hr| {
+            has(hr, "Released", "False", "UpgradeFailed")
+        })
+        .await?;
+    let unhealthy = format!(
+        "resource Widget/{ns}/gadget-w not ready. status: Failed, message: failed expression is true"
+    );
+    assert_eq!(
+        message(&hr, "Released"),
+        format!("Helm upgrade failed for release {ns}/gadget with chart gadget@1.0.0: {unhealthy}")
+    );
+    let status = hr.status.context("status")?;
+    let history = status.history.context("history")?;
+    assert_eq!(
+        (history[0].version, history[0].status.as_str()),
+        (2, "failed")
+    );
+    let latest = ReleaseStorage::new(world.client.clone())
+        .latest(&ns, "gadget")
+        .await?
+        .context("stored")?;
+    assert_eq!(
+        (latest.release.version, latest.release.info.status.as_str()),
+        (2, "failed")
+    );
+    assert_eq!(
+        latest.release.info.description,
+        format!("Upgrade \"gadget\" failed: {unhealthy}")
+    );
+
+    // The rollback remediating the next failed upgrade waits as well.
+    world
+        .patch_spec(
+            "gadget",
+            json!({"upgrade": {"remediation": {"retries": 1}}}),
+        )
+        .await?;
+    let hr = world
+        .wait_for("gadget", "the unhealthy rollback", |hr| {
+            has(hr, "Remediated", "False", "RollbackFailed")
+        })
+        .await?;
+    let remediated = message(&hr, "Remediated");
+    assert!(
+        remediated.starts_with(&format!(
+            "Helm rollback to previous release {ns}/gadget.v1 with chart gadget@1.0.0 failed: "
+        )) && remediated.ends_with(&unhealthy),
+        "{remediated}"
+    );
+
+    // An expression that does not compile stalls the HelmRelease.
+    world
+        .patch_spec(
+            "gadget",
+            json!({"healthCheckExprs": check("status.phase ==")}),
+        )
+        .await?;
+    let hr = world
+        .wait_for("gadget", "the invalid expression", |hr| {
+            has(hr, "Stalled", "True", "InvalidCELExpression")
+        })
+        .await?;
+    assert!(has(&hr, "Ready", "False", "InvalidCELExpression"));
+    assert!(
+        message(&hr, "Stalled").contains("\"status.phase ==\""),
+        "{}",
+        message(&hr, "Stalled")
+    );
+    let crds: Api<CustomResourceDefinition> = Api::all(world.client.clone());
+    crds.delete(&format!("widgets.{group}"), &DeleteParams::default())
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn depends_on_ready_expr_replaces_the_ready_rule() -> Result<()> {
+    let world = World::new("hr-ready-expr").await?;
+    let ns = world.ns().to_string();
+    world
+        .install("base", &ChartSpec::config_maps("base", "1.0.0"), json!({}))
+        .await?;
+    world
+        .publish("top", &ChartSpec::config_maps("top", "1.0.0"))
+        .await?;
+    // `dep` and `self` are bound: base is Ready, but not labelled yet.
+    world
+        .create_release(
+            "top",
+            json!({
+                "interval": "10m",
+                "chartRef": {"kind": "OCIRepository", "name": "top"},
+                "dependsOn": [{"name": "base",
+                    "readyExpr": "dep.metadata.labels.tier == 'gold' && self.metadata.name == 'top'"}]
+            }),
+        )
+        .await?;
+    let hr = world
+        .wait_for("top", "the unmet readyExpr", |hr| {
+            has(hr, "Ready", "False", "DependencyNotReady")
+        })
+        .await?;
+    assert_eq!(
+        message(&hr, "Ready"),
+        format!("dependency '{ns}/base' is not ready")
+    );
+    world
+        .releases()
+        .patch(
+            "base",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"tier": "gold"}}})),
+        )
+        .await?;
+    let installed = world.succeeded("install", "top", 1, "top@1.0.0");
+    world
+        .wait_for("top", "the install once readyExpr holds", |hr| {
+            ready_with(hr, &installed)
+        })
+        .await?;
+
+    // A readyExpr that does not compile stalls the dependent.
+    world
+        .create_release(
+            "bad",
+            json!({
+                "interval": "10m",
+                "chartRef": {"kind": "OCIRepository", "name": "top"},
+                "dependsOn": [{"name": "base", "readyExpr": "dep.metadata. =="}]
+            }),
+        )
+        .await?;
+    let hr = world
+        .wait_for("bad", "the invalid readyExpr", |hr| {
+            has(hr, "Stalled", "True", "InvalidCELExpression")
+        })
+        .await?;
+    assert!(
+        message(&hr, "Stalled").contains("\"dep.metadata. ==\""),
+        "{}",
+        message(&hr, "Stalled")
+    );
+    Ok(())
+}

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use api::helm::{CRDsPolicy, HelmRelease, ReleaseAction, WaitStrategyName};
 use api::meta::condition_type;
 
+use super::health::HealthWait;
 use super::{DEFAULT_TIMEOUT, Run, uninstall_options};
 use crate::Error;
 use crate::helm_cli::{
@@ -28,7 +29,9 @@ pub(crate) fn timeout_of(own: Option<&api::Duration>, hr: &HelmRelease) -> Durat
         .unwrap_or(DEFAULT_TIMEOUT)
 }
 
-pub(super) fn wait_of(hr: &HelmRelease, disabled: Option<bool>) -> Wait {
+/// The wait of an action as Flux configures it: none (hooks only) when
+/// disabled, else the `waitStrategy`.
+fn strategy_of(hr: &HelmRelease, disabled: Option<bool>) -> Wait {
     if disabled.unwrap_or(false) {
         return Wait::HookOnly;
     }
@@ -36,6 +39,42 @@ pub(super) fn wait_of(hr: &HelmRelease, disabled: Option<bool>) -> Wait {
         Some(WaitStrategyName::Legacy) => Wait::Legacy,
         _ => Wait::Watcher,
     }
+}
+
+/// Whether the controller, not helm, waits for the objects of an action:
+/// `healthCheckExprs` under the `watcher` strategy. Flux hands the
+/// expressions to helm's status watcher as custom status readers, which the
+/// helm CLI cannot take; so helm waits for hooks only, and the runtime's
+/// health engine (kstatus, and CEL for the kinds the expressions cover)
+/// waits for the release's objects once helm is done.
+fn waits_with_exprs(hr: &HelmRelease, disabled: Option<bool>) -> bool {
+    hr.spec
+        .health_check_exprs
+        .as_ref()
+        .is_some_and(|checks| !checks.is_empty())
+        && strategy_of(hr, disabled) == Wait::Watcher
+}
+
+/// How helm waits in an action.
+pub(super) fn wait_of(hr: &HelmRelease, disabled: Option<bool>) -> Wait {
+    if waits_with_exprs(hr, disabled) {
+        return Wait::HookOnly;
+    }
+    strategy_of(hr, disabled)
+}
+
+/// The controller's own wait after an action (see [`waits_with_exprs`]),
+/// from the action's `timeout`, `disableWait` and `disableWaitForJobs`.
+pub(super) fn health_wait(
+    hr: &HelmRelease,
+    timeout: Option<&api::Duration>,
+    disable_wait: Option<bool>,
+    disable_wait_for_jobs: Option<bool>,
+) -> Option<HealthWait> {
+    waits_with_exprs(hr, disable_wait).then(|| HealthWait {
+        timeout: timeout_of(timeout, hr),
+        wait_for_jobs: !disable_wait_for_jobs.unwrap_or(false),
+    })
 }
 
 pub(super) fn server_side(mode: Option<api::helm::ServerSideApplyMode>) -> ServerSide {
@@ -195,26 +234,53 @@ impl Run<'_> {
         before: Option<i64>,
         result: Result<Option<Release>, HelmError>,
         started: Instant,
+        health: Option<HealthWait>,
     ) -> Result<(), Error> {
-        self.session.status.last_attempted_release_action_duration =
-            Some(api::Duration::from_std(started.elapsed()));
         let refused = result.as_ref().is_err_and(HelmError::is_name_in_use);
         let (result, printed) = match result {
             Ok(printed) => (Ok(()), printed),
-            Err(err) => (Err(err), None),
+            Err(err) => (Err(cause(&err)), None),
         };
-        let revisions = self.observe_storage(req, before, !refused, printed).await?;
+        let mut revisions = self.observe_storage(req, before, !refused, printed).await?;
+        // helm records a release whose wait fails as failed, with this
+        // description; the controller's own wait does the same.
+        let description = |cause: &str| match action {
+            ReleaseAction::Install => format!("Release {:?} failed: {cause}", req.release.name),
+            ReleaseAction::Upgrade => format!("Upgrade {:?} failed: {cause}", req.release.name),
+        };
+        let result = match (result, health) {
+            (Ok(()), Some(wait)) => {
+                // An upgrade supersedes the latest revision as the release
+                // loop read it.
+                let replaced = self
+                    .latest_stored
+                    .clone()
+                    .filter(|r| action == ReleaseAction::Upgrade && Some(r.version) == before);
+                self.await_written_health(
+                    req,
+                    before,
+                    replaced,
+                    &mut revisions,
+                    &wait,
+                    started,
+                    description,
+                )
+                .await?
+            }
+            (result, _) => result,
+        };
+        self.session.status.last_attempted_release_action_duration =
+            Some(api::Duration::from_std(started.elapsed()));
         let (verb, succeeded, failed) = match action {
             ReleaseAction::Install => ("install", INSTALL_SUCCEEDED, INSTALL_FAILED),
             ReleaseAction::Upgrade => ("upgrade", UPGRADE_SUCCEEDED, UPGRADE_FAILED),
         };
-        if let Err(err) = result {
+        if let Err(cause) = result {
             let message = format!(
-                "Helm {verb} failed for release {}/{} with chart {}: {}",
+                "Helm {verb} failed for release {}/{} with chart {}: {cause}",
                 req.release.namespace,
                 req.release.name,
                 Self::chart_label(req),
-                cause(&err)
             );
             self.failed(condition_type::RELEASED, failed, message.clone())
                 .await;
@@ -287,7 +353,14 @@ impl Run<'_> {
                 &install_options(self.hr, replace),
             )
             .await;
-        self.release_action(req, ReleaseAction::Install, before, result, started)
+        let spec = self.spec().install.clone().unwrap_or_default();
+        let health = health_wait(
+            self.hr,
+            spec.timeout.as_ref(),
+            spec.disable_wait,
+            spec.disable_wait_for_jobs,
+        );
+        self.release_action(req, ReleaseAction::Install, before, result, started, health)
             .await
     }
 
@@ -318,7 +391,14 @@ impl Run<'_> {
                 &upgrade_options(self.hr),
             )
             .await;
-        self.release_action(req, ReleaseAction::Upgrade, before, result, started)
+        let spec = self.spec().upgrade.clone().unwrap_or_default();
+        let health = health_wait(
+            self.hr,
+            spec.timeout.as_ref(),
+            spec.disable_wait,
+            spec.disable_wait_for_jobs,
+        );
+        self.release_action(req, ReleaseAction::Upgrade, before, result, started, health)
             .await
     }
 
@@ -440,17 +520,41 @@ impl Run<'_> {
             return Err(Error::Release("missing target release for rollback".into()));
         };
         let before = latest(&history).map(|s| s.version);
+        let started = Instant::now();
         let result = self
             .cluster
             .helm
             .rollback(&req.release, &rollback_options(self.hr, to_version))
             .await;
-        let revisions = self.observe(req, before).await?;
+        let mut revisions = self.observe(req, before).await?;
+        let spec = self.spec().rollback.clone().unwrap_or_default();
+        let health = health_wait(
+            self.hr,
+            spec.timeout.as_ref(),
+            spec.disable_wait,
+            spec.disable_wait_for_jobs,
+        );
+        let result = match (result.map_err(|err| cause(&err)), health) {
+            (Ok(()), Some(wait)) => {
+                let description =
+                    |cause: &str| format!("Release {:?} failed: {cause}", req.release.name);
+                self.await_written_health(
+                    req,
+                    before,
+                    None,
+                    &mut revisions,
+                    &wait,
+                    started,
+                    description,
+                )
+                .await?
+            }
+            (result, _) => result,
+        };
         let (full, chart) = (snapshot_full_name(&target), snapshot_chart(&target));
-        if let Err(err) = result {
+        if let Err(cause) = result {
             let message = format!(
-                "Helm rollback to previous release {full} with chart {chart} failed: {}",
-                cause(&err)
+                "Helm rollback to previous release {full} with chart {chart} failed: {cause}"
             );
             self.failed(condition_type::REMEDIATED, ROLLBACK_FAILED, message.clone())
                 .await;

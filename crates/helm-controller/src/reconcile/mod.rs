@@ -8,6 +8,7 @@
 
 mod actions;
 mod drift;
+mod health;
 mod prerequisites;
 mod release;
 mod summarize;
@@ -387,6 +388,14 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
 
     if let Some(message) = unsupported(hr) {
         return run.stalled("InitFailed", &message).await;
+    }
+    // An expression that does not compile can never pass: Flux stalls before
+    // anything else runs.
+    if let Err(err) = health::compile_all(hr.spec.health_check_exprs.as_deref().unwrap_or_default())
+    {
+        return run
+            .stalled(reason::INVALID_CEL_EXPRESSION, &err.to_string())
+            .await;
     }
 
     // Dependencies must be ready first.
