@@ -77,6 +77,9 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// An SSH signature that does not verify (the message says why).
+    #[error("{0}")]
+    SshSignature(String),
     /// A proxy Secret (`proxySecretRef`) that cannot be used.
     #[error("invalid proxy secret: {0}")]
     InvalidProxy(String),

@@ -28,6 +28,7 @@ mod proxy;
 mod push;
 mod reference;
 mod signature;
+mod sshsig;
 mod submodule;
 
 pub use auth::{Auth, HttpAuth, SshAlgorithms, SshAuth, set_ssh_algorithms};
@@ -39,4 +40,5 @@ pub use proxy::Proxy;
 pub use push::{PushRequest, push};
 pub use reference::{Commit, Reference, commit_of_revision};
 pub use signature::{AnnotatedTag, SignedObject};
+pub use sshsig::{SignatureKind, verify_ssh};
 pub use submodule::{MAX_SUBMODULE_DEPTH, SubmoduleCheckout, checkout_submodules};

@@ -7,7 +7,7 @@
 
 mod fixture;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -147,6 +147,27 @@ impl Work {
             None => args.push("--no-gpg-sign"),
         }
         self.git(&args)?;
+        self.git(&["push", "--quiet", "origin", "HEAD:refs/heads/main"])?;
+        Ok(self.git(&["rev-parse", "HEAD"])?.trim().to_string())
+    }
+
+    /// Commits `file` on main signed with the SSH key at `key` (Git's
+    /// `gpg.format=ssh`), pushes it, and returns the commit id.
+    fn commit_ssh(&self, file: &str, content: &str, key: &Path) -> Result<String> {
+        std::fs::write(self.dir.path().join(file), content)?;
+        self.git(&["add", file])?;
+        let signing_key = format!("user.signingkey={}", key.display());
+        self.git(&[
+            "-c",
+            "gpg.format=ssh",
+            "-c",
+            &signing_key,
+            "commit",
+            "--quiet",
+            "-S",
+            "--message",
+            file,
+        ])?;
         self.git(&["push", "--quiet", "origin", "HEAD:refs/heads/main"])?;
         Ok(self.git(&["rev-parse", "HEAD"])?.trim().to_string())
     }
@@ -293,7 +314,7 @@ async fn head_mode_verifies_signed_commits_and_keeps_the_last_good_artifact() ->
         "no-keys",
         "False",
         "VerificationError",
-        "PGP public keys secret error: secrets \"missing\" not found",
+        "public keys secret error: secrets \"missing\" not found",
     )
     .await?;
     ensure!(obj.status.and_then(|s| s.artifact).is_none());
@@ -307,8 +328,7 @@ async fn head_mode_verifies_signed_commits_and_keeps_the_last_good_artifact() ->
         "False",
         "InvalidCommitSignature",
         &format!(
-            "signature verification of commit '{unsigned}' failed: unable to verify Git commit: \
-             unable to verify payload as the provided signature is empty"
+            "signature verification of commit '{unsigned}' failed: unsupported signature type: empty"
         ),
     )
     .await?;
@@ -362,6 +382,99 @@ async fn head_mode_verifies_signed_commits_and_keeps_the_last_good_artifact() ->
         artifact.revision == format!("main@sha1:{foreign}"),
         "{artifact:?}"
     );
+    Ok(())
+}
+
+/// SSH-signed commits (`gpg.format=ssh`): verified with the `*.sshpub` keys
+/// of the Secret, naming the key by its SHA-256 fingerprint; refused when the
+/// Secret holds only PGP keys or another SSH key.
+#[tokio::test(flavor = "multi_thread")]
+async fn ssh_signed_commits_verify_against_sshpub_keys() -> Result<()> {
+    let env = Env::start("git-verify-ssh", &[]).await?;
+    let git = git_server().await?;
+    let gpg = Gpg::new()?;
+    let pgp = gpg.generate("Release <release@example.com>")?;
+    let keys = tempfile::tempdir()?;
+    let mut fingerprints = Vec::new();
+    for name in ["trusted", "stranger"] {
+        let path = keys.path().join(name);
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+            .arg(&path))?;
+        let listed = run(Command::new("ssh-keygen")
+            .args(["-l", "-E", "sha256", "-f"])
+            .arg(path.with_extension("pub")))?;
+        let fingerprint = listed.split_whitespace().nth(1).context("fingerprint")?;
+        fingerprints.push(fingerprint.to_string());
+    }
+    let public = |name: &str| std::fs::read_to_string(keys.path().join(format!("{name}.pub")));
+    env.secret(
+        "git-auth",
+        &[("username", git.username()), ("password", git.password())],
+    )
+    .await?;
+    let trusted_pub = public("trusted")?;
+    let stranger_pub = public("stranger")?;
+    env.secret("ssh-keys", &[("author.sshpub", &trusted_pub)])
+        .await?;
+    env.secret("stranger-keys", &[("other.sshpub", &stranger_pub)])
+        .await?;
+    env.secret("pgp-only", &[("release.asc", &pgp.armored)])
+        .await?;
+    let (url, work) = repository(&env, &gpg, "ssh").await?;
+    let commit = work.commit_ssh(
+        "app.yaml",
+        "kind: ConfigMap\n",
+        &keys.path().join("trusted"),
+    )?;
+    let spec = |keys: &str| {
+        json!({
+            "url": url, "interval": "1h", "ref": {"branch": "main"},
+            "secretRef": {"name": "git-auth"},
+            "verify": {"mode": "HEAD", "secretRef": {"name": keys}},
+        })
+    };
+    for (name, keys) in [
+        ("trusted", "ssh-keys"),
+        ("stranger", "stranger-keys"),
+        ("pgp", "pgp-only"),
+    ] {
+        env.create::<GitRepository>(git_repository(name, spec(keys)))
+            .await?;
+    }
+    verified_state(
+        &env,
+        "trusted",
+        "True",
+        "Succeeded",
+        &format!(
+            "verified signature of\n\t- commit '{commit}' with key '{}'",
+            fingerprints[0]
+        ),
+    )
+    .await?;
+    verified_state(
+        &env,
+        "stranger",
+        "False",
+        "InvalidCommitSignature",
+        &format!(
+            "signature verification of commit '{commit}' failed: unable to verify Git commit SSH \
+             signature: unable to verify payload with any of the given authorized keys: no matching key"
+        ),
+    )
+    .await?;
+    verified_state(
+        &env,
+        "pgp",
+        "False",
+        "InvalidCommitSignature",
+        &format!(
+            "signature verification of commit '{commit}' failed: SSH signature detected but no SSH \
+             public keys found in secret (keys with .sshpub suffix)"
+        ),
+    )
+    .await?;
     Ok(())
 }
 

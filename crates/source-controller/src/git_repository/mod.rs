@@ -488,7 +488,7 @@ mod tests {
         let failure = |mode, commit: &git::Commit| match verified_message(
             &verification(Some(mode)),
             commit,
-            &[],
+            &Default::default(),
         ) {
             Err(Error::Verification {
                 reason,
@@ -502,8 +502,7 @@ mod tests {
             (
                 "InvalidCommitSignature",
                 "signature verification of commit '0123456789abcdef0123456789abcdef01234567' \
-                 failed: unable to verify Git commit: unable to verify payload as the provided \
-                 signature is empty"
+                 failed: unsupported signature type: empty"
                     .to_string(),
                 false
             )

@@ -1,6 +1,6 @@
-//! `spec.verify`: the OpenPGP signature of the checked-out commit and/or of
-//! the annotated tag it was reached through, checked against the key rings
-//! of a Secret, with Flux's `SourceVerified` condition and reasons.
+//! `spec.verify`: the OpenPGP or SSH signature of the checked-out commit
+//! and/or of the annotated tag it was reached through, checked against the
+//! keys of a Secret, with Flux's `SourceVerified` condition and reasons.
 
 use api::meta::{condition_type, reason};
 use api::source::{
@@ -27,7 +27,7 @@ pub(super) async fn verify_signatures(
         return Ok(());
     };
     let result = match read_key_rings(ctx, obj, verification).await {
-        Ok(key_rings) => verified_message(verification, commit, &key_rings),
+        Ok(keys) => verified_message(verification, commit, &keys),
         Err(err) => Err(err),
     };
     match result {
@@ -52,46 +52,98 @@ pub(super) async fn verify_signatures(
         }
     }
 }
-/// The trusted keys: every value of the Secret is an armored OpenPGP key ring,
-/// except `*.sshpub` entries, which hold SSH keys this controller does not use.
-/// They are read lazily by the caller, so a broken key ring is reported against
-/// the object whose verification needed it, as Flux does.
+/// The keys a verification Secret trusts: `*.sshpub` entries are SSH public
+/// keys (`authorized_keys` lines); every other entry (`*.asc` by convention)
+/// is an armored OpenPGP key ring, as in Flux.
+#[derive(Debug, Default)]
+pub(super) struct TrustedKeys {
+    pgp: Vec<Vec<u8>>,
+    ssh: Vec<Vec<u8>>,
+}
+
+/// The trusted keys of `spec.verify.secretRef`. They are read lazily by the
+/// caller, so a broken key is reported against the object whose
+/// verification needed it, as Flux does.
 pub(super) async fn read_key_rings(
     ctx: &Context,
     obj: &GitRepository,
     verification: &GitRepositoryVerification,
-) -> Result<Vec<Vec<u8>>, Error> {
+) -> Result<TrustedKeys, Error> {
     let namespace = obj.namespace().unwrap_or_default();
     let name = &verification.secret_ref.name;
     match crate::controller::read_secret(ctx, &namespace, name).await {
-        Ok(data) => Ok(data
-            .into_iter()
-            .filter(|(key, _)| !key.ends_with(".sshpub"))
-            .map(|(_, value)| value)
-            .collect()),
+        Ok(data) => {
+            let mut keys = TrustedKeys::default();
+            for (key, value) in data {
+                if key.ends_with(".sshpub") {
+                    keys.ssh.push(value);
+                } else {
+                    keys.pgp.push(value);
+                }
+            }
+            Ok(keys)
+        }
         Err(Error::Secret { message, .. }) => Err(Error::Verification {
             reason: reason::VERIFICATION_ERROR,
-            message: format!("PGP public keys secret error: {message}"),
+            message: format!("public keys secret error: {message}"),
             stalled: false,
         }),
         Err(other) => Err(other),
     }
 }
+
+/// Verifies a commit or tag (`what`) by its signature's kind, returning the
+/// key that made it (an OpenPGP key id or an SSH `SHA256:` fingerprint).
+fn verify_object(
+    signed: &git::SignedObject,
+    keys: &TrustedKeys,
+    what: &str,
+) -> Result<String, String> {
+    match git::SignatureKind::of(signed) {
+        git::SignatureKind::OpenPgp => {
+            if keys.pgp.is_empty() {
+                return Err(
+                    "PGP signature detected but no PGP public keys found in secret \
+                            (keys with .asc suffix)"
+                        .into(),
+                );
+            }
+            // A ring that does not parse is skipped while another does.
+            let (rings, broken): (Vec<_>, Vec<_>) = keys
+                .pgp
+                .iter()
+                .map(|ring| git::KeyRing::from_armored(ring))
+                .partition(Result::is_ok);
+            let rings: Vec<git::KeyRing> = rings.into_iter().flatten().collect();
+            let verified = match broken.into_iter().find_map(Result::err) {
+                Some(err) if rings.is_empty() => Err(err),
+                _ => git::verify(signed, &rings),
+            };
+            verified.map_err(|e| format!("unable to verify Git {what}: {e}"))
+        }
+        git::SignatureKind::Ssh => {
+            if keys.ssh.is_empty() {
+                return Err(
+                    "SSH signature detected but no SSH public keys found in secret \
+                            (keys with .sshpub suffix)"
+                        .into(),
+                );
+            }
+            git::verify_ssh(signed, &keys.ssh)
+                .map_err(|e| format!("unable to verify Git {what} SSH signature: {e}"))
+        }
+        other => Err(format!("unsupported signature type: {}", other.as_str())),
+    }
+}
+
 /// Flux's `SourceVerified` message for a successful verification, or the
 /// failure with Flux's reason.
 pub(super) fn verified_message(
     verification: &GitRepositoryVerification,
     commit: &git::Commit,
-    key_rings: &[Vec<u8>],
+    keys: &TrustedKeys,
 ) -> Result<String, Error> {
     let mode = verification_mode(verification);
-    let check = |signed: &git::SignedObject| -> Result<String, git::Error> {
-        let rings = key_rings
-            .iter()
-            .map(|ring| git::KeyRing::from_armored(ring))
-            .collect::<Result<Vec<_>, _>>()?;
-        git::verify(signed, &rings)
-    };
     let mut lines = Vec::new();
     if matches!(
         mode,
@@ -113,11 +165,9 @@ pub(super) fn verified_message(
                 stalled: false,
             });
         }
-        let key = check(&tag.signed).map_err(|e| Error::Verification {
+        let key = verify_object(&tag.signed, keys, "tag").map_err(|e| Error::Verification {
             reason: "InvalidTagSignature",
-            message: format!(
-                "signature verification of tag '{tag}' failed: unable to verify Git tag: {e}"
-            ),
+            message: format!("signature verification of tag '{tag}' failed: {e}"),
             stalled: false,
         })?;
         lines.push(format!("tag '{tag}' with key '{key}'"));
@@ -126,14 +176,15 @@ pub(super) fn verified_message(
         mode,
         GitVerificationMode::Head | GitVerificationMode::TagAndHEAD
     ) {
-        let key = check(&commit.signed).map_err(|e| Error::Verification {
-            reason: "InvalidCommitSignature",
-            message: format!(
-                "signature verification of commit '{}' failed: unable to verify Git commit: {e}",
-                commit.id
-            ),
-            stalled: false,
-        })?;
+        let key =
+            verify_object(&commit.signed, keys, "commit").map_err(|e| Error::Verification {
+                reason: "InvalidCommitSignature",
+                message: format!(
+                    "signature verification of commit '{}' failed: {e}",
+                    commit.id
+                ),
+                stalled: false,
+            })?;
         lines.push(format!("commit '{}' with key '{key}'", commit.id));
     }
     Ok(format!(
