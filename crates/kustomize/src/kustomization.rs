@@ -374,7 +374,7 @@ impl Kustomization {
             }
         }
         let mut k: Kustomization =
-            serde_json::from_value(value).map_err(|e| invalid(format!("json: {e}")))?;
+            crate::go_json::from_value(value).map_err(|e| invalid(format!("json: {e}")))?;
         let warnings = k.deprecation_warnings();
         let is_empty = k.is_empty();
         k.fix();

@@ -15,6 +15,7 @@ pub mod error;
 pub mod fieldpath;
 pub mod fieldspec;
 pub mod generators;
+pub mod go_json;
 pub mod kustomization;
 pub mod loader;
 pub mod openapi;

@@ -101,7 +101,12 @@ pub enum Plugin {
 /// field is refused.
 fn known_fields(res: &Resource, known: &[&str], fold_case: bool) -> Result<Value> {
     let mut out = Map::new();
-    for (key, value) in res.as_map() {
+    let mut entries: Vec<(&String, &Value)> = res.as_map().iter().collect();
+    if fold_case {
+        // sigs.k8s.io/yaml hands Go the keys in byte order.
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+    }
+    for (key, value) in entries {
         let found = known.iter().find(|k| **k == key.as_str()).or_else(|| {
             fold_case
                 .then(|| known.iter().find(|k| k.eq_ignore_ascii_case(key)))
@@ -114,7 +119,7 @@ fn known_fields(res: &Resource, known: &[&str], fold_case: bool) -> Result<Value
             None if ["apiVersion", "kind", "metadata"].contains(&key.as_str()) => {}
             None => {
                 return Err(Error::transformer(format!(
-                    "unknown field {key:?} (a {} config has {})",
+                    "field {key:?} is not read by kustomize's {} (it reads {}): refused rather than ignored",
                     res.kind(),
                     known.join(", ")
                 )));
@@ -124,9 +129,17 @@ fn known_fields(res: &Resource, known: &[&str], fold_case: bool) -> Result<Value
     Ok(Value::Object(out))
 }
 
-fn decode<T: DeserializeOwned>(res: &Resource, known: &[&str], fold_case: bool) -> Result<T> {
-    let v = known_fields(res, known, fold_case)?;
-    serde_json::from_value(v).map_err(|e| Error::transformer(format!("json: {e}")))
+/// Decodes a config: with Go's `encoding/json` rules (through
+/// `sigs.k8s.io/yaml`) when `go_json`, else as kyaml's case-sensitive
+/// decoder does.
+fn decode<T: DeserializeOwned>(res: &Resource, known: &[&str], go_json: bool) -> Result<T> {
+    let v = known_fields(res, known, go_json)?;
+    let decoded = if go_json {
+        crate::go_json::from_value(v)
+    } else {
+        serde_json::from_value(v)
+    };
+    decoded.map_err(|e| Error::transformer(format!("json: {e}")))
 }
 
 #[derive(Deserialize, Default)]
@@ -212,6 +225,8 @@ struct ValueAddTargetFile {
     targets: Vec<ValueAddTarget>,
 }
 
+/// The fields of kustomize's `ConfigMapArgs` a generator plugin reads
+/// (its `Generate` ignores the deprecated `env`, so that is refused).
 const GENERATOR_FIELDS: &[&str] = &[
     "namespace",
     "name",
@@ -219,7 +234,6 @@ const GENERATOR_FIELDS: &[&str] = &[
     "literals",
     "files",
     "envs",
-    "env",
     "options",
 ];
 
@@ -236,10 +250,6 @@ fn generator_args(res: &Resource, secret: bool) -> Result<GeneratorArgs> {
     }
     if args.namespace.is_empty() {
         args.namespace = res.namespace();
-    }
-    if !args.env.is_empty() {
-        let env = std::mem::take(&mut args.env);
-        args.envs.push(env);
     }
     Ok(args)
 }

@@ -54,6 +54,9 @@ pub struct ParseOptions {
     /// Turn non-string mapping keys into their source text (what
     /// `sigs.k8s.io/yaml.YAMLToJSON` does) instead of failing.
     pub stringify_keys: bool,
+    /// Accept a mapping key given twice, the last value winning (go-yaml
+    /// v2's non-strict decoding into a map, which `sigs.k8s.io/yaml` does).
+    pub duplicate_keys: bool,
 }
 
 impl ParseOptions {
@@ -61,11 +64,13 @@ impl ParseOptions {
     pub const RESOURCE: ParseOptions = ParseOptions {
         dialect: Dialect::V3,
         stringify_keys: false,
+        duplicate_keys: false,
     };
     /// Kustomization files and patches decoded via `sigs.k8s.io/yaml`.
     pub const CONFIG: ParseOptions = ParseOptions {
         dialect: Dialect::V2,
         stringify_keys: true,
+        duplicate_keys: true,
     };
 }
 
@@ -243,6 +248,7 @@ impl Builder {
         // Top-level keys of a resource are decoded into `map[string]any`,
         // which turns scalars into strings; nested maps must have string keys.
         let stringify = self.options.stringify_keys || self.stack.len() == 1;
+        let duplicate_keys = self.options.duplicate_keys;
         match self.stack.last_mut() {
             None => {
                 self.root = Some(value);
@@ -287,7 +293,7 @@ impl Builder {
                     Ok(())
                 }
                 Some(Key::Str(k)) => {
-                    if let Some(prev) = key_lines.get(&k) {
+                    if let Some(prev) = key_lines.get(&k).filter(|_| !duplicate_keys) {
                         return Err(err(
                             *key_line,
                             col,
