@@ -834,3 +834,77 @@ async fn applies_prunes_and_collects_on_the_cluster_of_kube_config() -> Result<(
     );
     Ok(())
 }
+
+/// The revision of Bucket `manifests`' artifact once it differs from `not`.
+async fn bucket_revision(env: &Env, not: Option<&str>) -> Result<String> {
+    env.wait_for::<api::source::Bucket, _>("manifests", |b| {
+        let revision = b.status.as_ref()?.artifact.as_ref()?.revision.clone();
+        (Some(revision.as_str()) != not).then_some(revision)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn applies_the_artifact_of_a_bucket_and_follows_it() -> Result<()> {
+    let env = Env::start("ks-bucket", &[("README.md", "unused\n")], &[]).await?;
+    let s3 = e2e::s3::S3Server::shared(false).await?;
+    let bucket = env.ns().to_string();
+    s3.create_bucket(&bucket).await?;
+    s3.put_object(&bucket, "deploy/configmap.yaml", CONFIGMAP.as_bytes())
+        .await?;
+    env.secret(
+        "s3-auth",
+        &[
+            ("accesskey", s3.access_key()),
+            ("secretkey", s3.secret_key()),
+        ],
+    )
+    .await?;
+    env.create::<api::source::Bucket>(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "Bucket",
+        "metadata": {"name": "manifests"},
+        "spec": {"endpoint": s3.endpoint(), "insecure": true, "bucketName": bucket,
+                 "interval": "1h", "secretRef": {"name": "s3-auth"}},
+    }))
+    .await?;
+    let first = bucket_revision(&env, None).await?;
+    ensure!(first.starts_with("sha256:"), "{first}");
+    env.kustomization(
+        "app",
+        json!({"path": "./deploy", "sourceRef": {"kind": "Bucket", "name": "manifests"}}),
+    )
+    .await?;
+    let ks = env.ready("app", &first).await?;
+    let ready = condition(
+        ks.status.as_ref().and_then(|s| s.conditions.as_ref()),
+        "Ready",
+    )
+    .context("Ready")?;
+    ensure!(
+        ready.message == format!("Applied revision: {first}"),
+        "{ready:?}"
+    );
+    let cm = env
+        .get("v1", "ConfigMap", "app-config")
+        .await?
+        .context("ConfigMap not applied")?;
+    ensure!(cm["data"]["greeting"] == "hello", "{cm}");
+
+    // A changed object: the Bucket's new artifact is applied.
+    s3.put_object(
+        &bucket,
+        "deploy/configmap.yaml",
+        CONFIGMAP.replace("hello", "bonjour").as_bytes(),
+    )
+    .await?;
+    env.request_reconcile::<api::source::Bucket>("manifests")
+        .await?;
+    let second = bucket_revision(&env, Some(&first)).await?;
+    env.ready("app", &second).await?;
+    let cm = env
+        .get("v1", "ConfigMap", "app-config")
+        .await?
+        .context("ConfigMap gone")?;
+    ensure!(cm["data"]["greeting"] == "bonjour", "{cm}");
+    Ok(())
+}

@@ -458,3 +458,70 @@ async fn helm_chart_is_packaged_from_a_bucket() -> Result<()> {
     .await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn proxy_secret_routes_requests_through_the_proxy() -> Result<()> {
+    let (env, s3, bucket) = start("bucket-proxy", true).await?;
+    let etag = s3
+        .put_object(&bucket, "app.yaml", APP_YAML.as_bytes())
+        .await?;
+    let proxy = tokio::task::spawn_blocking(|| e2e::proxy::HttpProxy::start(true)).await??;
+    env.secret("s3-ca", &[("ca.crt", s3.ca_pem().context("CA")?)])
+        .await?;
+    env.secret(
+        "proxy",
+        &[
+            ("address", &proxy.address()),
+            ("username", proxy.username().context("user")?),
+            ("password", proxy.password().context("password")?),
+        ],
+    )
+    .await?;
+    env.secret(
+        "bad-proxy",
+        &[
+            ("address", &proxy.address()),
+            ("username", proxy.username().context("user")?),
+            ("password", "wrong"),
+        ],
+    )
+    .await?;
+    let spec = |proxy_secret: &str| {
+        json!({"endpoint": s3.endpoint(), "bucketName": bucket, "interval": "1h",
+               "secretRef": {"name": "s3-auth"}, "certSecretRef": {"name": "s3-ca"},
+               "proxySecretRef": {"name": proxy_secret}})
+    };
+
+    env.create::<Bucket>(object("Bucket", "proxied", spec("proxy")))
+        .await?;
+    env.ready_at::<Bucket>("proxied", &revision(&[("app.yaml", &etag)]))
+        .await?;
+    ensure!(
+        proxy.connect_requested(&s3.endpoint()),
+        "no CONNECT {} in the proxy's log:\n{}",
+        s3.endpoint(),
+        proxy.log()
+    );
+
+    // The proxy refuses wrong credentials: the request fails, naming the bucket.
+    env.create::<Bucket>(object("Bucket", "refused", spec("bad-proxy")))
+        .await?;
+    env.failing::<Bucket>(
+        "refused",
+        "BucketOperationFailed",
+        &format!("failed to confirm existence of '{bucket}' bucket: HEAD \"https://"),
+    )
+    .await?;
+
+    // A proxy Secret without an address is refused before any request.
+    env.secret("no-address", &[("username", "u")]).await?;
+    env.create::<Bucket>(object("Bucket", "no-address", spec("no-address")))
+        .await?;
+    env.failing::<Bucket>(
+        "no-address",
+        "AuthenticationFailed",
+        "key 'address' is missing",
+    )
+    .await?;
+    Ok(())
+}
