@@ -273,14 +273,6 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
         "the ExternalArtifact kind is not served",
     ),
     (
-        "gitrepositories.source.toolkit.fluxcd.io v1 .status.sourceVerificationFingerprint:",
-        "source-controller does not report the fingerprint of the verifying key",
-    ),
-    (
-        "ocirepositories.source.toolkit.fluxcd.io v1 .status.sourceVerificationFingerprint:",
-        "source-controller does not report the fingerprint of the verifying key",
-    ),
-    (
         "helmreleases.helm.toolkit.fluxcd.io v2 .spec.chart",
         "the chart template's `kind: OCIRepository` (OCIRepository fields, optional \
          chart/sourceRef, no version/reconcileStrategy defaults) is not implemented",

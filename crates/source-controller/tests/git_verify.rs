@@ -442,7 +442,7 @@ async fn ssh_signed_commits_verify_against_sshpub_keys() -> Result<()> {
         env.create::<GitRepository>(git_repository(name, spec(keys)))
             .await?;
     }
-    verified_state(
+    let trusted = verified_state(
         &env,
         "trusted",
         "True",
@@ -453,6 +453,11 @@ async fn ssh_signed_commits_verify_against_sshpub_keys() -> Result<()> {
         ),
     )
     .await?;
+    let fingerprint = trusted
+        .status
+        .and_then(|s| s.source_verification_fingerprint)
+        .context("sourceVerificationFingerprint")?;
+    ensure!(fingerprint.starts_with("sha256:"), "{fingerprint}");
     verified_state(
         &env,
         "stranger",
@@ -472,6 +477,22 @@ async fn ssh_signed_commits_verify_against_sshpub_keys() -> Result<()> {
         &format!(
             "signature verification of commit '{commit}' failed: SSH signature detected but no SSH \
              public keys found in secret (keys with .sshpub suffix)"
+        ),
+    )
+    .await?;
+
+    // A key rotation: the same revision is verified again, and now refused.
+    env.secret("ssh-keys", &[("author.sshpub", &stranger_pub)])
+        .await?;
+    env.request_reconcile::<GitRepository>("trusted").await?;
+    verified_state(
+        &env,
+        "trusted",
+        "False",
+        "InvalidCommitSignature",
+        &format!(
+            "signature verification of commit '{commit}' failed: unable to verify Git commit SSH \
+             signature: unable to verify payload with any of the given authorized keys: no matching key"
         ),
     )
     .await?;

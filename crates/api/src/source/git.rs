@@ -206,6 +206,10 @@ pub struct GitRepositoryStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Option<String>")]
     pub source_verification_mode: Option<GitVerificationMode>,
+    /// Fingerprint of the public keys that verified the current artifact; a
+    /// change (a key rotation) makes the same revision be verified again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_verification_fingerprint: Option<String>,
     /// Reconcile-request bookkeeping.
     #[serde(flatten)]
     pub reconcile_request: ReconcileRequestStatus,

@@ -156,6 +156,10 @@ pub struct OCIRepositoryStatus {
     /// `spec.layerSelector` used for the last artifact.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_layer_selector: Option<OCILayerSelector>,
+    /// Fingerprint of the public keys that verified the current artifact
+    /// (never set: ferroflux refuses `spec.verify` for OCIRepository).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_verification_fingerprint: Option<String>,
     /// Reconcile-request bookkeeping.
     #[serde(flatten)]
     pub reconcile_request: ReconcileRequestStatus,

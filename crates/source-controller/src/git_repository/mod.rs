@@ -29,7 +29,10 @@ mod verify;
 
 pub use include::includers_of;
 use include::{copy_include, relative_path, resolve_includes, same_artifacts};
-use verify::{forget_failed_verification, requires_verification, verify_signatures};
+use verify::{
+    forget_failed_verification, requires_verification, verification_policy_changed,
+    verify_signatures,
+};
 
 /// Kind name used in storage paths, metrics and events.
 pub const KIND: &str = "GitRepository";
@@ -104,7 +107,9 @@ async fn sync(
     let included_artifacts: Vec<Artifact> = includes.iter().map(|i| i.artifact.clone()).collect();
 
     // Decide: is the stored artifact still what the spec and the remote ask for?
-    let same_config = status.observed_ignore == spec.ignore
+    let policy_changed = verification_policy_changed(ctx, obj, status).await;
+    let same_config = !policy_changed
+        && status.observed_ignore == spec.ignore
         && status.observed_include == spec.include
         && status.observed_sparse_checkout == spec.sparse_checkout
         && status.observed_recurse_submodules.unwrap_or(false)

@@ -8,6 +8,7 @@ use api::source::{
 };
 
 use kube::ResourceExt;
+use sha2::{Digest, Sha256};
 use tracing::info;
 
 use crate::Error;
@@ -27,11 +28,13 @@ pub(super) async fn verify_signatures(
         return Ok(());
     };
     let result = match read_key_rings(ctx, obj, verification).await {
-        Ok(keys) => verified_message(verification, commit, &keys),
+        Ok(keys) => verified_message(verification, commit, &keys)
+            .map(|message| (message, keys.fingerprint())),
         Err(err) => Err(err),
     };
     match result {
-        Ok(message) => {
+        Ok((message, fingerprint)) => {
+            status.source_verification_fingerprint = Some(fingerprint);
             info!(namespace = %obj.namespace().unwrap_or_default(), name = %obj.name_any(), "{message}");
             status.source_verification_mode = Some(verification_mode(verification));
             update_conditions(obj, status, |c| {
@@ -59,6 +62,43 @@ pub(super) async fn verify_signatures(
 pub(super) struct TrustedKeys {
     pgp: Vec<Vec<u8>>,
     ssh: Vec<Vec<u8>>,
+}
+
+impl TrustedKeys {
+    /// Flux's fingerprint of a verification policy: the SHA-256 of the sorted
+    /// PGP key rings and SSH keys, independent of the Secret's key names.
+    pub(super) fn fingerprint(&self) -> String {
+        let mut pgp = self.pgp.clone();
+        let mut ssh = self.ssh.clone();
+        pgp.sort();
+        ssh.sort();
+        let mut hasher = Sha256::new();
+        for (kind, keys) in [(&b"pgp:"[..], &pgp), (&b"ssh:"[..], &ssh)] {
+            for key in keys {
+                hasher.update(kind);
+                hasher.update(key);
+                hasher.update([0]);
+            }
+        }
+        format!("sha256:{}", hex::encode(hasher.finalize()))
+    }
+}
+
+/// Whether the keys trusted now differ from those that verified the stored
+/// artifact (a key rotation), or cannot be read: then the unchanged
+/// revision is verified again, as Flux does.
+pub(super) async fn verification_policy_changed(
+    ctx: &Context,
+    obj: &GitRepository,
+    status: &GitRepositoryStatus,
+) -> bool {
+    let Some(verification) = &obj.spec.verify else {
+        return false;
+    };
+    match read_key_rings(ctx, obj, verification).await {
+        Ok(keys) => status.source_verification_fingerprint.as_deref() != Some(&keys.fingerprint()),
+        Err(_) => true,
+    }
 }
 
 /// The trusted keys of `spec.verify.secretRef`. They are read lazily by the
@@ -227,6 +267,7 @@ pub(super) fn forget_failed_verification(obj: &GitRepository, status: &mut GitRe
     let verify_removed = obj.spec.verify.is_none();
     if verify_removed {
         status.source_verification_mode = None;
+        status.source_verification_fingerprint = None;
     }
     update_conditions(obj, status, |c| {
         if verify_removed || c.is_false(condition_type::SOURCE_VERIFIED) {
