@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use crate::error::{Error, Result};
 use crate::resid::ResId;
-use crate::resource::{Behavior, Resource};
+use crate::resource::{Behavior, ORIGIN_ANNOTATION, Resource};
 use crate::selector::Selector;
 
 /// What `ResId::equals` compares: gvk, name and effective namespace.
@@ -189,6 +189,10 @@ impl ResMap {
                     Behavior::Merge => {
                         res.copy_merge_metadata_from(&old);
                         res.merge_data_maps_from(&old);
+                        // kustomize keeps where the merged-into object came from.
+                        if let Some(origin) = old.annotations().get(ORIGIN_ANNOTATION) {
+                            res.set_annotation(ORIGIN_ANNOTATION, origin);
+                        }
                     }
                     b => {
                         return Err(Error::generator(format!(
