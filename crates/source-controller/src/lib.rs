@@ -41,6 +41,11 @@ pub enum Error {
     /// A path is not acceptable.
     #[error("invalid path: {0}")]
     InvalidPath(String),
+    /// A `sparseCheckout` directory is not in the checked-out commit.
+    #[error(
+        "failed to sparse checkout directories : sparse checkout dir '{0}' does not exist in repository"
+    )]
+    SparseCheckoutMissing(String),
     /// An ignore pattern does not parse.
     #[error("invalid ignore pattern in {0}")]
     InvalidIgnore(String),
@@ -177,6 +182,8 @@ impl Error {
             Error::Secret { .. } => fetch(reason::AUTHENTICATION_FAILED, false),
             Error::Unsupported(_) => fetch(reason::INVALID_PROVIDER_CONFIGURATION, true),
             Error::InvalidDuration(_) => fetch(reason::FAILED, true),
+            // The directory may appear in a later commit: retried, not stalled.
+            Error::SparseCheckoutMissing(_) => fetch(reason::GIT_OPERATION_FAILED, false),
             Error::Git(git) => match git {
                 git::Error::InvalidUrl { .. } => fetch(reason::URL_INVALID, true),
                 git::Error::InvalidAuth { .. }

@@ -212,6 +212,40 @@ async fn ssh_with_identity_and_known_hosts() -> Result<()> {
     Ok(())
 }
 
+/// `sparseCheckout` naming a directory the commit lacks fails the fetch
+/// with Flux's reason and message; the listed directories that exist are
+/// what the artifact holds.
+#[tokio::test(flavor = "multi_thread")]
+async fn sparse_checkout_of_a_missing_directory_fails() -> Result<()> {
+    let env = Env::start("git-sparse", &[]).await?;
+    let git = git_server().await?;
+    let repo = git.create_repo(
+        &format!("{}-sparse", env.ns()),
+        [("apps/a.yaml", "a: 1\n"), ("infra/b.yaml", "b: 1\n")],
+    )?;
+    basic_auth_secret(&env, "auth").await?;
+    let spec = |dirs: serde_json::Value| {
+        json!({"url": repo.http_url(), "interval": "1h", "ref": {"branch": "main"},
+               "secretRef": {"name": "auth"}, "sparseCheckout": dirs})
+    };
+    env.create::<GitRepository>(git_repository("sparse", spec(json!(["apps"]))))
+        .await?;
+    let obj = ready(&env, "sparse").await?;
+    let artifact = obj.status.and_then(|s| s.artifact).context("artifact")?;
+    let unpacked = fetch_artifact(&artifact.url, &artifact.digest).await?;
+    ensure!(files_under(unpacked.path()) == ["apps/a.yaml"]);
+
+    env.create::<GitRepository>(git_repository("missing", spec(json!(["apps", "nope"]))))
+        .await?;
+    let (_, message) = failing(&env, "missing", "GitOperationFailed").await?;
+    ensure!(
+        message
+            == "failed to sparse checkout directories : sparse checkout dir 'nope' does not exist in repository",
+        "{message}"
+    );
+    Ok(())
+}
+
 /// `proxySecretRef`: the fetch goes through the proxy with its credentials;
 /// a proxy Secret without `address` fails with Flux's reason, and a proxy
 /// that is down fails the fetch with a message naming the proxy.

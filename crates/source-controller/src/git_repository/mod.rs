@@ -341,6 +341,14 @@ fn keep_only(root: &Path, dirs: &[String]) -> Result<(), Error> {
                 .map_err(|reason| Error::InvalidPath(format!("sparseCheckout '{d}' {reason}")))
         })
         .collect::<Result<_, _>>()?;
+    // Flux checks each directory exists after the checkout.
+    if let Some((dir, _)) = dirs
+        .iter()
+        .zip(&keep)
+        .find(|(_, k)| root.join(k).symlink_metadata().is_err())
+    {
+        return Err(Error::SparseCheckoutMissing(dir.clone()));
+    }
     if keep.iter().any(|k| k.as_os_str().is_empty()) {
         return Ok(());
     }
@@ -420,6 +428,16 @@ mod tests {
         assert!(dir.path().join("clusters/prod/k.yaml").exists());
         assert!(!dir.path().join("infra").exists());
         assert!(!dir.path().join("README.md").exists());
+        // A directory the commit lacks fails the fetch, naming it.
+        let err = keep_only(dir.path(), &["apps".into(), "./nope".into()]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "failed to sparse checkout directories : sparse checkout dir './nope' does not exist in repository"
+        );
+        assert!(
+            dir.path().join("apps/a.yaml").exists(),
+            "nothing pruned on failure"
+        );
     }
 
     #[test]
