@@ -67,7 +67,14 @@ async fn sync(obj: &Bucket, ctx: &Context, status: &mut BucketStatus) -> Result<
         .prefix("bucket-")
         .tempdir()
         .map_err(Error::io("creating a working directory"))?;
-    let mut index = client.index(spec, work.path()).await?;
+    // As Flux: `timeout` bounds the whole indexation, and then the whole download.
+    let bucket = &spec.bucket_name;
+    let mut index = client
+        .bounded(
+            &format!("indexation of objects from bucket '{bucket}' failed"),
+            client.index(spec, work.path()),
+        )
+        .await?;
     let revision = index.revision();
 
     // Decide: is the stored artifact that revision?
@@ -80,7 +87,10 @@ async fn sync(obj: &Bucket, ctx: &Context, status: &mut BucketStatus) -> Result<
 
     // Act: download, archive, record.
     client
-        .download(&mut index, work.path(), ctx.settings.artifact_max_size)
+        .bounded(
+            &format!("fetch from bucket '{bucket}' failed"),
+            client.download(&mut index, work.path(), ctx.settings.artifact_max_size),
+        )
         .await?;
     // An object that changed or went away since the listing changed the index.
     let revision = index.revision();
@@ -248,6 +258,17 @@ impl S3Client {
             credentials,
             timeout,
         })
+    }
+
+    /// `work`, failing with `what` when it takes longer than the timeout.
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        work: impl std::future::Future<Output = Result<T, Error>>,
+    ) -> Result<T, Error> {
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .map_err(|_| Error::Bucket(format!("{what}: timeout of {:?} exceeded", self.timeout)))?
     }
 
     /// How long a presigned request stays valid: past the client's own
@@ -711,6 +732,31 @@ mod tests {
         );
         assert_eq!(s3_error(StatusCode::FORBIDDEN, ""), "Access Denied.");
         assert_eq!(trim_etag("\"abc\""), "abc");
+    }
+
+    #[tokio::test]
+    async fn the_timeout_bounds_the_whole_operation() {
+        let endpoint = Url::parse("http://127.0.0.1:1").unwrap();
+        let client = S3Client {
+            http: reqwest::Client::new(),
+            bucket: rusty_s3::Bucket::new(endpoint, UrlStyle::Path, "b", DEFAULT_REGION).unwrap(),
+            credentials: None,
+            timeout: Duration::from_millis(50),
+        };
+        let slow = async {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            Ok(())
+        };
+        let err = client
+            .bounded("indexation of objects from bucket 'b' failed", slow)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "indexation of objects from bucket 'b' failed: timeout of 50ms exceeded"
+        );
+        assert_eq!(err.failure().reason, "BucketOperationFailed");
+        assert!(!err.failure().is_stalled());
     }
 
     #[test]
