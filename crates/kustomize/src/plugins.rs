@@ -134,10 +134,12 @@ fn known_fields(res: &Resource, known: &[&str], fold_case: bool) -> Result<Value
 /// decoder does.
 fn decode<T: DeserializeOwned>(res: &Resource, known: &[&str], go_json: bool) -> Result<T> {
     let v = known_fields(res, known, go_json)?;
+    // Both of kustomize's decoders read a number or boolean as text where
+    // the field is a string.
     let decoded = if go_json {
-        crate::go_json::from_value(v)
+        crate::go_json::from_value_coercing(v)
     } else {
-        serde_json::from_value(v)
+        crate::go_json::from_value_yaml_v3(v)
     };
     decoded.map_err(|e| Error::transformer(format!("json: {e}")))
 }

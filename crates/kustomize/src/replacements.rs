@@ -34,7 +34,7 @@ pub fn load(ldr: &Loader, entries: &[Replacement]) -> Result<Vec<Replacement>> {
             cause: e,
         })?;
         let decode = |v: Value| -> Result<Replacement> {
-            let mut r: Replacement = crate::go_json::from_value(v)
+            let mut r: Replacement = crate::go_json::from_value_coercing(v)
                 .map_err(|e| Error::transformer(format!("{}: {e}", r.path)))?;
             r.path.clear();
             Ok(r)
