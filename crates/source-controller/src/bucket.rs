@@ -241,23 +241,54 @@ impl S3Client {
         let http = http
             .build()
             .map_err(|e| Error::Bucket(format!("cannot build the HTTP client: {e}")))?;
-        let region = spec
-            .region
-            .clone()
-            .filter(|r| !r.is_empty())
-            .unwrap_or_else(|| DEFAULT_REGION.to_string());
-        let style = url_style(&endpoint, &spec.bucket_name);
-        let bucket = rusty_s3::Bucket::new(endpoint, style, spec.bucket_name.clone(), region)
-            .map_err(|e| Error::InvalidUrl {
-                url: spec.endpoint.clone(),
-                reason: format!("cannot address bucket '{}': {e}", spec.bucket_name),
-            })?;
-        Ok(S3Client {
+        let address = |region: String| {
+            let style = url_style(&endpoint, &spec.bucket_name);
+            rusty_s3::Bucket::new(endpoint.clone(), style, spec.bucket_name.clone(), region)
+                .map_err(|e| Error::InvalidUrl {
+                    url: spec.endpoint.clone(),
+                    reason: format!("cannot address bucket '{}': {e}", spec.bucket_name),
+                })
+        };
+        let region = spec.region.clone().filter(|r| !r.is_empty());
+        let mut client = S3Client {
             http,
-            bucket,
+            bucket: address(region.clone().unwrap_or_else(|| DEFAULT_REGION.to_string()))?,
             credentials,
             timeout,
-        })
+        };
+        if region.is_none() {
+            let found = client.bucket_location().await;
+            if found != DEFAULT_REGION {
+                client.bucket = address(found)?;
+            }
+        }
+        Ok(client)
+    }
+
+    /// The bucket's region when the spec names none, found as minio-go finds
+    /// it: GetBucketLocation signed for `us-east-1`, or the region a server
+    /// names when it refuses that signature; `us-east-1` otherwise (the
+    /// requests that follow report any other trouble).
+    async fn bucket_location(&self) -> String {
+        let mut action = self.bucket.get_object(self.credentials.as_ref(), "");
+        action.query_mut().insert("location", "");
+        let url = action.sign(self.signed_for());
+        let Ok(response) = self.http.get(url).send().await else {
+            return DEFAULT_REGION.to_string();
+        };
+        let ok = response.status().is_success();
+        let body = response.text().await.unwrap_or_default();
+        let region = if ok {
+            xml_text(&body, "LocationConstraint")
+        } else {
+            xml_text(&body, "Region")
+        };
+        match region.as_deref() {
+            None | Some("") => DEFAULT_REGION.to_string(),
+            // The legacy name of eu-west-1.
+            Some("EU") => "eu-west-1".to_string(),
+            Some(region) => region.to_string(),
+        }
     }
 
     /// `work`, failing with `what` when it takes longer than the timeout.
@@ -633,12 +664,7 @@ fn request_error(method: &str, url: &Url, err: reqwest::Error) -> String {
 /// S3's answer to a failed request as minio-go words it: the error's
 /// `Message` when the body has one, else what the status says.
 fn s3_error(status: StatusCode, body: &str) -> String {
-    let field = |name: &str| {
-        let open = format!("<{name}>");
-        let start = body.find(&open)? + open.len();
-        let end = body[start..].find(&format!("</{name}>"))? + start;
-        Some(body[start..end].to_string()).filter(|m| !m.is_empty())
-    };
+    let field = |name: &str| xml_text(body, name).filter(|m| !m.is_empty());
     if let Some(message) = field("Message") {
         return message;
     }
@@ -653,9 +679,57 @@ fn s3_error(status: StatusCode, body: &str) -> String {
     }
 }
 
+/// The text of the first element `name` in an S3 answer (attributes
+/// allowed), its entities decoded.
+fn xml_text(body: &str, name: &str) -> Option<String> {
+    let open = format!("<{name}");
+    let mut from = 0;
+    let start = loop {
+        let at = body[from..].find(&open)? + from + open.len();
+        match body[at..].chars().next()? {
+            '>' => break at + 1,
+            ' ' | '\t' | '\n' | '\r' => break body[at..].find('>')? + at + 1,
+            // `/>`: an empty element; anything else: a longer name.
+            '/' => return Some(String::new()),
+            _ => from = at,
+        }
+    };
+    let end = body[start..].find(&format!("</{name}>"))? + start;
+    let text = &body[start..end];
+    Some(
+        text.replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&quot;", "\"")
+            .replace("&#34;", "\"")
+            .replace("&apos;", "'")
+            .replace("&#39;", "'")
+            .replace("&amp;", "&"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn xml_fields_with_attributes_and_entities() {
+        let body = "<?xml version=\"1.0\"?><LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">eu-west-3</LocationConstraint>";
+        assert_eq!(
+            xml_text(body, "LocationConstraint").as_deref(),
+            Some("eu-west-3")
+        );
+        assert_eq!(
+            xml_text("<LocationConstraint/>", "LocationConstraint").as_deref(),
+            Some("")
+        );
+        let error = "<Error><Code>AuthorizationHeaderMalformed</Code><Message>the region &#34;us-east-1&#34; is wrong</Message><Region>eu-west-3</Region></Error>";
+        assert_eq!(xml_text(error, "Region").as_deref(), Some("eu-west-3"));
+        assert_eq!(
+            s3_error(StatusCode::BAD_REQUEST, error),
+            "the region \"us-east-1\" is wrong"
+        );
+        assert_eq!(xml_text("<RegionName>x</RegionName>", "Region"), None);
+    }
 
     #[test]
     fn revision_is_fluxs_digest_of_the_sorted_index() {

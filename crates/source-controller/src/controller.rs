@@ -154,3 +154,21 @@ impl SecretData {
             .map(|v| String::from_utf8_lossy(v).trim().to_string())
     }
 }
+
+/// Refuses a `provider` other than `generic` (cloud workload identity, which
+/// ferroflux does not have) rather than pulling anonymously.
+pub fn only_generic_provider<P: serde::Serialize + PartialEq>(
+    provider: Option<P>,
+    generic: P,
+) -> Result<(), Error> {
+    match provider {
+        Some(provider) if provider != generic => Err(Error::Unsupported(format!(
+            "provider '{}' is not supported; use 'generic' with a secretRef",
+            serde_json::to_value(&provider)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        ))),
+        _ => Ok(()),
+    }
+}

@@ -37,6 +37,10 @@ impl OciChartRepository {
             context: "invalid OCI HelmRepository URL".into(),
             source,
         })?;
+        crate::controller::only_generic_provider(
+            repo.spec.provider,
+            api::source::CloudProvider::Generic,
+        )?;
         if repo.spec.cert_secret_ref.is_some() {
             return Err(Error::Unsupported(
                 "certSecretRef is not supported for OCI HelmRepositories by this source-controller"

@@ -214,17 +214,7 @@ fn oci_error(context: &str, source: oci::Error) -> Error {
 
 /// Refuses what this controller does not implement, rather than ignoring it.
 fn check_supported(spec: &OCIRepositorySpec) -> Result<(), Error> {
-    if let Some(provider) = spec.provider
-        && provider != CloudProvider::Generic
-    {
-        return Err(Error::Unsupported(format!(
-            "provider '{}' is not supported; use 'generic' with a secretRef",
-            serde_json::to_value(provider)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
-        )));
-    }
+    crate::controller::only_generic_provider(spec.provider, CloudProvider::Generic)?;
     let unsupported = [
         (spec.verify.is_some(), "verify (signature verification)"),
         (spec.service_account_name.is_some(), "serviceAccountName"),

@@ -290,6 +290,11 @@ macro_rules! source_object {
 /// The interval of a spec, whether required or optional there.
 trait IntervalField {
     fn get(&self) -> Option<&api::Duration>;
+
+    /// The interval when the spec sets none.
+    fn default_interval(&self) -> Option<Duration> {
+        None
+    }
 }
 
 impl IntervalField for api::Duration {
@@ -302,10 +307,21 @@ impl IntervalField for Option<api::Duration> {
     fn get(&self) -> Option<&api::Duration> {
         self.as_ref()
     }
+
+    fn default_interval(&self) -> Option<Duration> {
+        // Only HelmRepository's interval is optional: Flux refreshes it every minute.
+        Some(DEFAULT_HELM_REPOSITORY_INTERVAL)
+    }
 }
 
+/// Flux's `HelmRepository.GetRequeueAfter` without `spec.interval`.
+const DEFAULT_HELM_REPOSITORY_INTERVAL: Duration = Duration::from_secs(60);
+
 fn interval_of(field: &impl IntervalField) -> Option<Duration> {
-    field.get().and_then(|d| d.to_std().ok())
+    match field.get() {
+        Some(interval) => interval.to_std().ok(),
+        None => field.default_interval(),
+    }
 }
 
 source_object!(api::source::GitRepository, api::source::GitRepositoryStatus);
@@ -340,3 +356,28 @@ source_object!(
         }
     }
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn helm_repositories_without_interval_refresh_every_minute() {
+        let repo = |spec: serde_json::Value| -> api::source::HelmRepository {
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+                "metadata": {"name": "charts"}, "spec": spec,
+            }))
+            .unwrap()
+        };
+        let url = "https://charts.example.com";
+        assert_eq!(
+            repo(serde_json::json!({"url": url})).interval(),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(
+            repo(serde_json::json!({"url": url, "interval": "5m"})).interval(),
+            Some(Duration::from_secs(300))
+        );
+    }
+}

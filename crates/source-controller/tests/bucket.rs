@@ -525,3 +525,37 @@ async fn proxy_secret_routes_requests_through_the_proxy() -> Result<()> {
     .await?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_region_the_buckets_own_is_used() -> Result<()> {
+    let env = Env::start("bucket-region", &[]).await?;
+    let s3 = tokio::task::spawn_blocking(|| S3Server::start_in(false, "eu-west-3")).await??;
+    let bucket = env.ns().to_string();
+    s3.create_bucket(&bucket).await?;
+    let etag = s3
+        .put_object(&bucket, "app.yaml", APP_YAML.as_bytes())
+        .await?;
+    env.secret(
+        "s3-auth",
+        &[
+            ("accesskey", s3.access_key()),
+            ("secretkey", s3.secret_key()),
+        ],
+    )
+    .await?;
+    env.wait_served::<Bucket>(WAIT).await?;
+    let spec = json!({"endpoint": s3.endpoint(), "insecure": true, "bucketName": bucket,
+                      "interval": "1h", "secretRef": {"name": "s3-auth"}});
+    let expected = revision(&[("app.yaml", &etag)]);
+
+    // Requests signed for us-east-1 are refused; the server's region is found.
+    env.create::<Bucket>(object("Bucket", "found", spec.clone()))
+        .await?;
+    env.ready_at::<Bucket>("found", &expected).await?;
+    let mut named = spec;
+    named["region"] = json!("eu-west-3");
+    env.create::<Bucket>(object("Bucket", "named", named))
+        .await?;
+    env.ready_at::<Bucket>("named", &expected).await?;
+    Ok(())
+}

@@ -592,5 +592,31 @@ async fn chart_from_oci_repository_picks_the_newest_matching_tag() -> Result<()>
     push(&registry, "6.3.0")?;
     env.request_reconcile::<HelmChart>("podinfo").await?;
     ready_at(&env, "podinfo", "6.3.0").await?;
+
+    // A cloud `provider` on the OCI HelmRepository stalls its charts, naming
+    // it, rather than pulling anonymously and failing as unauthorised.
+    env.create::<HelmRepository>(object(
+        "HelmRepository",
+        "on-aws",
+        json!({"url": registry.oci_url("charts"), "type": "oci", "insecure": true,
+               "provider": "aws"}),
+    ))
+    .await?;
+    env.create::<HelmChart>(object(
+        "HelmChart",
+        "via-aws",
+        json!({"chart": "podinfo", "version": "6.x", "interval": "1h",
+               "sourceRef": {"kind": "HelmRepository", "name": "on-aws"}}),
+    ))
+    .await?;
+    let status = failing(
+        &env,
+        "via-aws",
+        "InvalidProviderConfiguration",
+        "provider 'aws' is not supported; use 'generic' with a secretRef",
+    )
+    .await?;
+    let stalled = condition(status.conditions.as_ref(), "Stalled").context("Stalled")?;
+    ensure!(stalled.status == "True", "{stalled:?}");
     Ok(())
 }

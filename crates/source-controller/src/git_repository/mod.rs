@@ -65,17 +65,7 @@ async fn sync(
 
     // Fetch: credentials, the reference, the included artifacts.
     validate_url(&spec.url)?;
-    if let Some(provider) = spec.provider
-        && provider != GitProvider::Generic
-    {
-        return Err(Error::Unsupported(format!(
-            "provider '{}' is not supported; use 'generic' with a secretRef",
-            serde_json::to_value(provider)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
-        )));
-    }
+    crate::controller::only_generic_provider(spec.provider, GitProvider::Generic)?;
     let timeout = match &spec.timeout {
         Some(t) => t
             .to_std()
