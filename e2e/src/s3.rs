@@ -16,7 +16,8 @@ use crate::registry::TestPki;
 
 /// How long a presigned request stays valid.
 const SIGNED_FOR: Duration = Duration::from_secs(300);
-/// The region versitygw serves by default, which signatures must name.
+/// The region the servers serve unless told otherwise; signatures must name
+/// the server's region.
 pub const REGION: &str = "us-east-1";
 
 /// A running versitygw. Stopped, and its directory deleted, on drop.
@@ -24,6 +25,7 @@ pub const REGION: &str = "us-east-1";
 pub struct S3Server {
     _service: Service,
     port: u16,
+    region: String,
     credentials: Credentials,
     /// The PEM CA that signed the serving certificate, when serving HTTPS.
     ca_pem: Option<String>,
@@ -36,6 +38,11 @@ impl S3Server {
     /// root access key and secret, serving HTTPS when `tls` (a certificate
     /// for `127.0.0.1`/`localhost` signed by [`ca_pem`](Self::ca_pem)).
     pub fn start(tls: bool) -> Result<Self> {
+        Self::start_in(tls, REGION)
+    }
+
+    /// [`start`](Self::start), serving `region`.
+    pub fn start_in(tls: bool, region: &str) -> Result<Self> {
         let binary = gobuild::versitygw_binary()?;
         let state = tempfile::Builder::new()
             .prefix("ferroflux-s3-")
@@ -72,7 +79,7 @@ impl S3Server {
                 let mut cmd = Command::new(&binary);
                 cmd.env("ROOT_ACCESS_KEY_ID", credentials.key())
                     .env("ROOT_SECRET_ACCESS_KEY", credentials.secret())
-                    .args(["--port", &format!("127.0.0.1:{port}"), "--region", REGION])
+                    .args(["--port", &format!("127.0.0.1:{port}"), "--region", region])
                     .args(&tls_args)
                     .arg("posix")
                     .arg(&root);
@@ -81,6 +88,7 @@ impl S3Server {
         Ok(Self {
             _service: service,
             port,
+            region: region.to_string(),
             credentials,
             ca_pem,
             client: client.build()?,
@@ -140,7 +148,7 @@ impl S3Server {
             endpoint,
             UrlStyle::Path,
             name.to_string(),
-            REGION,
+            self.region.clone(),
         )?)
     }
 

@@ -277,11 +277,18 @@ impl S3Client {
             return DEFAULT_REGION.to_string();
         };
         let ok = response.status().is_success();
+        let header = response
+            .headers()
+            .get("x-amz-bucket-region")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let body = response.text().await.unwrap_or_default();
         let region = if ok {
             xml_text(&body, "LocationConstraint")
         } else {
-            xml_text(&body, "Region")
+            header
+                .or_else(|| xml_text(&body, "Region"))
+                .or_else(|| xml_text(&body, "Message").and_then(|m| expected_region(&m)))
         };
         match region.as_deref() {
             None | Some("") => DEFAULT_REGION.to_string(),
@@ -679,6 +686,19 @@ fn s3_error(status: StatusCode, body: &str) -> String {
     }
 }
 
+/// The region a refusal of the signature's region asks for: `… the region
+/// 'us-east-1' is wrong; expecting 'eu-west-3'` (AWS and versitygw word it
+/// so; with query signatures it is the only place that names it).
+fn expected_region(message: &str) -> Option<String> {
+    let (_, rest) = message.split_once("expecting ")?;
+    let region: String = rest
+        .trim_start_matches(['\'', '"'])
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    (!region.is_empty()).then_some(region)
+}
+
 /// The text of the first element `name` in an S3 answer (attributes
 /// allowed), its entities decoded.
 fn xml_text(body: &str, name: &str) -> Option<String> {
@@ -729,6 +749,13 @@ mod tests {
             "the region \"us-east-1\" is wrong"
         );
         assert_eq!(xml_text("<RegionName>x</RegionName>", "Region"), None);
+        let query = "Error parsing the X-Amz-Credential parameter; the region \"us-east-1\" is wrong; expecting \"eu-west-3\"";
+        assert_eq!(expected_region(query).as_deref(), Some("eu-west-3"));
+        assert_eq!(
+            expected_region("the region 'us-east-1' is wrong; expecting 'ap-south-1'").as_deref(),
+            Some("ap-south-1")
+        );
+        assert_eq!(expected_region("Access Denied."), None);
     }
 
     #[test]
