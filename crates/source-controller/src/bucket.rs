@@ -130,19 +130,8 @@ pub fn stored_message(revision: &str) -> String {
 
 /// Refuses what this controller does not implement, rather than ignoring it.
 fn check_supported(spec: &BucketSpec) -> Result<(), Error> {
-    if let Some(provider) = spec.provider
-        && provider != CloudProvider::Generic
-    {
-        let name = serde_json::to_value(provider)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        return Err(Error::Unsupported(format!(
-            "Bucket provider '{name}' is not supported by this source-controller (no cloud \
-             credentials or SDK): use provider 'generic' with a secretRef holding 'accesskey' \
-             and 'secretkey'"
-        )));
-    }
+    // No cloud credentials or SDKs here: aws, gcp and azure are refused by name.
+    crate::controller::only_generic_provider(spec.provider, CloudProvider::Generic)?;
     if spec.sts.is_some() {
         return Err(Error::Unsupported(
             "sts (temporary credentials from a Security Token Service) is not supported by this \
