@@ -18,11 +18,18 @@ use sha2::{Digest, Sha256};
 
 const WAIT: Duration = Duration::from_secs(90);
 
-/// A test's namespace and controller, the S3 server (HTTPS when `tls`) with a
-/// bucket named after the namespace, and the Secret `s3-auth` with its keys.
+/// A test's namespace and controller, the shared S3 server (HTTPS when
+/// `tls`) and what [`prepare`] makes there.
 async fn start(test: &str, tls: bool) -> Result<(Env, &'static S3Server, String)> {
     let env = Env::start(test, &[]).await?;
     let s3 = S3Server::shared(tls).await?;
+    let bucket = prepare(&env, s3).await?;
+    Ok((env, s3, bucket))
+}
+
+/// A bucket on `s3` named after the namespace (returned) and the Secret
+/// `s3-auth` with the server's keys, once Buckets are served.
+async fn prepare(env: &Env, s3: &S3Server) -> Result<String> {
     let bucket = env.ns().to_string();
     s3.create_bucket(&bucket).await?;
     env.secret(
@@ -34,7 +41,7 @@ async fn start(test: &str, tls: bool) -> Result<(Env, &'static S3Server, String)
     )
     .await?;
     env.wait_served::<Bucket>(WAIT).await?;
-    Ok((env, s3, bucket))
+    Ok(bucket)
 }
 
 /// Flux's revision of an index: sha256 of `"<key> <etag>\n"` in key order.
@@ -530,20 +537,10 @@ async fn proxy_secret_routes_requests_through_the_proxy() -> Result<()> {
 async fn without_a_region_the_buckets_own_is_used() -> Result<()> {
     let env = Env::start("bucket-region", &[]).await?;
     let s3 = tokio::task::spawn_blocking(|| S3Server::start_in(false, "eu-west-3")).await??;
-    let bucket = env.ns().to_string();
-    s3.create_bucket(&bucket).await?;
+    let bucket = prepare(&env, &s3).await?;
     let etag = s3
         .put_object(&bucket, "app.yaml", APP_YAML.as_bytes())
         .await?;
-    env.secret(
-        "s3-auth",
-        &[
-            ("accesskey", s3.access_key()),
-            ("secretkey", s3.secret_key()),
-        ],
-    )
-    .await?;
-    env.wait_served::<Bucket>(WAIT).await?;
     let spec = json!({"endpoint": s3.endpoint(), "insecure": true, "bucketName": bucket,
                       "interval": "1h", "secretRef": {"name": "s3-auth"}});
     let expected = revision(&[("app.yaml", &etag)]);
