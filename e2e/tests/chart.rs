@@ -23,7 +23,7 @@ fn chart_lints_and_bundles_every_crd() -> Result<()> {
     helm.run(["lint", "--strict", &chart.to_string_lossy()])?;
     let rendered = helm.run(["template", "ff", &chart.to_string_lossy(), "--include-crds"])?;
     let crds = rendered.matches("kind: CustomResourceDefinition").count();
-    assert_eq!(crds, 13, "the chart should carry all 13 generated CRDs");
+    assert_eq!(crds, 14, "the chart should carry all 14 generated CRDs");
     Ok(())
 }
 

@@ -269,10 +269,6 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
          notification-controller lacks) and deprecates v1beta3; ferroflux serves only v1beta3",
     ),
     (
-        "externalartifacts.source.toolkit.fluxcd.io: a Flux CRD ferroflux lacks",
-        "the ExternalArtifact kind is not served",
-    ),
-    (
         "helmreleases.helm.toolkit.fluxcd.io v2 .spec.chart",
         "the chart template's `kind: OCIRepository` (OCIRepository fields, optional \
          chart/sourceRef, no version/reconcileStrategy defaults) is not implemented",

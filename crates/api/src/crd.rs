@@ -11,7 +11,9 @@ use crate::helm::HelmRelease;
 use crate::image::{ImagePolicy, ImageRepository, ImageUpdateAutomation};
 use crate::kustomize::Kustomization;
 use crate::notification::{Alert, Provider, Receiver};
-use crate::source::{Bucket, GitRepository, HelmChart, HelmRepository, OCIRepository};
+use crate::source::{
+    Bucket, ExternalArtifact, GitRepository, HelmChart, HelmRepository, OCIRepository,
+};
 
 /// Every CRD ferroflux serves, in the order Flux's components install them.
 pub fn crds() -> Vec<CustomResourceDefinition> {
@@ -21,6 +23,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         HelmRepository::crd(),
         HelmChart::crd(),
         Bucket::crd(),
+        ExternalArtifact::crd(),
         Kustomization::crd(),
         HelmRelease::crd(),
         ImageRepository::crd(),
@@ -103,8 +106,8 @@ pub fn crd_files() -> Result<Vec<(String, String)>, Error> {
 /// - `subresources: {}` on versions without any;
 /// - `spec` optional at the root, as Go's `omitempty`-less struct field leaves it;
 /// - no `nullable` anywhere: Flux omits it, so explicit nulls are pruned like in Flux;
-/// - `status` defaults to `{observedGeneration: -1}` so that a fresh object never looks
-///   observed by a controller;
+/// - `status` defaults to `{observedGeneration: -1}` (where it has that field) so that a
+///   fresh object never looks observed by a controller;
 /// - `status.conditions[]` has the validations of `metav1.Condition`.
 fn finish(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
     crd.spec.names.list_kind = Some(format!("{}List", crd.spec.names.kind));
@@ -130,7 +133,13 @@ fn finish(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
         let properties = root.properties.get_or_insert_with(Default::default);
         properties.extend(object_meta_fields());
         if let Some(status) = properties.get_mut("status") {
-            status.default = Some(JSON(serde_json::json!({ "observedGeneration": -1 })));
+            let observed = status
+                .properties
+                .as_ref()
+                .is_some_and(|p| p.contains_key("observedGeneration"));
+            if observed {
+                status.default = Some(JSON(serde_json::json!({ "observedGeneration": -1 })));
+            }
             if let Some(JSONSchemaPropsOrArray::Schema(condition)) = status
                 .properties
                 .as_mut()

@@ -45,7 +45,11 @@ pub const FEATURE_GATES: &[FeatureGate] = &[
     FeatureGate::fixed("UseHelm3Defaults", false),
     FeatureGate::fixed("CancelHealthCheckOnNewRevision", false),
     FeatureGate::fixed("DefaultToRetryOnFailure", false),
+    FeatureGate::off(EXTERNAL_ARTIFACT),
 ];
+
+/// Feature gate: a `chartRef` may name an ExternalArtifact.
+const EXTERNAL_ARTIFACT: &str = "ExternalArtifact";
 
 /// Changes of a HelmRelease that call for a reconciliation.
 const TRIGGER: ReconcileTrigger =
@@ -94,6 +98,7 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         requeue_dependency: flags.common.requeue_dependency,
         kubeconfig_policy: flags.remote_clusters.policy(),
         override_managers: flags.override_managers.clone(),
+        allow_external_artifact: gates.enabled(EXTERNAL_ARTIFACT),
     };
     let client = manager.client().clone();
     // Helm's storage Secrets where the HelmReleases are watched; releases

@@ -1357,3 +1357,57 @@ async fn depends_on_ready_expr_replaces_the_ready_rule() -> Result<()> {
     );
     Ok(())
 }
+
+/// `chartRef.kind: ExternalArtifact`: with the feature gate, the chart an
+/// ExternalArtifact's status names is installed; without it, the release
+/// stalls with Flux's access-denied message.
+#[tokio::test]
+async fn external_artifact_chart_refs_behind_their_feature_gate() -> Result<()> {
+    use api::source::{ExternalArtifact, OCIRepository};
+
+    let world = World::with_args("hr-external", &["--feature-gates=ExternalArtifact=true"]).await?;
+    let chart = ChartSpec::config_maps("ext", "1.0.0");
+    // The chart's artifact, published as a third-party producer would.
+    world.publish("ext-src", &chart).await?;
+    let published: Api<OCIRepository> = Api::namespaced(world.client.clone(), world.ns());
+    let status = published.get("ext-src").await?.status.context("status")?;
+    let external: Api<ExternalArtifact> = Api::namespaced(world.client.clone(), world.ns());
+    external
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "ExternalArtifact",
+                "metadata": {"name": "ext"}, "spec": {},
+            }))?,
+        )
+        .await?;
+    external
+        .patch_status(
+            "ext",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {
+                "artifact": status.artifact, "conditions": status.conditions,
+            }})),
+        )
+        .await?;
+    let spec = json!({"interval": "10m", "chartRef": {"kind": "ExternalArtifact", "name": "ext"}});
+    world.create_release("ext", spec.clone()).await?;
+    let installed = world.succeeded("install", "ext", 1, "ext@1.0.0");
+    world
+        .wait_for("ext", "the install", |hr| ready_with(hr, &installed))
+        .await?;
+
+    let gated = World::new("hr-external-off").await?;
+    gated.create_release("ext", spec).await?;
+    let denied = format!(
+        "can't access 'ExternalArtifact/{}/ext', ExternalArtifact feature gate is disabled",
+        gated.ns()
+    );
+    gated
+        .wait_for("ext", "access denied", |hr| {
+            has(hr, "Stalled", "True", "AccessDenied")
+                && condition(hr, "Ready").is_some_and(|c| c.message == denied)
+        })
+        .await?;
+    Ok(())
+}

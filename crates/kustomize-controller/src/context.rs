@@ -43,6 +43,8 @@ pub struct Settings {
     pub strict_substitution: bool,
     /// `--no-remote-bases`: refuse remote bases instead of fetching them.
     pub no_remote_bases: bool,
+    /// Feature gate `ExternalArtifact`: ExternalArtifact sources may be used.
+    pub allow_external_artifact: bool,
     /// Not `DisableFailFastBehavior`.
     pub fail_fast: bool,
     /// Poll interval of health checks. Much shorter than Flux's 5s: most
@@ -70,6 +72,7 @@ impl Default for Settings {
             custom_stage_kinds: Vec::new(),
             strict_substitution: true,
             no_remote_bases: false,
+            allow_external_artifact: false,
             fail_fast: true,
             health_poll_interval: Duration::from_millis(200),
             kubeconfig_policy: KubeConfigPolicy::default(),

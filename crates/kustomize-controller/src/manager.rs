@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use api::kustomize::{Kustomization, KustomizationSourceKind};
 use api::meta::{Artifact, ConfigKind, condition_type};
-use api::source::{Bucket, GitRepository, OCIRepository};
+use api::source::{Bucket, ExternalArtifact, GitRepository, OCIRepository};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -24,7 +24,9 @@ use runtime::reconcile::ReconcileTrigger;
 
 use crate::Error;
 use crate::context::{CONTROLLER_NAME, Context, Settings};
-use crate::options::{DISABLE_FAIL_FAST_BEHAVIOR, Flags, STRICT_POST_BUILD_SUBSTITUTIONS};
+use crate::options::{
+    DISABLE_FAIL_FAST_BEHAVIOR, EXTERNAL_ARTIFACT, Flags, STRICT_POST_BUILD_SUBSTITUTIONS,
+};
 use crate::reconcile::reconcile;
 use crate::source::source_namespace;
 
@@ -38,7 +40,7 @@ pub const FEATURE_GATES: &[FeatureGate] = &[
     FeatureGate::on("DisableStatusPollerCache"),
     FeatureGate::fixed("GroupChangeLog", false),
     FeatureGate::fixed("AdditiveCELDependencyCheck", false),
-    FeatureGate::fixed("ExternalArtifact", false),
+    FeatureGate::off(EXTERNAL_ARTIFACT),
     FeatureGate::fixed("CancelHealthCheckOnNewRevision", false),
     FeatureGate::fixed("DisableConfigWatchers", false),
     FeatureGate::fixed("DirectSourceFetch", false),
@@ -65,6 +67,10 @@ fn oci_artifact(source: &OCIRepository) -> Option<u64> {
 }
 
 fn bucket_artifact(source: &Bucket) -> Option<u64> {
+    artifact_changed(source.status.as_ref().and_then(|s| s.artifact.as_ref()))
+}
+
+fn external_artifact(source: &ExternalArtifact) -> Option<u64> {
     artifact_changed(source.status.as_ref().and_then(|s| s.artifact.as_ref()))
 }
 
@@ -164,6 +170,7 @@ pub fn settings(flags: &Flags, gates: &FeatureGates) -> Settings {
         custom_stage_kinds: flags.custom_apply_stage_kinds.clone(),
         strict_substitution: gates.enabled(STRICT_POST_BUILD_SUBSTITUTIONS),
         no_remote_bases: flags.no_remote_bases,
+        allow_external_artifact: gates.enabled(EXTERNAL_ARTIFACT),
         kubeconfig_policy: flags.remote_clusters.policy(),
         fail_fast: !gates.enabled(DISABLE_FAIL_FAST_BEHAVIOR),
         ..Settings::default()
@@ -260,8 +267,18 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         })
         .watches(Related::<Secret>::labelled(configs), |secret, store| {
             users_of_config(store, ConfigKind::Secret, secret)
-        })
-        .run(reconcile, ctx);
+        });
+    // ExternalArtifacts are watched only behind their gate, as in Flux (their
+    // CRD may not be installed otherwise).
+    let controller = if ctx.settings.allow_external_artifact {
+        controller.watches(
+            Related::<ExternalArtifact>::all().when_changed(external_artifact),
+            users_of(KustomizationSourceKind::ExternalArtifact),
+        )
+    } else {
+        controller
+    };
+    let controller = controller.run(reconcile, ctx);
     manager.add(controller);
     manager.run().await?;
     Ok(())

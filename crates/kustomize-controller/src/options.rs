@@ -8,6 +8,8 @@ use runtime::options::{ControllerOptions, parse_duration};
 pub const STRICT_POST_BUILD_SUBSTITUTIONS: &str = "StrictPostBuildSubstitutions";
 /// Feature gate: keep waiting for health after an object failed.
 pub const DISABLE_FAIL_FAST_BEHAVIOR: &str = "DisableFailFastBehavior";
+/// Feature gate: ExternalArtifact sources may be used.
+pub const EXTERNAL_ARTIFACT: &str = "ExternalArtifact";
 
 /// kustomize-controller's flags: the common controller flags plus apply,
 /// decryption and download settings.

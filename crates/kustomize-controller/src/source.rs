@@ -11,10 +11,9 @@ pub const ORIGIN_REVISION_ANNOTATION: &str = "org.opencontainers.image.revision"
 /// Why the source cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    /// The source is in another namespace and `--no-cross-namespace-refs` is set.
-    #[error(
-        "can't access '{kind}/{namespace}/{name}', cross-namespace references have been blocked"
-    )]
+    /// The source is in another namespace and `--no-cross-namespace-refs` is
+    /// set, or it is an ExternalArtifact and its feature gate is off.
+    #[error("can't access '{kind}/{namespace}/{name}', {why}")]
     AccessDenied {
         /// Source kind.
         kind: String,
@@ -22,6 +21,8 @@ pub enum SourceError {
         namespace: String,
         /// Source name.
         name: String,
+        /// What blocks it, in Flux's words.
+        why: &'static str,
     },
     /// The source does not exist.
     #[error("Source '{kind}/{namespace}/{name}' not found")]
@@ -32,16 +33,6 @@ pub enum SourceError {
         namespace: String,
         /// Source name.
         name: String,
-    },
-    /// The kind cannot be used by this controller.
-    #[error("source '{name}' kind '{kind}' not supported{why}")]
-    Unsupported {
-        /// Source name.
-        name: String,
-        /// Source kind.
-        kind: String,
-        /// Additional explanation.
-        why: &'static str,
     },
     /// Reading the source failed.
     #[error("unable to get source '{namespace}/{name}': {source}")]
@@ -127,31 +118,27 @@ async fn artifact_of(
     }
 }
 
-/// Reads the source of `ks`.
+/// Reads the source of `ks`; ExternalArtifacts only when `allow_external_artifact`.
 pub async fn get(
     client: &Client,
     ks: &Kustomization,
     no_cross_namespace_refs: bool,
+    allow_external_artifact: bool,
 ) -> Result<Source, SourceError> {
     let reference = &ks.spec.source_ref;
     let namespace = source_namespace(ks);
     let kind = kind_name(reference.kind);
+    let denied = |why| SourceError::AccessDenied {
+        kind: kind.to_owned(),
+        namespace: namespace.clone(),
+        name: reference.name.clone(),
+        why,
+    };
     if no_cross_namespace_refs && Some(namespace.as_str()) != ks.namespace().as_deref() {
-        return Err(SourceError::AccessDenied {
-            kind: kind.to_owned(),
-            namespace,
-            name: reference.name.clone(),
-        });
+        return Err(denied("cross-namespace references have been blocked"));
     }
-    let name = reference.name.as_str();
-    match reference.kind {
-        KustomizationSourceKind::GitRepository
-        | KustomizationSourceKind::OCIRepository
-        | KustomizationSourceKind::Bucket => artifact_of(client, &namespace, name, kind).await,
-        KustomizationSourceKind::ExternalArtifact => Err(SourceError::Unsupported {
-            name: name.to_owned(),
-            kind: kind.to_owned(),
-            why: ": ExternalArtifact sources are not implemented",
-        }),
+    if reference.kind == KustomizationSourceKind::ExternalArtifact && !allow_external_artifact {
+        return Err(denied("ExternalArtifact feature gate is disabled"));
     }
+    artifact_of(client, &namespace, &reference.name, kind).await
 }

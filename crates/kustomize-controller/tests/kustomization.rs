@@ -908,3 +908,64 @@ async fn applies_the_artifact_of_a_bucket_and_follows_it() -> Result<()> {
     ensure!(cm["data"]["greeting"] == "bonjour", "{cm}");
     Ok(())
 }
+
+/// `sourceRef.kind: ExternalArtifact`: with the feature gate, the artifact an
+/// ExternalArtifact's status names (here a GitRepository's, copied by the
+/// test as a third-party producer would publish its own) is applied; without
+/// it, the Kustomization stalls with Flux's access-denied message.
+#[tokio::test(flavor = "multi_thread")]
+async fn external_artifacts_behind_their_feature_gate() -> Result<()> {
+    use api::source::{ExternalArtifact, GitRepository};
+
+    let files = [("configmap.yaml", CONFIGMAP)];
+    let env = Env::start(
+        "ks-external",
+        &files,
+        &["--feature-gates=ExternalArtifact=true"],
+    )
+    .await?;
+    let artifact = env
+        .wait_for::<GitRepository, _>("repo", |repo| repo.status.as_ref()?.artifact.clone())
+        .await?;
+    env.create::<ExternalArtifact>(json!({
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "ExternalArtifact",
+        "metadata": {"name": "published"},
+        "spec": {"sourceRef": {"apiVersion": "example.com/v1", "kind": "Generator", "name": "gen"}},
+    }))
+    .await?;
+    env.api::<ExternalArtifact>()
+        .patch_status(
+            "published",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"artifact": artifact}})),
+        )
+        .await?;
+    let external = json!({"kind": "ExternalArtifact", "name": "published"});
+    env.kustomization("app", json!({"sourceRef": external}))
+        .await?;
+    env.ready("app", &artifact.revision).await?;
+    ensure!(
+        env.get("v1", "ConfigMap", "app-config").await?.is_some(),
+        "the ExternalArtifact's objects were not applied"
+    );
+
+    let gated = Env::start("ks-external-off", &files, &[]).await?;
+    gated
+        .kustomization("app", json!({"sourceRef": external}))
+        .await?;
+    let (ks, message) = gated.failing("app", "AccessDenied").await?;
+    ensure!(
+        message
+            == format!(
+                "can't access 'ExternalArtifact/{}/published', ExternalArtifact feature gate is disabled",
+                gated.ns()
+            ),
+        "{message}"
+    );
+    let stalled = condition(
+        ks.status.as_ref().and_then(|s| s.conditions.as_ref()),
+        "Stalled",
+    );
+    ensure!(stalled.is_some_and(|c| c.status == "True"), "{ks:?}");
+    Ok(())
+}

@@ -109,7 +109,9 @@ pub fn ready_artifact(object: &DynamicObject) -> Result<Artifact, String> {
             .unwrap_or_default()
             .to_string()
     };
-    if object.metadata.generation.is_some() && object.metadata.generation != observed {
+    // Kinds whose status tracks no generation (ExternalArtifact: its producer
+    // writes it) are judged by their conditions and artifact alone.
+    if observed.is_some() && object.metadata.generation != observed {
         let ready_false = condition(READY).filter(|c| status_is(c, ConditionStatus::False));
         return Err(match ready_false {
             Some(c) => message(c),

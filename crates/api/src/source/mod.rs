@@ -1,13 +1,15 @@
-//! `source.toolkit.fluxcd.io/v1`: GitRepository, OCIRepository, HelmRepository, HelmChart
-//! and Bucket, plus the pieces they share.
+//! `source.toolkit.fluxcd.io/v1`: GitRepository, OCIRepository, HelmRepository, HelmChart,
+//! Bucket and ExternalArtifact, plus the pieces they share.
 
 mod bucket;
+mod external;
 mod git;
 mod helm_chart;
 mod helm_repository;
 mod oci;
 
 pub use bucket::*;
+pub use external::*;
 pub use git::*;
 pub use helm_chart::*;
 pub use helm_repository::*;

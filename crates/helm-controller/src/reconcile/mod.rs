@@ -73,6 +73,8 @@ pub struct Settings {
     pub kubeconfig_policy: KubeConfigPolicy,
     /// `--override-manager`: field managers drift correction takes over.
     pub override_managers: Vec<String>,
+    /// Feature gate `ExternalArtifact`: a `chartRef` may name an ExternalArtifact.
+    pub allow_external_artifact: bool,
 }
 
 impl Default for Settings {
@@ -86,6 +88,7 @@ impl Default for Settings {
             correct_drift: false,
             kubeconfig_policy: KubeConfigPolicy::default(),
             override_managers: Vec::new(),
+            allow_external_artifact: false,
         }
     }
 }

@@ -133,6 +133,15 @@ pub(super) async fn acquire_chart(run: &mut Run<'_>) -> Result<LoadedChart, Char
             ),
         ));
     }
+    if source.kind == "ExternalArtifact" && !ctx.settings.allow_external_artifact {
+        return Err(ChartOutcome::Stalled(
+            reason::ACCESS_DENIED.into(),
+            format!(
+                "can't access '{}/{}/{}', ExternalArtifact feature gate is disabled",
+                source.kind, source.namespace, source.name
+            ),
+        ));
+    }
     if let Some(template) = chart::helm_chart_for(hr) {
         let reference = chart::apply_helm_chart(&ctx.client, &template, CONTROLLER_NAME)
             .await

@@ -31,14 +31,17 @@ impl Attempt<'_> {
     /// The source's current artifact, through its status.
     pub(super) async fn source_artifact(&mut self) -> Result<SourceRevision, Stop> {
         let ctx = self.ctx;
-        let source = source::get(&ctx.client, self.obj, ctx.settings.no_cross_namespace_refs)
-            .await
+        let settings = &ctx.settings;
+        let source = source::get(
+            &ctx.client,
+            self.obj,
+            settings.no_cross_namespace_refs,
+            settings.allow_external_artifact,
+        )
+        .await
             .map_err(|err| match err {
                 SourceError::AccessDenied { .. } => {
                     Halt::stall(reason::ACCESS_DENIED, err.to_string())
-                }
-                SourceError::Unsupported { .. } => {
-                    Halt::stall(reason::ARTIFACT_FAILED, err.to_string()).quiet()
                 }
                 err => {
                     info!(kustomization = %self.name, namespace = %self.namespace, error = %err, "source unavailable");
