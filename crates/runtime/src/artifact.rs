@@ -244,34 +244,16 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 }
 
 struct ExpectedDigest {
-    algorithm: Algorithm,
+    algorithm: DigestAlgorithm,
     text: String,
-}
-
-#[derive(Clone, Copy)]
-enum Algorithm {
-    Sha256,
-    Sha384,
-    Sha512,
-}
-
-enum Hasher {
-    Sha256(sha2::Sha256),
-    Sha384(sha2::Sha384),
-    Sha512(sha2::Sha512),
 }
 
 impl ExpectedDigest {
     fn parse(digest: &str) -> Result<Self, Error> {
         let unsupported = || Error::UnsupportedDigest(digest.to_string());
         let (algorithm, hex) = digest.split_once(':').ok_or_else(unsupported)?;
-        let (algorithm, len) = match algorithm {
-            "sha256" => (Algorithm::Sha256, 64),
-            "sha384" => (Algorithm::Sha384, 96),
-            "sha512" => (Algorithm::Sha512, 128),
-            _ => return Err(unsupported()),
-        };
-        if hex.len() != len || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let algorithm = DigestAlgorithm::parse(algorithm).ok_or_else(unsupported)?;
+        if hex.len() != algorithm.hex_len() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(unsupported());
         }
         Ok(ExpectedDigest {
@@ -280,36 +262,131 @@ impl ExpectedDigest {
         })
     }
 
-    fn hasher(&self) -> Hasher {
-        match self.algorithm {
-            Algorithm::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
-            Algorithm::Sha384 => Hasher::Sha384(sha2::Sha384::new()),
-            Algorithm::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
+    fn hasher(&self) -> DigestHasher {
+        self.algorithm.hasher()
+    }
+}
+
+/// An artifact digest algorithm: Flux's `--artifact-digest-algo` values.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DigestAlgorithm {
+    /// `sha256` (Flux's default).
+    #[default]
+    Sha256,
+    /// `sha384`.
+    Sha384,
+    /// `sha512`.
+    Sha512,
+    /// `blake3` (256-bit output).
+    Blake3,
+}
+
+impl DigestAlgorithm {
+    /// The algorithm named `name` (`sha256`, `sha384`, `sha512`, `blake3`).
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "sha256" => Some(DigestAlgorithm::Sha256),
+            "sha384" => Some(DigestAlgorithm::Sha384),
+            "sha512" => Some(DigestAlgorithm::Sha512),
+            "blake3" => Some(DigestAlgorithm::Blake3),
+            _ => None,
+        }
+    }
+
+    /// Its name, the prefix of its digests.
+    pub fn name(self) -> &'static str {
+        match self {
+            DigestAlgorithm::Sha256 => "sha256",
+            DigestAlgorithm::Sha384 => "sha384",
+            DigestAlgorithm::Sha512 => "sha512",
+            DigestAlgorithm::Blake3 => "blake3",
+        }
+    }
+
+    fn hex_len(self) -> usize {
+        match self {
+            DigestAlgorithm::Sha256 | DigestAlgorithm::Blake3 => 64,
+            DigestAlgorithm::Sha384 => 96,
+            DigestAlgorithm::Sha512 => 128,
+        }
+    }
+
+    /// A streaming hasher.
+    pub fn hasher(self) -> DigestHasher {
+        DigestHasher(match self {
+            DigestAlgorithm::Sha256 => HasherState::Sha256(sha2::Sha256::new()),
+            DigestAlgorithm::Sha384 => HasherState::Sha384(sha2::Sha384::new()),
+            DigestAlgorithm::Sha512 => HasherState::Sha512(sha2::Sha512::new()),
+            DigestAlgorithm::Blake3 => HasherState::Blake3(Box::new(blake3::Hasher::new())),
+        })
+    }
+
+    /// The `<algorithm>:<hex>` digest of `bytes`.
+    pub fn digest(self, bytes: &[u8]) -> String {
+        let mut hasher = self.hasher();
+        hasher.update(bytes);
+        hasher.finish()
+    }
+}
+
+/// Hashes bytes as they pass, into an `<algorithm>:<hex>` digest.
+pub struct DigestHasher(HasherState);
+
+enum HasherState {
+    Sha256(sha2::Sha256),
+    Sha384(sha2::Sha384),
+    Sha512(sha2::Sha512),
+    Blake3(Box<blake3::Hasher>),
+}
+
+impl DigestHasher {
+    /// Adds `bytes`.
+    pub fn update(&mut self, bytes: &[u8]) {
+        match &mut self.0 {
+            HasherState::Sha256(h) => h.update(bytes),
+            HasherState::Sha384(h) => h.update(bytes),
+            HasherState::Sha512(h) => h.update(bytes),
+            HasherState::Blake3(h) => {
+                h.update(bytes);
+            }
+        }
+    }
+
+    /// The digest of everything added.
+    pub fn finish(self) -> String {
+        match self.0 {
+            HasherState::Sha256(h) => format!("sha256:{}", hex::encode(h.finalize())),
+            HasherState::Sha384(h) => format!("sha384:{}", hex::encode(h.finalize())),
+            HasherState::Sha512(h) => format!("sha512:{}", hex::encode(h.finalize())),
+            HasherState::Blake3(h) => format!("blake3:{}", h.finalize().to_hex()),
         }
     }
 }
 
-impl Hasher {
-    fn update(&mut self, bytes: &[u8]) {
-        match self {
-            Hasher::Sha256(h) => h.update(bytes),
-            Hasher::Sha384(h) => h.update(bytes),
-            Hasher::Sha512(h) => h.update(bytes),
-        }
-    }
+static CANONICAL: std::sync::OnceLock<DigestAlgorithm> = std::sync::OnceLock::new();
 
-    fn finish(self) -> String {
-        match self {
-            Hasher::Sha256(h) => format!("sha256:{}", hex::encode(h.finalize())),
-            Hasher::Sha384(h) => format!("sha384:{}", hex::encode(h.finalize())),
-            Hasher::Sha512(h) => format!("sha512:{}", hex::encode(h.finalize())),
-        }
+/// Sets the algorithm of the artifacts and revisions this process produces
+/// (source-controller's `--artifact-digest-algo`), once, at start-up; as
+/// Flux's process-wide canonical digest.
+pub fn set_canonical_digest(algorithm: DigestAlgorithm) -> Result<(), Error> {
+    if CANONICAL.set(algorithm).is_err() && canonical_digest() != algorithm {
+        return Err(Error::UnsupportedDigest(format!(
+            "{}: the digest algorithm was already set to {}",
+            algorithm.name(),
+            canonical_digest().name()
+        )));
     }
+    Ok(())
+}
+
+/// The algorithm of the artifacts and revisions this process produces.
+pub fn canonical_digest() -> DigestAlgorithm {
+    CANONICAL.get().copied().unwrap_or_default()
 }
 
 /// The `<algorithm>:<hex>` sha256 digest of `bytes`, as artifacts announce it.
 pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+    DigestAlgorithm::Sha256.digest(bytes)
 }
 
 /// Checks `bytes` against `digest` (`<algorithm>:<hex>`).
@@ -595,6 +672,25 @@ mod tests {
             verify_digest(b"x", "sha256:zz"),
             Err(Error::UnsupportedDigest(_))
         ));
+    }
+
+    #[test]
+    fn every_flux_digest_algorithm() {
+        // BLAKE3's digest of nothing (its reference test vector).
+        assert_eq!(
+            DigestAlgorithm::Blake3.digest(b""),
+            "blake3:af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
+        );
+        for name in ["sha256", "sha384", "sha512", "blake3"] {
+            let algorithm = DigestAlgorithm::parse(name).expect("known");
+            assert_eq!(algorithm.name(), name);
+            let digest = algorithm.digest(b"artifact");
+            assert!(digest.starts_with(&format!("{name}:")), "{digest}");
+            assert!(verify_digest(b"artifact", &digest).is_ok(), "{digest}");
+            assert!(verify_digest(b"other", &digest).is_err(), "{digest}");
+        }
+        assert_eq!(DigestAlgorithm::parse("md5"), None);
+        assert_eq!(canonical_digest(), DigestAlgorithm::Sha256);
     }
 
     async fn serve_once(body: Vec<u8>, status: u16) -> String {

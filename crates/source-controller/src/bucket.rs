@@ -21,7 +21,6 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use reqwest::{StatusCode, Url};
 use rusty_s3::{Credentials, S3Action, UrlStyle};
-use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use tracing::{debug, info};
 
@@ -95,7 +94,7 @@ async fn sync(obj: &Bucket, ctx: &Context, status: &mut BucketStatus) -> Result<
     // An object that changed or went away since the listing changed the index.
     let revision = index.revision();
     info!(%namespace, %name, bucket = %spec.bucket_name, %revision, files = index.len(), "fetched bucket objects");
-    let hex = revision.trim_start_matches("sha256:");
+    let hex = crate::storage::digest_hex(&revision);
     let path = ArtifactStore::artifact_path(KIND, &namespace, &name, &format!("{hex}.tar.gz"));
     // As Flux: everything fetched goes in; the ignore rules applied to the keys.
     let stored = ctx
@@ -173,17 +172,18 @@ impl EtagIndex {
         self.0.is_empty()
     }
 
-    /// Flux's revision: `sha256:<hex>` of `"<key> <etag>\n"` for every key in
-    /// byte order (source-controller's `internal/index` Digester).
+    /// Flux's revision: the canonical digest (`--artifact-digest-algo`,
+    /// `sha256:<hex>` by default) of `"<key> <etag>\n"` for every key in byte
+    /// order (source-controller's `internal/index` Digester).
     pub fn revision(&self) -> String {
-        let mut hasher = Sha256::new();
+        let mut hasher = runtime::artifact::canonical_digest().hasher();
         for (key, etag) in &self.0 {
             hasher.update(key.as_bytes());
             hasher.update(b" ");
             hasher.update(etag.as_bytes());
             hasher.update(b"\n");
         }
-        format!("sha256:{}", hex::encode(hasher.finalize()))
+        hasher.finish()
     }
 }
 
@@ -753,11 +753,9 @@ mod tests {
         index.add("zoo.yaml", "e2");
         index.add("apps/app.yaml", "e1");
         // printf 'apps/app.yaml e1\nzoo.yaml e2\n' | sha256sum
-        let mut hasher = Sha256::new();
-        hasher.update(b"apps/app.yaml e1\nzoo.yaml e2\n");
         assert_eq!(
             index.revision(),
-            format!("sha256:{}", hex::encode(hasher.finalize()))
+            runtime::artifact::sha256_digest(b"apps/app.yaml e1\nzoo.yaml e2\n")
         );
         // The empty index is the digest of nothing, as Flux's.
         assert_eq!(

@@ -24,7 +24,6 @@ use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
 use crate::Error;
@@ -529,7 +528,11 @@ async fn unpack_source(ctx: &Context, artifact: &Artifact) -> Result<tempfile::T
         let unavailable =
             |what: String| Error::SourceUnavailable(format!("source artifact {what}"));
         let mut file = std::fs::File::open(&path).map_err(|e| unavailable(e.to_string()))?;
-        let mut hasher = Sha256::new();
+        let algorithm = digest
+            .split_once(':')
+            .and_then(|(name, _)| runtime::artifact::DigestAlgorithm::parse(name))
+            .ok_or_else(|| unavailable(format!("has an unsupported digest '{digest}'")))?;
+        let mut hasher = algorithm.hasher();
         let mut buffer = vec![0u8; 64 * 1024];
         loop {
             let read = file
@@ -540,7 +543,7 @@ async fn unpack_source(ctx: &Context, artifact: &Artifact) -> Result<tempfile::T
             }
             hasher.update(&buffer[..read]);
         }
-        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        let actual = hasher.finish();
         if actual != digest {
             return Err(unavailable(format!(
                 "does not match its digest: expected {digest}, got {actual}"
@@ -592,7 +595,7 @@ async fn store(
         &name,
         &format!("{}-{}.tgz", build.name, build.version),
     );
-    let digest = runtime::artifact::sha256_digest(&build.archive);
+    let digest = runtime::artifact::canonical_digest().digest(&build.archive);
     let same = status
         .artifact
         .as_ref()

@@ -16,7 +16,7 @@ use tracing::info;
 use crate::Error;
 use crate::controller::{Context, read_secret};
 use crate::source_status::{self, Outcome};
-use crate::storage::ArtifactStore;
+use crate::storage::{ArtifactStore, digest_hex};
 
 /// Kind name used in storage paths, metrics and events.
 pub const KIND: &str = "HelmRepository";
@@ -94,8 +94,8 @@ async fn sync(
             )),
         })?;
     let normalised = normalise_index(&body)?;
-    let digest = runtime::artifact::sha256_digest(&normalised);
-    let hex = digest.trim_start_matches("sha256:").to_string();
+    let digest = runtime::artifact::canonical_digest().digest(&normalised);
+    let hex = digest_hex(&digest).to_string();
 
     // Decide: same index as the one stored?
     if let Some(artifact) = status

@@ -32,6 +32,13 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         kex: flags.ssh.ssh_kex_algos.clone(),
     })
     .map_err(|e| flags.ssh.invalid(e))?;
+    let digest = runtime::artifact::DigestAlgorithm::parse(&flags.artifact_digest_algo)
+        .ok_or_else(|| runtime::Error::InvalidFlag {
+            flag: "--artifact-digest-algo",
+            value: flags.artifact_digest_algo.clone(),
+            reason: "expected sha256, sha384, sha512 or blake3".into(),
+        })?;
+    runtime::artifact::set_canonical_digest(digest).map_err(runtime::Error::from)?;
     let mut manager = Manager::new(CONTROLLER_NAME, &flags, Metrics::new()).await?;
 
     let base_url = advertised_base_url(&flags.storage_addr, &flags.storage_adv_addr);

@@ -37,7 +37,8 @@ pub struct Flags {
     #[arg(long, default_value_t = 2)]
     pub artifact_retention_records: usize,
 
-    /// The algorithm artifact digests are computed with (only sha256 is supported).
+    /// The algorithm of artifact digests and of the revisions Flux computes as
+    /// digests (Bucket, HelmRepository): sha256, sha384, sha512 or blake3.
     #[arg(long, default_value = "sha256")]
     pub artifact_digest_algo: String,
 

@@ -11,8 +11,6 @@ use std::io::Write;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use sha2::{Digest, Sha256};
-
 use crate::Error;
 use crate::archive;
 use crate::source_ignore::SourceIgnore;
@@ -27,7 +25,7 @@ pub struct StoredFile {
     pub path: String,
     /// HTTP address of the file.
     pub url: String,
-    /// `sha256:<hex>` of the file's bytes.
+    /// `<algorithm>:<hex>` of the file's bytes (`sha256` unless `--artifact-digest-algo`).
     pub digest: String,
     /// Size in bytes.
     pub size: i64,
@@ -211,7 +209,7 @@ impl ArtifactStore {
         Ok(StoredFile {
             path: path.to_string(),
             url: self.url(path),
-            digest: format!("sha256:{digest}"),
+            digest,
             size: i64::try_from(size).unwrap_or(i64::MAX),
         })
     }
@@ -323,10 +321,16 @@ impl ArtifactStore {
     }
 }
 
-/// A writer that hashes (sha256) and counts what passes through it.
+/// The hex part of an `<algorithm>:<hex>` digest, for file names.
+pub fn digest_hex(digest: &str) -> &str {
+    digest.split_once(':').map_or(digest, |(_, hex)| hex)
+}
+
+/// A writer that hashes (with the canonical digest, `--artifact-digest-algo`)
+/// and counts what passes through it.
 pub struct HashingWriter<W> {
     inner: W,
-    hasher: Sha256,
+    hasher: runtime::artifact::DigestHasher,
     written: u64,
 }
 
@@ -334,17 +338,13 @@ impl<W: Write> HashingWriter<W> {
     fn new(inner: W) -> Self {
         HashingWriter {
             inner,
-            hasher: Sha256::new(),
+            hasher: runtime::artifact::canonical_digest().hasher(),
             written: 0,
         }
     }
 
     fn finish(self) -> (String, u64, W) {
-        (
-            hex::encode(self.hasher.finalize()),
-            self.written,
-            self.inner,
-        )
+        (self.hasher.finish(), self.written, self.inner)
     }
 }
 
@@ -511,10 +511,7 @@ mod tests {
             .expect("archive");
         let bytes = std::fs::read(s.local_path(&stored.path).unwrap()).unwrap();
         assert_eq!(stored.size as usize, bytes.len());
-        assert_eq!(
-            stored.digest,
-            format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
-        );
+        assert_eq!(stored.digest, runtime::artifact::sha256_digest(&bytes));
     }
 
     #[tokio::test]

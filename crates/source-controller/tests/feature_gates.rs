@@ -1,6 +1,6 @@
 //! An unknown feature gate, or one whose non-default setting ferroflux does
-//! not implement, stops source-controller at start-up with one line and
-//! exit code 1, as Flux refuses unknown gates.
+//! not implement, or an unknown digest algorithm, stops source-controller at
+//! start-up with one line and exit code 1, as Flux refuses them.
 
 // Test code: a failing unwrap is a failing test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -24,6 +24,7 @@ fn unknown_and_unimplemented_feature_gates_stop_the_binary_with_one_line() -> Re
                 "--feature-gates=CacheSecretsAndConfigMaps=maybe",
                 "'maybe' for CacheSecretsAndConfigMaps is not a boolean",
             ),
+            ("--artifact-digest-algo=md5", "--artifact-digest-algo"),
         ],
     )
 }

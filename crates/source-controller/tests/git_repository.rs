@@ -212,6 +212,34 @@ async fn ssh_with_identity_and_known_hosts() -> Result<()> {
     Ok(())
 }
 
+/// `--artifact-digest-algo=blake3`: artifacts carry BLAKE3 digests, which
+/// consumers verify (the download below checks it).
+#[tokio::test(flavor = "multi_thread")]
+async fn artifact_digest_algorithm_is_the_flags() -> Result<()> {
+    let env = Env::start("git-blake3", &["--artifact-digest-algo=blake3"]).await?;
+    let git = git_server().await?;
+    let repo = git.create_repo(&format!("{}-b3", env.ns()), [("a.yaml", "a: 1\n")])?;
+    basic_auth_secret(&env, "auth").await?;
+    env.create::<GitRepository>(git_repository(
+        "b3",
+        json!({"url": repo.http_url(), "interval": "1h", "ref": {"branch": "main"},
+               "secretRef": {"name": "auth"}}),
+    ))
+    .await?;
+    let artifact = ready(&env, "b3")
+        .await?
+        .status
+        .and_then(|s| s.artifact)
+        .context("artifact")?;
+    ensure!(
+        artifact.digest.starts_with("blake3:") && artifact.digest.len() == 7 + 64,
+        "{artifact:?}"
+    );
+    let unpacked = fetch_artifact(&artifact.url, &artifact.digest).await?;
+    ensure!(files_under(unpacked.path()) == ["a.yaml"]);
+    Ok(())
+}
+
 /// `sparseCheckout` naming a directory the commit lacks fails the fetch
 /// with Flux's reason and message; the listed directories that exist are
 /// what the artifact holds.
