@@ -276,7 +276,8 @@ async fn sparse_checkout_of_a_missing_directory_fails() -> Result<()> {
 
 /// `proxySecretRef`: the fetch goes through the proxy with its credentials;
 /// a proxy Secret without `address` fails with Flux's reason, and a proxy
-/// that is down fails the fetch with a message naming the proxy.
+/// that is down fails the fetch with a message naming the proxy. Without
+/// one, the controller's `HTTP_PROXY` environment is used.
 #[tokio::test(flavor = "multi_thread")]
 async fn proxy_secret_ref_routes_the_fetch_through_the_proxy() -> Result<()> {
     let env = Env::start("git-proxy", &[]).await?;
@@ -320,6 +321,28 @@ async fn proxy_secret_ref_routes_the_fetch_through_the_proxy() -> Result<()> {
         .await?;
     let (_, message) = failing(&env, "proxy-down", "GitOperationFailed").await?;
     ensure!(message.contains(&address), "{message}");
+
+    // Without proxySecretRef, the controller's HTTP_PROXY environment is used.
+    let open_proxy = tokio::task::spawn_blocking(|| e2e::proxy::HttpProxy::start(false)).await??;
+    let env = Env::start_with_env(
+        "git-env-proxy",
+        &[],
+        &[("HTTP_PROXY", open_proxy.address().as_str())],
+    )
+    .await?;
+    basic_auth_secret(&env, "auth").await?;
+    env.create::<GitRepository>(git_repository(
+        "from-env",
+        json!({"url": repo.http_url(), "interval": "1h", "ref": {"branch": "main"},
+               "secretRef": {"name": "auth"}}),
+    ))
+    .await?;
+    ready(&env, "from-env").await?;
+    let log = open_proxy.log();
+    ensure!(
+        log.contains(&format!("/git/{name}.git")),
+        "not proxied:\n{log}"
+    );
     Ok(())
 }
 
