@@ -78,7 +78,7 @@ async fn valid_examples_are_accepted_by_the_api_server() -> Result<()> {
     let files = fixtures("valid");
     ensure_fixture_namespaces(cluster, &files).await?;
     assert!(
-        files.len() >= 13,
+        files.len() >= 14,
         "expected an example per kind, found {}",
         files.len()
     );
@@ -250,7 +250,7 @@ async fn all_flux_crds_are_served() -> Result<()> {
         .lines()
         .filter(|l| l.contains(".toolkit.fluxcd.io"))
         .collect();
-    assert_eq!(flux.len(), 13, "{text}");
+    assert_eq!(flux.len(), 14, "{text}");
     Ok(())
 }
 
@@ -301,7 +301,7 @@ fn crd_schemas_match_flux() -> Result<()> {
     let flux = e2e::cluster::read_crds(&flux_dir)?;
     let ours = e2e::cluster::read_crds(&e2e::cluster::workspace_crds_dir())?;
     assert!(
-        flux.len() >= 13,
+        flux.len() >= 14,
         "{} holds {} CRDs",
         flux_dir.display(),
         flux.len()

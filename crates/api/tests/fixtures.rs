@@ -18,7 +18,9 @@ use api::helm::HelmRelease;
 use api::image::{ImagePolicy, ImageRepository, ImageUpdateAutomation};
 use api::kustomize::Kustomization;
 use api::notification::{Alert, Provider, Receiver};
-use api::source::{Bucket, GitRepository, HelmChart, HelmRepository, OCIRepository};
+use api::source::{
+    Bucket, ExternalArtifact, GitRepository, HelmChart, HelmRepository, OCIRepository,
+};
 use kube::CustomResourceExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -95,6 +97,9 @@ fn valid_fixtures_round_trip_and_cover_every_kind() {
                     round_trip::<HelmChart>(&path, &doc)
                 }
                 ("source.toolkit.fluxcd.io/v1", "Bucket") => round_trip::<Bucket>(&path, &doc),
+                ("source.toolkit.fluxcd.io/v1", "ExternalArtifact") => {
+                    round_trip::<ExternalArtifact>(&path, &doc)
+                }
                 ("kustomize.toolkit.fluxcd.io/v1", "Kustomization") => {
                     round_trip::<Kustomization>(&path, &doc)
                 }
