@@ -282,7 +282,8 @@ pub struct Kustomization {
     pub kind: String,
     /// `metadata`.
     pub metadata: Option<ObjectMeta>,
-    /// `openapi`: the built-in schema version to use (a custom `path` is refused).
+    /// `openapi`: the built-in schema `version` or a custom schema `path`
+    /// strategic merges use (see `target::choose_openapi`).
     pub openapi: Option<BTreeMap<String, String>>,
     /// Prefix added to resource names.
     pub name_prefix: String,

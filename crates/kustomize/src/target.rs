@@ -75,7 +75,10 @@ pub fn build(source_root: &Path, dir: &Path, options: BuildOptions) -> Result<Ou
     let source = Arc::new(SourceRoot::new(source_root)?);
     let ldr = Loader::with_remote_access(source, dir, options.load_restrictor, options.remote)?;
     let mut warnings = Vec::new();
+    // The schema choice lives for this build only.
+    let _schema_scope = crate::openapi::SelectionScope::begin();
     let mut kt = KustTarget::load(ldr, &mut warnings)?;
+    choose_openapi(&kt)?;
     if !kt.kustomization.build_metadata.is_empty() {
         kt.origin = Some(Origin::default());
     }
@@ -377,6 +380,7 @@ impl KustTarget {
             ))
         })?;
         sub.kustomization.build_metadata = self.kustomization.build_metadata.clone();
+        choose_openapi(&sub)?;
         sub.origin = self.origin.as_ref().map(|o| o.append(path));
         if is_component && !sub.kustomization.is_component() {
             return Err(Error::InvalidKustomization {
@@ -753,8 +757,54 @@ fn transformer_done_with(m: &mut ResMap, origin: Option<&Origin>) {
     m.retain(|r| !r.as_map().is_empty());
 }
 
-/// Features this crate deliberately does not run (custom schemas, Helm),
-/// refused with an error naming the file, as Flux does.
+/// kustomize's `openapi.SetSchema`: the first kustomization with an
+/// `openapi` field (the root, else bases and components in accumulation
+/// order) chooses the schema strategic merges use for the whole build. A
+/// custom schema replaces the built-in Kubernetes one (kyaml parses only the
+/// custom file), so built-in kinds it does not describe merge lists as
+/// unknown kinds do.
+fn choose_openapi(kt: &KustTarget) -> Result<()> {
+    let Some(o) = &kt.kustomization.openapi else {
+        return Ok(());
+    };
+    let invalid = |message: String| Error::InvalidKustomization {
+        path: kt.ldr.root().join(kt.file_name),
+        message,
+    };
+    // kustomize reads the file even when a schema is already chosen.
+    let custom = match o.get("path") {
+        Some(p) => Some((p, kt.ldr.load(p)?)),
+        None => None,
+    };
+    if crate::openapi::is_selected() {
+        return Ok(());
+    }
+    let version = o.get("version");
+    if let Some((p, bytes)) = custom {
+        if version.is_some() {
+            return Err(invalid(
+                "builtin version and custom schema provided, cannot use both".into(),
+            ));
+        }
+        let table = crate::openapi::Table::from_custom_schema(&bytes)
+            .map_err(|e| invalid(format!("invalid OpenAPI schema file '{p}': {e}")))?;
+        crate::openapi::select(Arc::new(table));
+        return Ok(());
+    }
+    match version.map(String::as_str) {
+        None | Some("") => Ok(()),
+        Some(v) if v == crate::openapi::schema_version() => {
+            crate::openapi::select(crate::openapi::builtin_table());
+            Ok(())
+        }
+        Some(_) => Err(invalid(
+            "the specified OpenAPI version is not built in".into(),
+        )),
+    }
+}
+
+/// Features this crate deliberately does not run (Helm, ...), refused with
+/// an error naming the file, as Flux does.
 fn unsupported(k: &Kustomization, path: &Path) -> Result<()> {
     let refuse = |what: &str| {
         Err(Error::InvalidKustomization {
@@ -767,19 +817,6 @@ fn unsupported(k: &Kustomization, path: &Path) -> Result<()> {
         || k.helm_globals.is_some()
     {
         return refuse("helmCharts");
-    }
-    if let Some(o) = &k.openapi {
-        if o.contains_key("path") {
-            return refuse("custom OpenAPI schemas");
-        }
-        if let Some(v) = o.get("version")
-            && v != crate::openapi::schema_version()
-        {
-            return Err(Error::InvalidKustomization {
-                path: path.to_path_buf(),
-                message: "the specified OpenAPI version is not built in".into(),
-            });
-        }
     }
     for m in &k.build_metadata {
         if ![

@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::fieldspec::untagged_scalar;
-use crate::openapi::Schema;
+use crate::openapi::{Schema, Table};
 
 const DIRECTIVE: &str = "$patch";
 
@@ -149,7 +149,11 @@ impl Walked {
     }
 }
 
-fn schema_for(schema: Option<Schema>, sources: [&Option<Value>; 2]) -> Option<Schema> {
+fn schema_for<'t>(
+    table: &'t Table,
+    schema: Option<Schema<'t>>,
+    sources: [&Option<Value>; 2],
+) -> Option<Schema<'t>> {
     if schema.is_some() {
         return schema;
     }
@@ -160,7 +164,7 @@ fn schema_for(schema: Option<Schema>, sources: [&Option<Value>; 2]) -> Option<Sc
             if kind.is_empty() || api.is_empty() {
                 continue;
             }
-            if let Some(found) = Schema::for_type(&api, &kind) {
+            if let Some(found) = Schema::for_type(table, &api, &kind) {
                 return Some(found);
             }
         }
@@ -185,16 +189,17 @@ fn check_kinds(kind: Kind, dest: &Option<Value>, origin: &Option<Value>) -> Resu
     Ok(())
 }
 
-fn walk(
+fn walk<'t>(
+    table: &'t Table,
     dest: Option<Value>,
     origin: Option<Value>,
-    schema: Option<Schema>,
+    schema: Option<Schema<'t>>,
     depth: usize,
 ) -> Result<Walked> {
     if depth > 512 {
         return Err(Error::patch("strategic merge patch nests too deeply"));
     }
-    let schema = schema_for(schema, [&dest, &origin]);
+    let schema = schema_for(table, schema, [&dest, &origin]);
     let kind = [&dest, &origin]
         .into_iter()
         .find_map(|s| match s {
@@ -207,12 +212,12 @@ fn walk(
             if kind == Kind::Mapping {
                 check_kinds(Kind::Mapping, &dest, &origin)?;
             }
-            walk_map(dest, origin, schema, depth)
+            walk_map(table, dest, origin, schema, depth)
         }
         Kind::Sequence => {
             check_kinds(Kind::Sequence, &dest, &origin)?;
             if schema.is_some_and(|s| s.has_merge_strategy()) {
-                walk_associative_sequence(dest, origin, schema, depth)
+                walk_associative_sequence(table, dest, origin, schema, depth)
             } else {
                 // Non-associative lists: the patch wins.
                 Ok(match origin {
@@ -280,10 +285,11 @@ fn visit_map(dest: Option<Value>, origin: &mut Option<Value>) -> Result<Walked> 
     }
 }
 
-fn walk_map(
+fn walk_map<'t>(
+    table: &'t Table,
     dest: Option<Value>,
     mut origin: Option<Value>,
-    schema: Option<Schema>,
+    schema: Option<Schema<'t>>,
     depth: usize,
 ) -> Result<Walked> {
     let visited = visit_map(dest, &mut origin)?;
@@ -310,7 +316,7 @@ fn walk_map(
             Some(Value::Object(o)) => o.get(&name).cloned(),
             _ => None,
         };
-        let w = walk(d, o, field_schema, depth + 1)?;
+        let w = walk(table, d, o, field_schema, depth + 1)?;
         match w.value {
             None => {
                 result_map.shift_remove(&name);
@@ -344,10 +350,11 @@ fn visit_associative_list(
     }
 }
 
-fn walk_associative_sequence(
+fn walk_associative_sequence<'t>(
+    table: &'t Table,
     dest: Option<Value>,
     mut origin: Option<Value>,
-    schema: Option<Schema>,
+    schema: Option<Schema<'t>>,
     depth: usize,
 ) -> Result<Walked> {
     let Some(dest) = visit_associative_list(dest, &mut origin)? else {
@@ -359,10 +366,11 @@ fn walk_associative_sequence(
     let values = element_values(&keys, sources);
     let elem_schema = schema.and_then(|s| s.elements());
     let out = if !values.is_empty() || !keys.is_empty() {
-        set_associative_elements(values, &keys, dest, &origin, elem_schema, depth)?
+        set_associative_elements(table, values, &keys, dest, &origin, elem_schema, depth)?
     } else {
         let primitives = primitive_values(sources);
         set_associative_elements(
+            table,
             primitives,
             &[String::new()],
             dest,
@@ -591,12 +599,13 @@ fn element_setter(
     Ok(())
 }
 
-fn set_associative_elements(
+fn set_associative_elements<'t>(
+    table: &'t Table,
     mut values_list: Vec<Vec<String>>,
     keys: &[String],
     dest: Value,
     origin: &Option<Value>,
-    elem_schema: Option<Schema>,
+    elem_schema: Option<Schema<'t>>,
     depth: usize,
 ) -> Result<Option<Value>> {
     let mut dest_items = match dest {
@@ -622,7 +631,7 @@ fn set_associative_elements(
         let d_idx = find_element(&dest_items, &lk, &lv);
         let d = d_idx.map(|i| dest_items[i].clone());
         let o = find_element(origin_items, &lk, &lv).map(|i| origin_items[i].clone());
-        let w = walk(d, o, elem_schema, depth + 1)?;
+        let w = walk(table, d, o, elem_schema, depth + 1)?;
         let mut val = w.value;
         let mut exit = false;
         for (i, key) in vk.iter().enumerate() {
@@ -693,9 +702,17 @@ fn append_list_node(dst: &mut Vec<Value>, src: &[Value], keys: &[String]) -> Res
     Ok(())
 }
 
-/// Merges `patch` into `target`. `None` means the patch deleted the object.
+/// Merges `patch` into `target` with the schema the build chose (see
+/// [`crate::openapi::active_table`]). `None` means the patch deleted the
+/// object.
 pub fn merge(target: Value, patch: Value) -> Result<Option<Value>> {
-    let w = walk(Some(target), Some(patch), None, 0)?;
+    merge_with(&crate::openapi::active_table(), target, patch)
+}
+
+/// Merges `patch` into `target` with list strategies and merge keys from
+/// `table`.
+pub fn merge_with(table: &Table, target: Value, patch: Value) -> Result<Option<Value>> {
+    let w = walk(table, Some(target), Some(patch), None, 0)?;
     Ok(match w.value {
         Some(Value::Null) | None => None,
         Some(v) => Some(v),
