@@ -138,14 +138,19 @@ async fn drift_is_corrected_on_request() -> Result<()> {
         )
         .await?;
     let token = env.request_reconcile::<Kustomization>("app").await?;
+    // The request is recorded as handled when the reconciliation starts (as
+    // in Flux); it is over once Ready is back and Reconciling gone.
     env.wait_for::<Kustomization, _>("app", |ks| {
-        (ks.status
-            .as_ref()?
+        let status = ks.status.as_ref()?;
+        let handled = status
             .reconcile_request
             .last_handled_reconcile_at
             .as_deref()
-            == Some(token.as_str()))
-        .then_some(())
+            == Some(token.as_str());
+        let conditions = status.conditions.as_ref();
+        let ready = condition(conditions, "Ready").is_some_and(|c| c.status == "True");
+        let reconciling = condition(conditions, "Reconciling").is_some();
+        (handled && ready && !reconciling).then_some(())
     })
     .await?;
     let configmap = env

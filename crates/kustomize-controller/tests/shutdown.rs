@@ -108,8 +108,8 @@ fn unknown_and_unimplemented_feature_gates_stop_the_binary_with_one_line() -> Re
                 "feature-gate 'Nope' not supported",
             ),
             (
-                "--feature-gates=ExternalArtifact=true",
-                "feature-gate 'ExternalArtifact=true' is not implemented by ferroflux",
+                "--feature-gates=GroupChangeLog=true",
+                "feature-gate 'GroupChangeLog=true' is not implemented by ferroflux",
             ),
         ],
     )
