@@ -231,16 +231,23 @@ async fn kubectl_get_shows_flux_columns_with_real_values() -> Result<()> {
     ensure!(tables.len() == 4, "four tables, one per kind:\n{plain}");
 
     let url_columns = ["NAME", "URL", "AGE", "READY", "STATUS"];
+    // Each kind's row in its own column order, AGE as `<age>`. Flux's
+    // OCIRepository prints AGE last.
+    let age_ready = |status: String| ["<age>".to_string(), "True".to_string(), status];
     let expected: [(&str, &[&str], Vec<String>); 4] = [
         (
             "gitrepository.source.toolkit.fluxcd.io/app",
             &url_columns,
-            vec![repo.http_url().to_string(), git_message],
+            [
+                vec![repo.http_url().to_string()],
+                age_ready(git_message).to_vec(),
+            ]
+            .concat(),
         ),
         (
             "helmrepository.source.toolkit.fluxcd.io/charts",
             &url_columns,
-            vec![charts.url(), index_message],
+            [vec![charts.url()], age_ready(index_message).to_vec()].concat(),
         ),
         (
             "helmchart.source.toolkit.fluxcd.io/podinfo",
@@ -254,18 +261,26 @@ async fn kubectl_get_shows_flux_columns_with_real_values() -> Result<()> {
                 "READY",
                 "STATUS",
             ],
-            vec![
-                "podinfo".to_string(),
-                "6.x".to_string(),
-                "HelmRepository".to_string(),
-                "charts".to_string(),
-                chart_message,
-            ],
+            [
+                vec![
+                    "podinfo".to_string(),
+                    "6.x".to_string(),
+                    "HelmRepository".to_string(),
+                    "charts".to_string(),
+                ],
+                age_ready(chart_message).to_vec(),
+            ]
+            .concat(),
         ),
         (
             "ocirepository.source.toolkit.fluxcd.io/app",
-            &url_columns,
-            vec![registry.oci_url(&oci_repo), oci_message],
+            &["NAME", "URL", "READY", "STATUS", "AGE"],
+            vec![
+                registry.oci_url(&oci_repo),
+                "True".to_string(),
+                oci_message,
+                "<age>".to_string(),
+            ],
         ),
     ];
     for (name, headers, values) in &expected {
@@ -275,11 +290,8 @@ async fn kubectl_get_shows_flux_columns_with_real_values() -> Result<()> {
             "columns of {name}: {:?}\n{plain}",
             table.headers
         );
-        // NAME, the kind's own columns, then AGE READY STATUS.
-        let (status, own) = values.split_last().context("values")?;
         let mut want = vec![name.to_string()];
-        want.extend(own.iter().cloned());
-        want.extend(["<age>".to_string(), "True".to_string(), status.clone()]);
+        want.extend(values.iter().cloned());
         ensure!(
             row == want,
             "row of {name}:\n{row:?}\n!=\n{want:?}\n{plain}"
