@@ -14,6 +14,7 @@ use runtime::events::EventRecorder;
 use runtime::metrics::Metrics;
 
 use crate::Error;
+use crate::index_cache::IndexCache;
 use crate::storage::ArtifactStore;
 
 /// Settings the reconcilers read from the command line.
@@ -31,6 +32,10 @@ pub struct Settings {
     pub helm_chart_max_size: u64,
     /// `--helm-chart-file-max-size`.
     pub helm_chart_file_max_size: u64,
+    /// `--helm-cache-max-size` (0: no index cache).
+    pub helm_cache_max_size: usize,
+    /// `--helm-cache-ttl`.
+    pub helm_cache_ttl: Duration,
 }
 
 impl Default for Settings {
@@ -42,6 +47,8 @@ impl Default for Settings {
             helm_index_max_size: 50 * 1024 * 1024,
             helm_chart_max_size: 10 * 1024 * 1024,
             helm_chart_file_max_size: 5 * 1024 * 1024,
+            helm_cache_max_size: 0,
+            helm_cache_ttl: Duration::from_secs(15 * 60),
         }
     }
 }
@@ -58,6 +65,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Command-line settings.
     pub settings: Settings,
+    /// Parsed Helm repository indexes (`--helm-cache-*`).
+    pub index_cache: IndexCache,
 }
 
 /// The field manager (and event reporter) name.
@@ -72,12 +81,19 @@ impl Context {
         recorder: EventRecorder,
         settings: Settings,
     ) -> Context {
+        let index_cache = IndexCache::new(settings.helm_cache_max_size, settings.helm_cache_ttl);
+        metrics.register_shared(
+            "gotk_cache_events",
+            "Total number of cache retrieval events for a Gitops Toolkit resource reconciliation.",
+            index_cache.events(),
+        );
         Context {
             recorder,
             client,
             store,
             metrics,
             settings,
+            index_cache,
         }
     }
 

@@ -208,7 +208,8 @@ async fn from_helm_repository(
             spec.source_ref.name
         )));
     };
-    let index = read_index(ctx, &index_artifact)?;
+    let chart_name = obj.name_any();
+    let index = read_index(ctx, &index_artifact, (&namespace, &chart_name))?;
     let entry = select_version(&index, &spec.chart, requested)?;
     status.observed_source_artifact_revision = Some(index_artifact.revision.clone());
     let Some(version) = needed_version(obj, ctx, status, &entry.version)? else {
@@ -634,15 +635,24 @@ async fn store(
 }
 
 /// The repository's stored (normalised) index, read from our own store with
-/// its digest checked.
-fn read_index(ctx: &Context, artifact: &Artifact) -> Result<Value, Error> {
-    let path = ctx.store.local_path(&artifact.path)?;
-    let bytes = std::fs::read(&path)
-        .map_err(|e| Error::SourceUnavailable(format!("reading the repository index: {e}")))?;
-    runtime::artifact::verify_digest(&bytes, &artifact.digest)
-        .map_err(|e| Error::SourceUnavailable(format!("repository index: {e}")))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Index(format!("stored repository index does not parse: {e}")))
+/// its digest checked, or from the index cache (`--helm-cache-*`) for the
+/// HelmChart `chart` (namespace, name).
+fn read_index(
+    ctx: &Context,
+    artifact: &Artifact,
+    chart: (&str, &str),
+) -> Result<std::sync::Arc<Value>, Error> {
+    ctx.index_cache
+        .get_or_load(&artifact.path, &artifact.digest, chart, || {
+            let path = ctx.store.local_path(&artifact.path)?;
+            let bytes = std::fs::read(&path).map_err(|e| {
+                Error::SourceUnavailable(format!("reading the repository index: {e}"))
+            })?;
+            runtime::artifact::verify_digest(&bytes, &artifact.digest)
+                .map_err(|e| Error::SourceUnavailable(format!("repository index: {e}")))?;
+            serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Index(format!("stored repository index does not parse: {e}")))
+        })
 }
 
 /// The HelmCharts that use `repo`, to reconcile when its index changes.

@@ -13,6 +13,7 @@ pub mod controller;
 pub mod git_repository;
 pub mod helm_chart;
 pub mod helm_repository;
+pub mod index_cache;
 pub mod manager;
 pub mod oci_chart;
 pub mod oci_repository;

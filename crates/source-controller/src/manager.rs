@@ -61,7 +61,13 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         helm_index_max_size: flags.helm_index_max_size,
         helm_chart_max_size: flags.helm_chart_max_size,
         helm_chart_file_max_size: flags.helm_chart_file_max_size,
+        helm_cache_max_size: usize::try_from(flags.helm_cache_max_size.max(0)).unwrap_or(0),
+        helm_cache_ttl: helm_cache_duration("--helm-cache-ttl", &flags.helm_cache_ttl)?,
     };
+    let purge_every = helm_cache_duration(
+        "--helm-cache-purge-interval",
+        &flags.helm_cache_purge_interval,
+    )?;
     let ctx = Arc::new(Context::new(
         manager.client().clone(),
         store,
@@ -69,6 +75,17 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         manager.event_recorder()?,
         settings,
     ));
+
+    if ctx.index_cache.enabled() {
+        let purged = ctx.clone();
+        manager.spawn(async move {
+            let mut every = tokio::time::interval(purge_every);
+            loop {
+                every.tick().await;
+                purged.index_cache.purge_expired();
+            }
+        });
+    }
 
     let trigger = ReconcileTrigger::default();
     let git = manager
@@ -107,4 +124,18 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
     }
     manager.run().await?;
     Ok(())
+}
+
+/// A `--helm-cache-*` duration (Flux parses them as Go durations at start).
+fn helm_cache_duration(flag: &'static str, value: &str) -> Result<std::time::Duration, Error> {
+    runtime::options::parse_duration(value)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| {
+            Error::from(runtime::Error::InvalidFlag {
+                flag,
+                value: value.to_string(),
+                reason: "expected a positive Go duration such as 15m".into(),
+            })
+        })
 }

@@ -75,17 +75,16 @@ pub struct Flags {
     #[arg(long, default_value = "")]
     pub default_service_account: String,
 
-    /// Accepted with no effect: ferroflux keeps no in-memory cache of Helm
-    /// repository indexes (each HelmChart reads the index from the
-    /// repository's artifact).
+    /// How many parsed Helm repository indexes are kept in memory for
+    /// HelmCharts (0: none).
     #[arg(long, default_value_t = 0)]
     pub helm_cache_max_size: i64,
 
-    /// Accepted with no effect, as `--helm-cache-max-size`.
+    /// How long a cached index is kept after its last use.
     #[arg(long, default_value = "15m")]
     pub helm_cache_ttl: String,
 
-    /// Accepted with no effect, as `--helm-cache-max-size`.
+    /// How often expired indexes are dropped from the cache.
     #[arg(long, default_value = "1m")]
     pub helm_cache_purge_interval: String,
 

@@ -620,3 +620,53 @@ async fn chart_from_oci_repository_picks_the_newest_matching_tag() -> Result<()>
     ensure!(stalled.status == "True", "{stalled:?}");
     Ok(())
 }
+
+/// `--helm-cache-max-size`: HelmCharts of one HelmRepository read its parsed
+/// index from memory after the first, counted in `gotk_cache_events_total`
+/// as Flux counts them.
+#[tokio::test(flavor = "multi_thread")]
+async fn helm_index_cache_serves_repeated_reads() -> Result<()> {
+    let env = Env::start(
+        "hc-cache",
+        &["--helm-cache-max-size=10", "--helm-cache-ttl=10m"],
+    )
+    .await?;
+    let charts = tokio::task::spawn_blocking(|| ChartRepo::start(false)).await??;
+    charts.add_chart(&ChartSpec::config_maps("podinfo", "6.1.0"))?;
+    env.create::<HelmRepository>(object(
+        "HelmRepository",
+        "charts",
+        json!({"url": charts.url(), "interval": "1h"}),
+    ))
+    .await?;
+    let chart = json!({"chart": "podinfo", "version": "6.x", "interval": "1h",
+                       "sourceRef": {"kind": "HelmRepository", "name": "charts"}});
+    env.create::<HelmChart>(object("HelmChart", "first", chart.clone()))
+        .await?;
+    ready_at(&env, "first", "6.1.0").await?;
+    env.create::<HelmChart>(object("HelmChart", "second", chart))
+        .await?;
+    ready_at(&env, "second", "6.1.0").await?;
+
+    let metrics = download(&format!(
+        "http://127.0.0.1:{}/metrics",
+        env.controller.metrics_port
+    ))
+    .await?;
+    let metrics = String::from_utf8(metrics)?;
+    let count = |event: &str, name: &str| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("gotk_cache_events_total{")
+                    && l.contains(&format!("event_type=\"{event}\""))
+                    && l.contains(&format!("name=\"{name}\""))
+                    && l.contains(&format!("namespace=\"{}\"", env.ns()))
+            })
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    ensure!(count("cache_miss", "first") >= 1.0, "{metrics}");
+    ensure!(count("cache_hit", "second") >= 1.0, "{metrics}");
+    Ok(())
+}
