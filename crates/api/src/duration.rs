@@ -40,8 +40,17 @@ impl Duration {
         &self.0
     }
 
-    /// Interprets the text as a Go duration; negative durations are an error.
+    /// Interprets the text as a Go duration; negative durations, and those
+    /// longer than Go's longest (which the CRD patterns let through), are an
+    /// error.
     pub fn to_std(&self) -> Result<std::time::Duration, Error> {
+        // kube's parser panics where Go's reports an overflow.
+        if go_seconds(&self.0).is_some_and(|seconds| seconds > GO_MAX_SECONDS) {
+            return Err(Error::InvalidDuration {
+                value: self.0.clone(),
+                reason: "longer than Go's longest duration (2562047h47m16.854775807s)".into(),
+            });
+        }
         let parsed: kube::core::Duration =
             self.0
                 .parse()
@@ -56,6 +65,37 @@ impl Duration {
         }
         Ok(parsed.into())
     }
+}
+
+/// Go's longest duration (`1<<63 - 1` nanoseconds), in seconds.
+const GO_MAX_SECONDS: f64 = 9_223_372_036.854_776;
+
+/// The length of a Go duration in seconds, sign ignored, as a float (only
+/// compared with [`GO_MAX_SECONDS`]); `None` when it is not one, which the
+/// parser then reports.
+fn go_seconds(text: &str) -> Option<f64> {
+    let mut rest = text.trim_start_matches(['+', '-']);
+    let mut total = 0.0;
+    while !rest.is_empty() && rest != "0" {
+        let unit_start = rest.find(char::is_alphabetic)?;
+        let (number, tail) = rest.split_at(unit_start);
+        let unit_end = tail
+            .find(|c: char| !c.is_alphabetic())
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit_end);
+        let scale = match unit {
+            "ns" => 1e-9,
+            "us" | "\u{b5}s" | "\u{3bc}s" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += number.parse::<f64>().ok()? * scale;
+        rest = tail;
+    }
+    Some(total)
 }
 
 /// Go's `time.Duration.String` for non-negative durations.
@@ -156,6 +196,24 @@ mod tests {
             Duration::new("-5s").to_std(),
             Err(Error::NegativeDuration(_))
         ));
+    }
+
+    #[test]
+    fn rejects_what_overflows_go_and_takes_its_longest() {
+        // The CRD patterns accept these; Go's ParseDuration refuses them.
+        for text in ["99999999999999999999h", "2562048h", "2562047h47m17s"] {
+            assert!(
+                matches!(
+                    Duration::new(text).to_std(),
+                    Err(Error::InvalidDuration { .. })
+                ),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            Duration::new("2562047h47m16s").to_std().unwrap(),
+            std::time::Duration::from_secs(9_223_372_036)
+        );
     }
 
     #[test]
