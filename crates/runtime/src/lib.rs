@@ -16,6 +16,7 @@ pub mod api_client;
 pub mod artifact;
 pub mod conditions;
 pub mod config_data;
+mod delayed_triggers;
 pub mod dependencies;
 pub mod events;
 pub mod finalizer;

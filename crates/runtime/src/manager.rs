@@ -5,13 +5,13 @@
 //! `/readyz`), builds the paced client and reads the scope (namespace,
 //! label selector) from the common flags. [`Manager::controller`] declares a
 //! kind: its watch (with backoff, a reflector store and the
-//! [`ReconcileTrigger`] predicate) and [`ControllerBuilder::watches`] for
-//! related kinds mapped onto it; [`ControllerBuilder::run`] wraps the
-//! reconcile function with the reconcile metrics and the failure model of
-//! [`crate::reconcile`]. [`Manager::run`] then waits for leadership, runs
-//! every controller, and on SIGTERM stops taking work, lets in-flight
-//! reconciliations finish for up to `--graceful-shutdown-timeout`, and hands
-//! the lease back.
+//! [`ReconcileTrigger`] predicate) and [`ControllerBuilder::watches`] (or
+//! [`ControllerBuilder::watches_delayed`]) for related kinds mapped onto it;
+//! [`ControllerBuilder::run`] wraps the reconcile function with the
+//! reconcile metrics and the failure model of [`crate::reconcile`].
+//! [`Manager::run`] then waits for leadership, runs every controller, and on
+//! SIGTERM stops taking work, lets in-flight reconciliations finish for up to
+//! `--graceful-shutdown-timeout`, and hands the lease back.
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -34,6 +34,7 @@ use tracing::info;
 
 use crate::Error;
 use crate::admin::Readiness;
+use crate::delayed_triggers::DelayedTriggers;
 use crate::leader::Leadership;
 use crate::metrics::{Metrics, ReconcileResult, SharedMetrics};
 use crate::options::ControllerOptions;
@@ -425,6 +426,60 @@ impl<K: Object> ControllerBuilder<K> {
         I: IntoIterator<Item = ObjectRef<K>> + 'static,
         I::IntoIter: Send,
     {
+        let objects = self.related_objects(related);
+        let store = self.store.clone();
+        self.controller = self
+            .controller
+            .watches_stream(objects, move |obj: O| map(&obj, &store));
+        self
+    }
+
+    /// [`watches`](Self::watches) with a delay per trigger: `map` also says
+    /// how long each named object's reconciliation waits (`None`: not at
+    /// all). Changes arriving while an object waits add nothing: it is
+    /// reconciled once, when the delay of the first has passed. Triggers of
+    /// other watches are not delayed.
+    ///
+    /// Why: kube's controller runs every trigger at once, and a kind may
+    /// want related changes gathered into one run (ImageUpdateAutomation's
+    /// `policyChangeDelay` commits image updates arriving together once).
+    #[must_use]
+    pub fn watches_delayed<O, I>(
+        mut self,
+        related: Related<O>,
+        map: impl Fn(&O, &Store<K>) -> I + Send + Sync + 'static,
+    ) -> Self
+    where
+        O: Object,
+        I: IntoIterator<Item = (ObjectRef<K>, Option<Duration>)> + 'static,
+        I::IntoIter: Send,
+    {
+        let store = self.store.clone();
+        let triggers = self
+            .related_objects(related)
+            .flat_map(move |object| {
+                let triggers: Vec<_> = match object {
+                    Ok(object) => map(&object, &store).into_iter().collect(),
+                    // The watch retries by itself (WatchBackoff); as in
+                    // `watches`, an error triggers nothing.
+                    Err(err) => {
+                        tracing::debug!(kind = %O::kind(&()), error = %err, "watch error");
+                        Vec::new()
+                    }
+                };
+                futures::stream::iter(triggers)
+            })
+            .boxed();
+        self.controller = self.controller.reconcile_on(DelayedTriggers::new(triggers));
+        self
+    }
+
+    /// The watch of the related kind `O`: scoped and filtered as `related`
+    /// says, reflected into its store if it has one.
+    fn related_objects<O: Object>(
+        &self,
+        related: Related<O>,
+    ) -> BoxStream<'static, Result<O, watcher::Error>> {
         let config = related
             .config
             .unwrap_or_else(|| self.scope.watch_config.clone());
@@ -433,17 +488,12 @@ impl<K: Object> ControllerBuilder<K> {
             Some(writer) => events.reflect(writer).touched_objects().boxed(),
             None => events.touched_objects().boxed(),
         };
-        let objects = match related.predicate {
+        match related.predicate {
             Some(predicate) => objects
                 .predicate_filter(predicate, PredicateConfig::default())
                 .boxed(),
             None => objects,
-        };
-        let store = self.store.clone();
-        self.controller = self
-            .controller
-            .watches_stream(objects, move |obj: O| map(&obj, &store));
-        self
+        }
     }
 
     /// Runs `reconcile` for every triggered object with `ctx`: its duration
