@@ -260,15 +260,6 @@ async fn all_flux_crds_are_served() -> Result<()> {
 /// closed gap must leave this list).
 const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
     (
-        "alerts.notification.toolkit.fluxcd.io v1",
-        "Flux stores Alert as v1 and deprecates v1beta3; ferroflux serves only v1beta3",
-    ),
-    (
-        "providers.notification.toolkit.fluxcd.io v1",
-        "Flux stores Provider as v1 (adding type `mastodon`, which ferroflux's \
-         notification-controller lacks) and deprecates v1beta3; ferroflux serves only v1beta3",
-    ),
-    (
         "helmreleases.helm.toolkit.fluxcd.io v2 .spec.chart",
         "the chart template's `kind: OCIRepository` (OCIRepository fields, optional \
          chart/sourceRef, no version/reconcileStrategy defaults) is not implemented",

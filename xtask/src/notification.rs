@@ -18,7 +18,7 @@ use sha2::Sha256;
 use crate::demo::{SYSTEM_NAMESPACE, Stack, condition};
 
 /// The `notification.toolkit.fluxcd.io` version of Providers and Alerts.
-const ALERTS_API_VERSION: &str = "notification.toolkit.fluxcd.io/v1beta3";
+const ALERTS_API_VERSION: &str = "notification.toolkit.fluxcd.io/v1";
 /// The version of Receivers.
 const RECEIVERS_API_VERSION: &str = "notification.toolkit.fluxcd.io/v1";
 /// How long notification-controller may take to see a new object.

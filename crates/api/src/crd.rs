@@ -30,8 +30,40 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         ImagePolicy::crd(),
         ImageUpdateAutomation::crd(),
         Receiver::crd(),
-        Alert::crd(),
-        Provider::crd(),
+        with_deprecated_v1beta3(
+            Alert::crd(),
+            &[(
+                "summary",
+                string_field(
+                    "Deprecated: a short description added to every event; use `eventMetadata`.",
+                    Some(255),
+                    None,
+                ),
+            )],
+            &[],
+        ),
+        with_deprecated_v1beta3(
+            Provider::crd(),
+            &[
+                (
+                    "interval",
+                    string_field(
+                        "Deprecated and unused.",
+                        None,
+                        Some(crate::duration::DURATION_PATTERN),
+                    ),
+                ),
+                (
+                    "proxy",
+                    string_field(
+                        "Deprecated: the HTTP(S) proxy address; use `proxySecretRef`.",
+                        Some(2048),
+                        Some("^(http|https)://.*$"),
+                    ),
+                ),
+            ],
+            &["mastodon"],
+        ),
     ]
     .into_iter()
     .map(finish)
@@ -72,6 +104,78 @@ fn required_by_rules(
         }));
     }
     crd
+}
+
+/// Adds the deprecated `v1beta3` version Flux still serves beside `v1` (which stays the
+/// stored one): `v1`'s schema plus the `spec` fields `v1` dropped, minus the provider types
+/// `v1` added. As in Flux there is no conversion webhook: the API server only rewrites
+/// `apiVersion`, so the dropped fields are pruned when a `v1beta3` object is stored.
+fn with_deprecated_v1beta3(
+    mut crd: CustomResourceDefinition,
+    dropped_fields: &[(&str, JSONSchemaProps)],
+    added_types: &[&str],
+) -> CustomResourceDefinition {
+    let Some(mut version) = crd.spec.versions.first().cloned() else {
+        return crd;
+    };
+    version.name = crate::notification::ALERT_DEPRECATED_VERSION.to_string();
+    version.storage = false;
+    version.deprecated = Some(true);
+    version.deprecation_warning = Some(format!(
+        "{} {} is deprecated, upgrade to {}",
+        crate::notification::ALERT_DEPRECATED_VERSION,
+        crd.spec.names.kind,
+        version_name(&crd)
+    ));
+    if let Some(spec) = version
+        .schema
+        .as_mut()
+        .and_then(|schema| schema.open_api_v3_schema.as_mut())
+        .and_then(|root| root.properties.as_mut())
+        .and_then(|properties| properties.get_mut("spec"))
+    {
+        let fields = spec.properties.get_or_insert_with(Default::default);
+        for (name, schema) in dropped_fields {
+            fields.insert((*name).to_string(), schema.clone());
+        }
+        if let Some(types) = fields
+            .get_mut("type")
+            .and_then(|type_| type_.enum_.as_mut())
+        {
+            types.retain(|value| {
+                value
+                    .0
+                    .as_str()
+                    .is_none_or(|name| !added_types.contains(&name))
+            });
+        }
+    }
+    crd.spec.versions.push(version);
+    crd
+}
+
+/// The name of a CRD's first (stored) version.
+fn version_name(crd: &CustomResourceDefinition) -> String {
+    crd.spec
+        .versions
+        .first()
+        .map(|version| version.name.clone())
+        .unwrap_or_default()
+}
+
+/// A `string` schema with an optional length limit and pattern.
+fn string_field(
+    description: &str,
+    max_length: Option<i64>,
+    pattern: Option<&str>,
+) -> JSONSchemaProps {
+    JSONSchemaProps {
+        description: Some(description.to_string()),
+        type_: Some("string".to_string()),
+        max_length,
+        pattern: pattern.map(str::to_string),
+        ..Default::default()
+    }
 }
 
 /// File name controller-gen would use for a CRD: `<group>_<plural>.yaml`.

@@ -1,5 +1,7 @@
-//! `notification.toolkit.fluxcd.io`: Provider and Alert (v1beta3) forward Flux events to
-//! external systems; Receiver (v1) turns incoming webhooks into reconcile requests.
+//! `notification.toolkit.fluxcd.io`: Provider and Alert forward Flux events to external
+//! systems; Receiver turns incoming webhooks into reconcile requests. All three are `v1`;
+//! Provider and Alert are also served as the deprecated `v1beta3` (see
+//! [`crate::crd`]), stored as `v1` as in Flux.
 
 // `#[kube(printcolumn(...))]` repeats keys such as `type_ = "string"` by design.
 #![allow(clippy::duplicated_attributes)]
@@ -18,14 +20,16 @@ use crate::meta::{LocalObjectReference, ReconcileRequestStatus};
 pub const GROUP: &str = "notification.toolkit.fluxcd.io";
 /// Version serving Receiver.
 pub const RECEIVER_VERSION: &str = "v1";
-/// Version serving Alert and Provider.
-pub const ALERT_VERSION: &str = "v1beta3";
+/// Version Alert and Provider are stored and read as.
+pub const ALERT_VERSION: &str = "v1";
+/// The deprecated version Alert and Provider are still served as.
+pub const ALERT_DEPRECATED_VERSION: &str = "v1beta3";
 
 /// Desired state of a Provider.
 #[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[kube(
     group = "notification.toolkit.fluxcd.io",
-    version = "v1beta3",
+    version = "v1",
     kind = "Provider",
     plural = "providers",
     namespaced,
@@ -48,10 +52,6 @@ pub const ALERT_VERSION: &str = "v1beta3";
 pub struct ProviderSpec {
     /// Which integration receives the events.
     pub r#type: ProviderType,
-    /// Deprecated and unused.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = DURATION_PATTERN))]
-    pub interval: Option<Duration>,
     /// Channel, room or topic the events are posted to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2048))]
@@ -68,10 +68,6 @@ pub struct ProviderSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = SHORT_DURATION_PATTERN))]
     pub timeout: Option<Duration>,
-    /// Deprecated: HTTP(S) proxy address; use `proxySecretRef`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 2048), regex(pattern = r"^(http|https)://.*$"))]
-    pub proxy: Option<String>,
     /// Secret with the proxy settings (`address`, `username`, `password`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_secret_ref: Option<LocalObjectReference>,
@@ -135,13 +131,15 @@ pub enum ProviderType {
     Zoom,
     #[serde(rename = "incident.io")]
     IncidentIo,
+    /// Only in `v1`.
+    Mastodon,
 }
 
 /// Desired state of an Alert.
 #[derive(CustomResource, JsonSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[kube(
     group = "notification.toolkit.fluxcd.io",
-    version = "v1beta3",
+    version = "v1",
     kind = "Alert",
     plural = "alerts",
     namespaced,
@@ -176,10 +174,6 @@ pub struct AlertSpec {
     /// Regular expressions; events whose message matches one are dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclusion_list: Option<Vec<String>>,
-    /// Deprecated: short description added to events; use `eventMetadata`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(max = 255))]
-    pub summary: Option<String>,
     /// Stop forwarding events until unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,

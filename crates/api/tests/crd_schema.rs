@@ -162,7 +162,7 @@ fn fourteen_kinds_with_flux_names() {
         (
             "Alert",
             "notification.toolkit.fluxcd.io",
-            "v1beta3",
+            "v1",
             "alerts",
             &[],
             "fluxcd-notifications",
@@ -170,7 +170,7 @@ fn fourteen_kinds_with_flux_names() {
         (
             "Provider",
             "notification.toolkit.fluxcd.io",
-            "v1beta3",
+            "v1",
             "providers",
             &[],
             "fluxcd-notifications",
@@ -183,12 +183,21 @@ fn fourteen_kinds_with_flux_names() {
         assert_eq!(crd.spec.group, group, "{kind}");
         assert_eq!(crd.spec.names.plural, plural, "{kind}");
         assert_eq!(crd.spec.scope, "Namespaced", "{kind}");
-        assert_eq!(crd.spec.versions.len(), 1, "{kind}");
+        // Alert and Provider are also served as the deprecated v1beta3.
+        let deprecated = usize::from(matches!(kind, "Alert" | "Provider"));
+        assert_eq!(crd.spec.versions.len(), 1 + deprecated, "{kind}");
         assert_eq!(crd.spec.versions[0].name, version, "{kind}");
         assert!(
             crd.spec.versions[0].served && crd.spec.versions[0].storage,
             "{kind}"
         );
+        for old in &crd.spec.versions[1..] {
+            assert_eq!(old.name, "v1beta3", "{kind}");
+            assert!(
+                old.served && !old.storage && old.deprecated == Some(true),
+                "{kind}"
+            );
+        }
         assert_eq!(
             crd.spec.names.short_names.clone().unwrap_or_default(),
             short_names,

@@ -118,10 +118,8 @@ fn valid_fixtures_round_trip_and_cover_every_kind() {
                 ("notification.toolkit.fluxcd.io/v1", "Receiver") => {
                     round_trip::<Receiver>(&path, &doc)
                 }
-                ("notification.toolkit.fluxcd.io/v1beta3", "Alert") => {
-                    round_trip::<Alert>(&path, &doc)
-                }
-                ("notification.toolkit.fluxcd.io/v1beta3", "Provider") => {
+                ("notification.toolkit.fluxcd.io/v1", "Alert") => round_trip::<Alert>(&path, &doc),
+                ("notification.toolkit.fluxcd.io/v1", "Provider") => {
                     round_trip::<Provider>(&path, &doc)
                 }
                 other => panic!("{}: unexpected kind {other:?}", path.display()),

@@ -188,7 +188,7 @@ mod tests {
 
     fn alert(spec: serde_json::Value) -> Alert {
         serde_json::from_value(json!({
-            "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
+            "apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Alert",
             "metadata": {"name": "a", "namespace": "apps"},
             "spec": spec,
         }))

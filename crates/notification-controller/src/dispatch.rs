@@ -289,9 +289,6 @@ impl Dispatcher {
         }
         let mut notification = event.clone();
         let conflicts = event_metadata::combine(&mut notification, alert);
-        if alert.spec.summary.as_deref().is_some_and(|s| !s.is_empty()) {
-            info!(alert = %key_of(alert), "warning: specifying an alert summary with '.spec.summary' is deprecated, use '.spec.eventMetadata.summary' instead");
-        }
         if !conflicts.is_empty() {
             let keys: Vec<String> = conflicts
                 .iter()

@@ -14,9 +14,6 @@ use api::event::{
 use api::notification::{Alert, ProviderType};
 use sha2::{Digest, Sha256};
 
-/// The metadata key an Alert's deprecated `spec.summary` is sent under.
-pub const SUMMARY_KEY: &str = "summary";
-
 /// The API group of the event's involved object (`""` for the core group).
 pub fn object_group(event: &Event) -> &str {
     match event.involved_object.api_version.as_deref() {
@@ -91,13 +88,11 @@ pub struct KeyConflict {
 
 const FROM_ANNOTATIONS: &str = "involved object annotations";
 const FROM_EVENT_METADATA: &str = "Alert object .spec.eventMetadata";
-const FROM_SUMMARY: &str = "Alert object .spec.summary";
 const FROM_CONTROLLER: &str = "involved object controller metadata";
 
 /// The metadata a Provider receives for `event` through `alert`, from lowest
 /// to highest precedence: the object's `event.toolkit.fluxcd.io/*`
-/// annotations, `spec.eventMetadata`, `spec.summary` (as `summary`), then
-/// the object controller's `<group>/*` keys, each without its prefix. Keys
+/// annotations, `spec.eventMetadata`, then the object controller's `<group>/*` keys, each without its prefix. Keys
 /// set by more than one source are returned as conflicts (the higher one
 /// wins). When nothing is set, the event keeps its metadata, as in Flux.
 pub fn combine(event: &mut Event, alert: &Alert) -> Vec<KeyConflict> {
@@ -115,9 +110,6 @@ pub fn combine(event: &mut Event, alert: &Alert) -> Vec<KeyConflict> {
     }
     for (key, value) in alert.spec.event_metadata.iter().flatten() {
         set(key, value, FROM_EVENT_METADATA);
-    }
-    if let Some(summary) = alert.spec.summary.as_deref().filter(|s| !s.is_empty()) {
-        set(SUMMARY_KEY, summary, FROM_SUMMARY);
     }
     let object_prefix = format!("{}/", object_group(event));
     for (key, value) in &original {
@@ -218,7 +210,7 @@ mod tests {
         spec["providerRef"] = json!({"name": "p"});
         spec["eventSources"] = json!([]);
         serde_json::from_value(json!({
-            "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Alert",
+            "apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Alert",
             "metadata": {"name": "a", "namespace": "apps"}, "spec": spec,
         }))
         .unwrap()
@@ -290,8 +282,8 @@ mod tests {
         }));
         exclude_internal(&mut ev);
         let a = alert(json!({
-            "eventMetadata": {"env": "prod", "cluster": "c1", "revision": "alert"},
-            "summary": "deprecated summary",
+            "eventMetadata": {"env": "prod", "cluster": "c1", "revision": "alert",
+                              "summary": "from the alert"},
         }));
         let conflicts = combine(&mut ev, &a);
         let metadata = ev.metadata.unwrap();
@@ -301,7 +293,7 @@ mod tests {
                 ("cluster".to_string(), "c1".to_string()),
                 ("env".to_string(), "prod".to_string()),
                 ("revision".to_string(), "main@sha1:abc".to_string()),
-                ("summary".to_string(), "deprecated summary".to_string()),
+                ("summary".to_string(), "from the alert".to_string()),
                 ("team".to_string(), "a".to_string()),
             ])
         );

@@ -2,7 +2,9 @@
 //! [`Target`] (address, channel, credentials, headers) and the
 //! [`Transport`] (proxy, CA and client certificate, timeout), with Flux's
 //! precedence: a Secret's `address` over `spec.address`, the proxy Secret
-//! over the Secret's deprecated `proxy` key over the deprecated `spec.proxy`.
+//! over the Secret's deprecated `proxy` key. (`v1beta3`'s `spec.proxy` is
+//! not in `v1`, which objects are stored as: the API server drops it, as
+//! for Flux.)
 
 use std::collections::BTreeMap;
 
@@ -92,10 +94,7 @@ pub fn build(
         commit_status_expr: spec.commit_status_expr.clone().filter(|e| !e.is_empty()),
         ..Target::default()
     };
-    let mut transport = Transport {
-        proxy: spec.proxy.clone().filter(|p| !p.is_empty()),
-        ..Transport::default()
-    };
+    let mut transport = Transport::default();
     if let Some(timeout) = &spec.timeout {
         transport.timeout = Some(
             timeout
@@ -288,7 +287,7 @@ mod tests {
 
     fn provider(spec: serde_json::Value) -> Provider {
         serde_json::from_value(json!({
-            "apiVersion": "notification.toolkit.fluxcd.io/v1beta3", "kind": "Provider",
+            "apiVersion": "notification.toolkit.fluxcd.io/v1", "kind": "Provider",
             "metadata": {"name": "p", "namespace": "apps", "uid": "0c9a-11"},
             "spec": spec,
         }))
@@ -306,8 +305,7 @@ mod tests {
     fn spec_only() {
         let p = provider(
             json!({"type": "slack", "address": "https://hooks/x", "channel": "ops",
-                                "username": "flux", "timeout": "5s",
-                                "proxy": "http://proxy:3128"}),
+                                "username": "flux", "timeout": "5s"}),
         );
         let (target, transport) = build(&p, &ProviderSecrets::default()).unwrap();
         assert_eq!(target.address, "https://hooks/x");
@@ -315,7 +313,7 @@ mod tests {
         assert_eq!(target.username.as_deref(), Some("flux"));
         assert_eq!(target.provider.uid, "0c9a-11");
         assert_eq!(transport.timeout, Some(std::time::Duration::from_secs(5)));
-        assert_eq!(transport.proxy.as_deref(), Some("http://proxy:3128"));
+        assert_eq!(transport.proxy, None);
     }
 
     #[test]
@@ -371,13 +369,14 @@ mod tests {
 
     #[test]
     fn proxy_secret_wins_with_credentials() {
-        let p = provider(json!({"type": "generic", "proxy": "http://spec-proxy:1",
+        let p = provider(json!({"type": "generic", "secretRef": {"name": "s"},
                                 "proxySecretRef": {"name": "px"}}));
         let secrets = ProviderSecrets {
             proxy: Some(secret(
                 "px",
                 json!({"address": "http://proxy:3128", "username": "u@x", "password": "p:w"}),
             )),
+            secret: Some(secret("s", json!({"proxy": "http://old-proxy:1"}))),
             ..ProviderSecrets::default()
         };
         let (_, transport) = build(&p, &secrets).unwrap();

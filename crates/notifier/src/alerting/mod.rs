@@ -19,6 +19,7 @@ mod googlepubsub;
 mod grafana;
 mod incidentio;
 mod lark;
+mod mastodon;
 mod matrix;
 mod msteams;
 mod nats;
@@ -70,6 +71,7 @@ pub fn validate(
         ProviderType::Zulip => zulip::validate(target),
         ProviderType::Zoom => zoom::validate(target),
         ProviderType::IncidentIo => incidentio::validate(target),
+        ProviderType::Mastodon => mastodon::validate(target),
         ProviderType::Nats => nats::validate(target, transport),
         other => Err(NotifyError::Unsupported(type_name(other))),
     }
@@ -121,6 +123,7 @@ pub async fn post(
         ProviderType::Zulip => zulip::post(target, poster, event).await,
         ProviderType::Zoom => zoom::post(target, poster, event).await,
         ProviderType::IncidentIo => incidentio::post(target, poster, event).await,
+        ProviderType::Mastodon => mastodon::post(target, poster, event).await,
         ProviderType::Nats => nats::post(target, transport, event).await,
         other => Err(NotifyError::Unsupported(type_name(other))),
     }

@@ -200,7 +200,7 @@ fn event_value(event: &Event, metadata: &BTreeMap<String, String>) -> Value {
 /// reading them fails with an error naming the key).
 fn provider_value(provider_type: ProviderType, target: &Target) -> Value {
     json!({
-        "apiVersion": "notification.toolkit.fluxcd.io/v1beta3",
+        "apiVersion": "notification.toolkit.fluxcd.io/v1",
         "kind": "Provider",
         "metadata": {
             "name": target.provider.name,
