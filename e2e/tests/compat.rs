@@ -265,10 +265,6 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
          chart/sourceRef, no version/reconcileStrategy defaults) is not implemented",
     ),
     (
-        "imageupdateautomations.image.toolkit.fluxcd.io v1 .spec.policyChangeDelay:",
-        "image-automation-controller does not implement policyChangeDelay",
-    ),
-    (
         "imagepolicies.image.toolkit.fluxcd.io v1 .spec.policy.buildTime: a field only ferroflux has",
         "a ferroflux extension",
     ),

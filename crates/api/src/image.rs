@@ -394,6 +394,15 @@ pub struct ImageUpdateAutomationSpec {
     /// Minimum time between automation runs.
     #[schemars(regex(pattern = DURATION_PATTERN))]
     pub interval: Duration,
+    /// How long a run woken by an ImagePolicy change waits, counted from the
+    /// first change, so that image updates arriving meanwhile are committed
+    /// together; only the policies `policySelector` picks count. Unset: the
+    /// automation runs as soon as a policy changes. Other triggers (the
+    /// interval, a reconcile request, a spec change, the GitRepository) are
+    /// not delayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    pub policy_change_delay: Option<Duration>,
     /// Labels of the ImagePolicies to apply; all in the namespace when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "atomic_label_selector")]

@@ -27,6 +27,7 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 use kube::ResourceExt;
 use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::core::SelectorExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 
@@ -42,6 +43,9 @@ const GIT_OPERATION_FAILED: &str = "GitOperationFailed";
 const UPDATE_FAILED: &str = "UpdateFailed";
 /// Reason: `spec.policySelector` is not a valid selector.
 const INVALID_POLICY_SELECTOR: &str = "InvalidPolicySelector";
+/// Reason: `spec.policyChangeDelay` is not a duration this controller can
+/// wait (the CRD pattern lets through values too large for it).
+const INVALID_POLICY_CHANGE_DELAY: &str = "InvalidPolicyChangeDelay";
 /// Reason: the message template uses data Flux removed.
 const REMOVED_TEMPLATE_FIELD: &str = "RemovedTemplateField";
 /// Reason: the update strategy is not `Setters`.
@@ -73,18 +77,63 @@ pub async fn reconcile(
     .await
 }
 
-/// The automations in `policy`'s namespace (for the policy watch); the
-/// selector is checked when they run.
+/// The automations a change of `policy` wakes (for the policy watch), each
+/// with how long its run waits: `spec.policyChangeDelay`, so that image
+/// updates arriving together make one commit.
 pub fn users_of_policy(
     policy: &ImagePolicy,
     automations: &Store<ImageUpdateAutomation>,
-) -> Vec<ObjectRef<ImageUpdateAutomation>> {
+) -> Vec<(ObjectRef<ImageUpdateAutomation>, Option<Duration>)> {
+    policy_triggers(policy, &automations.state())
+}
+
+/// [`users_of_policy`] over a list. Without a delay: every automation of the
+/// policy's namespace, at once (the selector is checked when it runs).
+/// With one: only the automations whose `policySelector` picks the policy,
+/// so that a change of a policy an automation does not write never holds
+/// back nor adds to its run. An unreadable delay wakes at once, for the run
+/// to report it.
+fn policy_triggers(
+    policy: &ImagePolicy,
+    automations: &[Arc<ImageUpdateAutomation>],
+) -> Vec<(ObjectRef<ImageUpdateAutomation>, Option<Duration>)> {
     automations
-        .state()
         .iter()
         .filter(|a| a.namespace() == policy.namespace())
-        .map(|a| ObjectRef::from_obj(a.as_ref()))
+        .filter_map(|a| {
+            let delay = policy_change_delay(a).ok().flatten();
+            if delay.is_some() && !selects(a.spec.policy_selector.as_ref(), policy) {
+                return None;
+            }
+            Some((ObjectRef::from_obj(a.as_ref()), delay))
+        })
         .collect()
+}
+
+/// `spec.policyChangeDelay`; `None` when unset or zero (no delay).
+fn policy_change_delay(auto: &ImageUpdateAutomation) -> Result<Option<Duration>, Halt> {
+    let Some(delay) = &auto.spec.policy_change_delay else {
+        return Ok(None);
+    };
+    let delay = delay.to_std().map_err(|e| {
+        Halt::stall(
+            INVALID_POLICY_CHANGE_DELAY,
+            format!("invalid spec.policyChangeDelay: {e}"),
+        )
+    })?;
+    Ok((!delay.is_zero()).then_some(delay))
+}
+
+/// Whether `selector` (`spec.policySelector`; unset: all) picks `policy`.
+/// An invalid selector picks nothing: the run stalls on it.
+fn selects(selector: Option<&LabelSelector>, policy: &ImagePolicy) -> bool {
+    let Some(selector) = selector else {
+        return true;
+    };
+    let Ok(selector) = kube::core::Selector::try_from(selector.clone()) else {
+        return false;
+    };
+    selector.matches(policy.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()))
 }
 
 /// What of an ImagePolicy changes an automation's work: its latest image
@@ -252,6 +301,7 @@ async fn plan(auto: &ImageUpdateAutomation, ctx: &Context) -> Result<Plan, Halt>
             "only the Setters update strategy is supported",
         ));
     }
+    policy_change_delay(auto)?;
     if git_spec.commit.signing_key.as_ref().is_some_and(|k| {
         k.r#type
             .is_some_and(|t| t != api::image::SigningKeyType::Gpg)
@@ -797,6 +847,108 @@ async fn request_source_reconcile(ctx: &Context, plan: &Plan) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn automation(
+        name: &str,
+        namespace: &str,
+        extra: serde_json::Value,
+    ) -> Arc<ImageUpdateAutomation> {
+        let mut spec = serde_json::json!({
+            "interval": "1h", "sourceRef": {"kind": "GitRepository", "name": "repo"}});
+        for (key, value) in extra.as_object().into_iter().flatten() {
+            spec[key] = value.clone();
+        }
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageUpdateAutomation",
+                "metadata": {"name": name, "namespace": namespace}, "spec": spec}))
+            .unwrap(),
+        )
+    }
+
+    fn policy(namespace: &str, labels: serde_json::Value) -> ImagePolicy {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
+            "metadata": {"name": "app", "namespace": namespace, "labels": labels},
+            "spec": {"imageRepositoryRef": {"name": "app"}, "policy": {"alphabetical": {}}}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_policy_change_wakes_its_namespace_at_once_or_the_selecting_automations_after_their_delay()
+    {
+        let automations = [
+            automation("plain", "apps", serde_json::json!({})),
+            automation(
+                "plain-other-selector",
+                "apps",
+                serde_json::json!({"policySelector": {"matchLabels": {"team": "b"}}}),
+            ),
+            automation(
+                "delayed",
+                "apps",
+                serde_json::json!({"policyChangeDelay": "1m30s"}),
+            ),
+            automation(
+                "delayed-team-a",
+                "apps",
+                serde_json::json!({"policyChangeDelay": "5s",
+                    "policySelector": {"matchExpressions": [{"key": "team", "operator": "In", "values": ["a"]}]}}),
+            ),
+            automation(
+                "delayed-team-b",
+                "apps",
+                serde_json::json!({"policyChangeDelay": "5s", "policySelector": {"matchLabels": {"team": "b"}}}),
+            ),
+            automation(
+                "zero-delay-team-b",
+                "apps",
+                serde_json::json!({"policyChangeDelay": "0s", "policySelector": {"matchLabels": {"team": "b"}}}),
+            ),
+            automation(
+                "elsewhere",
+                "other",
+                serde_json::json!({"policyChangeDelay": "5s"}),
+            ),
+        ];
+        let triggers = policy_triggers(
+            &policy("apps", serde_json::json!({"team": "a"})),
+            &automations,
+        );
+        let triggers: Vec<(&str, Option<Duration>)> = triggers
+            .iter()
+            .map(|(obj, delay)| (obj.name.as_str(), *delay))
+            .collect();
+        assert_eq!(
+            triggers,
+            [
+                ("plain", None),
+                ("plain-other-selector", None),
+                ("delayed", Some(Duration::from_secs(90))),
+                ("delayed-team-a", Some(Duration::from_secs(5))),
+                ("zero-delay-team-b", None),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_policy_change_delay_too_large_to_wait_stalls() {
+        let auto = automation(
+            "huge",
+            "apps",
+            serde_json::json!({"policyChangeDelay": "99999999999999999999h"}),
+        );
+        let halt = policy_change_delay(&auto).unwrap_err();
+        assert_eq!(halt.reason, INVALID_POLICY_CHANGE_DELAY);
+        assert!(
+            halt.message.contains("spec.policyChangeDelay"),
+            "{}",
+            halt.message
+        );
+        // Woken at once, so that the run reports it.
+        let triggers = policy_triggers(&policy("apps", serde_json::json!({})), &[auto]);
+        assert_eq!(triggers[0].1, None);
+    }
 
     #[test]
     fn refspecs_naming_the_push_branch_push_the_new_commit() {

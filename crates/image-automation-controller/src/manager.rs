@@ -1,6 +1,7 @@
 //! The controllers, declared: ImageRepository, ImagePolicy (woken by its
 //! repository's new scans) and ImageUpdateAutomation (woken by new latest
-//! images and new source revisions), on the shared harness.
+//! images, after the automation's `policyChangeDelay`, and new source
+//! revisions), on the shared harness.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -68,8 +69,9 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         .run(image_policy::reconcile, ctx.clone());
     let automations = manager
         .controller::<ImageUpdateAutomation>(trigger)
-        // A new latest image is a new update to write.
-        .watches(
+        // A new latest image is a new update to write (after
+        // `policyChangeDelay`, gathering the updates arriving meanwhile).
+        .watches_delayed(
             Related::in_scope().when_changed(automation::latest_image),
             automation::users_of_policy,
         )

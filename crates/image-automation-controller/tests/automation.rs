@@ -13,6 +13,7 @@ use api::image::{ImagePolicy, ImageRepository, ImageUpdateAutomation};
 use api::source::GitRepository;
 use fixture::{Env, condition, registry};
 use serde_json::json;
+use std::time::{Duration, Instant};
 
 const DEPLOYMENT: &str = r#"# The app, as a person wrote it.
 apiVersion: apps/v1
@@ -299,27 +300,55 @@ impl World {
             "metadata": {"name": "app"},
             "spec": {"url": repo.http_url(), "interval": "1h", "ref": {"branch": "main"}, "secretRef": {"name": "git"}}}))
             .await?;
-        env.apply::<ImageRepository>(json!({
-            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
-            "metadata": {"name": "app"}, "spec": {"image": image, "interval": "1h", "insecure": true}}))
-            .await?;
-        env.apply::<ImagePolicy>(json!({
-            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
-            "metadata": {"name": "app"},
-            "spec": {"imageRepositoryRef": {"name": "app"}, "policy": {"semver": {"range": "1.x"}}}}))
-            .await?;
-        Ok(World {
+        let world = World {
             registry,
             git,
             repo,
             repo_path,
-        })
+        };
+        world.declare_image(env, "app", json!({})).await?;
+        Ok(world)
+    }
+
+    /// The registry image `<namespace>/<name>`.
+    fn image(&self, env: &Env, name: &str) -> String {
+        format!("{}/{}/{name}", self.registry.host(), env.ns())
+    }
+
+    /// The ImageRepository of the registry image `<namespace>/<name>` and
+    /// the ImagePolicy (semver `1.x`) with `labels`, both named `name`.
+    async fn declare_image(&self, env: &Env, name: &str, labels: serde_json::Value) -> Result<()> {
+        let image = self.image(env, name);
+        env.apply::<ImageRepository>(json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImageRepository",
+            "metadata": {"name": name}, "spec": {"image": image, "interval": "1h", "insecure": true}}))
+            .await?;
+        env.apply::<ImagePolicy>(json!({
+            "apiVersion": "image.toolkit.fluxcd.io/v1", "kind": "ImagePolicy",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {"imageRepositoryRef": {"name": name}, "policy": {"semver": {"range": "1.x"}}}}))
+            .await?;
+        Ok(())
     }
 
     /// Pushes `tag` and asks for a scan.
     async fn new_tag(&self, env: &Env, tag: &str) -> Result<()> {
         self.registry.push_image(&self.repo_path, tag)?;
         env.request_reconcile::<ImageRepository>("app").await
+    }
+
+    /// Pushes `tag` of the image `name` (declared with
+    /// [`declare_image`](Self::declare_image)), asks for a scan and waits
+    /// until its policy selected it; when that was seen.
+    async fn new_latest(&self, env: &Env, name: &str, tag: &str) -> Result<Instant> {
+        self.registry
+            .push_image(&format!("{}/{name}", env.ns()), tag)?;
+        env.request_reconcile::<ImageRepository>(name).await?;
+        env.wait_for::<ImagePolicy, _>(name, |p| {
+            (p.status.as_ref()?.latest_ref.as_ref()?.tag == tag).then_some(())
+        })
+        .await?;
+        Ok(Instant::now())
     }
 
     /// `git log` of `main` on the server, one `format` line per commit.
@@ -601,5 +630,108 @@ async fn push_options_go_to_the_server_or_the_failure_says_why() -> Result<()> {
     ensure!(config.success());
     let commit = pushed(&env, "auto").await?;
     ensure!(world.repo.head("main")? == commit);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn policy_changes_within_the_delay_make_one_commit_and_without_it_run_at_once() -> Result<()>
+{
+    const DELAY: Duration = Duration::from_secs(5);
+    let env = Env::start("img-auto-delay", &[]).await?;
+    // The Deployment with a second container, whose image `web` goes into
+    // the file before the World exists.
+    let web = format!("{}/{}/web", registry(false).await?.host(), env.ns());
+    let deployment = format!(
+        "{DEPLOYMENT}        - name: web\n          image: \"{web}:1.0.0\" # {{\"$imagepolicy\": \"NS:web\"}}\n"
+    );
+    let world = World::new(&env, &[("deploy/app.yaml", deployment.as_str())]).await?;
+    world
+        .registry
+        .push_image(&format!("{}/web", env.ns()), "1.0.0")?;
+    let selected = json!({"automate": "yes"});
+    world.declare_image(&env, "app", selected.clone()).await?;
+    world.declare_image(&env, "web", selected).await?;
+    // The policies have their first latest images before the automation
+    // exists, so no delayed run of theirs is pending when the test starts.
+    for name in ["app", "web"] {
+        env.wait_for::<ImagePolicy, _>(name, |p| {
+            let labelled = p.metadata.labels.as_ref()?.contains_key("automate");
+            (labelled && p.status.as_ref()?.latest_ref.is_some()).then_some(())
+        })
+        .await?;
+    }
+    let mut spec = automation(
+        "auto",
+        "./deploy",
+        json!({"author": {"email": "fluxbot@example.invalid"}}),
+    );
+    spec["spec"]["policyChangeDelay"] = json!("5s");
+    spec["spec"]["policySelector"] = json!({"matchLabels": {"automate": "yes"}});
+    env.apply::<ImageUpdateAutomation>(spec.clone()).await?;
+    // Created: it runs at once (only policy changes wait).
+    env.wait_for::<ImageUpdateAutomation, _>("auto", |a| {
+        let status = a.status.as_ref()?;
+        let ready = condition(status.conditions.as_ref(), "Ready")?;
+        (status.observed_policies.as_ref()?.len() == 2 && ready.message == "repository up-to-date")
+            .then_some(())
+    })
+    .await?;
+    let before = world.log(&env, "%H")?;
+
+    // Two new images a moment apart: one run, a delay after the first.
+    let first = world.new_latest(&env, "app", "1.1.0").await?;
+    world.new_latest(&env, "web", "1.1.0").await?;
+    ensure!(
+        world.log(&env, "%H")? == before,
+        "the run must wait for policyChangeDelay"
+    );
+    let commit = pushed(&env, "auto").await?;
+    let held = first.elapsed();
+    ensure!(
+        held >= DELAY - Duration::from_secs(1),
+        "pushed after {held:?}"
+    );
+    let log = world.log(&env, "%H")?;
+    ensure!(
+        log.len() == before.len() + 1 && log[0] == commit,
+        "one commit expected: {:?}",
+        world.log(&env, "%H %s")?
+    );
+    let text = String::from_utf8(world.repo.file_at("main", "deploy/app.yaml")?)?;
+    for image in [world.image(&env, "app"), web.clone()] {
+        ensure!(text.contains(&format!("{image}:1.1.0\"")), "{text}");
+    }
+
+    // Without the delay, a policy change runs at once. The spec change is
+    // reconciled first, so that the controller maps the next change with it.
+    spec["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("policyChangeDelay");
+    let generation = env
+        .apply::<ImageUpdateAutomation>(spec)
+        .await?
+        .metadata
+        .generation;
+    env.wait_for::<ImageUpdateAutomation, _>("auto", |a| {
+        (a.status.as_ref()?.observed_generation == generation).then_some(())
+    })
+    .await?;
+    let changed = world.new_latest(&env, "app", "1.2.0").await?;
+    let second = env
+        .wait_for::<ImageUpdateAutomation, _>("auto", |a| {
+            let pushed = a.status.as_ref()?.last_push_commit.clone()?;
+            (pushed != commit).then_some(pushed)
+        })
+        .await?;
+    let took = changed.elapsed();
+    ensure!(took < DELAY, "an undelayed run took {took:?}");
+    ensure!(world.log(&env, "%H")?[0] == second);
+    let text = String::from_utf8(world.repo.file_at("main", "deploy/app.yaml")?)?;
+    ensure!(
+        text.contains(&format!("{}:1.2.0\"", world.image(&env, "app")))
+            && text.contains(&format!("{web}:1.1.0\"")),
+        "{text}"
+    );
     Ok(())
 }
