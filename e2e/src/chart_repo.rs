@@ -182,6 +182,8 @@ pub fn package_chart(chart: &ChartSpec, out_dir: &Path) -> Result<PathBuf> {
 #[derive(Debug)]
 pub struct ChartRepo {
     _service: Service,
+    /// The host its URL (and so index.yaml's chart URLs) names.
+    host: String,
     port: u16,
     credentials: Option<Credentials>,
     charts: PathBuf,
@@ -196,6 +198,12 @@ impl ChartRepo {
     /// `index.yaml` with no entries) on a free loopback port, with basic auth
     /// when `auth`.
     pub fn start(auth: bool) -> Result<Self> {
+        Self::start_named(auth, "127.0.0.1")
+    }
+
+    /// [`start`](Self::start), its URL naming `host` (which must resolve to
+    /// 127.0.0.1, where it listens): index.yaml's chart URLs name it too.
+    pub fn start_named(auth: bool, host: &str) -> Result<Self> {
         packages::ensure_debian_packages()?;
         let helm = Helm::new()?;
         let state = tempfile::Builder::new()
@@ -222,6 +230,7 @@ impl ChartRepo {
         let (service, port) = lighttpd::start("chart-repo", state.path(), &charts, None, &site)?;
         let repo = Self {
             _service: service,
+            host: host.to_string(),
             port,
             credentials,
             charts,
@@ -233,9 +242,10 @@ impl ChartRepo {
         Ok(repo)
     }
 
-    /// `http://127.0.0.1:PORT`, the repository URL.
+    /// `http://127.0.0.1:PORT` (or the host it was started with), the
+    /// repository URL.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}:{}", self.host, self.port)
     }
 
     /// The basic-auth user name, when auth is on.

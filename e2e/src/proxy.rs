@@ -12,6 +12,38 @@ use crate::lighttpd::Credentials;
 use crate::packages;
 use crate::process::{self, Service};
 
+/// A name of this machine that resolves to `127.0.0.1` (where the test
+/// servers listen) but that Go's `ProxyFromEnvironment`, and so ferroflux,
+/// does not take for local: requests to `localhost` and loopback addresses
+/// never use the proxy environment, so a test of that environment must
+/// address its servers by another name. The machine's host name, which
+/// `/etc/hosts` maps to `127.0.0.1` here.
+pub fn loopback_alias() -> Result<String> {
+    use std::net::ToSocketAddrs;
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .context("reading the host name")?
+        .trim()
+        .to_string();
+    let loopback = (name.as_str(), 80)
+        .to_socket_addrs()
+        .map(|mut addrs| addrs.any(|a| a.ip() == std::net::Ipv4Addr::LOCALHOST))
+        .unwrap_or(false);
+    if name.is_empty() || name == "localhost" || !loopback {
+        anyhow::bail!(
+            "the host name '{name}' does not resolve to 127.0.0.1: the proxy environment tests need a \
+             name for loopback other than localhost"
+        );
+    }
+    Ok(name)
+}
+
+/// `url` (or `host:port`) with `127.0.0.1` replaced by [`loopback_alias`],
+/// so that requests to it follow the proxy environment.
+pub fn via_alias(url: &str) -> Result<String> {
+    anyhow::ensure!(url.contains("127.0.0.1"), "{url} is not on 127.0.0.1");
+    Ok(url.replacen("127.0.0.1", &loopback_alias()?, 1))
+}
+
 /// A running tinyproxy. Stopped, and its directory deleted, on drop.
 #[derive(Debug)]
 pub struct HttpProxy {
@@ -98,6 +130,18 @@ impl HttpProxy {
     /// `CONNECT` request, logged whether or not its credentials passed).
     pub fn connect_requested(&self, host_port: &str) -> bool {
         self.log().contains(&format!("CONNECT {host_port} "))
+    }
+
+    /// `http://user:password@127.0.0.1:PORT` when the proxy requires auth,
+    /// else [`address`](Self::address): the form `HTTP_PROXY` takes.
+    pub fn url_with_credentials(&self) -> String {
+        match &self.credentials {
+            Some(c) => format!(
+                "http://{}:{}@127.0.0.1:{}",
+                c.username, c.password, self.port
+            ),
+            None => self.address(),
+        }
     }
 
     /// Stops the proxy (SIGKILL): its port then refuses connections.

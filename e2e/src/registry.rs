@@ -89,8 +89,9 @@ impl Registry {
     }
 
     /// [`start`](Self::start), serving HTTPS when `tls`: a fresh CA (see
-    /// [`ca_pem`](Self::ca_pem)) signs a certificate for `127.0.0.1` and
-    /// `localhost`, trusted by nothing else on the machine.
+    /// [`ca_pem`](Self::ca_pem)) signs a certificate for `127.0.0.1`,
+    /// `localhost` and the machine's loopback alias, trusted by nothing else
+    /// on the machine.
     pub fn start_with(auth: bool, tls: bool) -> Result<Self> {
         packages::ensure_debian_packages()?;
         let state = tempfile::Builder::new()
@@ -601,7 +602,8 @@ pub fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
     Ok(encoder.finish()?)
 }
 
-/// A CA and a serving certificate for `127.0.0.1`/`localhost` signed by it.
+/// A CA and a serving certificate for `127.0.0.1`/`localhost` (and the
+/// machine's [`loopback_alias`](crate::proxy::loopback_alias)) signed by it.
 pub(crate) struct TestPki {
     pub(crate) ca_pem: String,
     pub(crate) server_cert_pem: String,
@@ -627,8 +629,11 @@ impl TestPki {
         let ca_cert = ca.self_signed(&ca_key)?;
         let issuer = Issuer::new(ca, &ca_key);
         let server_key = KeyPair::generate()?;
-        let mut server =
-            CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])?;
+        // Also the machine's name for loopback, by which the proxy
+        // environment tests reach the servers (see `proxy::loopback_alias`).
+        let mut names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+        names.extend(crate::proxy::loopback_alias().ok());
+        let mut server = CertificateParams::new(names)?;
         server
             .distinguished_name
             .push(DnType::CommonName, "ferroflux-e2e-registry");

@@ -455,6 +455,10 @@ fn configure_connection<T: Transport>(
                         through = through.basic_auth(user, password);
                     }
                     builder = builder.proxy(through);
+                } else {
+                    // reqwest's own reading of the environment is curl's,
+                    // not Go's (go-git's, Flux's).
+                    builder = builder.proxy(env_proxy::reqwest_proxy());
                 }
                 if let Some(ca) = &tls.0 {
                     for cert in reqwest::Certificate::from_pem_bundle(ca).map_err(|e| {
@@ -520,6 +524,8 @@ fn operation_error(remote: &Remote, err: gix::Error, interrupt: &AtomicBool) -> 
     let mut message = error_chain(&err);
     if let Some(proxy) = &remote.proxy {
         message.push_str(&format!(" (through the proxy {})", proxy.address));
+    } else {
+        message = env_proxy::name_proxy(message, &remote.url);
     }
     let lower = message.to_ascii_lowercase();
     let rejected = err.is_unauthenticated()

@@ -1,7 +1,8 @@
 //! An HTTP(S) proxy for one remote, from a Flux `proxySecretRef` Secret.
 //!
-//! Without one, fetches use the process's `HTTPS_PROXY` / `HTTP_PROXY` /
-//! `NO_PROXY` environment (reqwest reads it), and pushes pass it on to `git`.
+//! Without one, fetches and pushes use the process's `HTTPS_PROXY` /
+//! `HTTP_PROXY` / `NO_PROXY` environment by Go's rules (`env_proxy`), as
+//! go-git does in Flux.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -28,18 +29,6 @@ impl fmt::Debug for Proxy {
             .finish_non_exhaustive()
     }
 }
-
-/// The environment variables that configure proxies, passed on to `git`.
-pub(crate) const PROXY_ENV: [&str; 8] = [
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-];
 
 /// A proxy serves `http://` and `https://` remotes only; an `ssh://` remote
 /// with one is refused rather than reached directly.

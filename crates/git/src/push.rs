@@ -61,9 +61,18 @@ pub async fn push(remote: &Remote, dir: &Path, request: &PushRequest) -> Result<
         ("core.askPass".into(), String::new()),
         ("core.hooksPath".into(), "/dev/null".into()),
     ];
-    if let Some(proxy) = &remote.proxy {
-        config.push(("http.proxy".into(), proxy.url_with_credentials()));
-    }
+    // git would read the proxy environment by curl's rules (ALL_PROXY,
+    // loopback proxied); go-git, Flux's, by Go's: the proxy is decided here
+    // and an empty http.proxy makes git connect directly.
+    let proxy = match &remote.proxy {
+        Some(proxy) => proxy.url_with_credentials(),
+        None => env_proxy::Url::parse(&remote.url)
+            .ok()
+            .and_then(|url| env_proxy::environment().proxy_for(&url).ok().flatten())
+            .map(String::from)
+            .unwrap_or_default(),
+    };
+    config.push(("http.proxy".into(), proxy));
     let mut ssh = None;
     match (&remote.auth, scheme.as_str()) {
         (Auth::Http(http), "http" | "https") => {
@@ -147,12 +156,6 @@ pub async fn push(remote: &Remote, dir: &Path, request: &PushRequest) -> Result<
         .env("GIT_ASKPASS", "")
         .env("SSH_ASKPASS", "")
         .env("GIT_CONFIG_COUNT", config.len().to_string());
-    // The proxy environment is the one thing git may take from ours.
-    for var in crate::proxy::PROXY_ENV {
-        if let Some(value) = std::env::var_os(var) {
-            command.env(var, value);
-        }
-    }
     for (index, (key, value)) in config.iter().enumerate() {
         command
             .env(format!("GIT_CONFIG_KEY_{index}"), key)

@@ -301,19 +301,19 @@ async fn proxy_secret_ref_routes_scans_through_the_proxy() -> Result<()> {
 }
 
 /// The proxy environment reaches the registry client when no
-/// proxySecretRef is set. `ALL_PROXY` rather than `HTTPS_PROXY` (the registry
-/// client reads both, the specific one first): these controllers run from a
-/// kubeconfig, and kube's kubeconfig loader takes `HTTPS_PROXY` for the API
-/// server too, which kube built without its `http-proxy` feature refuses at
-/// start-up. In a pod (in-cluster config) kube ignores the variable.
+/// proxySecretRef is set, by Go's rules as in Flux: `HTTPS_PROXY` for an
+/// HTTPS registry, which is addressed by the machine's other name for
+/// loopback (requests to 127.0.0.1, like the API server's, never use the
+/// environment's proxy).
 #[tokio::test(flavor = "multi_thread")]
 async fn environment_proxy_applies_without_a_proxy_secret_ref() -> Result<()> {
     let registry = tls_registry().await?;
+    let registry_host = e2e::proxy::via_alias(&registry.host())?;
     let proxy = start_proxy(false).await?;
     let env = Env::start_with_env(
         "img-env-proxy",
         &[],
-        &[("ALL_PROXY", proxy.address().as_str())],
+        &[("HTTPS_PROXY", proxy.address().as_str())],
     )
     .await?;
     let repo = format!("{}/app", env.ns());
@@ -326,26 +326,27 @@ async fn environment_proxy_applies_without_a_proxy_secret_ref() -> Result<()> {
     .await?;
     env.apply::<ImageRepository>(image_repository(
         "env-proxy",
-        json!({"image": format!("{}/{repo}", registry.host()), "interval": "1h",
+        json!({"image": format!("{registry_host}/{repo}"), "interval": "1h",
                "certSecretRef": {"name": "registry-ca"}}),
     ))
     .await?;
     ready_is(&env, "env-proxy", "True", "Succeeded", "found 1 tags").await?;
     ensure!(
-        proxy.connect_requested(&registry.host()),
-        "ALL_PROXY was not used:\n{}",
+        proxy.connect_requested(&registry_host),
+        "HTTPS_PROXY was not used:\n{}",
         proxy.log()
     );
 
     // NO_PROXY exempts the registry: a proxy that is down does not matter.
     let mut down = start_proxy(false).await?;
     down.stop();
+    let alias = e2e::proxy::loopback_alias()?;
     let bypass = Env::start_with_env(
         "img-no-proxy",
         &[],
         &[
-            ("ALL_PROXY", down.address().as_str()),
-            ("NO_PROXY", "127.0.0.1"),
+            ("HTTPS_PROXY", down.address().as_str()),
+            ("NO_PROXY", alias.as_str()),
         ],
     )
     .await?;
@@ -360,7 +361,7 @@ async fn environment_proxy_applies_without_a_proxy_secret_ref() -> Result<()> {
     bypass
         .apply::<ImageRepository>(image_repository(
             "no-proxy",
-            json!({"image": format!("{}/{repo}", registry.host()), "interval": "1h",
+            json!({"image": format!("{registry_host}/{repo}"), "interval": "1h",
                    "certSecretRef": {"name": "registry-ca"}}),
         ))
         .await?;

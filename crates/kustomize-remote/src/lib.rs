@@ -47,7 +47,7 @@ impl Fetcher {
     /// A fetcher running its work on `runtime`, with default limits and no
     /// deadline beyond each URL's own timeout.
     pub fn new(runtime: tokio::runtime::Handle) -> Result<Fetcher, String> {
-        let http = reqwest::Client::builder()
+        let http = env_proxy::client_builder()
             .user_agent(concat!("ferroflux/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("building the HTTP client: {}", describe(&e)))?;

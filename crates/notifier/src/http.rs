@@ -51,7 +51,9 @@ impl Poster {
         builder = match &transport.proxy {
             Some(proxy) => builder
                 .proxy(reqwest::Proxy::all(proxy.as_str()).map_err(|e| invalid("proxy", &e))?),
-            None => builder.no_proxy(),
+            // Flux's notifiers use retryablehttp's transport, whose proxy
+            // is ProxyFromEnvironment.
+            None => builder.proxy(env_proxy::reqwest_proxy()),
         };
         if let Some(ca) = &transport.ca_pem {
             for cert in

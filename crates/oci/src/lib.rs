@@ -183,7 +183,9 @@ pub struct Options {
     /// roots, for registries with a private or self-signed CA.
     pub ca_pem: Option<Vec<u8>>,
     /// The proxy every request goes through. `None` leaves the decision to
-    /// the `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`/`NO_PROXY` environment.
+    /// the `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` environment, by Go's rules
+    /// (`env_proxy`: loopback registries are reached directly, `ALL_PROXY`
+    /// is not read).
     pub proxy: Option<Proxy>,
 }
 
@@ -429,9 +431,21 @@ impl Repository {
                 .unwrap_or_default(),
             ..ClientConfig::default()
         };
-        let config = match &options.proxy {
+        // The registry's requests as Go's ProxyFromEnvironment routes them
+        // when no proxy is given; oci-client would otherwise let reqwest read
+        // the environment by curl's rules.
+        let registry = env_proxy::Url::parse(&format!(
+            "{}://{host}/",
+            if options.insecure { "http" } else { "https" }
+        ))
+        .ok();
+        let env_proxy = match (&options.proxy, &registry) {
+            (None, Some(registry)) => env_proxy::environment().proxy_for(registry).ok().flatten(),
+            _ => None,
+        };
+        let config = match (&options.proxy, &registry) {
             // Both schemes: `insecure` registries are reached over plain HTTP.
-            Some(proxy) => {
+            (Some(proxy), _) => {
                 let url = proxy.url()?;
                 ClientConfig {
                     https_proxy: Some(url.clone()),
@@ -439,10 +453,28 @@ impl Repository {
                     ..config
                 }
             }
-            None => config,
+            (None, Some(registry)) => {
+                let proxies = env_proxy::environment().string_proxies_for(registry);
+                ClientConfig {
+                    https_proxy: proxies.https,
+                    http_proxy: proxies.http,
+                    no_proxy: proxies.no_proxy,
+                    ..config
+                }
+            }
+            (None, None) => config,
         };
         // `Client::new` would silently fall back to a default client on error.
-        let proxy_secret = options.proxy.as_ref().and_then(Proxy::secret);
+        let proxy_secret = match &options.proxy {
+            Some(proxy) => proxy.secret(),
+            None => env_proxy
+                .as_ref()
+                .and_then(|p| p.password().map(str::to_string)),
+        };
+        let proxy_address = match &options.proxy {
+            Some(proxy) => Some(proxy.address()),
+            None => env_proxy.as_ref().map(env_proxy::address_of),
+        };
         let client = oci_client::Client::try_from(config).map_err(|e| {
             let message = transport::scrub(error_chain(&e), proxy_secret.as_deref());
             // The only inputs that can fail the build are ours.
@@ -463,7 +495,7 @@ impl Repository {
             host,
             path,
             timeout: options.timeout,
-            proxy: options.proxy.as_ref().map(Proxy::address),
+            proxy: proxy_address,
             proxy_secret,
         })
     }

@@ -122,7 +122,10 @@ async fn env_proxy_child() -> Result<()> {
     Ok(())
 }
 
-/// `HTTPS_PROXY` and `NO_PROXY` apply when no proxy is configured. The
+/// `HTTPS_PROXY` and `NO_PROXY` apply when no proxy is configured, by Go's
+/// rules: the registry is addressed by the machine's other name for
+/// loopback, as requests to 127.0.0.1 never use the environment's proxy,
+/// and `ALL_PROXY` is not read. The
 /// environment is per process, so the scan runs in a child: this test binary
 /// again, running only [`env_proxy_child`].
 #[tokio::test(flavor = "multi_thread")]
@@ -130,12 +133,13 @@ async fn https_proxy_environment_is_honoured() -> Result<()> {
     let registry = blocking(|| Registry::start_with(false, true)).await?;
     registry.push_image("team/app", "1.0.0")?;
     let mut proxy = blocking(|| HttpProxy::start(false)).await?;
-    let child = |vars: Vec<(&'static str, String)>| {
+    let aliased = e2e::proxy::via_alias(&registry.oci_url("team/app"))?;
+    let child_at = |url: &str, vars: Vec<(&'static str, String)>| {
         let mut cmd = std::process::Command::new(std::env::current_exe()?);
         cmd.args(["--exact", "env_proxy_child", "--ignored"])
             .env_remove("NO_PROXY")
             .env_remove("no_proxy")
-            .env("FERROFLUX_TEST_URL", registry.oci_url("team/app"))
+            .env("FERROFLUX_TEST_URL", url)
             .env("FERROFLUX_TEST_CA", registry.ca_pem().unwrap_or_default())
             .envs(vars);
         let output = cmd.output()?;
@@ -146,11 +150,13 @@ async fn https_proxy_environment_is_honoured() -> Result<()> {
         );
         anyhow::Ok((output.status.success() && text.contains("1 passed"), text))
     };
+    let child = |vars| child_at(&aliased, vars);
 
+    let registry_host = e2e::proxy::via_alias(&registry.host())?;
     let (passed, text) = child(vec![("HTTPS_PROXY", proxy.address())])?;
     ensure!(passed, "{text}");
     ensure!(
-        proxy.connect_requested(&registry.host()),
+        proxy.connect_requested(&registry_host),
         "HTTPS_PROXY was not used:\n{}",
         proxy.log()
     );
@@ -162,8 +168,17 @@ async fn https_proxy_environment_is_honoured() -> Result<()> {
     ensure!(!passed, "{text}");
     let (passed, text) = child(vec![
         ("HTTPS_PROXY", proxy.address()),
-        ("NO_PROXY", "127.0.0.1".to_string()),
+        ("NO_PROXY", e2e::proxy::loopback_alias()?),
     ])?;
+    ensure!(passed, "{text}");
+    // Go has no ALL_PROXY: the proxy that is down is not used.
+    let (passed, text) = child(vec![("ALL_PROXY", proxy.address())])?;
+    ensure!(passed, "{text}");
+    // Requests to 127.0.0.1 never go through the environment's proxy.
+    let (passed, text) = child_at(
+        &registry.oci_url("team/app"),
+        vec![("HTTPS_PROXY", proxy.address())],
+    )?;
     ensure!(passed, "{text}");
     Ok(())
 }

@@ -68,6 +68,47 @@ pub fn build_client(
     Ok(builder.with_layer(&layer).build())
 }
 
+/// Routes `config`'s API server connection as client-go does: through the
+/// kubeconfig's `proxy-url` when its current cluster names one, else by the
+/// proxy environment under Go's rules ([`env_proxy`]). kube on its own
+/// takes `HTTPS_PROXY` whatever the server's scheme, proxies a loopback
+/// API server and checks `NO_PROXY` against the proxy's address rather than
+/// the server's, so a controller given `HTTPS_PROXY` for its sources would
+/// send its API traffic where Flux's would not.
+pub fn route_by_environment(
+    config: &mut kube::Config,
+    kubeconfig: Option<&kube::config::Kubeconfig>,
+) {
+    // client-go uses a kubeconfig's proxy-url for every request, whatever
+    // NO_PROXY says.
+    if let Some(explicit) = kubeconfig.and_then(kubeconfig_proxy) {
+        config.proxy_url = explicit.parse::<http::Uri>().ok();
+        return;
+    }
+    let server = env_proxy::Url::parse(&config.cluster_url.to_string()).ok();
+    config.proxy_url = server
+        .and_then(|server| env_proxy::environment().proxy_for(&server).ok().flatten())
+        .and_then(|proxy| proxy.as_str().parse::<http::Uri>().ok());
+}
+
+/// The `proxy-url` of the kubeconfig's current context's cluster.
+fn kubeconfig_proxy(kubeconfig: &kube::config::Kubeconfig) -> Option<String> {
+    let current = kubeconfig.current_context.as_ref()?;
+    let cluster = kubeconfig
+        .contexts
+        .iter()
+        .find(|c| &c.name == current)
+        .and_then(|c| c.context.as_ref())
+        .map(|c| c.cluster.as_str());
+    kubeconfig
+        .clusters
+        .iter()
+        .find(|c| Some(c.name.as_str()) == cluster)
+        .and_then(|c| c.cluster.as_ref())
+        .and_then(|c| c.proxy_url.clone())
+        .filter(|url| !url.is_empty())
+}
+
 /// client-go's `DefaultQPS`, used when `--kube-api-qps=0`.
 const CLIENT_GO_DEFAULT_QPS: f64 = 5.0;
 /// client-go's `DefaultBurst`, used when the burst is 0.

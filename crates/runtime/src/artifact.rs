@@ -118,7 +118,7 @@ impl ArtifactFetcher {
     /// A fetcher with `timeout` per attempt, `retries` extra attempts on
     /// transient failures (connection errors, 5xx) and a download size cap.
     pub fn new(timeout: Duration, retries: u32, max_download_size: u64) -> Result<Self, Error> {
-        let client = reqwest::Client::builder()
+        let client = env_proxy::client_builder()
             .timeout(timeout)
             .build()
             .map_err(|e| Error::Download {
@@ -170,9 +170,11 @@ impl ArtifactFetcher {
         url: &str,
         expected: &ExpectedDigest,
     ) -> Result<std::fs::File, Error> {
+        // A transport error through the environment's proxy names it: the
+        // refused connection or the failed tunnel is the proxy's.
         let download_error = |message: String| Error::Download {
             url: url.to_string(),
-            message,
+            message: env_proxy::name_proxy(message, url),
         };
         let response = self
             .client

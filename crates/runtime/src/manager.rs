@@ -138,9 +138,12 @@ impl Manager {
     ) -> Result<Self, Error> {
         // Invalid flag values stop the process before anything starts.
         flags.common().lease_timing()?;
-        let config = kube::Config::infer()
+        let mut config = kube::Config::infer()
             .await
             .map_err(|e| Error::Client(e.to_string()))?;
+        // infer() took the kubeconfig when one is readable, else in-cluster.
+        let kubeconfig = kube::config::Kubeconfig::read().ok();
+        crate::api_client::route_by_environment(&mut config, kubeconfig.as_ref());
         let options = ManagerOptions::from_flags(name, flags);
         Self::with_config(options, flags.common(), metrics, config).await
     }

@@ -154,10 +154,11 @@ impl RemoteKubeConfig {
         let kubeconfig = Kubeconfig::from_yaml(&text)
             .map_err(|err| KubeConfigError::Invalid(format!("invalid kubeconfig: {err}")))?;
         check_kubeconfig(&kubeconfig, policy)?;
-        let config =
-            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        let mut config =
+            kube::Config::from_custom_kubeconfig(kubeconfig.clone(), &KubeConfigOptions::default())
                 .await
                 .map_err(|err| KubeConfigError::Invalid(format!("invalid kubeconfig: {err}")))?;
+        crate::api_client::route_by_environment(&mut config, Some(&kubeconfig));
         Ok(Self { text, config })
     }
 

@@ -224,9 +224,13 @@ impl S3Client {
             http = with_tls(http, &secret.data)
                 .map_err(|e| secret.error(format!("failed to create TLS config: {e}")))?;
         }
-        if let Some(proxy_ref) = &spec.proxy_secret_ref {
-            http = http.proxy(proxy_from_secret(ctx, namespace, &proxy_ref.name).await?);
-        }
+        // proxySecretRef replaces the environment's proxy, as in Flux.
+        http = match &spec.proxy_secret_ref {
+            Some(proxy_ref) => {
+                http.proxy(proxy_from_secret(ctx, namespace, &proxy_ref.name).await?)
+            }
+            None => http.proxy(env_proxy::reqwest_proxy()),
+        };
         let http = http
             .build()
             .map_err(|e| Error::Bucket(format!("cannot build the HTTP client: {e}")))?;

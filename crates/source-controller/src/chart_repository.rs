@@ -27,15 +27,25 @@ pub struct BodyError {
 /// Sends `request` and reads a successful response's body, refusing more
 /// than `limit` bytes.
 pub async fn read_body(request: reqwest::RequestBuilder, limit: u64) -> Result<Vec<u8>, BodyError> {
-    let response = request.send().await.map_err(|e| BodyError {
+    // Through the environment's proxy, a transport error or a 407 is the
+    // proxy's doing: the message names it.
+    let transport_error = |e: reqwest::Error| BodyError {
         status: None,
-        message: error_chain(&e),
-    })?;
+        message: env_proxy::name_proxy(
+            error_chain(&e),
+            e.url().map(reqwest::Url::as_str).unwrap_or_default(),
+        ),
+    };
+    let response = request.send().await.map_err(transport_error)?;
     let status = response.status();
     if !status.is_success() {
+        let mut message = format!("HTTP status {status}");
+        if status == reqwest::StatusCode::PROXY_AUTHENTICATION_REQUIRED {
+            message = env_proxy::name_proxy(message, response.url().as_str());
+        }
         return Err(BodyError {
             status: Some(status),
-            message: format!("HTTP status {status}"),
+            message,
         });
     }
     if response.content_length().is_some_and(|len| len > limit) {
@@ -44,10 +54,7 @@ pub async fn read_body(request: reqwest::RequestBuilder, limit: u64) -> Result<V
     let mut body = Vec::new();
     let mut stream = response.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| BodyError {
-            status: None,
-            message: error_chain(&e),
-        })?;
+        let chunk = chunk.map_err(transport_error)?;
         body.extend_from_slice(&chunk);
         if body.len() as u64 > limit {
             return Err(too_large(limit));
@@ -90,7 +97,7 @@ impl ChartRepositoryClient {
 
     /// A client without credentials, for a repository no object describes.
     pub fn anonymous(url: &str, timeout: Duration) -> Result<Self, Error> {
-        let client = reqwest::Client::builder()
+        let client = env_proxy::client_builder()
             .timeout(timeout)
             .build()
             .map_err(|e| Error::Index(format!("cannot build the HTTP client: {e}")))?;

@@ -134,7 +134,7 @@ pub async fn repository_client(
     repo: &HelmRepository,
     timeout: Duration,
 ) -> Result<(reqwest::Client, Option<(String, String)>), Error> {
-    let mut client = reqwest::Client::builder().timeout(timeout);
+    let mut client = env_proxy::client_builder().timeout(timeout);
     let mut basic = None;
     if let Some(secret_ref) = &repo.spec.secret_ref {
         let data = read_secret(ctx, namespace, &secret_ref.name).await?;

@@ -322,7 +322,9 @@ async fn proxy_secret_ref_routes_the_fetch_through_the_proxy() -> Result<()> {
     let (_, message) = failing(&env, "proxy-down", "GitOperationFailed").await?;
     ensure!(message.contains(&address), "{message}");
 
-    // Without proxySecretRef, the controller's HTTP_PROXY environment is used.
+    // Without proxySecretRef, the controller's HTTP_PROXY environment is
+    // used, by Go's rules: for a host other than localhost and loopback
+    // addresses (the machine's other name for 127.0.0.1).
     let open_proxy = tokio::task::spawn_blocking(|| e2e::proxy::HttpProxy::start(false)).await??;
     let env = Env::start_with_env(
         "git-env-proxy",
@@ -333,8 +335,8 @@ async fn proxy_secret_ref_routes_the_fetch_through_the_proxy() -> Result<()> {
     basic_auth_secret(&env, "auth").await?;
     env.create::<GitRepository>(git_repository(
         "from-env",
-        json!({"url": repo.http_url(), "interval": "1h", "ref": {"branch": "main"},
-               "secretRef": {"name": "auth"}}),
+        json!({"url": e2e::proxy::via_alias(repo.http_url())?, "interval": "1h",
+               "ref": {"branch": "main"}, "secretRef": {"name": "auth"}}),
     ))
     .await?;
     ready(&env, "from-env").await?;

@@ -110,7 +110,7 @@ pub(crate) struct KeyCache {
 
 impl KeyCache {
     pub(crate) fn new() -> Self {
-        let http = reqwest::Client::builder()
+        let http = env_proxy::client_builder()
             .timeout(FETCH_TIMEOUT)
             .build()
             .unwrap_or_else(|_| reqwest::Client::new());

@@ -158,7 +158,7 @@ impl Webhook {
                 "the address must be an http:// or https:// URL".into(),
             ));
         }
-        let client = reqwest::Client::builder()
+        let client = env_proxy::client_builder()
             .timeout(POST_TIMEOUT)
             .build()
             .map_err(|e| invalid(e.to_string()))?;
