@@ -237,6 +237,34 @@ where
 mod tests {
     use super::*;
 
+    /// A kubeconfig's `proxy-url` is used as client-go uses it, whatever the
+    /// environment; without one, a loopback API server is reached directly
+    /// (Go never proxies loopback, whatever this process's environment).
+    #[test]
+    fn api_server_route_follows_client_go() {
+        let kubeconfig = |proxy: &str| {
+            kube::config::Kubeconfig::from_yaml(&format!(
+                "apiVersion: v1\nkind: Config\ncurrent-context: c\n\
+                 clusters:\n- name: k\n  cluster:\n    server: https://127.0.0.1:6443\n{proxy}\
+                 contexts:\n- name: c\n  context:\n    cluster: k\n    user: u\n\
+                 users:\n- name: u\n  user: {{}}\n"
+            ))
+            .expect("kubeconfig")
+        };
+        let mut config = kube::Config::new("https://127.0.0.1:6443".parse().expect("uri"));
+        config.proxy_url = Some("http://stale:1".parse().expect("uri"));
+        route_by_environment(&mut config, Some(&kubeconfig("")));
+        assert_eq!(config.proxy_url, None);
+        route_by_environment(
+            &mut config,
+            Some(&kubeconfig("    proxy-url: http://proxy.example:3128\n")),
+        );
+        assert_eq!(
+            config.proxy_url.map(|u| u.to_string()),
+            Some("http://proxy.example:3128/".to_string())
+        );
+    }
+
     #[test]
     fn bucket_allows_a_burst_then_paces() {
         let start = Instant::now();
