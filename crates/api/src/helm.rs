@@ -14,8 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::duration::{DURATION_PATTERN, Duration};
 use crate::meta::{
     CommonMetadata, CustomHealthCheck, DependencyReference, ForceRequestStatus, IgnoreRule, Image,
-    KubeConfigReference, LocalObjectReference, Patch, ReconcileRequestStatus, ResourceInventory,
-    ValuesReference,
+    KubeConfigReference, Patch, ReconcileRequestStatus, ResourceInventory, ValuesReference,
 };
 
 /// API group of HelmRelease.
@@ -60,7 +59,7 @@ pub const VERSION: &str = "v2";
 ).message("either chart or chartRef must be set"))]
 #[serde(rename_all = "camelCase")]
 pub struct HelmReleaseSpec {
-    /// Template of the HelmChart the controller creates for this release.
+    /// Template of the HelmChart or OCIRepository the controller creates for this release.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chart: Option<HelmChartTemplate>,
     /// Existing OCIRepository, HelmChart or ExternalArtifact providing the chart.
@@ -148,59 +147,127 @@ pub struct HelmReleaseSpec {
     pub health_check_exprs: Option<Vec<CustomHealthCheck>>,
 }
 
-/// Template of the HelmChart created for a HelmRelease.
+/// Template of the source object the controller generates for a HelmRelease: a HelmChart
+/// (from a HelmRepository, GitRepository or Bucket) or an OCIRepository (a chart in an OCI
+/// registry). The rules say which fields each kind takes, as Flux's CRD does.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "!has(self.kind) || self.kind != 'OCIRepository' || (has(self.spec.url) && size(self.spec.url) > 0)",
+        "message": "chart.spec.url must be set when chart.kind is 'OCIRepository'"
+    },
+    {
+        "rule": "!has(self.spec.url) || (has(self.kind) && self.kind == 'OCIRepository')",
+        "message": "chart.spec.url requires chart.kind: 'OCIRepository'; for a HelmChart template set spec.chart and spec.sourceRef instead"
+    },
+    {
+        "rule": "(has(self.kind) && self.kind == 'OCIRepository') || (has(self.spec.chart) && has(self.spec.sourceRef))",
+        "message": "chart.spec.chart and chart.spec.sourceRef must be set when chart.kind is not 'OCIRepository'"
+    },
+    {
+        "rule": "!has(self.kind) || self.kind != 'OCIRepository' || !has(self.spec.chart)",
+        "message": "chart.spec.chart cannot be set when chart.kind is 'OCIRepository'"
+    },
+    {
+        "rule": "!has(self.kind) || self.kind != 'OCIRepository' || !has(self.spec.version) || self.spec.version == '*'",
+        "message": "chart.spec.version cannot be set when chart.kind is 'OCIRepository'"
+    },
+    {
+        "rule": "!has(self.kind) || self.kind != 'OCIRepository' || !has(self.spec.sourceRef)",
+        "message": "chart.spec.sourceRef cannot be set when chart.kind is 'OCIRepository'"
+    },
+    {
+        "rule": "!has(self.kind) || self.kind != 'OCIRepository' || !has(self.spec.reconcileStrategy) || self.spec.reconcileStrategy == 'ChartVersion'",
+        "message": "chart.spec.reconcileStrategy cannot be set when chart.kind is 'OCIRepository'"
+    },
+    {
+        "rule": "!has(self.kind) || self.kind != 'OCIRepository' || !has(self.spec.valuesFiles)",
+        "message": "chart.spec.valuesFiles cannot be set when chart.kind is 'OCIRepository'"
+    },
+    {
+        "rule": "!has(self.kind) || self.kind != 'OCIRepository' || !has(self.spec.ignoreMissingValuesFiles)",
+        "message": "chart.spec.ignoreMissingValuesFiles cannot be set when chart.kind is 'OCIRepository'"
+    }
+]))]
 pub struct HelmChartTemplate {
-    /// Labels and annotations of the HelmChart.
+    /// Kind of the generated object: `HelmChart` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<HelmChartTemplateKind>,
+    /// Labels and annotations of the generated object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<HelmChartTemplateObjectMeta>,
-    /// Spec of the HelmChart.
+    /// Spec of the generated object: the HelmChart fields, or the OCIRepository fields.
     pub spec: HelmChartTemplateSpec,
 }
 
-/// Labels and annotations of a templated HelmChart.
+impl HelmChartTemplate {
+    /// The kind to generate, `HelmChart` when unset (Flux's default).
+    pub fn kind(&self) -> HelmChartTemplateKind {
+        self.kind.unwrap_or(HelmChartTemplateKind::HelmChart)
+    }
+}
+
+/// Kinds a chart template generates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = crate::meta::field_describes_enum)]
+pub enum HelmChartTemplateKind {
+    /// A HelmChart built by source-controller from `sourceRef`.
+    HelmChart,
+    /// An OCIRepository pulling the chart from `url`.
+    OCIRepository,
+}
+
+/// Labels and annotations of a generated HelmChart or OCIRepository.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HelmChartTemplateObjectMeta {
-    /// Labels of the HelmChart.
+    /// Labels of the generated object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<BTreeMap<String, String>>,
-    /// Annotations of the HelmChart.
+    /// Annotations of the generated object.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<BTreeMap<String, String>>,
 }
 
-/// Spec of a templated HelmChart.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+/// Spec of a generated object: Flux inlines the whole OCIRepository spec (every field
+/// optional) beside the HelmChart fields, and the template's rules keep each kind to its
+/// own. `interval`, `suspend` and `verify` serve both kinds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HelmChartTemplateSpec {
-    /// Chart name in a HelmRepository, or path to the chart in a GitRepository or Bucket.
-    #[schemars(length(min = 1, max = 2048))]
-    pub chart: String,
-    /// Semantic version range of the chart; ignored for GitRepository and Bucket sources.
+    /// OCIRepository: repository address in the form `oci://<host>/<path>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = "*"))]
-    pub version: Option<String>,
-    /// Source holding the chart.
-    pub source_ref: CrossNamespaceObjectReference,
-    /// How often the HelmChart checks its source; the HelmRelease interval when unset.
+    #[schemars(regex(pattern = r"^oci://.*$"))]
+    pub url: Option<String>,
+    /// How often the generated object checks its source; the HelmRelease interval when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = DURATION_PATTERN))]
     pub interval: Option<Duration>,
-    /// What produces a new chart artifact: a new chart version or a new source revision.
+    /// OCIRepository: the other fields of its spec (`verify` and `suspend` also for a HelmChart).
+    #[serde(flatten)]
+    pub oci: crate::source::OCIRepositoryOptions,
+    /// HelmChart: chart name in a HelmRepository, or path to the chart in a GitRepository or Bucket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(extend("default" = "ChartVersion"))]
+    #[schemars(length(min = 1, max = 2048))]
+    pub chart: Option<String>,
+    /// HelmChart: semantic version range of the chart (`*` when unset); ignored by
+    /// source-controller for GitRepository and Bucket sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// HelmChart: source holding the chart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_ref: Option<CrossNamespaceObjectReference>,
+    /// HelmChart: what produces a new chart artifact, a new chart version (`ChartVersion`,
+    /// when unset) or a new source revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconcile_strategy: Option<crate::source::ReconcileStrategy>,
-    /// Values files, relative to the chart, merged in order into the chart's values.
+    /// HelmChart: values files, relative to the chart, merged in order into the chart's values.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub values_files: Option<Vec<String>>,
-    /// Skip values files that do not exist instead of failing.
+    /// HelmChart: skip values files that do not exist instead of failing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ignore_missing_values_files: Option<bool>,
-    /// Signature verification of OCI charts.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub verify: Option<HelmChartTemplateVerification>,
 }
 
 /// Reference to the source of a templated HelmChart.
@@ -219,18 +286,6 @@ pub struct CrossNamespaceObjectReference {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 63))]
     pub namespace: Option<String>,
-}
-
-/// Signature verification of a templated HelmChart.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct HelmChartTemplateVerification {
-    /// Verification tool.
-    #[schemars(extend("default" = "cosign"))]
-    pub provider: crate::source::VerificationProvider,
-    /// Secret with the trusted public keys.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub secret_ref: Option<LocalObjectReference>,
 }
 
 /// Reference to an existing chart artifact.
@@ -701,7 +756,8 @@ pub struct HelmReleaseStatus {
     /// Conditions of the HelmRelease (Ready, Released, TestSuccess, Remediated, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conditions: Option<Vec<Condition>>,
-    /// `<namespace>/<name>` of the HelmChart created for this release.
+    /// The object generated from `spec.chart`: `<namespace>/<name>` for a HelmChart,
+    /// `<kind>/<namespace>/<name>` for any other kind (an OCIRepository).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub helm_chart: Option<String>,
     /// Namespace where Helm stores the current release.

@@ -384,13 +384,15 @@ fn defaults_match_flux() {
         default_of("Kustomization", "spec.postBuild.substituteFrom.[].optional"),
         json!(false)
     );
+    // No defaults in the chart template: they would put a version and a
+    // reconcileStrategy into every `kind: OCIRepository` template, which its
+    // rules refuse (the controller applies `*` and ChartVersion to HelmCharts).
+    let template = at(root(&crds_by_kind()["HelmRelease"]), "spec.chart.spec");
+    assert_eq!(at(template, "version").default, None);
+    assert_eq!(at(template, "reconcileStrategy").default, None);
     assert_eq!(
-        default_of("HelmRelease", "spec.chart.spec.version"),
-        json!("*")
-    );
-    assert_eq!(
-        default_of("HelmRelease", "spec.chart.spec.reconcileStrategy"),
-        json!("ChartVersion")
+        default_of("HelmRelease", "spec.chart.spec.verify.provider"),
+        json!("cosign")
     );
     assert_eq!(
         default_of("HelmRelease", "spec.uninstall.deletionPropagation"),

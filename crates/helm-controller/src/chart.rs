@@ -1,8 +1,8 @@
 //! Getting the chart of a HelmRelease: only through source objects' status.
 //!
-//! With `spec.chart` the controller keeps a HelmChart `<namespace>-<name>`
-//! in the source's namespace in sync with the template (source-controller
-//! builds it); with `spec.chartRef` it reads the referenced OCIRepository,
+//! With `spec.chart` the controller keeps the HelmChart or OCIRepository of
+//! the template in sync ([`crate::template`]; source-controller produces its
+//! artifact); with `spec.chartRef` it reads the referenced OCIRepository,
 //! HelmChart or ExternalArtifact. Either way it takes `.status.artifact`,
 //! downloads it, checks its digest, and keeps the archive in a local cache
 //! keyed by digest for helm to install from.
@@ -13,13 +13,12 @@ use std::path::{Path, PathBuf};
 
 use api::helm::{ChartSourceKind, HelmRelease};
 use api::meta::Artifact;
-use api::source::{HelmChart, HelmChartSpec, LocalHelmChartSourceReference, OCIRepository};
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use api::source::{HelmChart, OCIRepository};
+use kube::api::DynamicObject;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, ResourceExt};
 use runtime::artifact::ArtifactFetcher;
 
-use crate::names::helm_chart_name;
 use crate::release::ChartMetadata;
 
 /// Largest `Chart.yaml` read from an archive.
@@ -39,8 +38,8 @@ pub enum ChartError {
     /// The reference crosses namespaces and that is forbidden.
     #[error("{0}")]
     AccessDenied(String),
-    /// Creating or updating the HelmChart failed.
-    #[error("failed to reconcile HelmChart: {0}")]
+    /// Creating or updating the object of a `spec.chart` template failed.
+    #[error("failed to reconcile {0}")]
     Template(String),
     /// Downloading or verifying the artifact failed.
     #[error("Could not load chart: {0}")]
@@ -69,8 +68,8 @@ pub struct LoadedChart {
 /// The source object a HelmRelease takes its chart from.
 pub use runtime::source::SourceRef;
 
-/// The source of a HelmRelease: its `chartRef`, or the HelmChart made from
-/// its `chart` template.
+/// The source of a HelmRelease: its `chartRef`, or the HelmChart or
+/// OCIRepository made from its `chart` template.
 pub fn source_of(hr: &HelmRelease) -> Option<SourceRef> {
     let namespace = hr.namespace().unwrap_or_default();
     if let Some(reference) = &hr.spec.chart_ref {
@@ -85,112 +84,7 @@ pub fn source_of(hr: &HelmRelease) -> Option<SourceRef> {
             name: reference.name.clone(),
         });
     }
-    let template = hr.spec.chart.as_ref()?;
-    Some(SourceRef {
-        kind: "HelmChart",
-        namespace: template
-            .spec
-            .source_ref
-            .namespace
-            .clone()
-            .unwrap_or_else(|| namespace.clone()),
-        name: helm_chart_name(&namespace, &hr.name_any()),
-    })
-}
-
-/// The HelmChart a `spec.chart` template asks for, labelled with its
-/// HelmRelease.
-pub fn helm_chart_for(hr: &HelmRelease) -> Option<HelmChart> {
-    let template = hr.spec.chart.as_ref()?;
-    let source = source_of(hr)?;
-    let spec = &template.spec;
-    let mut labels = template
-        .metadata
-        .as_ref()
-        .and_then(|m| m.labels.clone())
-        .unwrap_or_default();
-    labels.insert(format!("{}/name", api::helm::GROUP), hr.name_any());
-    labels.insert(
-        format!("{}/namespace", api::helm::GROUP),
-        hr.namespace().unwrap_or_default(),
-    );
-    let annotations = template
-        .metadata
-        .as_ref()
-        .and_then(|m| m.annotations.clone())
-        .filter(|a| !a.is_empty());
-    let mut chart = HelmChart::new(
-        &source.name,
-        HelmChartSpec {
-            chart: spec.chart.clone(),
-            version: Some(spec.version.clone().unwrap_or_else(|| "*".to_string())),
-            source_ref: LocalHelmChartSourceReference {
-                api_version: spec.source_ref.api_version.clone(),
-                kind: spec.source_ref.kind,
-                name: spec.source_ref.name.clone(),
-            },
-            interval: spec
-                .interval
-                .clone()
-                .unwrap_or_else(|| hr.spec.interval.clone()),
-            reconcile_strategy: Some(
-                spec.reconcile_strategy
-                    .unwrap_or(api::source::ReconcileStrategy::ChartVersion),
-            ),
-            values_files: spec.values_files.clone(),
-            ignore_missing_values_files: spec.ignore_missing_values_files,
-            suspend: None,
-            verify: spec
-                .verify
-                .as_ref()
-                .map(|v| api::source::HelmChartVerification {
-                    provider: v.provider,
-                    secret_ref: v.secret_ref.clone(),
-                    match_oidc_identity: None,
-                }),
-        },
-    );
-    chart.metadata.namespace = Some(source.namespace);
-    chart.metadata.labels = Some(labels);
-    chart.metadata.annotations = annotations;
-    Some(chart)
-}
-
-/// Creates or updates the HelmChart of a `spec.chart` template with
-/// server-side apply; returns `<namespace>/<name>` for `status.helmChart`.
-pub async fn apply_helm_chart(
-    client: &Client,
-    chart: &HelmChart,
-    field_manager: &str,
-) -> Result<String, ChartError> {
-    let namespace = chart.namespace().unwrap_or_default();
-    let name = chart.name_any();
-    let api: Api<HelmChart> = Api::namespaced(client.clone(), &namespace);
-    let mut body = serde_json::to_value(chart).map_err(|e| ChartError::Template(e.to_string()))?;
-    if let Some(object) = body.as_object_mut() {
-        object.remove("status");
-    }
-    api.patch(
-        &name,
-        &PatchParams::apply(field_manager).force(),
-        &Patch::Apply(&body),
-    )
-    .await
-    .map_err(|e| ChartError::Template(format!("HelmChart '{namespace}/{name}': {e}")))?;
-    Ok(format!("{namespace}/{name}"))
-}
-
-/// Deletes the HelmChart `<namespace>/<name>` if it exists.
-pub async fn delete_helm_chart(client: &Client, namespaced_name: &str) -> Result<(), kube::Error> {
-    let Some((namespace, name)) = namespaced_name.split_once('/') else {
-        return Ok(());
-    };
-    let api: Api<HelmChart> = Api::namespaced(client.clone(), namespace);
-    match api.delete(name, &Default::default()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(err) => Err(err),
-    }
+    crate::template::reference(hr)
 }
 
 /// The chart sources (HelmCharts and OCIRepositories) as the controller's
@@ -418,10 +312,11 @@ pub fn read_chart_metadata(path: &Path) -> Result<ChartMetadata, ChartError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn hr(spec: serde_json::Value) -> HelmRelease {
+    /// The HelmRelease `apps/podinfo` with `spec`.
+    pub(crate) fn hr(spec: serde_json::Value) -> HelmRelease {
         serde_json::from_value(serde_json::json!({
             "apiVersion": "helm.toolkit.fluxcd.io/v2",
             "kind": "HelmRelease",
@@ -448,23 +343,24 @@ mod tests {
         let by_template = hr(serde_json::json!({
             "interval": "5m",
             "chart": {
-                "metadata": {"labels": {"team": "a"}},
                 "spec": {"chart": "podinfo", "version": "6.5.*",
                          "sourceRef": {"kind": "HelmRepository", "name": "charts", "namespace": "flux-system"}}
             }
         }));
         let source = source_of(&by_template).expect("source");
-        assert_eq!(source.name, "apps-podinfo");
-        assert_eq!(source.namespace, "flux-system");
-        let chart = helm_chart_for(&by_template).expect("chart");
-        assert_eq!(chart.metadata.namespace.as_deref(), Some("flux-system"));
-        assert_eq!(chart.spec.version.as_deref(), Some("6.5.*"));
-        assert_eq!(chart.spec.interval.as_str(), "5m");
-        assert_eq!(chart.spec.source_ref.name, "charts");
-        let labels = chart.metadata.labels.unwrap_or_default();
-        assert_eq!(labels["team"], "a");
-        assert_eq!(labels["helm.toolkit.fluxcd.io/name"], "podinfo");
-        assert_eq!(labels["helm.toolkit.fluxcd.io/namespace"], "apps");
+        assert_eq!(
+            (source.kind, source.namespace.as_str(), source.name.as_str()),
+            ("HelmChart", "flux-system", "apps-podinfo")
+        );
+        let by_oci_template = hr(serde_json::json!({
+            "interval": "5m",
+            "chart": {"kind": "OCIRepository", "spec": {"url": "oci://registry/podinfo"}}
+        }));
+        let source = source_of(&by_oci_template).expect("source");
+        assert_eq!(
+            (source.kind, source.namespace.as_str(), source.name.as_str()),
+            ("OCIRepository", "apps", "apps-podinfo")
+        );
     }
 
     fn object(generation: i64, status: serde_json::Value) -> DynamicObject {

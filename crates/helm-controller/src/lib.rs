@@ -10,6 +10,7 @@
 //! - [`post_render`]: kustomize post-renderers, common metadata and origin
 //!   labels, run by helm through a private plugin;
 //! - [`chart`]: chart acquisition through source status and artifacts;
+//!   [`template`]: the HelmChart or OCIRepository of a `spec.chart` template;
 //! - [`target_cluster`]: the cluster a release lives in (the controller's
 //!   own, or a remote one from `spec.kubeConfig`);
 //! - [`reconcile`]: the HelmRelease reconciliation and its release loop; [`event_queue`]: its events, written in the background;
@@ -30,6 +31,7 @@ pub mod state;
 pub mod storage;
 pub mod strvals;
 pub mod target_cluster;
+pub mod template;
 pub mod values;
 
 /// Errors of helm-controller.

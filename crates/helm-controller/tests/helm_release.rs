@@ -547,13 +547,34 @@ async fn chart_templates_become_helm_charts() -> Result<()> {
         .releases()
         .delete("web", &DeleteParams::default())
         .await?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while charts.get_opt(&chart_name).await?.is_some() {
-        if Instant::now() > deadline {
-            bail!("HelmChart not deleted; log:\n{}", world.controller.log());
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    world
+        .wait_until_gone(&charts, &chart_name, Duration::from_secs(60))
+        .await?;
+
+    // OCIRepository fields in a HelmChart template (the CRD's rules let all
+    // but `url` through) have no place in a HelmChart: the release stalls
+    // naming them and no HelmChart is made.
+    world
+        .create_release(
+            "misplaced",
+            json!({
+                "interval": "10m",
+                "chart": {"spec": {
+                    "chart": "web", "insecure": true, "ref": {"tag": "1.2.0"},
+                    "sourceRef": {"kind": "HelmRepository", "name": "charts"}
+                }}
+            }),
+        )
+        .await?;
+    let refused = "chart.spec.ref, chart.spec.insecure cannot be set when chart.kind is 'HelmChart': a HelmChart has no such field";
+    let hr = world
+        .wait_for("misplaced", "the refusal", |hr| {
+            has(hr, "Stalled", "True", "InvalidChartReference")
+                && condition(hr, "Ready").is_some_and(|c| c.message == refused)
+        })
+        .await?;
+    assert!(hr.status.and_then(|s| s.helm_chart).is_none());
+    assert!(charts.get_opt(&format!("{ns}-misplaced")).await?.is_none());
     Ok(())
 }
 

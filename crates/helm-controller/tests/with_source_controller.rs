@@ -2,9 +2,10 @@
 //! HTTP HelmRepository and from a GitRepository path (helm-controller creates
 //! the HelmChart for `spec.chart`, ferroflux's source-controller builds its
 //! artifact) and from an OCIRepository holding a chart pushed with
-//! `helm push` (`spec.chartRef`); helm-controller installs them with helm and
-//! upgrades when a newer chart appears. Charts the source cannot provide are
-//! reported on the HelmRelease.
+//! `helm push` (`spec.chartRef`, or generated from a `kind: OCIRepository`
+//! chart template); helm-controller installs them with helm and upgrades when
+//! a newer chart appears or the template changes kind. Charts the source
+//! cannot provide are reported on the HelmRelease.
 //!
 //! The source-controller binary is the workspace's own, taken from the same
 //! target directory as this test (`cargo build -p source-controller`, which
@@ -199,34 +200,39 @@ async fn helm_repository_chart_is_installed_and_upgraded() -> Result<()> {
 /// The layer of a Helm chart in an OCI artifact (`helm push`).
 const HELM_CHART_LAYER: &str = "application/vnd.cncf.helm.chart.content.v1.tar+gzip";
 
+/// Packages podinfo `version` and pushes it to `registry` as
+/// `charts/podinfo` with `helm push`; returns the manifest digest.
+fn push_podinfo(registry: &e2e::registry::Registry, version: &str) -> Result<String> {
+    let packaged = tempfile::tempdir()?;
+    let tgz = e2e::chart_repo::package_chart(
+        &ChartSpec::config_maps("podinfo", version),
+        packaged.path(),
+    )?;
+    registry.push_chart(&tgz)
+}
+
+/// The OCIRepository spec (but `interval`) of the charts [`push_podinfo`]
+/// pushes, as Flux documents it for Helm charts: the newest version, the
+/// chart layer copied as is.
+fn podinfo_oci_spec(registry: &e2e::registry::Registry) -> serde_json::Value {
+    json!({
+        "url": registry.oci_url("charts/podinfo"),
+        "insecure": true,
+        "ref": {"semver": ">=6.0.0"},
+        "layerSelector": {"mediaType": HELM_CHART_LAYER, "operation": "copy"}
+    })
+}
+
 #[tokio::test]
 async fn oci_repository_chart_ref_is_installed_and_upgraded() -> Result<()> {
     let sources = WithSources::new("hr-oci").await?;
     let world = &sources.world;
     let registry = e2e::registry::Registry::start(false)?;
-    let push = |version: &str| -> Result<String> {
-        let packaged = tempfile::tempdir()?;
-        let tgz = e2e::chart_repo::package_chart(
-            &ChartSpec::config_maps("podinfo", version),
-            packaged.path(),
-        )?;
-        registry.push_chart(&tgz)
-    };
-    let first = push("6.0.0")?;
-    // As Flux documents it for Helm charts: the chart layer, copied as is.
-    let repositories: Api<api::source::OCIRepository> = create_source(
-        world,
-        "OCIRepository",
-        "podinfo",
-        json!({
-            "url": registry.oci_url("charts/podinfo"),
-            "interval": "1h",
-            "insecure": true,
-            "ref": {"semver": ">=6.0.0"},
-            "layerSelector": {"mediaType": HELM_CHART_LAYER, "operation": "copy"}
-        }),
-    )
-    .await?;
+    let first = push_podinfo(&registry, "6.0.0")?;
+    let mut spec = podinfo_oci_spec(&registry);
+    spec["interval"] = json!("1h");
+    let repositories: Api<api::source::OCIRepository> =
+        create_source(world, "OCIRepository", "podinfo", spec).await?;
     world
         .create_release(
             "podinfo",
@@ -254,7 +260,7 @@ async fn oci_repository_chart_ref_is_installed_and_upgraded() -> Result<()> {
 
     // A newer chart version in the registry: the OCIRepository follows it
     // (on request, its interval is an hour) and the release is upgraded.
-    let second = push("6.1.0")?;
+    let second = push_podinfo(&registry, "6.1.0")?;
     request_reconcile(&repositories, "podinfo", "new-chart").await?;
     let upgraded = world.succeeded("upgrade", "podinfo", 2, "podinfo@6.1.0");
     let hr = world
@@ -271,6 +277,109 @@ async fn oci_repository_chart_ref_is_installed_and_upgraded() -> Result<()> {
             .await?,
         "6.1.0"
     );
+    Ok(())
+}
+
+#[tokio::test]
+async fn oci_repository_chart_template_is_installed_replaced_and_deleted() -> Result<()> {
+    let sources = WithSources::new("hr-ocitpl").await?;
+    let world = &sources.world;
+    let ns = world.ns().to_string();
+    let name = format!("{ns}-podinfo");
+    let registry = e2e::registry::Registry::start(false)?;
+    let digest = push_podinfo(&registry, "6.0.0")?;
+    // No interval in the template: the OCIRepository takes the HelmRelease's.
+    world
+        .create_release(
+            "podinfo",
+            json!({
+                "interval": "10m",
+                "chart": {
+                    "kind": "OCIRepository",
+                    "metadata": {"labels": {"team": "apps"}, "annotations": {"owner": "platform"}},
+                    "spec": podinfo_oci_spec(&registry)
+                }
+            }),
+        )
+        .await?;
+    let installed = world.succeeded("install", "podinfo", 1, "podinfo@6.0.0");
+    let hr = world
+        .wait_for("podinfo", "the install", |hr| ready_with(hr, &installed))
+        .await?;
+    let status = hr.status.unwrap_or_default();
+    assert_eq!(
+        status.helm_chart,
+        Some(format!("OCIRepository/{ns}/{name}"))
+    );
+    assert_eq!(status.last_attempted_revision.as_deref(), Some("6.0.0"));
+    assert_eq!(status.last_attempted_revision_digest, Some(digest.clone()));
+    assert_eq!(
+        status
+            .history
+            .unwrap_or_default()
+            .first()
+            .and_then(|s| s.oci_digest.clone()),
+        Some(digest)
+    );
+    let repositories: Api<api::source::OCIRepository> = Api::namespaced(world.client.clone(), &ns);
+    let repository = repositories.get(&name).await?;
+    assert_eq!(repository.spec.url, registry.oci_url("charts/podinfo"));
+    assert_eq!(repository.spec.interval.as_str(), "10m");
+    let labels = repository.metadata.labels.unwrap_or_default();
+    assert_eq!(labels.get("team").map(String::as_str), Some("apps"));
+    assert_eq!(
+        labels
+            .get("helm.toolkit.fluxcd.io/name")
+            .map(String::as_str),
+        Some("podinfo")
+    );
+    assert_eq!(labels.get("helm.toolkit.fluxcd.io/namespace"), Some(&ns));
+    let annotations = repository.metadata.annotations.unwrap_or_default();
+    assert_eq!(
+        annotations.get("owner").map(String::as_str),
+        Some("platform")
+    );
+
+    // The same release from a HelmChart template of a HelmRepository: the
+    // HelmChart takes over and the OCIRepository is deleted.
+    world
+        .repo
+        .add_chart(&ChartSpec::config_maps("podinfo", "6.1.0"))?;
+    podinfo_repository(world).await?;
+    world
+        .patch_spec(
+            "podinfo",
+            json!({"chart": {
+                "kind": "HelmChart",
+                "spec": {
+                    "url": null, "insecure": null, "ref": null, "layerSelector": null,
+                    "chart": "podinfo",
+                    "version": "6.1.x",
+                    "sourceRef": {"kind": "HelmRepository", "name": "charts"}
+                }
+            }}),
+        )
+        .await?;
+    let upgraded = world.succeeded("upgrade", "podinfo", 2, "podinfo@6.1.0");
+    let hr = world
+        .wait_for("podinfo", "the upgrade from the HelmChart", |hr| {
+            ready_with(hr, &upgraded)
+        })
+        .await?;
+    let status = hr.status.unwrap_or_default();
+    assert_eq!(status.helm_chart, Some(format!("{ns}/{name}")));
+    assert_eq!(status.last_attempted_revision_digest, None);
+    world
+        .wait_until_gone(&repositories, &name, Duration::from_secs(60))
+        .await?;
+
+    // Deleting the HelmRelease deletes the HelmChart.
+    let charts: Api<api::source::HelmChart> = Api::namespaced(world.client.clone(), &ns);
+    assert!(charts.get_opt(&name).await?.is_some());
+    world.delete_and_wait("podinfo").await?;
+    world
+        .wait_until_gone(&charts, &name, Duration::from_secs(60))
+        .await?;
     Ok(())
 }
 

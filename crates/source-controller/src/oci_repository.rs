@@ -36,7 +36,7 @@ const LATEST_LINK: &str = "latest.tar.gz";
 
 /// Reconciles one OCIRepository.
 pub async fn reconcile(obj: Arc<OCIRepository>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let suspended = obj.spec.suspend == Some(true);
+    let suspended = obj.spec.options.suspend == Some(true);
     source_status::reconcile_source(obj, ctx, KIND, suspended, |obj, ctx, status| {
         Box::pin(sync(obj, ctx, status))
     })
@@ -60,26 +60,26 @@ async fn sync(
         oci::Error::InvalidUrl { url, reason } => Error::InvalidUrl { url, reason },
         other => oci_error("URL validation failed", other),
     })?;
-    let timeout = match &spec.timeout {
+    let timeout = match &spec.options.timeout {
         Some(t) => t
             .to_std()
             .map_err(|e| Error::InvalidDuration(e.to_string()))?,
         None => DEFAULT_TIMEOUT,
     };
-    let credentials = match &spec.secret_ref {
+    let credentials = match &spec.options.secret_ref {
         Some(secret_ref) => {
             credentials_from_secret(ctx, &namespace, &secret_ref.name, &host).await?
         }
         None => oci::Credentials::Anonymous,
     };
     let options = oci::Options {
-        insecure: spec.insecure.unwrap_or(false),
+        insecure: spec.options.insecure.unwrap_or(false),
         timeout,
         ..oci::Options::default()
     };
     let repository = oci::Repository::new(&spec.url, &credentials, &options)
         .map_err(|e| oci_error("failed to create the registry client", e))?;
-    let selector = match selector(spec.r#ref.as_ref()) {
+    let selector = match selector(spec.options.r#ref.as_ref()) {
         // Flux words failures to pick the tag apart from failures to resolve it.
         oci::Selector::Semver { range, filter } => {
             let tag_error = |e| {
@@ -102,8 +102,8 @@ async fn sync(
     let revision = resolved.revision();
 
     // Decide: is the stored artifact still what the spec and the registry ask for?
-    let same_config = status.observed_ignore == spec.ignore
-        && status.observed_layer_selector == spec.layer_selector;
+    let same_config = status.observed_ignore == spec.options.ignore
+        && status.observed_layer_selector == spec.options.layer_selector;
     if same_config && ctx.store.holds(status.artifact.as_ref(), &revision) {
         debug!(%namespace, %name, %revision, "artifact up-to-date");
         return Ok(Outcome::UpToDate {
@@ -116,7 +116,7 @@ async fn sync(
         .pull_manifest(&resolved.digest)
         .await
         .map_err(|e| oci_error(&format!("failed to pull artifact from '{}'", spec.url), e))?;
-    let layer_selector = spec.layer_selector.clone().unwrap_or_default();
+    let layer_selector = spec.options.layer_selector.clone().unwrap_or_default();
     let layer = manifest
         .layer(layer_selector.media_type.as_deref())
         .ok_or_else(|| {
@@ -154,7 +154,7 @@ async fn sync(
         OCILayerOperation::Extract => {
             let content = work.path().join("content");
             extract(&blob, &content, ctx.settings.artifact_max_size).await?;
-            let ignore = SourceIgnore::load(&content, spec.ignore.as_deref())?;
+            let ignore = SourceIgnore::load(&content, spec.options.ignore.as_deref())?;
             ctx.store
                 .archive_dir(&path, &content, ignore, ctx.settings.artifact_max_size)
                 .await
@@ -165,8 +165,8 @@ async fn sync(
 
     let annotations = (!manifest.annotations.is_empty()).then(|| manifest.annotations.clone());
     status.artifact = Some(stored.artifact(&revision, annotations));
-    status.observed_ignore = spec.ignore.clone();
-    status.observed_layer_selector = spec.layer_selector.clone();
+    status.observed_ignore = spec.options.ignore.clone();
+    status.observed_layer_selector = spec.options.layer_selector.clone();
     if let Some(link) = ctx.store.publish(&stored, LATEST_LINK) {
         status.url = Some(link);
     }
@@ -214,12 +214,18 @@ fn oci_error(context: &str, source: oci::Error) -> Error {
 
 /// Refuses what this controller does not implement, rather than ignoring it.
 fn check_supported(spec: &OCIRepositorySpec) -> Result<(), Error> {
-    crate::controller::only_generic_provider(spec.provider, CloudProvider::Generic)?;
+    crate::controller::only_generic_provider(spec.options.provider, CloudProvider::Generic)?;
     let unsupported = [
-        (spec.verify.is_some(), "verify (signature verification)"),
-        (spec.service_account_name.is_some(), "serviceAccountName"),
-        (spec.cert_secret_ref.is_some(), "certSecretRef"),
-        (spec.proxy_secret_ref.is_some(), "proxySecretRef"),
+        (
+            spec.options.verify.is_some(),
+            "verify (signature verification)",
+        ),
+        (
+            spec.options.service_account_name.is_some(),
+            "serviceAccountName",
+        ),
+        (spec.options.cert_secret_ref.is_some(), "certSecretRef"),
+        (spec.options.proxy_secret_ref.is_some(), "proxySecretRef"),
     ];
     match unsupported.iter().find(|(set, _)| *set) {
         Some((_, field)) => Err(Error::Unsupported(format!(
@@ -360,10 +366,10 @@ mod tests {
         assert!(err.failure().is_stalled());
         assert_eq!(err.failure().reason, "InvalidProviderConfiguration");
         let mut generic = spec.clone();
-        generic.verify = None;
-        generic.provider = Some(CloudProvider::Generic);
+        generic.options.verify = None;
+        generic.options.provider = Some(CloudProvider::Generic);
         assert!(check_supported(&generic).is_ok());
-        generic.provider = Some(CloudProvider::Aws);
+        generic.options.provider = Some(CloudProvider::Aws);
         assert!(check_supported(&generic).is_err());
     }
 

@@ -51,6 +51,20 @@ pub struct OCIRepositorySpec {
     /// Repository address in the form `oci://<host>/<path>`.
     #[schemars(regex(pattern = r"^oci://.*$"))]
     pub url: String,
+    /// How often the registry is checked for a new artifact.
+    #[schemars(regex(pattern = DURATION_PATTERN))]
+    pub interval: Duration,
+    /// Everything else: what to pull, how, and with which credentials.
+    #[serde(flatten)]
+    pub options: OCIRepositoryOptions,
+}
+
+/// The fields of an OCIRepository spec besides `url` and `interval`, which Flux also
+/// inlines into the chart template of a HelmRelease (with `kind: OCIRepository`, where
+/// `url` and `interval` are optional): one type keeps both schemas the same.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OCIRepositoryOptions {
     /// Tag, semver range or digest to pull and watch; the `latest` tag when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub r#ref: Option<OCIRepositoryRef>,
@@ -75,9 +89,6 @@ pub struct OCIRepositorySpec {
     /// Secret with the proxy settings (`address`, `username`, `password`) for reaching the registry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_secret_ref: Option<LocalObjectReference>,
-    /// How often the registry is checked for a new artifact.
-    #[schemars(regex(pattern = DURATION_PATTERN))]
-    pub interval: Duration,
     /// Timeout for registry operations such as pulling; 60s when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = SHORT_DURATION_PATTERN))]

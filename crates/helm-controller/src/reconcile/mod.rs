@@ -666,8 +666,12 @@ async fn cleanup(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Erro
             }
         }
     }
-    if let Some(helm_chart) = &status.helm_chart {
-        chart::delete_helm_chart(&ctx.client, helm_chart).await?;
+    if let Some(generated) = status
+        .helm_chart
+        .as_deref()
+        .and_then(crate::template::parse_status_value)
+    {
+        crate::template::delete(&ctx.client, &generated).await?;
     }
     ctx.forget_written(hr);
     Ok(Action::await_change())

@@ -17,6 +17,7 @@ use runtime::reconcile_request::REQUESTED_AT;
 
 use crate::Error;
 use crate::chart::{self, ChartError, LoadedChart};
+use crate::template;
 use crate::values::{self, Lookup};
 
 use super::{CONTROLLER_NAME, Context, Run};
@@ -104,6 +105,10 @@ pub(super) fn dependency_message(err: &DependencyError) -> String {
     }
 }
 
+/// Flux's reason for a HelmRelease whose chart cannot be referenced: neither
+/// `chart` nor `chartRef`, or a template that cannot become an object.
+const INVALID_CHART_REFERENCE: &str = "InvalidChartReference";
+
 /// Why the chart is not there yet.
 pub(super) enum ChartOutcome {
     /// Retrying cannot help (reason, message).
@@ -118,9 +123,11 @@ pub(super) async fn acquire_chart(run: &mut Run<'_>) -> Result<LoadedChart, Char
     let ctx = run.ctx;
     let hr = run.hr;
     let failed = |message: String| ChartOutcome::Failed(reason::ARTIFACT_FAILED.into(), message);
+    let generated = template::generate(hr)
+        .map_err(|err| ChartOutcome::Stalled(INVALID_CHART_REFERENCE.into(), err.to_string()))?;
     let Some(source) = chart::source_of(hr) else {
         return Err(ChartOutcome::Stalled(
-            "InvalidChartReference".into(),
+            INVALID_CHART_REFERENCE.into(),
             "one of chartRef or chart must be present".into(),
         ));
     };
@@ -142,20 +149,30 @@ pub(super) async fn acquire_chart(run: &mut Run<'_>) -> Result<LoadedChart, Char
             ),
         ));
     }
-    if let Some(template) = chart::helm_chart_for(hr) {
-        let reference = chart::apply_helm_chart(&ctx.client, &template, CONTROLLER_NAME)
+    let wanted = generated
+        .as_ref()
+        .map(|(reference, _)| template::status_value(reference));
+    if let Some(previous) = run.session.status.helm_chart.clone()
+        && Some(&previous) != wanted.as_ref()
+    {
+        // The template went (chartRef now), or changed the kind, name or
+        // namespace of its object: the object made before goes, as in Flux.
+        if let Some(old) = template::parse_status_value(&previous) {
+            template::delete(&ctx.client, &old)
+                .await
+                .map_err(|e| failed(format!("failed to delete {} '{previous}': {e}", old.kind)))?;
+        }
+        run.session.status.helm_chart = None;
+    }
+    if let Some((reference, object)) = &generated {
+        template::apply(&ctx.client, reference, object, CONTROLLER_NAME)
             .await
             .map_err(|e| failed(e.to_string()))?;
-        run.session.status.helm_chart = Some(reference);
-    } else if let Some(previous) = run.session.status.helm_chart.take() {
-        // Switched from a chart template to a chartRef: the HelmChart goes.
-        chart::delete_helm_chart(&ctx.client, &previous)
-            .await
-            .map_err(|e| failed(format!("failed to delete HelmChart '{previous}': {e}")))?;
+        run.session.status.helm_chart = wanted;
     }
-    // The HelmChart this reconciliation may just have changed is read
-    // afresh; a chartRef source is taken from the watch cache when ready.
-    let cache = if chart::helm_chart_for(hr).is_none() {
+    // The object this reconciliation may just have changed is read afresh;
+    // a chartRef source is taken from the watch cache when ready.
+    let cache = if generated.is_none() {
         ctx.sources.as_ref()
     } else {
         None

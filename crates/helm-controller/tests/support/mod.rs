@@ -208,11 +208,27 @@ impl World {
         self.releases()
             .delete(name, &kube::api::DeleteParams::default())
             .await?;
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while self.releases().get_opt(name).await?.is_some() {
+        self.wait_until_gone(&self.releases(), name, Duration::from_secs(120))
+            .await
+    }
+
+    /// Waits until the object `name` of `api` is gone (its finalizers
+    /// done), for at most `timeout`.
+    pub async fn wait_until_gone<K>(
+        &self,
+        api: &Api<K>,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<()>
+    where
+        K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    {
+        let deadline = Instant::now() + timeout;
+        while api.get_opt(name).await?.is_some() {
             if Instant::now() > deadline {
                 bail!(
-                    "HelmRelease {name} not deleted; log:\n{}",
+                    "{} {name} not deleted; log:\n{}",
+                    K::kind(&()),
                     self.controller.log()
                 );
             }
