@@ -564,3 +564,81 @@ async fn bearer_tokens_are_sent_as_a_header() {
     let head = refusing.await.unwrap();
     assert!(head.contains("Authorization: Bearer t0ken\r\n"), "{head}");
 }
+
+/// The proxy environment by Go's rules (go-git's, Flux's) for both the
+/// fetch (reqwest) and the push (`git`, given the decision as `http.proxy`):
+/// through `HTTP_PROXY` with its credentials for the machine's other name
+/// for loopback, directly for 127.0.0.1. The environment is per process, so
+/// each case runs in a child: this test binary again, running only
+/// [`env_proxy_child`].
+#[tokio::test]
+async fn fetch_and_push_follow_the_proxy_environment() {
+    let server = server().await;
+    let proxy = tokio::task::spawn_blocking(|| e2e::proxy::HttpProxy::start(true))
+        .await
+        .unwrap()
+        .unwrap();
+    let child = |url: String| {
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command.args(["--exact", "env_proxy_child", "--ignored"]);
+        for name in ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"] {
+            command.env_remove(name);
+        }
+        let output = command
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .env("HTTP_PROXY", proxy.url_with_credentials())
+            .env("FERROFLUX_TEST_URL", url)
+            .env("FERROFLUX_TEST_USER", server.username())
+            .env("FERROFLUX_TEST_PASSWORD", server.password())
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(text.contains("1 passed"), "{text}");
+    };
+
+    let proxied = create_repo(server, "push-env-proxy");
+    let before = proxied.head("main").unwrap();
+    child(e2e::proxy::via_alias(proxied.http_url()).unwrap());
+    assert_ne!(proxied.head("main").unwrap(), before, "not pushed");
+    let log = proxy.log();
+    for path in [
+        "/git/push-env-proxy.git/info/refs?service=git-upload-pack",
+        "/git/push-env-proxy.git/info/refs?service=git-receive-pack",
+        "/git/push-env-proxy.git/git-receive-pack",
+    ] {
+        assert!(log.contains(path), "no {path} in the proxy log:\n{log}");
+    }
+
+    let direct = create_repo(server, "push-env-loopback");
+    let before = direct.head("main").unwrap();
+    child(direct.http_url().to_string());
+    assert_ne!(direct.head("main").unwrap(), before, "not pushed");
+    let log = proxy.log();
+    assert!(!log.contains("push-env-loopback"), "{log}");
+}
+
+/// Run by [`fetch_and_push_follow_the_proxy_environment`] with the proxy
+/// environment under test: checkout, commit and push `FERROFLUX_TEST_URL`.
+#[tokio::test]
+#[ignore = "a child of fetch_and_push_follow_the_proxy_environment"]
+async fn env_proxy_child() {
+    let var = |name: &str| std::env::var(name).unwrap();
+    let remote = Remote {
+        url: var("FERROFLUX_TEST_URL"),
+        auth: Auth::Http(HttpAuth {
+            basic: Some((var("FERROFLUX_TEST_USER"), var("FERROFLUX_TEST_PASSWORD"))),
+            ..HttpAuth::default()
+        }),
+        timeout: Duration::from_secs(60),
+        proxy: None,
+    };
+    let dir = checkout(&remote, "main").await;
+    let work = work(&dir);
+    edit(&work);
+    git::commit(&work, &request("Through the environment's proxy\n"))
+        .await
+        .unwrap()
+        .expect("a commit");
+    git::push(&remote, &work, &push_main()).await.unwrap();
+}
