@@ -5,6 +5,7 @@
 //!   one-line error causes);
 //! - [`storage`] and [`release`]: Helm's release storage as observed
 //!   through the API, and the unlock of stale pending releases;
+//!   [`go_json`]: Go's JSON encoding, for release digests equal to Flux's;
 //! - [`names`], [`values`], [`strvals`], [`state`]: pure rules (release
 //!   names, values composition and digest, the release state machine);
 //! - [`post_render`]: kustomize post-renderers, common metadata and origin
@@ -20,6 +21,7 @@
 pub mod chart;
 pub mod crds;
 pub mod event_queue;
+pub mod go_json;
 pub mod helm_cli;
 pub mod manager;
 pub mod names;

@@ -256,11 +256,8 @@ pub fn determine_state(
             crate::release::snapshot_full_name(current)
         ));
     }
-    if current.digest != release.digest() {
-        return ReleaseState::Unmanaged(
-            "release digest verification error: release was modified outside of the controller"
-                .into(),
-        );
+    if let Err(reason) = release.verify_snapshot(current) {
+        return ReleaseState::Unmanaged(reason.into());
     }
     match release.info.status.as_str() {
         STATUS_FAILED => ReleaseState::Failed(String::new()),
@@ -468,7 +465,7 @@ mod tests {
     use k8s_openapi::jiff::Timestamp;
     use std::collections::BTreeMap;
 
-    use crate::release::{Chart, ChartMetadata, Info};
+    use crate::release::{Chart, Info, Metadata};
 
     fn spec() -> HelmReleaseSpec {
         serde_json::from_value(serde_json::json!({
@@ -488,11 +485,11 @@ mod tests {
                 ..Info::default()
             },
             chart: Some(Chart {
-                metadata: ChartMetadata {
+                metadata: Some(Metadata {
                     name: "podinfo".into(),
                     version: chart_version.into(),
-                    app_version: None,
-                },
+                    ..Metadata::default()
+                }),
             }),
             config: None,
             manifest: String::new(),
