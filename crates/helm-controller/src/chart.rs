@@ -50,6 +50,10 @@ pub enum ChartError {
     /// The archive is not a chart.
     #[error("Could not load chart: {0}")]
     Invalid(String),
+    /// The chart version cannot carry the source's digest (Flux's
+    /// `ChartMutateError`).
+    #[error("{0}")]
+    Mutate(String),
 }
 
 /// The chart a release is made from.
@@ -61,7 +65,9 @@ pub struct LoadedChart {
     pub metadata: ChartMetadata,
     /// The artifact it came from.
     pub artifact: Artifact,
-    /// The OCI manifest digest, when the source is an OCIRepository.
+    /// The digest of the source revision, when the source is an
+    /// OCIRepository or an ExternalArtifact whose revision has one
+    /// (`lastAttemptedRevisionDigest`, `history[].ociDigest`).
     pub oci_digest: Option<String>,
 }
 
@@ -151,23 +157,28 @@ pub fn ready_artifact(source: &SourceRef, object: &DynamicObject) -> Result<Arti
         .map_err(|why| ChartError::NotReady(format!("{source} is not ready: {why}")))
 }
 
-/// The digest in an OCIRepository revision (`<tag>@<algo>:<hex>` or `<algo>:<hex>`).
-pub fn oci_digest(revision: &str) -> Option<String> {
-    let digest = revision.rsplit_once('@').map_or(revision, |(_, d)| d);
-    digest.contains(':').then(|| digest.to_string())
-}
-
 /// Downloaded chart archives, by digest.
 pub struct ChartCache {
     dir: PathBuf,
     fetcher: ArtifactFetcher,
+    /// Whether chart versions carry the source digest ([`crate::chart_digest`];
+    /// off with the `DisableChartDigestTracking` feature gate).
+    track_digests: bool,
 }
 
 impl ChartCache {
     /// A cache in `dir` (created if missing) downloading with `fetcher`.
-    pub fn new(dir: PathBuf, fetcher: ArtifactFetcher) -> std::io::Result<Self> {
+    pub fn new(
+        dir: PathBuf,
+        fetcher: ArtifactFetcher,
+        track_digests: bool,
+    ) -> std::io::Result<Self> {
         std::fs::create_dir_all(&dir)?;
-        Ok(Self { dir, fetcher })
+        Ok(Self {
+            dir,
+            fetcher,
+            track_digests,
+        })
     }
 
     /// The chart of `artifact`: from the cache, or downloaded and verified.
@@ -200,10 +211,25 @@ impl ChartCache {
                 .map_err(|e| ChartError::Artifact(format!("cache: {e}")))?;
             self.evict();
         }
-        let metadata = read_chart_metadata(&path)?;
-        let oci_digest = (source.kind == "OCIRepository")
-            .then(|| oci_digest(&artifact.revision))
-            .flatten();
+        let mut metadata = read_chart_metadata(&path)?;
+        let mut path = path;
+        let has_digest = source.kind == "OCIRepository"
+            || (source.kind == "ExternalArtifact" && artifact.revision.contains(':'));
+        let mut oci_digest = None;
+        if has_digest {
+            let (version, digest) =
+                crate::chart_digest::tracked_version(&metadata.version, &artifact.revision)
+                    .map_err(ChartError::Mutate)?;
+            if self.track_digests {
+                let tracked = path.with_extension(format!("v{version}.tgz"));
+                if !tracked.exists() {
+                    crate::chart_digest::rewrite_version(&path, &tracked, &version)?;
+                }
+                path = tracked;
+                metadata.version = version;
+            }
+            oci_digest = Some(digest);
+        }
         Ok(LoadedChart {
             path,
             metadata,
@@ -427,9 +453,6 @@ pub(crate) mod tests {
         )
         .expect("ready");
         assert_eq!(ok.revision, "6.5.4@sha256:abc");
-        assert_eq!(oci_digest(&ok.revision).as_deref(), Some("sha256:abc"));
-        assert_eq!(oci_digest("sha256:def").as_deref(), Some("sha256:def"));
-        assert_eq!(oci_digest("6.5.4"), None);
     }
 
     #[test]

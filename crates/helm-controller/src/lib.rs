@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 pub mod chart;
+pub mod chart_digest;
 pub mod crds;
 pub mod event_queue;
 pub mod go_json;

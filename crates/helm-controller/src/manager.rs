@@ -32,6 +32,9 @@ use crate::reconcile::{CONTROLLER_NAME, Context, Settings, reconcile};
 pub const DETECT_DRIFT: &str = "DetectDrift";
 /// Feature gate: correct drift of every release.
 pub const CORRECT_DRIFT: &str = "CorrectDrift";
+/// Feature gate: install charts from digest-carrying sources without the
+/// digest in their version ([`crate::chart_digest`]).
+pub const DISABLE_CHART_DIGEST_TRACKING: &str = "DisableChartDigestTracking";
 
 /// Feature gates helm-controller knows (Flux's, with their defaults); those
 /// ferroflux does not implement accept only their default.
@@ -41,7 +44,7 @@ pub const FEATURE_GATES: &[FeatureGate] = &[
     FeatureGate::fixed("AllowDNSLookups", false),
     FeatureGate::fixed("OOMWatch", false),
     FeatureGate::fixed("AdoptLegacyReleases", false),
-    FeatureGate::fixed("DisableChartDigestTracking", false),
+    FeatureGate::off(DISABLE_CHART_DIGEST_TRACKING),
     FeatureGate::fixed("UseHelm3Defaults", false),
     FeatureGate::fixed("CancelHealthCheckOnNewRevision", false),
     FeatureGate::fixed("DefaultToRetryOnFailure", false),
@@ -82,13 +85,15 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         DEFAULT_MAX_DOWNLOAD_SIZE,
     )
     .map_err(runtime::Error::from)?;
-    let charts =
-        ChartCache::new(PathBuf::from(&flags.chart_cache_dir), fetcher).map_err(|source| {
-            Error::Io {
-                context: format!("creating {}", flags.chart_cache_dir.display()),
-                source,
-            }
-        })?;
+    let charts = ChartCache::new(
+        PathBuf::from(&flags.chart_cache_dir),
+        fetcher,
+        !gates.enabled(DISABLE_CHART_DIGEST_TRACKING),
+    )
+    .map_err(|source| Error::Io {
+        context: format!("creating {}", flags.chart_cache_dir.display()),
+        source,
+    })?;
     let settings = Settings {
         jitter_percent: flags.common.interval_jitter_percentage,
         no_cross_namespace_refs: flags.common.no_cross_namespace_refs,

@@ -93,7 +93,9 @@ struct WithSources {
 
 impl WithSources {
     async fn new(name: &str) -> Result<Self> {
-        let world = World::new(name).await?;
+        // Charts from OCIRepositories carry their digest in their version, as in Flux.
+        let world =
+            World::with_args(name, &["--feature-gates=DisableChartDigestTracking=false"]).await?;
         let dir = tempfile::tempdir()?;
         let source_controller = start_source_controller(&world.kubeconfig, world.ns(), dir.path())?;
         Ok(Self {
@@ -211,6 +213,14 @@ fn push_podinfo(registry: &e2e::registry::Registry, version: &str) -> Result<Str
     registry.push_chart(&tgz)
 }
 
+/// The chart version helm-controller installs a chart pushed as `version`
+/// with manifest `digest` under, as Flux does: the digest's first 12 hex
+/// characters as build metadata.
+fn tracked(version: &str, digest: &str) -> String {
+    let hex = digest.split_once(':').map_or(digest, |(_, hex)| hex);
+    format!("{version}+{}", &hex[..12])
+}
+
 /// The OCIRepository spec (but `interval`) of the charts [`push_podinfo`]
 /// pushes, as Flux documents it for Helm charts: the newest version, the
 /// chart layer copied as is.
@@ -243,11 +253,21 @@ async fn oci_repository_chart_ref_is_installed_and_upgraded() -> Result<()> {
             }),
         )
         .await?;
-    let installed = world.succeeded("install", "podinfo", 1, "podinfo@6.0.0");
+    let installed = world.succeeded(
+        "install",
+        "podinfo",
+        1,
+        &format!("podinfo@{}", tracked("6.0.0", &first)),
+    );
     let hr = world
         .wait_for("podinfo", "the install", |hr| ready_with(hr, &installed))
         .await?;
-    let history = hr.status.and_then(|s| s.history).unwrap_or_default();
+    let status = hr.status.unwrap_or_default();
+    assert_eq!(
+        status.last_attempted_revision,
+        Some(tracked("6.0.0", &first))
+    );
+    let history = status.history.unwrap_or_default();
     assert_eq!(
         history.first().and_then(|s| s.oci_digest.clone()),
         Some(first),
@@ -262,20 +282,29 @@ async fn oci_repository_chart_ref_is_installed_and_upgraded() -> Result<()> {
     // (on request, its interval is an hour) and the release is upgraded.
     let second = push_podinfo(&registry, "6.1.0")?;
     request_reconcile(&repositories, "podinfo", "new-chart").await?;
-    let upgraded = world.succeeded("upgrade", "podinfo", 2, "podinfo@6.1.0");
+    let upgraded = world.succeeded(
+        "upgrade",
+        "podinfo",
+        2,
+        &format!("podinfo@{}", tracked("6.1.0", &second)),
+    );
     let hr = world
         .wait_for("podinfo", "the upgrade", |hr| ready_with(hr, &upgraded))
         .await?;
     let history = hr.status.and_then(|s| s.history).unwrap_or_default();
     assert_eq!(
+        history.first().map(|s| s.chart_version.clone()),
+        Some(tracked("6.1.0", &second))
+    );
+    assert_eq!(
         history.first().and_then(|s| s.oci_digest.clone()),
-        Some(second)
+        Some(second.clone())
     );
     assert_eq!(
         world
             .config_value("podinfo-podinfo", "chartVersion")
             .await?,
-        "6.1.0"
+        tracked("6.1.0", &second)
     );
     Ok(())
 }
@@ -302,7 +331,12 @@ async fn oci_repository_chart_template_is_installed_replaced_and_deleted() -> Re
             }),
         )
         .await?;
-    let installed = world.succeeded("install", "podinfo", 1, "podinfo@6.0.0");
+    let installed = world.succeeded(
+        "install",
+        "podinfo",
+        1,
+        &format!("podinfo@{}", tracked("6.0.0", &digest)),
+    );
     let hr = world
         .wait_for("podinfo", "the install", |hr| ready_with(hr, &installed))
         .await?;
@@ -311,7 +345,10 @@ async fn oci_repository_chart_template_is_installed_replaced_and_deleted() -> Re
         status.helm_chart,
         Some(format!("OCIRepository/{ns}/{name}"))
     );
-    assert_eq!(status.last_attempted_revision.as_deref(), Some("6.0.0"));
+    assert_eq!(
+        status.last_attempted_revision,
+        Some(tracked("6.0.0", &digest))
+    );
     assert_eq!(status.last_attempted_revision_digest, Some(digest.clone()));
     assert_eq!(
         status

@@ -197,6 +197,7 @@ pub(super) async fn acquire_chart(run: &mut Run<'_>) -> Result<LoadedChart, Char
                     ),
                 )
             }
+            ChartError::Mutate(message) => ChartOutcome::Failed("ChartMutateError".into(), message),
             other => failed(other.to_string()),
         })
 }

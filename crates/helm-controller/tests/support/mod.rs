@@ -29,7 +29,27 @@ impl Controller {
     }
 
     /// [`Controller::start`] with more flags.
+    ///
+    /// Chart digest tracking is off unless `extra_args` set the gate: the
+    /// charts [`World::publish`] stands in for OCIRepositories, which would
+    /// otherwise be installed as `<version>+<digest>`, and these tests are
+    /// about the release mechanics, asserting plain versions. Tracking is
+    /// tested with the real source-controller (`with_source_controller.rs`).
     pub fn start_with(kubeconfig: &Path, namespace: &str, extra_args: &[&str]) -> Result<Self> {
+        const NO_TRACKING: &str = "DisableChartDigestTracking=true";
+        let mut extra_args: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
+        if !extra_args
+            .iter()
+            .any(|a| a.contains("DisableChartDigestTracking"))
+        {
+            match extra_args
+                .iter_mut()
+                .find(|a| a.starts_with("--feature-gates="))
+            {
+                Some(gates) => gates.push_str(&format!(",{NO_TRACKING}")),
+                None => extra_args.push(format!("--feature-gates={NO_TRACKING}")),
+            }
+        }
         let dir = tempfile::tempdir()?;
         let health = e2e::paths::free_port()?;
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_helm-controller"));
