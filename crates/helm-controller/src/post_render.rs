@@ -14,7 +14,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use api::helm::{Kustomize, PostRenderStrategy};
+use api::helm::{HelmReleaseSpec, HelmReleaseStatus, Kustomize, PostRenderStrategy, PostRenderer};
 use api::meta::CommonMetadata;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -94,18 +94,168 @@ impl PostRenderSpec {
             strategy: spec.post_render_strategy,
         }
     }
+}
 
-    /// Digest of the post-renderers (Flux's `observedPostRenderersDigest`):
-    /// a change of them must produce a new release.
-    pub fn renderers_digest(&self) -> String {
-        let renderers = serde_json::to_vec(&self.kustomize).unwrap_or_default();
-        runtime::artifact::sha256_digest(&renderers)
+/// Flux's digests of a HelmRelease's post-rendering spec, recorded in its
+/// status (`observedPostRenderersDigest`, `observedCommonMetadataDigest`)
+/// once a release carries them: a new generation whose digests differ needs
+/// a new release. Computed exactly as Flux does (Go's JSON encoding of
+/// `spec.postRenderers` and `spec.commonMetadata`, none when the field is
+/// absent), so that Flux and ferroflux read each other's status alike.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SpecDigests {
+    /// Digest of `spec.postRenderers`.
+    pub post_renderers: Option<String>,
+    /// Digest of `spec.commonMetadata`.
+    pub common_metadata: Option<String>,
+}
+
+impl SpecDigests {
+    /// The digests of `spec`.
+    pub fn of(spec: &HelmReleaseSpec) -> Self {
+        Self {
+            post_renderers: spec.post_renderers.as_ref().and_then(|renderers| {
+                let renderers: Vec<GoPostRenderer> =
+                    renderers.iter().map(GoPostRenderer::of).collect();
+                encoder_digest(&renderers)
+            }),
+            common_metadata: spec.common_metadata.as_ref().and_then(|metadata| {
+                encoder_digest(&GoCommonMetadata {
+                    annotations: metadata.annotations.as_ref().filter(|m| !m.is_empty()),
+                    labels: metadata.labels.as_ref().filter(|m| !m.is_empty()),
+                })
+            }),
+        }
     }
 
-    /// Digest of the common metadata (`observedCommonMetadataDigest`).
-    pub fn common_metadata_digest(&self) -> String {
-        let metadata = serde_json::to_vec(&self.common_metadata).unwrap_or_default();
-        runtime::artifact::sha256_digest(&metadata)
+    /// Records them in `status`, as released.
+    pub fn record(&self, status: &mut HelmReleaseStatus) {
+        status.observed_post_renderers_digest = self.post_renderers.clone();
+        status.observed_common_metadata_digest = self.common_metadata.clone();
+    }
+
+    /// Flux's reason for a release to be out of sync with these digests, if
+    /// they differ from those `status` recorded (absent digests are equal).
+    pub fn changed(&self, status: &HelmReleaseStatus) -> Option<&'static str> {
+        let differ = |now: &Option<String>, observed: &Option<String>| {
+            now.as_deref().unwrap_or_default() != observed.as_deref().unwrap_or_default()
+        };
+        if differ(&self.post_renderers, &status.observed_post_renderers_digest) {
+            return Some("postrenderers digest has changed");
+        }
+        if differ(
+            &self.common_metadata,
+            &status.observed_common_metadata_digest,
+        ) {
+            return Some("common metadata digest has changed");
+        }
+        None
+    }
+}
+
+/// Flux's `postrender.Digest`/`CommonMetadataDigest`: sha256 of a Go
+/// `json.Encoder`'s output (newline included); none when Go could not
+/// encode the value (never for these types), as Flux records "" then.
+fn encoder_digest<T: Serialize + ?Sized>(value: &T) -> Option<String> {
+    let mut json = crate::go_json::to_vec(value).ok()?;
+    json.push(b'\n');
+    Some(runtime::artifact::sha256_digest(&json))
+}
+
+/// `v2.PostRenderer` as Go encodes it.
+#[derive(Serialize)]
+struct GoPostRenderer<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kustomize: Option<GoKustomize<'a>>,
+}
+
+/// `v2.Kustomize`.
+#[derive(Serialize)]
+struct GoKustomize<'a> {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    patches: Vec<GoPatch<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    images: Vec<GoImage<'a>>,
+}
+
+/// `kustomize.Patch` (fluxcd/pkg/apis/kustomize).
+#[derive(Serialize)]
+struct GoPatch<'a> {
+    patch: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<GoSelector<'a>>,
+}
+
+/// `kustomize.Selector`: every field `omitempty`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GoSelector<'a> {
+    #[serde(skip_serializing_if = "str::is_empty")]
+    group: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    version: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    namespace: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    name: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    annotation_selector: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    label_selector: &'a str,
+}
+
+/// `kustomize.Image`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GoImage<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    new_name: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    new_tag: &'a str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    digest: &'a str,
+}
+
+/// `v2.CommonMetadata` (maps `omitempty`).
+#[derive(Serialize)]
+struct GoCommonMetadata<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    annotations: Option<&'a BTreeMap<String, String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    labels: Option<&'a BTreeMap<String, String>>,
+}
+
+impl<'a> GoPostRenderer<'a> {
+    fn of(renderer: &'a PostRenderer) -> Self {
+        let text = |value: &'a Option<String>| value.as_deref().unwrap_or_default();
+        let kustomize = renderer.kustomize.as_ref().map(|kustomize| GoKustomize {
+            patches: (kustomize.patches.iter().flatten())
+                .map(|patch| GoPatch {
+                    patch: &patch.patch,
+                    target: patch.target.as_ref().map(|target| GoSelector {
+                        group: text(&target.group),
+                        version: text(&target.version),
+                        kind: text(&target.kind),
+                        namespace: text(&target.namespace),
+                        name: text(&target.name),
+                        annotation_selector: text(&target.annotation_selector),
+                        label_selector: text(&target.label_selector),
+                    }),
+                })
+                .collect(),
+            images: (kustomize.images.iter().flatten())
+                .map(|image| GoImage {
+                    name: &image.name,
+                    new_name: text(&image.new_name),
+                    new_tag: text(&image.new_tag),
+                    digest: text(&image.digest),
+                })
+                .collect(),
+        });
+        Self { kustomize }
     }
 }
 
@@ -396,13 +546,70 @@ mod tests {
         ));
     }
 
+    /// A case of `testdata/post-render-digest/specs.json`: a HelmRelease
+    /// spec and the digests Flux helm-controller v1.6.0 records for it
+    /// (`postrender.Digest`, `postrender.CommonMetadataDigest`; "" when the
+    /// field is absent).
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct SpecCase {
+        name: String,
+        spec: Value,
+        post_renderers_digest: String,
+        common_metadata_digest: String,
+    }
+
     #[test]
-    fn digests_track_changes() {
-        let a = spec();
-        let mut b = spec();
-        assert_eq!(a.renderers_digest(), b.renderers_digest());
-        b.kustomize.clear();
-        assert_ne!(a.renderers_digest(), b.renderers_digest());
-        assert_eq!(a.common_metadata_digest(), b.common_metadata_digest());
+    fn spec_digests_equal_fluxs() {
+        let cases: Vec<SpecCase> =
+            serde_json::from_str(include_str!("../testdata/post-render-digest/specs.json"))
+                .expect("spec digest vectors");
+        assert_eq!(cases.len(), 6);
+        for case in cases {
+            let mut spec = case.spec;
+            // Required by the Rust type, not part of the digests.
+            spec["interval"] = "1m".into();
+            spec["chartRef"] = serde_json::json!({"kind": "OCIRepository", "name": "x"});
+            let spec: HelmReleaseSpec = serde_json::from_value(spec).expect(&case.name);
+            let digests = SpecDigests::of(&spec);
+            let text = |digest: &Option<String>| digest.clone().unwrap_or_default();
+            assert_eq!(
+                text(&digests.post_renderers),
+                case.post_renderers_digest,
+                "{}",
+                case.name
+            );
+            assert_eq!(
+                text(&digests.common_metadata),
+                case.common_metadata_digest,
+                "{}",
+                case.name
+            );
+        }
+    }
+
+    #[test]
+    fn changed_spec_digests_are_flux_reasons() {
+        let mut status = HelmReleaseStatus::default();
+        let none = SpecDigests::default();
+        assert_eq!(none.changed(&status), None);
+        let with = SpecDigests {
+            post_renderers: Some("sha256:a".into()),
+            common_metadata: Some("sha256:b".into()),
+        };
+        assert_eq!(
+            with.changed(&status),
+            Some("postrenderers digest has changed")
+        );
+        with.record(&mut status);
+        assert_eq!(with.changed(&status), None);
+        status.observed_common_metadata_digest = Some(String::new());
+        assert_eq!(
+            with.changed(&status),
+            Some("common metadata digest has changed")
+        );
+        none.record(&mut status);
+        assert_eq!(status.observed_post_renderers_digest, None);
+        assert_eq!(none.changed(&status), None);
     }
 }

@@ -57,8 +57,9 @@ pub struct Desired {
     pub config_digest: String,
     /// Digest of the chart artifact, when the source is an OCIRepository.
     pub oci_digest: Option<String>,
-    /// Post-renderers changed since the last successful release.
-    pub post_renderers_changed: bool,
+    /// Why the post-renderers or common metadata of a new generation need a
+    /// new release (Flux's reason), if they do.
+    pub spec_digests_changed: Option<&'static str>,
 }
 
 /// Failure handling of the action last attempted (Flux's active remediation).
@@ -275,8 +276,8 @@ pub fn determine_state(
             {
                 return ReleaseState::OutOfSync("release chart artifact digest changed".into());
             }
-            if desired.post_renderers_changed {
-                return ReleaseState::OutOfSync("post-renderers changed".into());
+            if let Some(reason) = desired.spec_digests_changed {
+                return ReleaseState::OutOfSync(reason.into());
             }
             if tests_enabled(spec) {
                 if !has_been_tested(current) {
@@ -503,7 +504,7 @@ mod tests {
             chart_version: chart_version.into(),
             config_digest: crate::values::config_digest(&serde_json::json!({})),
             oci_digest: None,
-            post_renderers_changed: false,
+            spec_digests_changed: None,
         }
     }
 

@@ -299,10 +299,7 @@ impl Run<'_> {
             return Ok(());
         }
         // The release now carries the current post-renderers.
-        self.session.status.observed_post_renderers_digest =
-            Some(req.post_render.renderers_digest());
-        self.session.status.observed_common_metadata_digest =
-            Some(req.post_render.common_metadata_digest());
+        req.spec_digests.record(&mut self.session.status);
         let Some(current) = self.current() else {
             return Ok(());
         };

@@ -36,7 +36,7 @@ use crate::Error;
 use crate::chart::{self, ChartCache};
 use crate::helm_cli::{Cascade, HelmCli, Identity, ReleaseRef, UninstallOptions, Wait};
 use crate::names::release_name;
-use crate::post_render::PostRenderSpec;
+use crate::post_render::{PostRenderSpec, SpecDigests};
 use crate::state::Desired;
 use crate::storage::ReleaseStorage;
 use crate::target_cluster::TargetCluster;
@@ -512,7 +512,7 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
         config_digest: config_digest.clone(),
         oci_digest: loaded.oci_digest.clone(),
         // Decided in the release loop from the observed digests.
-        post_renderers_changed: false,
+        spec_digests_changed: None,
     };
 
     // A new desired state starts with a clean failure count.
@@ -534,6 +534,7 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
         values,
         desired,
         post_render: post_render.clone(),
+        spec_digests: SpecDigests::of(&hr.spec),
         force: force.is_some(),
     };
     let outcome = run.release(&request).await;
@@ -551,10 +552,7 @@ async fn apply(hr: Arc<HelmRelease>, ctx: Arc<Context>) -> Result<Action, Error>
     match outcome {
         Outcome::Done => {
             if run.session.conditions.is_true(condition_type::READY) {
-                run.session.status.observed_post_renderers_digest =
-                    Some(post_render.renderers_digest());
-                run.session.status.observed_common_metadata_digest =
-                    Some(post_render.common_metadata_digest());
+                request.spec_digests.record(&mut run.session.status);
                 run.session.status.inventory = Some(run.inventory(&request).await?);
             }
             run.session.status.observed_generation = hr.meta().generation;

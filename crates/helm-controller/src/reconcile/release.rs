@@ -18,7 +18,7 @@ use super::actions::*;
 use crate::Error;
 use crate::chart::LoadedChart;
 use crate::helm_cli::{HelmError, ReleaseRef};
-use crate::post_render::PostRenderSpec;
+use crate::post_render::{PostRenderSpec, SpecDigests};
 use crate::release::Release;
 use crate::state::{
     Action, ActionKind, Desired, Halt, ReleaseState, active_remediation, determine_state, latest,
@@ -54,6 +54,8 @@ pub(crate) struct Request<'a> {
     pub desired: Desired,
     /// Post-rendering instructions.
     pub post_render: PostRenderSpec,
+    /// Flux's digests of the post-rendering spec.
+    pub spec_digests: SpecDigests,
     /// A `forceAt` request is pending.
     pub force: bool,
 }
@@ -128,7 +130,7 @@ impl Run<'_> {
             let stored = stored.as_ref();
             self.latest_stored = stored.cloned();
             let desired = Desired {
-                post_renderers_changed: self.post_renderers_changed(req),
+                spec_digests_changed: self.spec_digests_changed(req),
                 ..req.desired.clone()
             };
             let state = determine_state(
@@ -460,18 +462,14 @@ impl Run<'_> {
         }
     }
 
-    /// Whether the post-renderers or common metadata differ from those of
-    /// the last successful release.
-    pub(super) fn post_renderers_changed(&self, req: &Request<'_>) -> bool {
-        let differs = |observed: &Option<String>, now: String| {
-            observed.as_ref().is_some_and(|digest| *digest != now)
-        };
-        differs(
-            &self.session.status.observed_post_renderers_digest,
-            req.post_render.renderers_digest(),
-        ) || differs(
-            &self.session.status.observed_common_metadata_digest,
-            req.post_render.common_metadata_digest(),
-        )
+    /// Why the post-renderers or common metadata need a new release, as
+    /// Flux decides it: only for a new generation (within one, the digests
+    /// recorded after the last release are the spec's), when their digests
+    /// differ from those recorded.
+    pub(super) fn spec_digests_changed(&self, req: &Request<'_>) -> Option<&'static str> {
+        if self.session.status.observed_generation == self.hr.metadata.generation {
+            return None;
+        }
+        req.spec_digests.changed(&self.session.status)
     }
 }
