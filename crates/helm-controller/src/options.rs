@@ -53,7 +53,7 @@ pub struct Flags {
     pub http_timeout: Duration,
 
     /// Digest algorithm of history snapshots (only sha256 is supported).
-    #[arg(long, default_value = "sha256")]
+    #[arg(long, default_value = "sha256", value_parser = snapshot_digest_algo)]
     pub snapshot_digest_algo: String,
 
     /// ConfigMaps and Secrets matching this selector trigger the
@@ -102,6 +102,20 @@ impl Flags {
     }
 }
 
+/// `--snapshot-digest-algo`: Flux's other algorithms (sha384, sha512,
+/// blake3) would also change the config and post-renderer digests, which
+/// ferroflux computes in sha256 only, so they are refused rather than
+/// ignored. Snapshots Flux recorded in any of them are still verified, in
+/// their own algorithm.
+fn snapshot_digest_algo(value: &str) -> Result<String, String> {
+    match value {
+        "sha256" => Ok(value.to_string()),
+        other => Err(format!(
+            "unsupported digest algorithm '{other}': ferroflux records snapshots in sha256 only"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +134,10 @@ mod tests {
         );
         assert_eq!(flags.common.requeue_dependency, Duration::from_secs(30));
         assert_eq!(flags.default_service_account(), None);
+        assert_eq!(flags.snapshot_digest_algo, "sha256");
+        let refused = Flags::try_parse_from(["helm-controller", "--snapshot-digest-algo=sha512"])
+            .expect_err("only sha256 is recorded");
+        assert!(refused.to_string().contains("sha256 only"), "{refused}");
     }
 
     #[test]
