@@ -335,16 +335,6 @@ impl<'de> Deserialize<'de> for GoTime {
     }
 }
 
-/// Deserializes `null` as the default value, as Go leaves a field alone on
-/// `null` (serde would refuse it for a list or a string).
-pub fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de> + Default,
-{
-    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
-}
-
 /// Writes Go's JSON into a string.
 struct Serializer {
     out: String,

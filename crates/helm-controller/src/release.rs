@@ -10,7 +10,7 @@ use k8s_openapi::jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::go_json::{self, GoAny, GoObject, GoTime, null_as_default};
+use crate::go_json::{self, GoAny, GoObject, GoTime};
 use crate::values::config_digest;
 
 /// A Helm release (`helm.sh/helm/v4/pkg/release/v1.Release`) as decoded
@@ -21,12 +21,12 @@ pub struct Release {
     /// Release name.
     pub name: String,
     /// Release namespace.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default)]
     pub namespace: String,
     /// Revision.
     pub version: i64,
     /// Status and timestamps.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default)]
     pub info: Info,
     /// The chart (only its metadata is read).
     #[serde(default)]
@@ -35,7 +35,7 @@ pub struct Release {
     #[serde(default)]
     pub config: Option<serde_json::Map<String, Value>>,
     /// The rendered objects, hooks excluded.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default)]
     pub manifest: String,
     /// The hooks and how they last ran.
     #[serde(default)]
@@ -56,25 +56,13 @@ pub struct Info {
     #[serde(default, skip_serializing_if = "GoTime::is_zero")]
     pub deleted: GoTime,
     /// What happened.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
     /// `deployed`, `failed`, `superseded`, `uninstalled`, `pending-install`, ...
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub status: String,
     /// The rendered `NOTES.txt`.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub notes: String,
 }
 
@@ -109,124 +97,55 @@ pub struct ChartMetadata {
 #[serde(rename_all = "camelCase")]
 pub struct Metadata {
     /// Chart name.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Project home page.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub home: String,
     /// Source code URLs.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<String>,
     /// Chart version.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub version: String,
     /// One-line description.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,
     /// Search keywords.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keywords: Vec<String>,
     /// Maintainers (a `null` entry stays `null`, as Go's nil pointer).
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub maintainers: Vec<Option<Maintainer>>,
     /// Icon URL.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub icon: String,
     /// Chart API version (`v1`, `v2`).
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub api_version: String,
     /// Condition enabling the chart as a dependency.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub condition: String,
     /// Tags enabling the chart as a dependency.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub tags: String,
     /// Version of the packaged application.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub app_version: String,
     /// Whether the chart is deprecated.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "is_false"
-    )]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub deprecated: bool,
     /// Annotations.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "BTreeMap::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
     /// Supported Kubernetes versions.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub kube_version: String,
     /// Chart dependencies.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dependencies: Vec<Option<Dependency>>,
     /// `application` or `library`.
-    #[serde(
-        rename = "type",
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(rename = "type", default, skip_serializing_if = "String::is_empty")]
     pub chart_type: String,
 }
 
@@ -234,25 +153,13 @@ pub struct Metadata {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Maintainer {
     /// Name.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Email address.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub email: String,
     /// URL.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub url: String,
 }
 
@@ -260,54 +167,33 @@ pub struct Maintainer {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dependency {
     /// Chart name.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default)]
     pub name: String,
     /// Version range.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub version: String,
     /// Repository URL.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default)]
     pub repository: String,
     /// Values path enabling it.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub condition: String,
     /// Tags enabling it.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     /// Whether it is enabled.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "is_false"
-    )]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub enabled: bool,
     /// Values imported from it (strings or child/parent maps, Go `any`s).
     #[serde(
         rename = "import-values",
         default,
-        deserialize_with = "null_as_default",
         serialize_with = "go_any_list",
         skip_serializing_if = "Vec::is_empty"
     )]
     pub import_values: Vec<Value>,
     /// Name it is used under.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub alias: String,
 }
 
@@ -315,63 +201,31 @@ pub struct Dependency {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Hook {
     /// Object name.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Object kind.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub kind: String,
     /// Template path.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub path: String,
     /// The rendered object.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "String::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub manifest: String,
     /// Events the hook runs on (`test`, `pre-install`, ...).
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub events: Vec<String>,
     /// Its last execution.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default)]
     pub last_run: HookExecution,
     /// Order among the hooks of an event.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "is_zero"
-    )]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub weight: i64,
     /// When the hook object is deleted.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub delete_policies: Vec<String>,
     /// When the hook's output is logged.
-    #[serde(
-        default,
-        deserialize_with = "null_as_default",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub output_log_policies: Vec<String>,
 }
 
@@ -386,7 +240,7 @@ pub struct HookExecution {
     #[serde(default, skip_serializing_if = "GoTime::is_zero")]
     pub completed_at: GoTime,
     /// `Running`, `Succeeded`, `Failed` or empty when it never ran.
-    #[serde(default, deserialize_with = "null_as_default")]
+    #[serde(default)]
     pub phase: String,
 }
 
@@ -722,10 +576,10 @@ mod tests {
     #[test]
     fn odd_releases_digest_without_panicking() {
         let odd = serde_json::json!({
-            "name": "odd", "version": 1, "namespace": null, "manifest": null,
-            "info": {"first_deployed": "yesterday", "last_deployed": null, "status": null},
+            "name": "odd", "version": 1,
+            "info": {"first_deployed": "yesterday", "last_deployed": null},
             "chart": {"metadata": null},
-            "hooks": [{"name": null, "events": null, "last_run": null, "weight": 3}],
+            "hooks": [{"weight": 3}],
         });
         let release: Release = serde_json::from_value(odd).expect("decodes as Go would");
         let json = String::from_utf8(release.observation_json(None)).expect("UTF-8");
