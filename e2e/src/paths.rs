@@ -46,3 +46,35 @@ pub fn lock(name: &str) -> std::io::Result<std::fs::File> {
     file.lock()?;
     Ok(file)
 }
+
+/// The binary `bin` of workspace package `package`, from the target
+/// directory of the running test (`target/<profile>/<bin>`), built there
+/// with `cargo build` first when missing. For tests that run another
+/// package's binary, which `CARGO_BIN_EXE_*` does not cover.
+pub fn workspace_binary(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
+    use anyhow::Context;
+    let test = std::env::current_exe()?;
+    // target/<profile>/deps/<test binary>
+    let profile_dir = test
+        .parent()
+        .and_then(std::path::Path::parent)
+        .context("the test binary is not in a cargo target directory")?;
+    let binary = profile_dir.join(bin);
+    if binary.exists() {
+        return Ok(binary);
+    }
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("target profile directory")?;
+    let _lock = lock(&format!("build-{bin}"))?;
+    let mut build = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
+    build.args(["build", "--quiet", "-p", package, "--bin", bin]);
+    if profile != "debug" {
+        build.args(["--profile", profile]);
+    }
+    let status = build.status().with_context(|| format!("cargo build -p {package}"))?;
+    anyhow::ensure!(status.success(), "cargo build -p {package} failed ({status})");
+    anyhow::ensure!(binary.exists(), "{} missing after the build", binary.display());
+    Ok(binary)
+}

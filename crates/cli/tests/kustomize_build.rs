@@ -64,7 +64,7 @@ fn fails_with_one_line_cause() {
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
-    assert!(stderr.starts_with("Error: "), "{stderr}");
+    assert!(stderr.starts_with("✗ "), "{stderr}");
     assert!(
         stderr.contains("kustomization.yaml") && stderr.contains("namePrefx"),
         "{stderr}"
