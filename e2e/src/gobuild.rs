@@ -87,6 +87,90 @@ pub fn control_plane_binaries() -> Result<ControlPlaneBinaries> {
     Ok(binaries)
 }
 
+/// Paths of the built worker-node binaries (see [`crate::node`]).
+#[derive(Debug, Clone)]
+pub struct NodeBinaries {
+    /// The kubelet.
+    pub kubelet: PathBuf,
+    /// kube-proxy (iptables mode).
+    pub kube_proxy: PathBuf,
+    /// kube-scheduler: a node's Pods must be bound to it.
+    pub kube_scheduler: PathBuf,
+    /// CoreDNS, the cluster DNS.
+    pub coredns: PathBuf,
+}
+
+/// Returns the worker-node binaries, building whichever are missing: the
+/// kubelet, kube-proxy and kube-scheduler from the same wrapper module (and
+/// under the same lock and log) as kube-apiserver, CoreDNS from its own module.
+///
+/// The kubelet is the same release as the apiserver: v1.37 still runs on
+/// cgroup v1 when its configuration sets `failCgroupV1: false`.
+pub fn node_binaries() -> Result<NodeBinaries> {
+    let binaries = NodeBinaries {
+        kubelet: binary_path("kubelet", KUBERNETES_VERSION),
+        kube_proxy: binary_path("kube-proxy", KUBERNETES_VERSION),
+        kube_scheduler: binary_path("kube-scheduler", KUBERNETES_VERSION),
+        coredns: binary_path("coredns", COREDNS_VERSION),
+    };
+    let kube = [
+        ("kubelet", binaries.kubelet.as_path()),
+        ("kube-proxy", binaries.kube_proxy.as_path()),
+        ("kube-scheduler", binaries.kube_scheduler.as_path()),
+    ];
+    if kube.iter().any(|(_, path)| !path.is_file()) {
+        let _lock = paths::lock("gobuild").context("locking the Go build")?;
+        let missing: Vec<(&str, &Path)> = kube
+            .into_iter()
+            .filter(|(_, path)| !path.is_file())
+            .collect();
+        if !missing.is_empty() {
+            build_kubernetes(&missing)?;
+        }
+    }
+    module_binary(&GoCommand {
+        name: "coredns",
+        module: "github.com/coredns/coredns",
+        version: COREDNS_VERSION,
+        package: "github.com/coredns/coredns",
+    })?;
+    Ok(binaries)
+}
+
+/// The CoreDNS release built as the node's cluster DNS.
+pub const COREDNS_VERSION: &str = "v1.15.0";
+
+/// Builds a one-file Go program of the harness's own (`main.go` = `source`,
+/// standard library only) into a static binary, cached under a name holding
+/// the hash of its source, so an edited program is rebuilt.
+pub fn own_program(name: &str, source: &str) -> Result<PathBuf> {
+    use sha2::Digest;
+    let hash = hex::encode(sha2::Sha256::digest(source.as_bytes()));
+    let version = &hash[..12];
+    let target = binary_path(name, version);
+    if target.is_file() {
+        return Ok(target);
+    }
+    let _lock = paths::lock("gobuild").context("locking the Go build")?;
+    if target.is_file() {
+        return Ok(target);
+    }
+    let build = Build::new(
+        &format!("{name} (own program)"),
+        &format!("{name}-{version}"),
+    )?;
+    let dir = build_root().join(format!("{name}-{version}"));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(
+        dir.join("go.mod"),
+        format!("module ferroflux.local/{name}\n\n{}\n", go_directive()),
+    )?;
+    std::fs::write(dir.join("main.go"), source)?;
+    // -s -w: no symbol table or DWARF, the image layer stays ~1.5 MiB.
+    build.build(&dir, ".", "-s -w", &target)?;
+    Ok(target)
+}
+
 /// The nats-server release built for the NATS notification tests.
 pub const NATS_SERVER_VERSION: &str = "v2.15.3";
 

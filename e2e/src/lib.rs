@@ -10,6 +10,8 @@
 //! - [`flux_crds`]: Flux's CRDs generated from its Go API modules, and a
 //!   schema comparison with ferroflux's;
 //! - [`nats`]: a NATS server built from its Go module;
+//! - [`node`]: an opt-in worker node (containerd, kubelet, kube-proxy,
+//!   CoreDNS) for the tests that need Pods to run;
 //! - [`s3`]: an S3 server (versitygw, POSIX backend) built from its Go module;
 //! - [`objects`]: applying, creating and reading the objects of a test's
 //!   namespace, as every controller's fixture does;
@@ -26,6 +28,7 @@ pub mod gpg;
 pub mod http_recorder;
 pub mod lighttpd;
 pub mod nats;
+pub mod node;
 pub mod objects;
 pub mod packages;
 pub mod paths;

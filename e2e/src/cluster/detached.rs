@@ -241,7 +241,7 @@ impl DetachedCluster {
 
         let started = Instant::now();
         let result = runtime.block_on(async {
-            ControlPlane::start(&binaries, &layout, ports, Supervision::Detached).await?;
+            ControlPlane::start(&binaries, &layout, ports, Supervision::Detached, None).await?;
             let client = kube::Client::try_from(kubeconfig::load(&layout.kubeconfig).await?)?;
             install_crds(&client, &workspace_crds_dir()).await.context(
                 "the control plane runs, but installing the CRDs failed \

@@ -32,11 +32,13 @@ use kube::Api;
 use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use tokio::sync::OnceCell;
 
+pub(crate) use control_plane::Layout;
 pub use control_plane::{Component, Ports};
 pub use crds::{install_crds, is_established, read_crds, workspace_crds_dir};
 pub use kubeconfig::load as load_kubeconfig;
+pub(crate) use pki::NODE_NAME;
 
-use control_plane::{ControlPlane, Layout, Supervision, is_ready};
+use control_plane::{ControlPlane, Supervision, is_ready};
 
 /// Names the kubeconfig of an already running control plane for the tests to use.
 pub const KUBECONFIG_ENV: &str = "FERROFLUX_KUBECONFIG";
@@ -123,7 +125,7 @@ impl Cluster {
         };
         let ports = Ports::free()?;
         let control_plane =
-            ControlPlane::start(&binaries, &layout, ports, Supervision::Tied).await?;
+            ControlPlane::start(&binaries, &layout, ports, Supervision::Tied, None).await?;
         let config = kubeconfig::load(&layout.kubeconfig).await?;
         Ok(Self {
             kubeconfig: layout.kubeconfig,
@@ -139,6 +141,12 @@ impl Cluster {
     /// processes die with this process or when the value is dropped, and its
     /// directory (under the system temp dir) is removed on drop.
     pub async fn start_dedicated() -> Result<Self> {
+        Self::start_dedicated_for(None).await
+    }
+
+    /// [`Cluster::start_dedicated`], ready for a worker node at `node_ip`
+    /// when given (see [`crate::node`]).
+    pub(crate) async fn start_dedicated_for(node_ip: Option<std::net::Ipv4Addr>) -> Result<Self> {
         let binaries = tokio::task::spawn_blocking(crate::gobuild::control_plane_binaries)
             .await
             .context("the Go build task panicked")??;
@@ -153,7 +161,7 @@ impl Cluster {
         };
         let ports = Ports::free()?;
         let control_plane =
-            ControlPlane::start(&binaries, &layout, ports, Supervision::Tied).await?;
+            ControlPlane::start(&binaries, &layout, ports, Supervision::Tied, node_ip).await?;
         let config = kubeconfig::load(&layout.kubeconfig).await?;
         let cluster = Self {
             kubeconfig: layout.kubeconfig,
@@ -182,6 +190,12 @@ impl Cluster {
         self.control_plane
             .as_ref()
             .map(|_| self.kubeconfig.with_file_name("logs"))
+    }
+
+    /// The directory holding the certificates and the node components'
+    /// kubeconfigs, when this process started the control plane.
+    pub(crate) fn layout(&self) -> Option<&Layout> {
+        self.control_plane.as_ref().map(|plane| plane.layout())
     }
 
     /// The admin kubeconfig (CA and client credentials embedded).

@@ -44,14 +44,27 @@ pub(crate) struct Pki {
     pub(crate) serving_key: PathBuf,
     pub(crate) service_account_key: PathBuf,
     pub(crate) service_account_pub: PathBuf,
+    /// The apiserver's client certificate and key towards kubelets (for
+    /// logs, exec and port-forward): the admin identity.
+    pub(crate) kubelet_client_cert: PathBuf,
+    pub(crate) kubelet_client_key: PathBuf,
     pub(crate) ca_pem: String,
     pub(crate) admin: ClientIdentity,
     pub(crate) controller_manager: ClientIdentity,
+    /// kube-scheduler's own identity (RBAC's bootstrap `system:kube-scheduler`).
+    pub(crate) scheduler: ClientIdentity,
+    /// The node's kubelet: `system:node:<name>` in `system:nodes`, which the
+    /// Node authorizer confines to its own Pods' objects.
+    pub(crate) kubelet: ClientIdentity,
+    /// kube-proxy: RBAC's bootstrap `system:kube-proxy` (role `system:node-proxier`).
+    pub(crate) kube_proxy: ClientIdentity,
 }
 
 impl Pki {
-    /// Generates a fresh CA and everything signed by it into `dir`.
-    pub(crate) fn generate(dir: &Path) -> Result<Self> {
+    /// Generates a fresh CA and everything signed by it into `dir`; the
+    /// serving certificate also names `extra_names` (a node's address, which
+    /// Pods reach the apiserver through).
+    pub(crate) fn generate(dir: &Path, extra_names: &[String]) -> Result<Self> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
 
         let ca_key = KeyPair::generate()?;
@@ -74,6 +87,7 @@ impl Pki {
             SERVING_NAMES
                 .iter()
                 .map(|name| name.to_string())
+                .chain(extra_names.iter().cloned())
                 .collect::<Vec<_>>(),
         )?;
         serving
@@ -83,8 +97,19 @@ impl Pki {
         serving.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let serving_cert = serving.signed_by(&serving_key, &issuer)?;
 
-        let admin = client_identity("ferroflux-admin", &issuer)?;
-        let controller_manager = client_identity("system:kube-controller-manager", &issuer)?;
+        let admin = client_identity("ferroflux-admin", Some(SUPERUSER_GROUP), &issuer)?;
+        let controller_manager = client_identity(
+            "system:kube-controller-manager",
+            Some(SUPERUSER_GROUP),
+            &issuer,
+        )?;
+        let scheduler = client_identity("system:kube-scheduler", None, &issuer)?;
+        let kubelet = client_identity(
+            &format!("system:node:{NODE_NAME}"),
+            Some("system:nodes"),
+            &issuer,
+        )?;
+        let kube_proxy = client_identity("system:kube-proxy", None, &issuer)?;
         let service_account = KeyPair::generate()?;
 
         let pki = Self {
@@ -94,9 +119,14 @@ impl Pki {
             serving_key: dir.join("apiserver.key"),
             service_account_key: dir.join("sa.key"),
             service_account_pub: dir.join("sa.pub"),
+            kubelet_client_cert: dir.join("kubelet-client.crt"),
+            kubelet_client_key: dir.join("kubelet-client.key"),
             ca_pem,
             admin,
             controller_manager,
+            scheduler,
+            kubelet,
+            kube_proxy,
         };
         write(&pki.ca_cert, &pki.ca_pem, false)?;
         write(&pki.ca_key, &ca_key.serialize_pem(), true)?;
@@ -107,6 +137,8 @@ impl Pki {
             &service_account.serialize_pem(),
             true,
         )?;
+        write(&pki.kubelet_client_cert, &pki.admin.cert_pem, false)?;
+        write(&pki.kubelet_client_key, &pki.admin.key_pem, true)?;
         write(
             &pki.service_account_pub,
             &service_account.public_key_pem(),
@@ -116,13 +148,22 @@ impl Pki {
     }
 }
 
-fn client_identity(user: &str, issuer: &Issuer<'_, &KeyPair>) -> Result<ClientIdentity> {
+/// The name of the one worker node a control plane can have.
+pub(crate) const NODE_NAME: &str = "ferroflux-node";
+
+fn client_identity(
+    user: &str,
+    group: Option<&str>,
+    issuer: &Issuer<'_, &KeyPair>,
+) -> Result<ClientIdentity> {
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     params.distinguished_name.push(DnType::CommonName, user);
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, SUPERUSER_GROUP);
+    if let Some(group) = group {
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, group);
+    }
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let cert = params.signed_by(&key, issuer)?;
@@ -155,7 +196,7 @@ mod tests {
     #[test]
     fn generates_every_file_and_identity() {
         let dir = tempfile::tempdir().unwrap();
-        let pki = Pki::generate(dir.path()).unwrap();
+        let pki = Pki::generate(dir.path(), &[]).unwrap();
         for path in [
             &pki.ca_cert,
             &pki.ca_key,
