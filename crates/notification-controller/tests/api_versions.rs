@@ -6,7 +6,7 @@
 mod fixture;
 
 use anyhow::{Context, Result, ensure};
-use fixture::{Env, Recorder, kustomization_event};
+use fixture::{Env, Recorder};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use serde_json::{Value, json};
 
@@ -72,21 +72,10 @@ async fn v1beta3_objects_are_served_stored_as_v1_and_delivered() -> Result<()> {
         alert.data
     );
 
-    let ns = env.ns().to_string();
-    let (_, request) = env
-        .deliver(
-            &recorder,
-            |i| {
-                kustomization_event(
-                    &ns,
-                    "web",
-                    "info",
-                    &format!("Reconciliation finished ({i})"),
-                    json!({"kustomize.toolkit.fluxcd.io/revision": "main@sha1:1234"}),
-                )
-            },
-            |r| r.path() == "/hook",
-        )
+    let request = env
+        .deliver_web_event(&recorder, "info", "Reconciliation finished", |r| {
+            r.path() == "/hook"
+        })
         .await?;
     let body = request.json();
     ensure!(
@@ -127,20 +116,8 @@ async fn mastodon_provider_posts_a_status() -> Result<()> {
     )
     .await?;
     let ns = env.ns().to_string();
-    let (_, request) = env
-        .deliver(
-            &recorder,
-            |i| {
-                kustomization_event(
-                    &ns,
-                    "web",
-                    "error",
-                    &format!("Health check failed ({i})"),
-                    json!({"kustomize.toolkit.fluxcd.io/revision": "main@sha1:1234"}),
-                )
-            },
-            |_| true,
-        )
+    let request = env
+        .deliver_web_event(&recorder, "error", "Health check failed", |_| true)
         .await?;
     ensure!(request.method == "POST");
     ensure!(request.path() == "/api/v1/statuses", "{}", request.path());

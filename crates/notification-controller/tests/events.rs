@@ -648,20 +648,8 @@ async fn slack_provider_gets_slacks_format() -> Result<()> {
     )
     .await?;
     let ns = env.ns().to_string();
-    let (_, request) = env
-        .deliver(
-            &recorder,
-            |i| {
-                kustomization_event(
-                    &ns,
-                    "web",
-                    "error",
-                    &format!("Health check failed ({i})"),
-                    json!({"kustomize.toolkit.fluxcd.io/revision": "main@sha1:1234"}),
-                )
-            },
-            |_| true,
-        )
+    let request = env
+        .deliver_web_event(&recorder, "error", "Health check failed", |_| true)
         .await?;
     assert_eq!(request.method, "POST");
     assert_eq!(request.path(), "/services/T000/B000/XXXX");
