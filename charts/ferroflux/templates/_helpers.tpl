@@ -3,13 +3,23 @@
 app.kubernetes.io/part-of: ferroflux
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
-{{/* The image of controller `.name`. */}}
+{{/* Labels of one controller's objects: `.root` the chart context, `.name` the controller (e.g. source-controller). */}}
+{{- define "ferroflux.componentLabels" -}}
+app.kubernetes.io/component: {{ .name }}
+{{ include "ferroflux.labels" .root }}
+{{- end -}}
+
+{{/* The image every controller runs: by digest when one is given, else by tag. */}}
 {{- define "ferroflux.image" -}}
-{{- $root := .root -}}
-{{- printf "%s/%s:%s" $root.Values.image.registry .name (default $root.Chart.AppVersion $root.Values.image.tag) -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Flags shared by every controller. */}}
@@ -28,4 +38,15 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{/* Controller key in values (source, kustomize, helm, imageAutomation, notification) to its binary/Deployment name. */}}
 {{- define "ferroflux.controllerName" -}}
 {{- if eq . "imageAutomation" -}}image-automation-controller{{- else -}}{{ printf "%s-controller" . }}{{- end -}}
+{{- end -}}
+
+{{/* The ServiceAccounts of the enabled controllers among `.names` (values keys), as RBAC subjects. */}}
+{{- define "ferroflux.subjects" -}}
+{{- range $name := .names }}
+{{- if (index $.root.Values.controllers $name).enabled }}
+- kind: ServiceAccount
+  name: {{ include "ferroflux.controllerName" $name }}
+  namespace: {{ $.root.Release.Namespace }}
+{{- end }}
+{{- end }}
 {{- end -}}
