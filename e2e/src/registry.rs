@@ -50,14 +50,32 @@ pub struct ArtifactAnnotations {
 }
 
 /// A running registry. Stopped, and its storage deleted, on drop.
+///
+/// Its pushes and pulls are those of its [`RegistryClient`] (through `Deref`).
 #[derive(Debug)]
 pub struct Registry {
     _service: Service,
-    port: u16,
+    client: RegistryClient,
+    state: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Registry {
+    type Target = RegistryClient;
+
+    fn deref(&self) -> &RegistryClient {
+        &self.client
+    }
+}
+
+/// A client of a registry's distribution API by address: the pushes and
+/// pulls the tests make, also usable for a registry this process did not
+/// start (`cargo xtask image --push`).
+#[derive(Clone, Debug)]
+pub struct RegistryClient {
+    host: String,
     credentials: Option<Credentials>,
     /// The PEM CA that signed the serving certificate, when serving HTTPS.
     ca_pem: Option<String>,
-    state: tempfile::TempDir,
 }
 
 impl Registry {
@@ -159,11 +177,80 @@ impl Registry {
         )?;
         Ok(Self {
             _service: service,
-            port,
-            credentials,
-            ca_pem,
+            client: RegistryClient::new(format!("127.0.0.1:{port}"), credentials, ca_pem),
             state,
         })
+    }
+
+    /// The registry's working directory (config, log, storage).
+    pub fn state_dir(&self) -> &Path {
+        self.state.path()
+    }
+
+    /// Pushes a packaged chart with the real `helm push` to
+    /// `oci://127.0.0.1:PORT/charts` (logging in first when auth is on);
+    /// returns the manifest digest helm reports.
+    pub fn push_chart(&self, tgz: &Path) -> Result<String> {
+        let helm = Helm::new()?;
+        self.helm_login(&helm)?;
+        let output = process::run(
+            helm.command()
+                .arg("push")
+                .arg(tgz)
+                .arg(self.oci_url(CHARTS_REPOSITORY))
+                .args(self.helm_transport_args()),
+        )?;
+        // helm prints `Digest: sha256:…` on stderr (v3) or stdout.
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        text.lines()
+            .find_map(|line| line.trim().strip_prefix("Digest: "))
+            .map(|digest| digest.trim().to_string())
+            .with_context(|| format!("no digest in the output of helm push:\n{text}"))
+    }
+
+    /// Runs `helm registry login` for `helm` when the registry requires auth.
+    pub fn helm_login(&self, helm: &Helm) -> Result<()> {
+        if let Some(c) = &self.credentials {
+            process::run(
+                helm.command()
+                    .args(["registry", "login", &self.host()])
+                    .args(self.helm_transport_args())
+                    .args(["--username", &c.username, "--password", &c.password]),
+            )
+            .context("helm registry login")?;
+        }
+        Ok(())
+    }
+
+    /// `--plain-http`, or `--ca-file` with the registry's CA over HTTPS.
+    fn helm_transport_args(&self) -> Vec<String> {
+        match &self.ca_pem {
+            Some(_) => vec![
+                "--ca-file".to_string(),
+                self.state.path().join("ca.crt").display().to_string(),
+            ],
+            None => vec!["--plain-http".to_string()],
+        }
+    }
+}
+
+impl RegistryClient {
+    /// A client of the registry at `host` (`HOST:PORT`), with basic-auth
+    /// `credentials`, over HTTPS trusting `ca_pem` when given, else plain HTTP.
+    pub fn new(
+        host: impl Into<String>,
+        credentials: Option<Credentials>,
+        ca_pem: Option<String>,
+    ) -> Self {
+        Self {
+            host: host.into(),
+            credentials,
+            ca_pem,
+        }
     }
 
     /// The PEM certificate of the CA that signed the registry's serving
@@ -174,7 +261,7 @@ impl Registry {
 
     /// `127.0.0.1:PORT`, the registry host as image references spell it.
     pub fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        self.host.clone()
     }
 
     /// `oci://127.0.0.1:PORT/<repo>`, as an OCIRepository or HelmRepository URL.
@@ -190,11 +277,6 @@ impl Registry {
     /// The basic-auth password, when the registry requires auth.
     pub fn password(&self) -> Option<&str> {
         self.credentials.as_ref().map(|c| c.password.as_str())
-    }
-
-    /// The registry's working directory (config, log, storage).
-    pub fn state_dir(&self) -> &Path {
-        self.state.path()
     }
 
     /// A `.dockerconfigjson` for this registry, as in a
@@ -456,56 +538,6 @@ impl Registry {
                 .bytes()?
                 .to_vec())
         })
-    }
-
-    /// Pushes a packaged chart with the real `helm push` to
-    /// `oci://127.0.0.1:PORT/charts` (logging in first when auth is on);
-    /// returns the manifest digest helm reports.
-    pub fn push_chart(&self, tgz: &Path) -> Result<String> {
-        let helm = Helm::new()?;
-        self.helm_login(&helm)?;
-        let output = process::run(
-            helm.command()
-                .arg("push")
-                .arg(tgz)
-                .arg(self.oci_url(CHARTS_REPOSITORY))
-                .args(self.helm_transport_args()),
-        )?;
-        // helm prints `Digest: sha256:…` on stderr (v3) or stdout.
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        text.lines()
-            .find_map(|line| line.trim().strip_prefix("Digest: "))
-            .map(|digest| digest.trim().to_string())
-            .with_context(|| format!("no digest in the output of helm push:\n{text}"))
-    }
-
-    /// Runs `helm registry login` for `helm` when the registry requires auth.
-    pub fn helm_login(&self, helm: &Helm) -> Result<()> {
-        if let Some(c) = &self.credentials {
-            process::run(
-                helm.command()
-                    .args(["registry", "login", &self.host()])
-                    .args(self.helm_transport_args())
-                    .args(["--username", &c.username, "--password", &c.password]),
-            )
-            .context("helm registry login")?;
-        }
-        Ok(())
-    }
-
-    /// `--plain-http`, or `--ca-file` with the registry's CA over HTTPS.
-    fn helm_transport_args(&self) -> Vec<String> {
-        match &self.ca_pem {
-            Some(_) => vec![
-                "--ca-file".to_string(),
-                self.state.path().join("ca.crt").display().to_string(),
-            ],
-            None => vec!["--plain-http".to_string()],
-        }
     }
 
     fn base_url(&self) -> Result<Url> {

@@ -8,5 +8,6 @@ pub mod bench;
 pub mod cluster;
 pub mod crds;
 pub mod demo;
+pub mod image;
 pub mod notification;
 pub mod test;

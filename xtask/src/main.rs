@@ -4,9 +4,10 @@
 //! - `cluster up|down|status|env`: a real local control plane on loopback;
 //! - `test`: install or build what is missing, then run every test, e2e included;
 //! - `demo`: set everything up and run the main job;
+//! - `image`: the container image of the controllers (OCI layout, optionally pushed);
 //! - `bench <target>`: benchmarks, written to `target/bench/<target>.md`.
 
-use xtask::{bench, cluster, crds, demo, test};
+use xtask::{bench, cluster, crds, demo, image, test};
 
 use clap::{Parser, Subcommand};
 
@@ -46,6 +47,8 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Build the container image of the controllers (and helm, git, ssh) without a container engine.
+    Image(image::Args),
     /// Run a benchmark and write its report to target/bench/.
     Bench {
         #[command(subcommand)]
@@ -60,6 +63,7 @@ fn main() {
         Command::Cluster { action } => cluster::run(action),
         Command::Test { unit, args } => test::run(unit, &args),
         Command::Demo { once } => demo::run(once),
+        Command::Image(args) => image::run(&args),
         Command::Bench { target } => bench::run(target),
     };
     if let Err(err) = result {
