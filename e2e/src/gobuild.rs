@@ -200,6 +200,137 @@ pub fn versitygw_binary() -> Result<PathBuf> {
     })
 }
 
+/// A change to a Flux controller's go.mod that makes it build outside its
+/// repository.
+#[derive(Debug, Clone, Copy)]
+pub enum GoModEdit {
+    /// Drop this line (a `replace` of the controller's own API module by
+    /// `./api`, which the module archive has but builds the API from the
+    /// repository's tree rather than the published tag).
+    Drop(&'static str),
+    /// Replace this line with another (a fork the module proxy refuses by
+    /// the upstream release it patches).
+    Replace(&'static str, &'static str),
+}
+
+/// A Flux controller release built from its Go module for the swap tests
+/// (Flux's controllers and ferroflux's taking turns on the same objects).
+/// No Flux code enters the repository: only the module, its version and the
+/// go.mod edits below.
+#[derive(Debug, Clone, Copy)]
+pub struct FluxController {
+    /// The controller's name (`helm-controller`); the module is
+    /// `github.com/fluxcd/<name>` and its main package is the module root.
+    pub name: &'static str,
+    /// The release tag.
+    pub version: &'static str,
+    /// The go.mod edits, applied in order; each line must be there, so a
+    /// version bump whose go.mod changed fails loudly instead of building
+    /// something else.
+    pub edits: &'static [GoModEdit],
+}
+
+/// The Flux controllers the swap tests run: helm-controller and
+/// kustomize-controller of the same Flux release (source API v1.9), both
+/// built by the Go the control plane needs (their go.mod says `go 1.26.0`;
+/// the v1.10 kustomize- and source-controller need Go 1.27).
+pub const FLUX_CONTROLLERS: &[FluxController] = &[
+    FluxController {
+        name: "helm-controller",
+        version: "v1.6.3",
+        edits: &[
+            GoModEdit::Drop("replace github.com/fluxcd/helm-controller/api => ./api"),
+            // The fork is not on the module proxy (403); helm-controller
+            // builds against the helm release it patches.
+            GoModEdit::Replace(
+                "replace helm.sh/helm/v4 => github.com/fluxcd/helm/v4 v4.2.4-flux.1",
+                "replace helm.sh/helm/v4 => helm.sh/helm/v4 v4.2.4",
+            ),
+        ],
+    },
+    FluxController {
+        name: "kustomize-controller",
+        version: "v1.9.0",
+        edits: &[GoModEdit::Drop(
+            "replace github.com/fluxcd/kustomize-controller/api => ./api",
+        )],
+    },
+];
+
+/// Returns Flux's controller `name` (one of [`FLUX_CONTROLLERS`]), building it
+/// from its module once per machine (about five minutes on 2 cores) as
+/// `flux-<name>-<version>` in [`paths::bin_dir`].
+pub fn flux_controller(name: &str) -> Result<PathBuf> {
+    let Some(controller) = FLUX_CONTROLLERS.iter().find(|c| c.name == name) else {
+        bail!("no Flux controller {name:?} in gobuild::FLUX_CONTROLLERS");
+    };
+    let binary = format!("flux-{}", controller.name);
+    let target = binary_path(&binary, controller.version);
+    if target.is_file() {
+        return Ok(target);
+    }
+    let _lock = paths::lock("gobuild").context("locking the Go build")?;
+    if target.is_file() {
+        return Ok(target);
+    }
+    let version = controller.version;
+    let mut build = Build::new(
+        &format!("Flux {name} {version}"),
+        &format!("{binary}-{version}"),
+    )?;
+    let dir = build_root().join(format!("{binary}-{version}"));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .with_context(|| format!("removing the old tree {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(build_root())?;
+    let module = format!("github.com/fluxcd/{name}");
+    let source = build.download(&build_root(), &module, version)?;
+    // The module cache is read-only: a writable copy takes the edits.
+    let copied = Command::new("cp")
+        .args(["-R", "--no-preserve=mode,ownership"])
+        .arg(&source.dir)
+        .arg(&dir)
+        .status()
+        .context("running cp")?;
+    if !copied.success() {
+        bail!(
+            "copying {} to {} failed: {copied}",
+            source.dir,
+            dir.display()
+        );
+    }
+    let go_mod = dir.join("go.mod");
+    let text = std::fs::read_to_string(&go_mod)?;
+    std::fs::write(&go_mod, edit_go_mod(&text, controller.edits)?)?;
+    // The edits leave go.sum short of the replacements' sums: `-mod=mod`
+    // lets the build add them (checked against the checksum database).
+    build.goflags = Some("-mod=mod");
+    build.build(&dir, ".", "", &target)?;
+    Ok(target)
+}
+
+/// `go_mod` with `edits` applied, each to a whole (trimmed) line.
+fn edit_go_mod(go_mod: &str, edits: &[GoModEdit]) -> Result<String> {
+    let mut lines: Vec<Option<String>> = go_mod.lines().map(|l| Some(l.to_string())).collect();
+    for edit in edits {
+        let (old, new) = match edit {
+            GoModEdit::Drop(old) => (*old, None),
+            GoModEdit::Replace(old, new) => (*old, Some(new.to_string())),
+        };
+        let Some(line) = lines
+            .iter_mut()
+            .find(|line| line.as_deref().map(str::trim) == Some(old))
+        else {
+            bail!("go.mod has no line {old:?}: update gobuild::FLUX_CONTROLLERS for this version");
+        };
+        *line = new;
+    }
+    let mut text: String = lines.into_iter().flatten().collect::<Vec<_>>().join("\n");
+    text.push('\n');
+    Ok(text)
+}
+
 /// A command built from a Go module with `go build`.
 struct GoCommand<'a> {
     /// Name of the binary (and of its wrapper module).
@@ -338,6 +469,8 @@ struct Build {
     go: PathBuf,
     log: PathBuf,
     what: String,
+    /// `GOFLAGS` for every `go` command of this build (none by default).
+    goflags: Option<&'static str>,
 }
 
 impl Build {
@@ -352,6 +485,7 @@ impl Build {
             go,
             log,
             what: what.to_string(),
+            goflags: None,
         })
     }
 
@@ -371,7 +505,10 @@ impl Build {
             .stderr(err);
         // The module files written here are complete; a vendor or readonly
         // setting from the user's GOFLAGS would only break the build.
-        cmd.env_remove("GOFLAGS");
+        match self.goflags {
+            Some(flags) => cmd.env("GOFLAGS", flags),
+            None => cmd.env_remove("GOFLAGS"),
+        };
         let status = cmd
             .status()
             .with_context(|| format!("running {}", self.go.display()))?;
@@ -397,6 +534,31 @@ impl Build {
             started.elapsed()
         );
         Ok(())
+    }
+
+    /// `go mod download -json module@version` run in `dir`: the module's
+    /// source directory and go.mod in the module cache. Its JSON output is
+    /// kept beside the build log.
+    fn download(&self, dir: &Path, module: &str, version: &str) -> Result<ModuleDownload> {
+        let name = module.rsplit('/').next().unwrap_or(module);
+        let record = build_root().join(format!("{name}-{version}.download.json"));
+        let output = Command::new(&self.go)
+            .args(["mod", "download", "-json", &format!("{module}@{version}")])
+            .current_dir(dir)
+            .env_remove("GOFLAGS")
+            .output()
+            .context("running go mod download")?;
+        std::fs::write(&record, &output.stdout)?;
+        let info: ModuleDownload = serde_json::from_slice(&output.stdout).with_context(|| {
+            format!(
+                "go mod download {module}@{version} failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )
+        })?;
+        if let Some(error) = info.error {
+            bail!("go mod download {module}@{version} failed: {error}");
+        }
+        Ok(info)
     }
 
     /// `go build` of `package` into `target`, atomically.
@@ -520,28 +682,7 @@ fn build_kubernetes(missing: &[(&str, &Path)]) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
 
     // Read the staging list from the exact go.mod of this release.
-    let download = build_root().join(format!("kubernetes-{KUBERNETES_VERSION}.download.json"));
-    let output = Command::new(&build.go)
-        .args([
-            "mod",
-            "download",
-            "-json",
-            &format!("k8s.io/kubernetes@{KUBERNETES_VERSION}"),
-        ])
-        .current_dir(&dir)
-        .env_remove("GOFLAGS")
-        .output()
-        .context("running go mod download")?;
-    std::fs::write(&download, &output.stdout)?;
-    let info: ModuleDownload = serde_json::from_slice(&output.stdout).with_context(|| {
-        format!(
-            "go mod download k8s.io/kubernetes@{KUBERNETES_VERSION} failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        )
-    })?;
-    if let Some(error) = info.error {
-        bail!("go mod download k8s.io/kubernetes@{KUBERNETES_VERSION} failed: {error}");
-    }
+    let info = build.download(&dir, "k8s.io/kubernetes", KUBERNETES_VERSION)?;
     let upstream = std::fs::read_to_string(&info.go_mod)
         .with_context(|| format!("reading {}", info.go_mod))?;
     let staging = staging_modules(&upstream);
@@ -581,6 +722,9 @@ fn build_kubernetes(missing: &[(&str, &Path)]) -> Result<()> {
 struct ModuleDownload {
     #[serde(rename = "GoMod", default)]
     go_mod: String,
+    /// The extracted module source.
+    #[serde(rename = "Dir", default)]
+    dir: String,
     #[serde(rename = "Error")]
     error: Option<String>,
 }
@@ -626,6 +770,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(found, go);
+    }
+
+    #[test]
+    fn go_mod_edits_apply_to_whole_lines_or_fail() {
+        let go_mod =
+            "module m\n\nreplace a => ./api\n\nreplace h => fork v1\nrequire (\n\tx v1\n)\n";
+        let edits = [
+            GoModEdit::Drop("replace a => ./api"),
+            GoModEdit::Replace("replace h => fork v1", "replace h => h v1"),
+        ];
+        assert_eq!(
+            edit_go_mod(go_mod, &edits).unwrap(),
+            "module m\n\n\nreplace h => h v1\nrequire (\n\tx v1\n)\n"
+        );
+        let err = edit_go_mod("module m\n", &edits[..1])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no line \"replace a => ./api\""), "{err}");
     }
 
     #[test]
