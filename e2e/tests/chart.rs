@@ -34,11 +34,19 @@ fn chart() -> String {
     chart_dir().to_string_lossy().into_owned()
 }
 
+/// `helm template ferroflux <chart> ARGS…`: the manifests of a release `ferroflux`.
+fn template(args: &[&str]) -> Result<String> {
+    let chart = chart();
+    let mut all = vec!["template", "ferroflux", chart.as_str()];
+    all.extend_from_slice(args);
+    Helm::new()?.run(all)
+}
+
 #[test]
 fn chart_lints_and_bundles_every_crd() -> Result<()> {
     let helm = Helm::new()?;
     helm.run(["lint", "--strict", &chart()])?;
-    let rendered = helm.run(["template", "ff", &chart(), "--include-crds"])?;
+    let rendered = template(&["--include-crds"])?;
     let crds = rendered.matches("kind: CustomResourceDefinition").count();
     assert_eq!(crds, 14, "the chart should carry all 14 generated CRDs");
     Ok(())
@@ -69,21 +77,16 @@ fn chart_crds_are_the_generated_crds() -> Result<()> {
 
 /// `helm template` of `values` (extra `helm template` arguments) equals the
 /// golden file `tests/chart/<name>.yaml`, or rewrites it under
-/// `FERROFLUX_UPDATE_GOLDEN=1`.
-fn assert_golden(name: &str, values: &[&str]) -> Result<()> {
-    let helm = Helm::new()?;
-    let mut args = vec!["template", "ferroflux", &*chart_dir().to_string_lossy()]
-        .into_iter()
-        .map(str::to_string)
-        .collect::<Vec<_>>();
-    args.extend(["--namespace".into(), "flux-system".into()]);
-    args.extend(values.iter().map(|v| v.to_string()));
-    let rendered = helm.run(&args)?;
+/// `FERROFLUX_UPDATE_GOLDEN=1`; returns the rendered manifests.
+fn assert_golden(name: &str, values: &[&str]) -> Result<String> {
+    let mut args = vec!["--namespace", "flux-system"];
+    args.extend_from_slice(values);
+    let rendered = template(&args)?;
     let golden = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("tests/chart/{name}.yaml"));
     if std::env::var_os("FERROFLUX_UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(golden.parent().unwrap())?;
         std::fs::write(&golden, &rendered)?;
-        return Ok(());
+        return Ok(rendered);
     }
     let expected = std::fs::read_to_string(&golden)?;
     if rendered != expected {
@@ -101,26 +104,18 @@ fn assert_golden(name: &str, values: &[&str]) -> Result<()> {
             expected.lines().nth(first),
         );
     }
-    Ok(())
+    Ok(rendered)
 }
 
 #[test]
 fn default_values_render_the_golden_manifests() -> Result<()> {
-    assert_golden("default", &[])
+    assert_golden("default", &[]).map(drop)
 }
 
 #[test]
 fn lockdown_values_render_the_golden_manifests() -> Result<()> {
     let lockdown = chart_dir().join("ci/lockdown-values.yaml");
-    assert_golden("lockdown", &["--values", &lockdown.to_string_lossy()])?;
-    let helm = Helm::new()?;
-    let rendered = helm.run([
-        "template",
-        "ff",
-        &chart(),
-        "--values",
-        &lockdown.to_string_lossy(),
-    ])?;
+    let rendered = assert_golden("lockdown", &["--values", &lockdown.to_string_lossy()])?;
     // Flux's three lockdown flags, each where Flux sets it.
     assert_eq!(
         rendered.matches("--no-cross-namespace-refs=true").count(),
@@ -155,7 +150,7 @@ fn the_schema_refuses_bad_values() -> Result<()> {
             "/controllers/kustomize/defaultServiceAccount",
         ),
     ] {
-        let refused = helm.run(["template", "ff", &chart(), "--set", value]);
+        let refused = template(&["--set", value]);
         let err = format!("{:#}", refused.expect_err(value));
         assert!(
             err.contains("schema") && err.contains(complaint),
@@ -226,25 +221,18 @@ fn leaf_keys(value: &serde_json::Value, prefix: String, out: &mut Vec<String>) {
 
 #[test]
 fn values_switch_controllers_off() -> Result<()> {
-    let helm = Helm::new()?;
-    let rendered = helm.run([
-        "template",
-        "ff",
-        &chart(),
+    let rendered = template(&[
         "--set",
         "controllers.helm.enabled=false",
         "--set",
         "controllers.kustomize.defaultServiceAccount=default",
     ])?;
     assert!(!rendered.contains("name: helm-controller"), "{rendered}");
-    assert!(!rendered.contains("ff-helm-controller"), "{rendered}");
-    let without_notifications = helm.run([
-        "template",
-        "ff",
-        &chart(),
-        "--set",
-        "controllers.notification.enabled=false",
-    ])?;
+    assert!(
+        !rendered.contains("ferroflux-helm-controller"),
+        "{rendered}"
+    );
+    let without_notifications = template(&["--set", "controllers.notification.enabled=false"])?;
     assert!(
         !without_notifications.contains("--events-addr"),
         "no events are posted to a notification-controller that is not installed"
@@ -252,10 +240,7 @@ fn values_switch_controllers_off() -> Result<()> {
     assert!(!without_notifications.contains("name: webhook-receiver"));
     assert!(rendered.contains("name: kustomize-controller"));
     assert!(rendered.contains("--default-service-account=default"));
-    let appliers_off = helm.run([
-        "template",
-        "ff",
-        &chart(),
+    let appliers_off = template(&[
         "--set",
         "controllers.helm.enabled=false",
         "--set",
