@@ -13,6 +13,8 @@
 //! - [`node`]: an opt-in worker node (containerd, kubelet, kube-proxy,
 //!   CoreDNS) for the tests that need Pods to run;
 //! - [`s3`]: an S3 server (versitygw, POSIX backend) built from its Go module;
+//! - [`image`]: the container image of the controllers, built and pushed
+//!   without a container engine (`cargo xtask image`);
 //! - [`objects`]: applying, creating and reading the objects of a test's
 //!   namespace, as every controller's fixture does;
 //! - [`http_recorder`]: a loopback HTTP(S) server standing in for a service
@@ -26,6 +28,7 @@ pub mod git_server;
 pub mod gobuild;
 pub mod gpg;
 pub mod http_recorder;
+pub mod image;
 pub mod lighttpd;
 pub mod nats;
 pub mod node;

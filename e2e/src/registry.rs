@@ -107,7 +107,7 @@ impl Registry {
     }
 
     /// [`start`](Self::start), serving HTTPS when `tls`: a fresh CA (see
-    /// [`ca_pem`](Self::ca_pem)) signs a certificate for `127.0.0.1`,
+    /// [`ca_pem`](RegistryClient::ca_pem)) signs a certificate for `127.0.0.1`,
     /// `localhost` and the machine's loopback alias, trusted by nothing else
     /// on the machine.
     pub fn start_with(auth: bool, tls: bool) -> Result<Self> {

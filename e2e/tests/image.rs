@@ -1,6 +1,6 @@
-//! `cargo xtask image` end to end: the image built (the controllers'
-//! release build, which cargo keeps in `target/` between runs, so only what
-//! changed is rebuilt), pushed to a real registry over the distribution API,
+//! The container image (`cargo xtask image`, [`e2e::image`]) end to end:
+//! the image built (the controllers' release build, which cargo keeps in
+//! `target/` between runs, so only what changed is rebuilt), pushed to a real registry over the distribution API,
 //! pulled back and checked the way a runtime would see it: manifest and
 //! config digests, each layer's digest and diff_id, user 65534, and, in the
 //! root file system unpacked from the pulled layers, every binary run as
@@ -18,8 +18,8 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use e2e::image::{BIN_DIR, CA_BUNDLE, CONTROLLERS, USER};
 use e2e::registry::{OCI_CONFIG, OCI_LAYER_GZIP, Registry, sha256_digest};
-use xtask::image::{BIN_DIR, CA_BUNDLE, CONTROLLERS, USER};
 
 const REPOSITORY: &str = "ferroflux";
 
@@ -31,7 +31,7 @@ fn the_image_holds_every_binary_runnable_as_nobody() {
     );
     let profile = std::env::var("FERROFLUX_IMAGE_PROFILE").unwrap_or_else(|_| "release".into());
     let started = std::time::Instant::now();
-    let image = xtask::image::build(&profile).unwrap();
+    let image = e2e::image::build(&profile).unwrap();
     eprintln!("{}\nbuilt in {:.0?}", image.report(), started.elapsed());
 
     let registry = Registry::start(false).unwrap();
