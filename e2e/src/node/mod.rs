@@ -7,7 +7,7 @@
 //! Nothing is pulled from outside: the node has a registry of its own
 //! (Debian's `docker-registry`, plain HTTP on loopback, which containerd is
 //! told to use over HTTP); the sandbox (pause) image and the test web image are
-//! static Go programs of the harness pushed there ([`images`]).
+//! static Go programs of the harness pushed there (`images`).
 //!
 //! CoreDNS runs as a process on the host, answering for `cluster.local` from
 //! the API; the `kube-dns` Service (`10.0.0.10`, the kubelet's cluster DNS)
@@ -17,7 +17,7 @@
 //! One node per machine (a machine-wide lock): the bridge, the cgroup root and
 //! the iptables chains are the machine's. Everything the node adds outside its
 //! directory is undone when it stops, and before a node starts, over the
-//! remains of one whose process was killed ([`sweep`]).
+//! remains of one whose process was killed (`sweep`).
 //!
 //! These machines have cgroup v1 and lack `CAP_SYS_RESOURCE`, so the kubelet
 //! runs with `failCgroupV1: false` and containerd with
