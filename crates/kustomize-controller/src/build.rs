@@ -163,7 +163,13 @@ fn kustomize_build(
     let options = kustomize::BuildOptions {
         load_restrictor: kustomize::LoadRestrictor::None,
         remote,
-        ..Default::default()
+        // Flux's krusty.Options leave Reorder empty, which is neither
+        // "legacy" nor "unspecified": resources stay in the order they were
+        // read (a kustomization's sortOptions still apply). The digest
+        // `.status.history` keys states by is of this output, so a legacy
+        // sort would record a new history entry for every Kustomization
+        // taken over from Flux. Application order is the apply's own.
+        reorder: kustomize::Reorder::None,
     };
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         kustomize::build(root, dir, options)

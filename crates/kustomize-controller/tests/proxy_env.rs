@@ -31,6 +31,7 @@ async fn start(test: &str, alias: &str, vars: &[(&str, &str)], args: &[&str]) ->
             .chain(vars.iter().copied())
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
+        ..Setup::default()
     };
     let cluster = e2e::cluster::shared().await?;
     Env::start_with(
