@@ -40,6 +40,11 @@ pub struct Release {
     /// The hooks and how they last ran.
     #[serde(default)]
     pub hooks: Option<Vec<Hook>>,
+    /// How helm applied this revision: `ssa` (server-side apply), `csa`, or
+    /// empty (helm 3). Upgrades and rollbacks with `serverSideApply: auto`
+    /// follow it, as Flux resolves `auto` itself.
+    #[serde(default)]
+    pub apply_method: String,
 }
 
 /// Status of a release revision (helm's `Info`; serialized as helm's

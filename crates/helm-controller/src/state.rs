@@ -495,6 +495,7 @@ mod tests {
             config: None,
             manifest: String::new(),
             hooks: None,
+            apply_method: String::new(),
         }
     }
 

@@ -387,6 +387,24 @@ impl ReleaseStorage {
         Ok(stored)
     }
 
+    /// Revision `version` of release `name` in `namespace`, read with one
+    /// GET. Not remembered: it need not be the latest (a rollback's target).
+    pub async fn revision(
+        &self,
+        namespace: &str,
+        name: &str,
+        version: i64,
+    ) -> Result<Option<Release>, StorageError> {
+        let secret = self
+            .get_secret(namespace, &format!("sh.helm.release.v1.{name}.v{version}"))
+            .await?;
+        Ok(secret
+            .map(StoredRelease::decode)
+            .transpose()?
+            .map(|stored| stored.release)
+            .filter(|release| release.name == name && release.version == version))
+    }
+
     /// Remembers `release`, as the helm process that wrote it printed it, as
     /// the latest revision of its release in `namespace`: helm prints the
     /// JSON it stores, so no read is needed to know it.

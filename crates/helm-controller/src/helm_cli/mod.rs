@@ -27,12 +27,12 @@ mod options;
 mod process;
 
 use args::{
-    ChartInput, process_limit, push_duration, push_flag, push_revision, push_scope, push_wait,
-    release_args,
+    ChartInput, process_limit, push_duration, push_flag, push_revision, push_scope,
+    push_server_side, push_wait, release_args,
 };
 pub use options::*;
 use process::child_setup;
-pub use process::{DEFAULT_HELM_NICENESS, HELM_EXEC_MODE, exec_helm};
+pub use process::{DEFAULT_HELM_NICENESS, FIELD_MANAGER, HELM_EXEC_MODE, exec_helm};
 
 use crate::post_render::{PLUGIN_NAME, PostRenderSpec};
 use crate::release::Release;
@@ -230,6 +230,9 @@ impl HelmCli {
         push_flag(&mut own, "--skip-crds", options.skip_crds);
         push_flag(&mut own, "--replace", options.replace);
         own.push(format!("--server-side={}", options.server_side).into());
+        // Flux always forces conflicts when applying server-side: fields a
+        // previous manager (kubectl, another controller) owns are taken.
+        push_flag(&mut own, "--force-conflicts", options.server_side);
         let input = ChartInput {
             chart,
             values,
@@ -258,10 +261,9 @@ impl HelmCli {
         } else {
             "--reset-values".into()
         }];
-        push_flag(&mut own, "--force-replace", options.force);
+        push_server_side(&mut own, options.server_side, options.force);
         push_flag(&mut own, "--cleanup-on-fail", options.cleanup_on_fail);
         own.push(format!("--history-max={}", options.history_max).into());
-        own.push(format!("--server-side={}", options.server_side.value()).into());
         let input = ChartInput {
             chart,
             values,
@@ -343,10 +345,9 @@ impl HelmCli {
         push_duration(&mut args, "--timeout", options.timeout);
         push_wait(&mut args, options.wait, options.wait_for_jobs);
         push_flag(&mut args, "--no-hooks", options.disable_hooks);
-        push_flag(&mut args, "--force-replace", options.force);
+        push_server_side(&mut args, options.server_side, options.force);
         push_flag(&mut args, "--cleanup-on-fail", options.cleanup_on_fail);
         args.push(format!("--history-max={}", options.history_max).into());
-        args.push(format!("--server-side={}", options.server_side.value()).into());
         self.run("rollback", args, process_limit(options.timeout))
             .await
             .map(drop)
@@ -517,6 +518,7 @@ impl HelmCli {
             }
             None => {
                 let mut command = tokio::process::Command::new(&self.binary);
+                command.arg0(FIELD_MANAGER);
                 child_setup(&mut command, self.niceness);
                 command
             }

@@ -45,6 +45,19 @@ impl ServerSide {
             ServerSide::Auto => "auto",
         }
     }
+
+    /// `Auto` resolved as Flux does before calling helm: server-side apply
+    /// when `apply_method` (of the latest revision for an upgrade, of the
+    /// target revision for a rollback) is `ssa`. Flux resolves it itself
+    /// because it forces conflicts exactly when applying server-side, and
+    /// helm refuses `--force-conflicts` with a client-side apply.
+    pub fn resolve(self, apply_method: Option<&str>) -> Self {
+        match self {
+            ServerSide::Auto if apply_method == Some("ssa") => ServerSide::Enabled,
+            ServerSide::Auto => ServerSide::Disabled,
+            resolved => resolved,
+        }
+    }
 }
 
 /// Who helm acts as: the controller itself, or an impersonated identity.

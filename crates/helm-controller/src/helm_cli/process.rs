@@ -32,6 +32,13 @@ pub(super) fn child_setup(command: &mut tokio::process::Command, niceness: u8) {
     }
 }
 
+/// The field manager helm applies objects with, and so the name helm runs
+/// under: helm takes its field manager from the base name of its `argv[0]`
+/// (it has no flag for it), and Flux's helm-controller sets it to its own
+/// name. Objects applied by either controller then have the same manager,
+/// so neither conflicts with the other's fields after a swap.
+pub const FIELD_MANAGER: &str = "helm-controller";
+
 /// The first argument of the controller binary that makes it [`exec_helm`].
 pub const HELM_EXEC_MODE: &str = "helm-exec";
 
@@ -65,5 +72,8 @@ pub fn exec_helm(args: &[OsString]) -> std::io::Error {
         }
         libc::nice(libc::c_int::from(niceness));
     }
-    std::process::Command::new(helm).args(rest).exec()
+    std::process::Command::new(helm)
+        .arg0(FIELD_MANAGER)
+        .args(rest)
+        .exec()
 }

@@ -374,6 +374,12 @@ impl Run<'_> {
         self.session.conditions.delete(condition_type::REMEDIATED);
         // The latest revision as the release loop just read it.
         let before = self.latest_stored.as_ref().map(|s| s.version);
+        let mut options = upgrade_options(self.hr);
+        options.server_side = options.server_side.resolve(
+            self.latest_stored
+                .as_ref()
+                .map(|latest| latest.apply_method.as_str()),
+        );
         let started = Instant::now();
         self.apply_chart_crds(req, upgrade_crds_policy(self.hr))
             .await?;
@@ -385,7 +391,7 @@ impl Run<'_> {
                 &req.chart.path,
                 &req.values,
                 Some(&req.post_render),
-                &upgrade_options(self.hr),
+                &options,
             )
             .await;
         let spec = self.spec().upgrade.clone().unwrap_or_default();
@@ -517,12 +523,20 @@ impl Run<'_> {
             return Err(Error::Release("missing target release for rollback".into()));
         };
         let before = latest(&history).map(|s| s.version);
+        let mut options = rollback_options(self.hr, to_version);
+        if options.server_side == ServerSide::Auto {
+            // `auto` follows how the target revision was applied.
+            let target = self
+                .cluster
+                .storage
+                .revision(&req.release.namespace, &req.release.name, to_version)
+                .await?;
+            options.server_side = options
+                .server_side
+                .resolve(target.as_ref().map(|release| release.apply_method.as_str()));
+        }
         let started = Instant::now();
-        let result = self
-            .cluster
-            .helm
-            .rollback(&req.release, &rollback_options(self.hr, to_version))
-            .await;
+        let result = self.cluster.helm.rollback(&req.release, &options).await;
         let mut revisions = self.observe(req, before).await?;
         let spec = self.spec().rollback.clone().unwrap_or_default();
         let health = health_wait(

@@ -37,9 +37,9 @@ impl Run<'_> {
         Engine::with_resolver(
             self.cluster.client.clone(),
             Owner {
-                // Helm v4 applies with this field manager; drift is judged
-                // and corrected as helm's own apply would.
-                field_manager: "helm".to_string(),
+                // helm applies with this field manager (Flux's); drift is
+                // judged and corrected as helm's own apply would.
+                field_manager: crate::helm_cli::FIELD_MANAGER.to_string(),
                 group: runtime::ssa::HELM_GROUP.to_string(),
                 name: self.hr.name_any(),
                 namespace: self.hr.namespace().unwrap_or_default(),

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset.
 
+pub mod sources;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -79,6 +81,33 @@ impl Controller {
         Ok(Self { service, _dir: dir })
     }
 
+    /// Flux's own helm-controller ([`e2e::gobuild::flux_controller`]) watching
+    /// only `namespace`, with the flags of its Deployment in Flux's manifests
+    /// adapted to loopback: no leader election (one instance), no events
+    /// address (Kubernetes events only), metrics and health on free ports.
+    pub fn start_flux(kubeconfig: &Path, namespace: &str) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let health = e2e::paths::free_port()?;
+        let mut cmd = Command::new(e2e::gobuild::flux_controller("helm-controller")?);
+        cmd.args([
+            "--watch-all-namespaces=false",
+            "--log-level=debug",
+            "--log-encoding=console",
+            "--metrics-addr=127.0.0.1:0",
+            "--requeue-dependency=2s",
+        ])
+        .arg(format!("--health-addr=127.0.0.1:{health}"))
+        .env("RUNTIME_NAMESPACE", namespace)
+        .env("KUBECONFIG", kubeconfig);
+        let mut service = e2e::process::start(
+            "flux-helm-controller",
+            cmd,
+            &dir.path().join("controller.log"),
+        )?;
+        service.wait_for_port(health, Duration::from_secs(60))?;
+        Ok(Self { service, _dir: dir })
+    }
+
     /// SIGTERM, as the kubelet sends it; waits for the exit.
     pub fn terminate(&mut self, timeout: Duration) -> Result<std::process::ExitStatus> {
         self.service.terminate(timeout)
@@ -110,10 +139,22 @@ impl World {
 
     /// [`World::new`] with more controller flags.
     pub async fn with_args(name: &str, extra_args: &[&str]) -> Result<Self> {
+        Self::with_controller(name, |kubeconfig, namespace| {
+            Controller::start_with(kubeconfig, namespace, extra_args)
+        })
+        .await
+    }
+
+    /// [`World::new`] with the controller `start` starts for the kubeconfig
+    /// and namespace (Flux's own, for the swap tests).
+    pub async fn with_controller(
+        name: &str,
+        start: impl FnOnce(&Path, &str) -> Result<Controller>,
+    ) -> Result<Self> {
         let cluster = e2e::cluster::shared().await?;
         let namespace = cluster.test_namespace(name).await?;
         let kubeconfig = cluster.kubeconfig_path().to_path_buf();
-        let controller = Controller::start_with(&kubeconfig, namespace.name(), extra_args)?;
+        let controller = start(&kubeconfig, namespace.name())?;
         Ok(Self {
             client: cluster.client().await?,
             namespace,
