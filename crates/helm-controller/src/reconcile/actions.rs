@@ -575,15 +575,24 @@ impl Run<'_> {
                 Err(Error::Release(message))
             };
         }
-        // The new revision carries the target's chart, not the failed one's.
+        // Flux records the revision a rollback wrote as helm stored it, with
+        // no OCI digest (its observeRollback snapshots ObserveRelease of the
+        // new release): the failed upgrade's chart digest the entry was
+        // recorded with would make the release fail verification
+        // ("release not observed to be made for object") at the next run.
         if let Some(newest) = self
             .session
             .status
             .history
             .as_mut()
             .and_then(|h| h.first_mut())
+            && before.is_none_or(|v| newest.version > v)
+            && let Some(written) = revisions.iter().find(|r| r.version == newest.version)
         {
-            newest.oci_digest = target.oci_digest.clone();
+            let mut snapshot = written.to_snapshot(None);
+            snapshot.action = newest.action;
+            snapshot.test_hooks = newest.test_hooks.take();
+            *newest = snapshot;
         }
         let message =
             format!("Helm rollback to previous release {full} with chart {chart} succeeded");
