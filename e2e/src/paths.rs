@@ -73,8 +73,17 @@ pub fn workspace_binary(package: &str, bin: &str) -> anyhow::Result<PathBuf> {
     if profile != "debug" {
         build.args(["--profile", profile]);
     }
-    let status = build.status().with_context(|| format!("cargo build -p {package}"))?;
-    anyhow::ensure!(status.success(), "cargo build -p {package} failed ({status})");
-    anyhow::ensure!(binary.exists(), "{} missing after the build", binary.display());
+    let status = build
+        .status()
+        .with_context(|| format!("cargo build -p {package}"))?;
+    anyhow::ensure!(
+        status.success(),
+        "cargo build -p {package} failed ({status})"
+    );
+    anyhow::ensure!(
+        binary.exists(),
+        "{} missing after the build",
+        binary.display()
+    );
     Ok(binary)
 }
