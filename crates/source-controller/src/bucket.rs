@@ -194,6 +194,9 @@ struct S3Client {
     bucket: rusty_s3::Bucket,
     credentials: Option<Credentials>,
     timeout: Duration,
+    /// The proxySecretRef's proxy (`scheme://host:port`), which failures
+    /// name; without one, the environment's proxy is named when used.
+    secret_proxy: Option<String>,
 }
 
 impl S3Client {
@@ -225,9 +228,12 @@ impl S3Client {
                 .map_err(|e| secret.error(format!("failed to create TLS config: {e}")))?;
         }
         // proxySecretRef replaces the environment's proxy, as in Flux.
+        let mut secret_proxy = None;
         http = match &spec.proxy_secret_ref {
             Some(proxy_ref) => {
-                http.proxy(proxy_from_secret(ctx, namespace, &proxy_ref.name).await?)
+                let (proxy, address) = proxy_from_secret(ctx, namespace, &proxy_ref.name).await?;
+                secret_proxy = Some(address);
+                http.proxy(proxy)
             }
             None => http.proxy(env_proxy::reqwest_proxy()),
         };
@@ -248,6 +254,7 @@ impl S3Client {
             bucket: address(region.clone().unwrap_or_else(|| DEFAULT_REGION.to_string()))?,
             credentials,
             timeout,
+            secret_proxy,
         };
         if region.is_none() {
             let found = client.bucket_location().await;
@@ -321,7 +328,7 @@ impl S3Client {
         let response = self.http.head(head.clone()).send().await.map_err(|e| {
             Error::Bucket(format!(
                 "failed to confirm existence of '{name}' bucket: {}",
-                request_error("HEAD", &head, e)
+                self.request_error("HEAD", &head, e)
             ))
         })?;
         match response.status() {
@@ -373,12 +380,12 @@ impl S3Client {
                 .get(url.clone())
                 .send()
                 .await
-                .map_err(|e| listing_failed(request_error("GET", &url, e)))?;
+                .map_err(|e| listing_failed(self.request_error("GET", &url, e)))?;
             let status = response.status();
             let body = response
                 .text()
                 .await
-                .map_err(|e| listing_failed(request_error("GET", &url, e)))?;
+                .map_err(|e| listing_failed(self.request_error("GET", &url, e)))?;
             if !status.is_success() {
                 return Err(listing_failed(s3_error(status, &body)));
             }
@@ -465,7 +472,7 @@ impl S3Client {
             .get(url.clone())
             .send()
             .await
-            .map_err(|e| Fetch::Failed(request_error("GET", &url, e)))?;
+            .map_err(|e| Fetch::Failed(self.request_error("GET", &url, e)))?;
         let status = response.status();
         if status == StatusCode::NOT_FOUND {
             return Err(Fetch::NotFound);
@@ -494,7 +501,7 @@ impl S3Client {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| Fetch::Failed(request_error("GET", &url, e)))?
+            .map_err(|e| Fetch::Failed(self.request_error("GET", &url, e)))?
         {
             if let Some(budget) = budget {
                 budget.take(chunk.len() as u64).map_err(Fetch::Local)?;
@@ -593,12 +600,12 @@ async fn static_credentials(
 }
 
 /// The proxy of the proxySecretRef: `address` (required), optional
-/// `username` and `password`.
+/// `username` and `password`; and its address without credentials.
 async fn proxy_from_secret(
     ctx: &Context,
     namespace: &str,
     name: &str,
-) -> Result<reqwest::Proxy, Error> {
+) -> Result<(reqwest::Proxy, String), Error> {
     let secret = SecretData::read(ctx, namespace, name).await?;
     let address = secret.text("address").ok_or_else(|| {
         secret.error(format!(
@@ -614,7 +621,10 @@ async fn proxy_from_secret(
             password.as_deref().unwrap_or_default(),
         );
     }
-    Ok(proxy)
+    let named = reqwest::Url::parse(&address)
+        .map(|url| env_proxy::address_of(&url))
+        .unwrap_or_default();
+    Ok((proxy, named))
 }
 
 /// Where object `key` goes under `dir`; a key that would leave it is refused.
@@ -650,15 +660,23 @@ fn trim_etag(etag: &str) -> String {
         .to_string()
 }
 
-/// A failed request's error chain, without the presigned URL (its query
-/// carries the access key and signature), naming the address instead.
-fn request_error(method: &str, url: &Url, err: reqwest::Error) -> String {
-    let mut address = url.clone();
-    address.set_query(None);
-    format!(
-        "{method} \"{address}\": {}",
-        error_chain(&err.without_url())
-    )
+impl S3Client {
+    /// A failed request's error chain, without the presigned URL (its query
+    /// carries the access key and signature), naming the address instead,
+    /// and the proxy it went through: a refused connection may be the
+    /// proxy's.
+    fn request_error(&self, method: &str, url: &Url, err: reqwest::Error) -> String {
+        let mut address = url.clone();
+        address.set_query(None);
+        let message = format!(
+            "{method} \"{address}\": {}",
+            error_chain(&err.without_url())
+        );
+        match &self.secret_proxy {
+            Some(proxy) => format!("{message} (through proxy {proxy})"),
+            None => env_proxy::name_proxy(message, address.as_str()),
+        }
+    }
 }
 
 /// S3's answer to a failed request as minio-go words it: the error's

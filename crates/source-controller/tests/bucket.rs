@@ -510,13 +510,20 @@ async fn proxy_secret_routes_requests_through_the_proxy() -> Result<()> {
         proxy.log()
     );
 
-    // The proxy refuses wrong credentials: the request fails, naming the bucket.
+    // The proxy refuses wrong credentials: the request fails, naming the
+    // bucket and the proxy (never its credentials).
     env.create::<Bucket>(object("Bucket", "refused", spec("bad-proxy")))
         .await?;
     env.failing::<Bucket>(
         "refused",
         "BucketOperationFailed",
         &format!("failed to confirm existence of '{bucket}' bucket: HEAD \"https://"),
+    )
+    .await?;
+    env.failing::<Bucket>(
+        "refused",
+        "BucketOperationFailed",
+        &format!("(through proxy {})", proxy.address()),
     )
     .await?;
 
