@@ -852,6 +852,7 @@ mod tests {
             bucket: rusty_s3::Bucket::new(endpoint, UrlStyle::Path, "b", DEFAULT_REGION).unwrap(),
             credentials: None,
             timeout: Duration::from_millis(50),
+            secret_proxy: None,
         };
         let slow = async {
             tokio::time::sleep(Duration::from_secs(5)).await;
