@@ -143,6 +143,9 @@ pub fn write_string(out: &mut String, s: &str) {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
+            // Go 1.22 and later: `\b` and `\f` rather than `\u0008`/`\u000c`.
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
@@ -224,6 +227,11 @@ mod tests {
         let mut out = String::new();
         write_string(&mut out, "a\"<b>&\n\u{2028}");
         assert_eq!(out, "\"a\\\"\\u003cb\\u003e\\u0026\\n\\u2028\"");
+        // Go 1.22+: backspace and form feed by their short escapes, other
+        // control characters as \u00XX.
+        let mut out = String::new();
+        write_string(&mut out, "\u{8}\u{c}\u{1}");
+        assert_eq!(out, "\"\\b\\f\\u0001\"");
     }
 
     #[test]

@@ -40,50 +40,15 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
 
 /// Appends `text` as a Go JSON string (HTML-safe escaping, as
 /// `json.Marshal` and a default `json.Encoder` do).
-pub fn write_string(out: &mut String, text: &str) {
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{0}'..='\u{1f}' | '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                // Writing to a String cannot fail.
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
+pub use go_format::write_string;
 
-/// Appends `value` as Go encodes a float64: the shortest decimal that reads
-/// back as the same number, in exponent form below 1e-6 and from 1e21 on
-/// (`1e+21`, `1e-7`: at least one exponent digit, a sign always).
+/// Appends `value` as Go encodes a float64 (`go_format::json_float`); Go
+/// refuses NaN and the infinities.
 pub fn write_float(out: &mut String, value: f64) -> Result<(), Error> {
     if !value.is_finite() {
         return Err(Error(format!("json: unsupported value: {value}")));
     }
-    let abs = value.abs();
-    if abs != 0.0 && !(1e-6..1e21).contains(&abs) {
-        // Rust's `{:e}` is the same shortest mantissa, with `e21`/`e-7`.
-        let text = format!("{value:e}");
-        let (mantissa, exponent) = text.split_once('e').unwrap_or((&text, "0"));
-        out.push_str(mantissa);
-        out.push('e');
-        if !exponent.starts_with('-') {
-            out.push('+');
-        }
-        out.push_str(exponent);
-    } else {
-        // Rust's `Display` is the shortest decimal without exponent, as Go's
-        // 'f' format with precision -1 (`-0` included).
-        let _ = write!(out, "{value}");
-    }
+    out.push_str(&go_format::json_float(value));
     Ok(())
 }
 
