@@ -1,7 +1,7 @@
 //! `notification.toolkit.fluxcd.io`: Provider and Alert forward Flux events to external
 //! systems; Receiver turns incoming webhooks into reconcile requests. All three are `v1`;
 //! Provider and Alert are also served as the deprecated `v1beta3` (see
-//! [`crate::crd`]), stored as `v1` as in Flux.
+//! [`crate::crds`]), stored as `v1` as in Flux.
 
 // `#[kube(printcolumn(...))]` repeats keys such as `type_ = "string"` by design.
 #![allow(clippy::duplicated_attributes)]
