@@ -380,7 +380,7 @@ pub(crate) async fn is_ready(client: &kube::Client) -> bool {
 /// Polls `ready` until it returns true, failing early (with the log tail) when
 /// one of `services` exits, or after `timeout` with the tail of the last
 /// started service's log.
-async fn wait_until(
+pub(crate) async fn wait_until(
     services: &mut [Service],
     what: &str,
     timeout: Duration,

@@ -17,7 +17,7 @@
 //! # Ok(()) }
 //! ```
 
-mod control_plane;
+pub(crate) mod control_plane;
 mod crds;
 pub mod detached;
 mod kubeconfig;

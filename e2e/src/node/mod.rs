@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use k8s_openapi::api::core::v1::{Node as KubeNode, Pod, Service as KubeService};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
@@ -490,37 +490,15 @@ impl Node {
         Ok(())
     }
 
-    /// Polls `ready`, failing early when one of the node's processes exits.
+    /// Polls `ready`, failing early when one of the node's processes exits
+    /// (the control plane's wait, over the node's processes).
     async fn wait(
         &mut self,
         what: &str,
         timeout: Duration,
-        mut ready: impl AsyncFnMut() -> bool,
+        ready: impl AsyncFnMut() -> bool,
     ) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            for service in &mut self.services {
-                service.check_running()?;
-            }
-            if ready().await {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                let detail = self
-                    .services
-                    .last()
-                    .map(|service| {
-                        format!(
-                            "; last lines of {}:\n{}",
-                            service.log_path().display(),
-                            process::tail(service.log_path(), 30)
-                        )
-                    })
-                    .unwrap_or_default();
-                bail!("waiting for {what}: not done after {timeout:?}{detail}");
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        crate::cluster::control_plane::wait_until(&mut self.services, what, timeout, ready).await
     }
 }
 
